@@ -1,0 +1,477 @@
+//! The eight tools: names, descriptions, annotations and schemas. One catalog
+//! serves MCP and REST, so both validate and describe the tools identically.
+
+use std::path::Path;
+
+use serde_json::{Map, Value, json};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ToolName {
+    DockerPs,
+    ComposePs,
+    ComposeLogs,
+    ComposeRestart,
+    ComposeStart,
+    ComposeStop,
+    ComposePull,
+    ComposeUp,
+}
+
+/// The MCP tool annotations; hints, but they must be true.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hints {
+    pub read_only: bool,
+    pub destructive: bool,
+    pub idempotent: bool,
+    pub open_world: bool,
+}
+
+/// The guide's service name pattern.
+pub const SERVICE_PATTERN: &str = "^[a-zA-Z0-9_-]{1,32}$";
+pub const TAIL_MIN: u32 = 50;
+pub const TAIL_MAX: u32 = 500;
+pub const TAIL_DEFAULT: u32 = 100;
+
+impl ToolName {
+    pub const ALL: [ToolName; 8] = [
+        Self::DockerPs,
+        Self::ComposePs,
+        Self::ComposeLogs,
+        Self::ComposeRestart,
+        Self::ComposeStart,
+        Self::ComposeStop,
+        Self::ComposePull,
+        Self::ComposeUp,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DockerPs => "docker_ps",
+            Self::ComposePs => "compose_ps",
+            Self::ComposeLogs => "compose_logs",
+            Self::ComposeRestart => "compose_restart",
+            Self::ComposeStart => "compose_start",
+            Self::ComposeStop => "compose_stop",
+            Self::ComposePull => "compose_pull",
+            Self::ComposeUp => "compose_up",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::DockerPs => "List running containers (name, image, status, health).",
+            Self::ComposePs => {
+                "Show the state and health of every service of the locked compose stack."
+            }
+            Self::ComposeLogs => "Tail bounded, ANSI-free lines of logs for one service.",
+            Self::ComposeRestart => {
+                "Restart a single service and confirm it is running again with a new start time."
+            }
+            Self::ComposeStart => "Start the stopped containers of a single service.",
+            Self::ComposeStop => "Stop the containers of a single service.",
+            Self::ComposePull => {
+                "Pull the images of the stack (or one service) and report which changed."
+            }
+            Self::ComposeUp => {
+                "Create or recreate the containers of the stack (or one service) with the compose CLI."
+            }
+        }
+    }
+
+    pub fn hints(self) -> Hints {
+        let (read_only, destructive, idempotent, open_world) = match self {
+            Self::DockerPs | Self::ComposePs | Self::ComposeLogs => (true, false, true, false),
+            Self::ComposeRestart => (false, false, false, false),
+            Self::ComposeStart => (false, false, true, false),
+            Self::ComposeStop => (false, true, true, false),
+            // Reaches a registry; replacing a tag is not destructive to what runs.
+            Self::ComposePull => (false, false, true, true),
+            // Recreating a container discards its writable layer.
+            Self::ComposeUp => (false, true, true, true),
+        };
+        Hints {
+            read_only,
+            destructive,
+            idempotent,
+            open_world,
+        }
+    }
+
+    pub fn is_mutating(self) -> bool {
+        !self.hints().read_only
+    }
+
+    /// Whether `service` is required, optional or absent.
+    fn service_argument(self) -> Option<bool> {
+        match self {
+            Self::DockerPs | Self::ComposePs => None,
+            Self::ComposeLogs | Self::ComposeRestart | Self::ComposeStart | Self::ComposeStop => {
+                Some(true)
+            }
+            Self::ComposePull | Self::ComposeUp => Some(false),
+        }
+    }
+
+    /// The input schema, equal in meaning to the guide's `policy.yaml` one, with
+    /// `file` pinned to the locked compose file.
+    pub fn input_schema(self, locked_file: Option<&Path>) -> Value {
+        if self == Self::DockerPs {
+            return json!({ "type": "object", "additionalProperties": false });
+        }
+        let mut file = json!({ "type": "string", "description": "The locked compose file." });
+        if let Some(path) = locked_file {
+            file["const"] = json!(path.to_string_lossy());
+        }
+        let mut properties = Map::new();
+        properties.insert("file".into(), file);
+        let mut required = vec![json!("file")];
+        if let Some(is_required) = self.service_argument() {
+            properties.insert(
+                "service".into(),
+                json!({
+                    "type": "string",
+                    "pattern": SERVICE_PATTERN,
+                    "description": "A service declared in the compose file."
+                }),
+            );
+            if is_required {
+                required.push(json!("service"));
+            }
+        }
+        if self == Self::ComposeLogs {
+            properties.insert(
+                "tail".into(),
+                json!({
+                    "type": "integer",
+                    "minimum": TAIL_MIN,
+                    "maximum": TAIL_MAX,
+                    "default": TAIL_DEFAULT,
+                    "description": "How many of the last lines to return."
+                }),
+            );
+        }
+        json!({
+            "type": "object",
+            "properties": properties,
+            "required": required,
+            "additionalProperties": false
+        })
+    }
+
+    pub fn output_schema(self) -> Value {
+        let container = json!({
+            "type": "object",
+            "properties": {
+                "id": { "type": "string" },
+                "name": { "type": "string" },
+                "image": { "type": "string" },
+                "state": { "type": "string" },
+                "status": { "type": "string" },
+                "health": { "type": "string" },
+                "exit_code": { "type": "integer" }
+            },
+            "required": ["id", "name", "image", "state", "status"]
+        });
+        match self {
+            Self::DockerPs => json!({
+                "type": "object",
+                "properties": {
+                    "containers": { "type": "array", "items": container },
+                    "count": { "type": "integer" },
+                    "truncated": { "type": "boolean" }
+                },
+                "required": ["containers", "count", "truncated"]
+            }),
+            Self::ComposePs => json!({
+                "type": "object",
+                "properties": {
+                    "project": { "type": "string" },
+                    "file": { "type": "string" },
+                    "services": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "service": { "type": "string" },
+                                "declared": { "type": "boolean" },
+                                "state": { "type": "string" },
+                                "health": { "type": "string" },
+                                "containers": { "type": "array", "items": container }
+                            },
+                            "required": ["service", "declared", "state", "containers"]
+                        }
+                    }
+                },
+                "required": ["project", "file", "services"]
+            }),
+            Self::ComposeLogs => json!({
+                "type": "object",
+                "properties": {
+                    "service": { "type": "string" },
+                    "tail": { "type": "integer" },
+                    "containers": { "type": "array", "items": { "type": "string" } },
+                    "logs": { "type": "string" },
+                    "truncated": { "type": "boolean" }
+                },
+                "required": ["service", "tail", "containers", "logs", "truncated"]
+            }),
+            Self::ComposeRestart | Self::ComposeStart | Self::ComposeStop => json!({
+                "type": "object",
+                "properties": {
+                    "service": { "type": "string" },
+                    "action": { "type": "string" },
+                    "containers": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "name": { "type": "string" },
+                                "id": { "type": "string" },
+                                "outcome": { "type": "string" },
+                                "state": { "type": "string" },
+                                "started_at": { "type": "string" },
+                                "previous_started_at": { "type": "string" }
+                            },
+                            "required": ["name", "id", "outcome", "state"]
+                        }
+                    }
+                },
+                "required": ["service", "action", "containers"]
+            }),
+            Self::ComposePull => json!({
+                "type": "object",
+                "properties": {
+                    "services": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "service": { "type": "string" },
+                                "image": { "type": "string" },
+                                "outcome": { "enum": ["updated", "unchanged", "skipped"] },
+                                "previous_id": { "type": "string" },
+                                "current_id": { "type": "string" },
+                                "reason": { "type": "string" }
+                            },
+                            "required": ["service", "outcome"]
+                        }
+                    }
+                },
+                "required": ["services"]
+            }),
+            Self::ComposeUp => json!({
+                "type": "object",
+                "properties": {
+                    "command": { "type": "array", "items": { "type": "string" } },
+                    "exit_code": { "type": "integer" },
+                    "services": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "service": { "type": "string" },
+                                "outcome": { "enum": ["created", "recreated", "started", "unchanged", "removed", "not running"] }
+                            },
+                            "required": ["service", "outcome"]
+                        }
+                    },
+                    "output": { "type": "string" },
+                    "truncated": { "type": "boolean" }
+                },
+                "required": ["command", "exit_code", "services", "output", "truncated"]
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for ToolName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One compiled input validator per tool, built once at start-up.
+pub struct Catalog {
+    locked_file: Option<std::path::PathBuf>,
+    validators: Vec<(ToolName, jsonschema::Validator)>,
+}
+
+impl Catalog {
+    pub fn new(locked_file: Option<&Path>) -> Self {
+        let validators = ToolName::ALL
+            .into_iter()
+            .map(|tool| {
+                let validator = jsonschema::validator_for(&tool.input_schema(locked_file))
+                    .expect("the built-in schemas are valid JSON Schema");
+                (tool, validator)
+            })
+            .collect();
+        Self {
+            locked_file: locked_file.map(Path::to_path_buf),
+            validators,
+        }
+    }
+
+    pub fn locked_file(&self) -> Option<&Path> {
+        self.locked_file.as_deref()
+    }
+
+    /// Checks arguments against the tool's schema; the message names every problem.
+    pub fn validate(&self, tool: ToolName, args: &Value) -> Result<(), String> {
+        let (_, validator) = self
+            .validators
+            .iter()
+            .find(|(t, _)| *t == tool)
+            .expect("every tool has a validator");
+        let problems: Vec<String> = validator
+            .iter_errors(args)
+            .take(5)
+            .map(|error| {
+                let at = error.instance_path().to_string();
+                let text = bounded(&error.to_string(), 200);
+                if at.is_empty() {
+                    text
+                } else {
+                    format!("{at}: {text}")
+                }
+            })
+            .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
+        }
+    }
+}
+
+/// Shortens text echoed back from input so an error stays readable.
+pub fn bounded(text: &str, max_chars: usize) -> String {
+    if text.chars().count() <= max_chars {
+        return text.to_owned();
+    }
+    let cut: String = text.chars().take(max_chars).collect();
+    format!("{cut}…")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = "/opt/stack/docker-compose.yml";
+
+    fn catalog() -> Catalog {
+        Catalog::new(Some(Path::new(FILE)))
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for tool in ToolName::ALL {
+            assert_eq!(ToolName::parse(tool.as_str()), Some(tool));
+        }
+        assert_eq!(ToolName::parse("docker_exec"), None);
+    }
+
+    #[test]
+    fn annotations_are_truthful() {
+        let reads = [
+            ToolName::DockerPs,
+            ToolName::ComposePs,
+            ToolName::ComposeLogs,
+        ];
+        for tool in ToolName::ALL {
+            assert_eq!(tool.hints().read_only, reads.contains(&tool), "{tool}");
+        }
+        assert!(ToolName::ComposeStop.hints().destructive);
+        assert!(ToolName::ComposeUp.hints().destructive);
+        assert!(!ToolName::ComposeRestart.hints().idempotent);
+        assert!(ToolName::ComposeStart.hints().idempotent);
+    }
+
+    #[test]
+    fn accepts_the_guides_smoke_test_arguments() {
+        let c = catalog();
+        c.validate(ToolName::ComposePs, &json!({"file": FILE}))
+            .unwrap();
+        c.validate(
+            ToolName::ComposeLogs,
+            &json!({"file": FILE, "service": "sabnzbd", "tail": 150}),
+        )
+        .unwrap();
+        c.validate(
+            ToolName::ComposeRestart,
+            &json!({"file": FILE, "service": "sonarr"}),
+        )
+        .unwrap();
+        c.validate(ToolName::DockerPs, &json!({})).unwrap();
+        c.validate(ToolName::ComposePull, &json!({"file": FILE}))
+            .unwrap();
+    }
+
+    #[test]
+    fn refuses_what_the_guides_schemas_refuse() {
+        let c = catalog();
+        for (tool, args) in [
+            (ToolName::DockerPs, json!({"all": true})),
+            (ToolName::ComposePs, json!({})),
+            (ToolName::ComposePs, json!({"file": "/etc/passwd"})),
+            (
+                ToolName::ComposeLogs,
+                json!({"file": FILE, "service": "sonarr", "tail": 49}),
+            ),
+            (
+                ToolName::ComposeLogs,
+                json!({"file": FILE, "service": "sonarr", "tail": 501}),
+            ),
+            (
+                ToolName::ComposeLogs,
+                json!({"file": FILE, "service": "sonarr", "tail": "100"}),
+            ),
+            (
+                ToolName::ComposeRestart,
+                json!({"file": FILE, "service": "sonarr; rm -rf /"}),
+            ),
+            (
+                ToolName::ComposeRestart,
+                json!({"file": FILE, "service": "../etc"}),
+            ),
+            (
+                ToolName::ComposeRestart,
+                json!({"file": FILE, "service": "sоnarr"}),
+            ),
+            (
+                ToolName::ComposeRestart,
+                json!({"file": FILE, "service": "a".repeat(33)}),
+            ),
+            (ToolName::ComposeRestart, json!({"file": FILE})),
+            (
+                ToolName::ComposeStop,
+                json!({"file": FILE, "service": "sonarr", "force": true}),
+            ),
+            (ToolName::ComposeUp, json!([FILE])),
+        ] {
+            let err = c
+                .validate(tool, &args)
+                .expect_err(&format!("{tool} {args}"));
+            assert!(!err.is_empty());
+        }
+    }
+
+    #[test]
+    fn error_messages_name_the_problem() {
+        let err = catalog()
+            .validate(
+                ToolName::ComposeLogs,
+                &json!({"file": FILE, "service": "x", "tail": 9}),
+            )
+            .unwrap_err();
+        assert!(err.contains("/tail"), "{err}");
+        let err = catalog()
+            .validate(ToolName::ComposePs, &json!({"file": "/tmp/other.yml"}))
+            .unwrap_err();
+        assert!(err.contains(FILE), "{err}");
+    }
+}

@@ -1,0 +1,185 @@
+//! The Engine endpoints docker-mcp may call, and nothing else.
+//!
+//! Every request the Engine client makes passes through [`check`] in the
+//! transport, so a bug elsewhere in this crate (or a future tool) cannot reach
+//! `POST /containers/create`, `/exec`, `/archive` and the like, whatever sits in
+//! front of the socket.
+
+use http::Method;
+
+/// Why a request was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub method: Method,
+    pub path: String,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "docker-mcp does not call the Engine endpoint {} {}",
+            self.method, self.path
+        )
+    }
+}
+
+/// Allows a request when its method and path (with or without the `/vX.Y`
+/// prefix) name one of the endpoints the tools need.
+pub fn check(method: &Method, path_and_query: &str) -> Result<(), Refused> {
+    let refuse = || {
+        Err(Refused {
+            method: method.clone(),
+            path: path_and_query
+                .split('?')
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+        })
+    };
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    let path = strip_version(path);
+    // Reject anything that could be re-interpreted by a proxy or the Engine's router.
+    if path.contains("..") || path.contains("//") || path.contains('%') {
+        return refuse();
+    }
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let allowed = match (method, segments.as_slice()) {
+        (&Method::GET | &Method::HEAD, ["_ping"]) => true,
+        (&Method::GET, ["version"]) => true,
+        (&Method::GET, ["events"]) => true,
+        (&Method::GET, ["containers", "json"]) => true,
+        (&Method::GET, ["containers", id, "json"]) => is_object_id(id),
+        (&Method::GET, ["containers", id, "logs"]) => is_object_id(id),
+        (&Method::POST, ["containers", id, "start" | "stop" | "restart"]) => is_object_id(id),
+        // Only pulls: `fromSrc` would import an arbitrary tarball as an image.
+        (&Method::POST, ["images", "create"]) => is_pull_query(query),
+        // Image references contain slashes (`registry:5000/arr/sonarr:tag`).
+        (&Method::GET, ["images", name @ .., "json"]) => {
+            !name.is_empty() && name.iter().all(|s| is_image_segment(s))
+        }
+        _ => false,
+    };
+    if allowed { Ok(()) } else { refuse() }
+}
+
+fn strip_version(path: &str) -> &str {
+    if let Some(rest) = path.strip_prefix("/v")
+        && let Some((version, tail)) = rest.split_once('/')
+        && !version.is_empty()
+        && version.chars().all(|c| c.is_ascii_digit() || c == '.')
+    {
+        return &path[path.len() - tail.len() - 1..];
+    }
+    path
+}
+
+/// Container ids and names: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
+fn is_object_id(id: &str) -> bool {
+    let mut chars = id.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+fn is_image_segment(segment: &str) -> bool {
+    !segment.is_empty()
+        && segment
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | ':' | '@'))
+}
+
+fn is_pull_query(query: &str) -> bool {
+    let mut has_from_image = false;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let key = pair.split('=').next().unwrap_or_default();
+        match key {
+            "fromImage" => has_from_image = true,
+            "tag" | "platform" => {}
+            _ => return false,
+        }
+    }
+    has_from_image
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn allowed(method: Method, path: &str) -> bool {
+        check(&method, path).is_ok()
+    }
+
+    #[test]
+    fn allows_the_endpoints_the_tools_need() {
+        for (method, path) in [
+            (Method::GET, "/_ping"),
+            (Method::HEAD, "/_ping"),
+            (Method::GET, "/version"),
+            (
+                Method::GET,
+                "/v1.41/containers/json?all=true&filters=%7B%7D",
+            ),
+            (Method::GET, "/v1.41/containers/abc123/json"),
+            (Method::GET, "/v1.47/containers/arr_sonarr_1/logs?tail=100"),
+            (Method::POST, "/v1.41/containers/abc123/start"),
+            (Method::POST, "/v1.41/containers/abc123/stop?t=10"),
+            (Method::POST, "/v1.41/containers/abc123/restart"),
+            (
+                Method::POST,
+                "/v1.41/images/create?fromImage=127.0.0.1%3A5000%2Farr&tag=test",
+            ),
+            (
+                Method::GET,
+                "/v1.41/images/127.0.0.1:5000/arr/sonarr:test/json",
+            ),
+            (Method::GET, "/v1.41/events?filters=%7B%7D"),
+        ] {
+            assert!(
+                allowed(method.clone(), path),
+                "{method} {path} should be allowed"
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_everything_else() {
+        for (method, path) in [
+            (Method::POST, "/v1.41/containers/create"),
+            (Method::POST, "/v1.41/containers/abc/exec"),
+            (Method::POST, "/v1.41/exec/abc/start"),
+            (Method::GET, "/v1.41/containers/abc/archive?path=/etc"),
+            (Method::GET, "/v1.41/containers/abc/export"),
+            (Method::DELETE, "/v1.41/containers/abc"),
+            (Method::POST, "/v1.41/containers/abc/kill"),
+            (Method::POST, "/v1.41/containers/abc/update"),
+            (Method::POST, "/v1.41/images/create?fromSrc=-"),
+            (
+                Method::POST,
+                "/v1.41/images/create?fromImage=x&fromSrc=http%3A%2F%2Fevil",
+            ),
+            (Method::POST, "/v1.41/images/create"),
+            (Method::DELETE, "/v1.41/images/x"),
+            (Method::POST, "/v1.41/build"),
+            (Method::GET, "/v1.41/info"),
+            (Method::POST, "/v1.41/volumes/create"),
+            (Method::GET, "/v1.41/containers/../exec/json"),
+            (Method::GET, "/v1.41/containers/a%2F..%2Fb/json"),
+            (Method::POST, "/v1.41/containers/-rf/start"),
+            (Method::GET, "/v1.41/images/json"),
+            (Method::POST, "/swarm/init"),
+            (Method::POST, "/_ping"),
+        ] {
+            let refused = check(&method, path).expect_err(path);
+            assert_eq!(refused.method, method);
+            assert!(!refused.path.contains('?'), "query kept out of the message");
+        }
+    }
+
+    #[test]
+    fn version_prefix_must_be_numeric() {
+        assert!(!allowed(Method::GET, "/vx/containers/json"));
+        assert!(allowed(Method::GET, "/v1.52/containers/json"));
+    }
+}

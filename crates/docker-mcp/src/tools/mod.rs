@@ -1,0 +1,206 @@
+//! The eight tools behind one entry point, [`DockerTools::call`], shared by the
+//! MCP and REST front ends: same validation, same results.
+
+mod lifecycle;
+mod logs;
+mod ps;
+mod pull;
+mod up;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::catalog::{Catalog, TAIL_DEFAULT, ToolName};
+use crate::compose::{ComposeProject, LockedComposeFile};
+use crate::engine::{Container, Engine};
+use crate::error::ToolError;
+
+pub use lifecycle::Action;
+pub use up::ComposeCli;
+
+/// Bounds on what a call may return or take.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_log_bytes: usize,
+    pub max_containers: usize,
+    pub max_cli_output_bytes: usize,
+    pub up_timeout: Duration,
+    /// How long a restarted or started container has to be seen running.
+    pub verify_window: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_log_bytes: 64 * 1024,
+            max_containers: 500,
+            max_cli_output_bytes: 16 * 1024,
+            up_timeout: Duration::from_secs(300),
+            verify_window: Duration::from_secs(10),
+        }
+    }
+}
+
+pub struct ToolsConfig {
+    pub engine: Arc<Engine>,
+    pub compose_file: Option<PathBuf>,
+    pub project_name: Option<String>,
+    pub compose_cli: ComposeCli,
+    pub limits: Limits,
+}
+
+pub struct DockerTools {
+    engine: Arc<Engine>,
+    compose: Option<LockedComposeFile>,
+    catalog: Catalog,
+    compose_cli: ComposeCli,
+    limits: Limits,
+    /// One mutating call per service at a time, so a stop cannot interleave a restart.
+    service_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Arguments {
+    #[serde(default)]
+    service: Option<String>,
+    #[serde(default)]
+    tail: Option<u32>,
+}
+
+impl DockerTools {
+    pub fn new(config: ToolsConfig) -> Self {
+        Self {
+            catalog: Catalog::new(config.compose_file.as_deref()),
+            compose: config
+                .compose_file
+                .map(|file| LockedComposeFile::new(file, config.project_name)),
+            engine: config.engine,
+            compose_cli: config.compose_cli,
+            limits: config.limits,
+            service_locks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The compose project, when a compose file is configured and readable.
+    pub fn project(&self) -> Result<ComposeProject, ToolError> {
+        let compose = self.compose.as_ref().ok_or_else(|| {
+            ToolError::NotConfigured(
+                "docker-mcp was started without a compose file (--compose-file or COMPOSE_FILE), so only docker_ps is available".into(),
+            )
+        })?;
+        compose.project().map_err(ToolError::NotConfigured)
+    }
+
+    /// Validates and runs one tool call.
+    pub async fn call(&self, name: &str, args: Value) -> Result<Value, ToolError> {
+        let tool = ToolName::parse(name)
+            .ok_or_else(|| ToolError::UnknownTool(crate::catalog::bounded(name, 64)))?;
+        let args = if args.is_null() {
+            Value::Object(Default::default())
+        } else {
+            args
+        };
+        self.catalog
+            .validate(tool, &args)
+            .map_err(ToolError::BadArguments)?;
+        let args: Arguments =
+            serde_json::from_value(args).map_err(|e| ToolError::BadArguments(e.to_string()))?;
+        if tool == ToolName::DockerPs {
+            return to_value(ps::docker_ps(self).await?);
+        }
+        let project = self.project()?;
+        let service = args
+            .service
+            .map(|s| checked_service(&project, s))
+            .transpose()?;
+        match (tool, service) {
+            (ToolName::ComposePs, _) => to_value(ps::compose_ps(self, &project).await?),
+            (ToolName::ComposeLogs, Some(service)) => to_value(
+                logs::compose_logs(self, &project, &service, args.tail.unwrap_or(TAIL_DEFAULT))
+                    .await?,
+            ),
+            (
+                ToolName::ComposeRestart | ToolName::ComposeStart | ToolName::ComposeStop,
+                Some(service),
+            ) => {
+                let action = match tool {
+                    ToolName::ComposeRestart => Action::Restart,
+                    ToolName::ComposeStart => Action::Start,
+                    _ => Action::Stop,
+                };
+                let _guard = self.lock_service(&service).await;
+                to_value(lifecycle::run(self, &project, &service, action).await?)
+            }
+            (ToolName::ComposePull, service) => {
+                to_value(pull::compose_pull(self, &project, service.as_deref()).await?)
+            }
+            (ToolName::ComposeUp, service) => {
+                let _guard = self.lock_service(service.as_deref().unwrap_or("")).await;
+                to_value(up::compose_up(self, &project, service.as_deref()).await?)
+            }
+            (tool, None) => Err(ToolError::BadArguments(format!("{tool} needs a service"))),
+            (ToolName::DockerPs, _) => unreachable!("handled above"),
+        }
+    }
+
+    async fn lock_service(&self, service: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self.service_locks.lock().unwrap_or_else(|p| p.into_inner());
+            locks.entry(service.to_owned()).or_default().clone()
+        };
+        lock.lock_owned().await
+    }
+
+    /// The containers compose considers part of `service` (not `run` one-offs).
+    async fn service_containers(
+        &self,
+        project: &ComposeProject,
+        service: &str,
+    ) -> Result<Vec<Container>, ToolError> {
+        let containers = self
+            .engine
+            .list_containers(true, Some(&project.name))
+            .await?;
+        let found: Vec<Container> = containers
+            .into_iter()
+            .filter(|c| c.service() == Some(service) && !c.is_oneoff())
+            .collect();
+        if found.is_empty() {
+            return Err(ToolError::Failed(format!(
+                "service {service} has no container in compose project {}; create it with compose_up",
+                project.name
+            )));
+        }
+        Ok(found)
+    }
+}
+
+fn checked_service(project: &ComposeProject, service: String) -> Result<String, ToolError> {
+    if project.has_service(&service) {
+        Ok(service)
+    } else {
+        Err(ToolError::BadArguments(format!(
+            "unknown service {service:?}: {} declares {}",
+            project.file.display(),
+            project.service_names().join(", ")
+        )))
+    }
+}
+
+fn to_value(result: impl serde::Serialize) -> Result<Value, ToolError> {
+    serde_json::to_value(result)
+        .map_err(|e| ToolError::Failed(format!("cannot encode result: {e}")))
+}

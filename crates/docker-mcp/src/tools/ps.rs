@@ -1,0 +1,146 @@
+//! docker_ps and compose_ps.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::DockerTools;
+use crate::compose::ComposeProject;
+use crate::engine::Container;
+use crate::error::ToolError;
+
+#[derive(Debug, Serialize)]
+pub struct DockerPs {
+    pub containers: Vec<Container>,
+    pub count: usize,
+    pub truncated: bool,
+}
+
+pub async fn docker_ps(tools: &DockerTools) -> Result<DockerPs, ToolError> {
+    let mut containers = tools.engine.list_containers(false, None).await?;
+    let count = containers.len();
+    let truncated = count > tools.limits.max_containers;
+    containers.truncate(tools.limits.max_containers);
+    Ok(DockerPs {
+        containers,
+        count,
+        truncated,
+    })
+}
+
+#[derive(Debug, Serialize)]
+pub struct ComposePs {
+    pub project: String,
+    pub file: String,
+    pub services: Vec<ServiceState>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ServiceState {
+    pub service: String,
+    /// False for containers of the project whose service the file no longer declares.
+    pub declared: bool,
+    /// "running", "partially running", "not created", or the containers' state.
+    pub state: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<String>,
+    pub containers: Vec<Container>,
+}
+
+pub async fn compose_ps(
+    tools: &DockerTools,
+    project: &ComposeProject,
+) -> Result<ComposePs, ToolError> {
+    let containers = tools
+        .engine
+        .list_containers(true, Some(&project.name))
+        .await?;
+    let mut by_service: BTreeMap<String, Vec<Container>> = project
+        .services
+        .keys()
+        .map(|s| (s.clone(), Vec::new()))
+        .collect();
+    for container in containers.into_iter().filter(|c| !c.is_oneoff()) {
+        let service = container.service().unwrap_or_default().to_owned();
+        by_service.entry(service).or_default().push(container);
+    }
+    let services = by_service
+        .into_iter()
+        .map(|(service, containers)| ServiceState {
+            declared: project.has_service(&service),
+            state: summarize_state(&containers),
+            health: worst_health(&containers),
+            service,
+            containers,
+        })
+        .collect();
+    Ok(ComposePs {
+        project: project.name.clone(),
+        file: project.file.display().to_string(),
+        services,
+    })
+}
+
+fn summarize_state(containers: &[Container]) -> String {
+    let running = containers.iter().filter(|c| c.is_running()).count();
+    match (containers.first(), running) {
+        (None, _) => "not created".into(),
+        (Some(_), n) if n == containers.len() => "running".into(),
+        (Some(_), n) if n > 0 => "partially running".into(),
+        (Some(first), _) => first.state.clone(),
+    }
+}
+
+fn worst_health(containers: &[Container]) -> Option<String> {
+    let rank = |h: &str| match h {
+        "unhealthy" => 3,
+        "starting" => 2,
+        "healthy" => 1,
+        _ => 0,
+    };
+    containers
+        .iter()
+        .filter_map(|c| c.health.as_deref())
+        .max_by_key(|h| rank(h))
+        .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn container(state: &str, health: Option<&str>) -> Container {
+        Container {
+            id: "abc".into(),
+            name: "n".into(),
+            image: "i".into(),
+            state: state.into(),
+            status: String::new(),
+            health: health.map(str::to_owned),
+            exit_code: None,
+            labels: Default::default(),
+        }
+    }
+
+    #[test]
+    fn summarizes_service_state() {
+        assert_eq!(summarize_state(&[]), "not created");
+        assert_eq!(summarize_state(&[container("running", None)]), "running");
+        assert_eq!(
+            summarize_state(&[container("running", None), container("exited", None)]),
+            "partially running"
+        );
+        assert_eq!(summarize_state(&[container("exited", None)]), "exited");
+    }
+
+    #[test]
+    fn reports_the_worst_health() {
+        let containers = [
+            container("running", Some("healthy")),
+            container("running", Some("unhealthy")),
+            container("running", Some("starting")),
+        ];
+        assert_eq!(worst_health(&containers).as_deref(), Some("unhealthy"));
+        assert_eq!(worst_health(&[container("running", None)]), None);
+    }
+}

@@ -1,0 +1,116 @@
+//! `ops-copilot docker-mcp`: wiring for the execution plane.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use docker_mcp::engine::{Engine, EngineAddress, EngineTimeouts};
+use docker_mcp::server::{self, HostPolicy};
+use docker_mcp::tools::ComposeCli;
+use docker_mcp::{DockerTools, Limits, ToolsConfig};
+use tokio_util::sync::CancellationToken;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The compose file the tools are locked to (the guide's COMPOSE_FILE).
+    #[arg(long, env = "COMPOSE_FILE")]
+    compose_file: Option<PathBuf>,
+    /// Compose project name, as `docker compose -p`; derived from the file when unset.
+    #[arg(long, env = "COMPOSE_PROJECT_NAME")]
+    project_name: Option<String>,
+    /// Where to serve HTTP (MCP at /mcp, REST at /tools/{fn}, /health).
+    #[arg(long, env = "DOCKER_MCP_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Serve MCP over stdin/stdout instead of HTTP.
+    #[arg(long)]
+    stdio: bool,
+    /// The Engine: unix:///path or tcp://host:port (default: the local socket).
+    #[arg(long, env = "DOCKER_HOST")]
+    docker_host: Option<String>,
+    /// Extra Host names the HTTP server answers, besides loopback (comma-separated).
+    #[arg(
+        long,
+        env = "DOCKER_MCP_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        default_value = "docker-mcp"
+    )]
+    allowed_host: Vec<String>,
+    /// The compose CLI for compose_up, e.g. "docker compose" or "docker-compose" (default: detect).
+    #[arg(long, env = "DOCKER_MCP_COMPOSE_COMMAND")]
+    compose_command: Option<String>,
+    /// Seconds compose_up may run before it is stopped.
+    #[arg(long, default_value_t = 300)]
+    up_timeout_secs: u64,
+    /// Bytes of logs compose_logs returns at most.
+    #[arg(long, default_value_t = 64 * 1024)]
+    max_log_bytes: usize,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let address =
+        EngineAddress::from_env_value(args.docker_host.as_deref()).map_err(anyhow::Error::msg)?;
+    let compose_file = args
+        .compose_file
+        .filter(|f| !f.as_os_str().is_empty())
+        .map(|f| std::path::absolute(&f).unwrap_or(f));
+    let engine = Arc::new(Engine::new(address.clone(), EngineTimeouts::default()));
+    let tools = Arc::new(DockerTools::new(ToolsConfig {
+        engine,
+        compose_file: compose_file.clone(),
+        project_name: args.project_name.filter(|p| !p.trim().is_empty()),
+        compose_cli: ComposeCli::new(args.compose_command.as_deref()),
+        limits: Limits {
+            max_log_bytes: args.max_log_bytes.max(1024),
+            up_timeout: Duration::from_secs(args.up_timeout_secs.max(1)),
+            ..Limits::default()
+        },
+    }));
+    match (&compose_file, tools.project()) {
+        (None, _) => tracing::warn!("no compose file: only docker_ps is available"),
+        (Some(_), Ok(project)) => tracing::info!(
+            file = %project.file.display(),
+            project = %project.name,
+            services = ?project.service_names(),
+            "compose file locked"
+        ),
+        // Still start: /health and the tool errors say what is wrong, and a fix on disk is picked up.
+        (Some(file), Err(error)) => {
+            tracing::error!(file = %file.display(), %error, "compose file unusable")
+        }
+    }
+    tracing::info!(engine = %address, "docker engine");
+
+    if args.stdio {
+        return server::serve_stdio(tools).await;
+    }
+    let shutdown = CancellationToken::new();
+    let app = server::router(tools, HostPolicy::new(&args.allowed_host), shutdown.clone());
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    tracing::info!(listen = %listener.local_addr()?, "docker-mcp serving MCP at /mcp, REST at /tools/{{fn}}, /health");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            wait_for_signal().await;
+            shutdown.cancel();
+        })
+        .await?;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
