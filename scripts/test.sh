@@ -1,0 +1,205 @@
+#!/usr/bin/env bash
+# The test command: scripts/test.sh [extra args for `cargo test`]
+#
+# On a Debian machine with Docker Engine installed and running, it:
+#   1. installs what is missing (as root, with apt-get): busybox-static, docker-registry,
+#      the compose tool, curl, python3-venv; without root it says what to install and fails
+#   2. checks that the Docker Engine answers (`docker info`); fails loudly if not, never skips
+#   3. creates .venv (Python) with the MCP SDK 2.x and pytest
+#   4. builds the fake ARR images and pushes them to a registry on 127.0.0.1:5000
+#      (testing/images/build.sh)
+#   5. cargo build --workspace --all-targets
+#   6. cargo test --workspace --no-fail-fast "$@"
+#   7. .venv/bin/pytest -q testing/interop (the official MCP SDK against our binary)
+# and always removes the test compose projects (names starting "octest") that this run
+# left behind, and stale ones (older than OPS_TEST_STALE_MINUTES, default 120).
+#
+# Environment: CARGO_TARGET_DIR (default /var/tmp/ops-target), CI (when "true", a
+# registry started by this run is stopped at the end), OPS_TEST_RUN_ID (exported: the
+# label value that marks this run's test stacks).
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/ops-target}"
+export OPS_COPILOT_BIN="$CARGO_TARGET_DIR/debug/ops-copilot"
+# For integration tests (Rust and Python): where the test fixtures live, and that a
+# missing Docker Engine is a failure, not a reason to skip.
+export OPS_TEST_ARR_COMPOSE="$REPO/testing/arr-stack/docker-compose.yml"
+export OPS_TEST_IMAGES_BUILD="$REPO/testing/images/build.sh"
+export OPS_TEST_REQUIRE_DOCKER=1
+# Labels the containers of this run's test stacks (testing/arr-stack), for the cleanup.
+export OPS_TEST_RUN_ID="${OPS_TEST_RUN_ID:-run-$(date +%s)-$$}"
+OPS_TEST_STALE_MINUTES="${OPS_TEST_STALE_MINUTES:-120}"
+export DEBIAN_FRONTEND=noninteractive
+
+VENV="$REPO/.venv"
+PY_REQS=("mcp>=2,<3" "pytest")
+
+say() { echo "test.sh: $*" >&2; }
+
+loud_error() {
+    {
+        echo
+        echo "################################################################################"
+        for line in "$@"; do echo "## $line"; done
+        echo "################################################################################"
+        echo
+    } >&2
+}
+
+pkg_installed() {
+    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+}
+
+have_compose() {
+    command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1
+}
+
+python_can_venv() {
+    local tmp ok=1
+    tmp="$(mktemp -d)"
+    python3 -m venv "$tmp/v" >/dev/null 2>&1 && [ -x "$tmp/v/bin/pip" ] && ok=0
+    rm -rf "$tmp"
+    return $ok
+}
+
+# --- 1. system packages --------------------------------------------------------------
+install_missing() {
+    if ! command -v docker >/dev/null 2>&1; then
+        loud_error "docker CLI not found: install Docker Engine (Debian: apt-get install docker.io)"
+        exit 1
+    fi
+    local missing=()
+    pkg_installed busybox-static || missing+=(busybox-static)
+    command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
+    command -v curl >/dev/null 2>&1 || missing+=(curl)
+    command -v flock >/dev/null 2>&1 || missing+=(util-linux)
+    have_compose || missing+=(docker-compose)
+    command -v python3 >/dev/null 2>&1 || missing+=(python3)
+    if command -v python3 >/dev/null 2>&1 && [ ! -x "$VENV/bin/python" ] && ! python_can_venv; then
+        missing+=(python3-venv)
+    fi
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" != 0 ]; then
+        loud_error "missing: ${missing[*]}" "install them: sudo apt-get update && sudo apt-get install -y ${missing[*]}"
+        exit 1
+    fi
+    say "installing ${missing[*]}"
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# --- 2. Docker Engine ----------------------------------------------------------------
+check_docker() {
+    local err
+    if ! err="$(docker info 2>&1 >/dev/null)"; then
+        loud_error "THE DOCKER ENGINE IS NOT REACHABLE: \`docker info\` failed." \
+            "The integration tests need a running Docker Engine; they are never skipped." \
+            "${err:0:300}" \
+            "Start it (e.g. 'service docker start' or 'dockerd &'), or set DOCKER_HOST."
+        exit 1
+    fi
+}
+
+# --- 3. Python venv ------------------------------------------------------------------
+venv_ok() {
+    [ -x "$VENV/bin/python" ] && "$VENV/bin/python" - <<'EOF' >/dev/null 2>&1
+import importlib.metadata as md
+import mcp.client.streamable_http, pytest  # noqa: F401
+assert md.version("mcp").split(".")[0] == "2"
+EOF
+}
+
+ensure_venv() {
+    venv_ok && return 0
+    say "creating $VENV with ${PY_REQS[*]}"
+    [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check "${PY_REQS[@]}"
+    venv_ok || {
+        loud_error "the Python venv at $VENV does not provide mcp 2.x and pytest"
+        exit 1
+    }
+}
+
+# --- cleanup -------------------------------------------------------------------------
+# Removes the compose projects named octest* that this run created (their containers
+# carry org.ops-copilot.test-run=$OPS_TEST_RUN_ID, see testing/arr-stack) and those
+# whose newest container is older than $OPS_TEST_STALE_MINUTES (left by crashed runs).
+# Other octest projects, e.g. another developer's tests on the same Engine, survive.
+cleanup_test_projects() {
+    local label=com.docker.compose.project now ids projects p n
+    docker info >/dev/null 2>&1 || return 0
+    now="$(date +%s)"
+    ids="$(docker ps -aq --filter "label=$label")"
+    [ -n "$ids" ] || return 0
+    # project, run id, created (epoch seconds); then one line per project to remove.
+    projects="$(
+        # shellcheck disable=SC2086
+        docker inspect -f "{{index .Config.Labels \"$label\"}} {{index .Config.Labels \"org.ops-copilot.test-run\"}} {{.Created}}" $ids 2>/dev/null |
+            while read -r p run created; do
+                case "$p" in octest*) ;; *) continue ;; esac
+                echo "$p ${run:--} $(date -d "$created" +%s 2>/dev/null || echo "$now")"
+            done |
+            awk -v run="$OPS_TEST_RUN_ID" -v now="$now" -v stale="$((OPS_TEST_STALE_MINUTES * 60))" '
+                { if ($2 == run) ours[$1] = 1; if ($3 > newest[$1]) newest[$1] = $3 }
+                END { for (p in newest) if (ours[p] || now - newest[p] > stale) print p }'
+    )"
+    [ -n "$projects" ] || return 0
+    n=0
+    for p in $projects; do
+        n=$((n + 1))
+        docker ps -aq --filter "label=$label=$p" | xargs -r docker rm -f -v >/dev/null 2>&1 || true
+        docker network ls -q --filter "label=$label=$p" | xargs -r docker network rm >/dev/null 2>&1 || true
+        docker volume ls -q --filter "label=$label=$p" | xargs -r docker volume rm -f >/dev/null 2>&1 || true
+    done
+    say "removed $n leftover test compose project(s): $(echo "$projects" | tr '\n' ' ')"
+    # Variant images pulled by update tests, now unused.
+    docker image prune -f --filter label=org.ops-copilot.arr-inputs >/dev/null 2>&1 || true
+}
+
+REGISTRY_STARTED_HERE=0
+on_exit() {
+    local rc=$?
+    cleanup_test_projects || true
+    if [ "$REGISTRY_STARTED_HERE" = 1 ] && [ "${CI:-}" = true ]; then
+        "$REPO/testing/images/build.sh" --stop-registry || true
+    fi
+    exit $rc
+}
+
+registry_up() {
+    [ "$(curl -s -o /dev/null -m 2 -w '%{http_code}' http://127.0.0.1:5000/v2/ 2>/dev/null || true)" = 200 ]
+}
+
+main() {
+    install_missing
+    check_docker
+    trap on_exit EXIT
+    ensure_venv
+
+    local registry_before=0
+    registry_up && registry_before=1
+    say "building test images (testing/images/build.sh)"
+    "$REPO/testing/images/build.sh"
+    [ "$registry_before" = 1 ] || REGISTRY_STARTED_HERE=1
+
+    say "cargo build --workspace --all-targets (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
+    cargo build --workspace --all-targets
+
+    local failed=()
+    # --no-fail-fast: one failing test binary must not hide the others' results.
+    say "cargo test --workspace --no-fail-fast $*"
+    cargo test --workspace --no-fail-fast "$@" || failed+=("cargo test")
+
+    say "pytest testing/interop (OPS_COPILOT_BIN=$OPS_COPILOT_BIN)"
+    "$VENV/bin/pytest" -q testing/interop || failed+=("pytest testing/interop")
+
+    if [ ${#failed[@]} -gt 0 ]; then
+        loud_error "FAILED: ${failed[*]}"
+        exit 1
+    fi
+}
+
+main "$@"
