@@ -1,1 +1,5 @@
-//! placeholder
+//! ai-gateway: the policy plane. Every tool call is authenticated, checked
+//! against the registry and the policy, approved by a human where needed,
+//! executed on an MCP service, guarded on the way out, and audited.
+
+pub mod config;
