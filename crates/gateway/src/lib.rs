@@ -2,4 +2,7 @@
 //! against the registry and the policy, approved by a human where needed,
 //! executed on an MCP service, guarded on the way out, and audited.
 
+pub mod auth;
 pub mod config;
+pub mod state;
+mod watched;

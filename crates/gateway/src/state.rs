@@ -1,0 +1,497 @@
+//! Durable decision state: pending approvals and running cooldowns, in
+//! SQLite, so both survive a restart. An approval is consumed exactly once:
+//! the check and the state change happen in one transaction.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use serde_json::Value;
+
+#[derive(Debug, thiserror::Error)]
+#[error("state store {path}: {reason}")]
+pub struct StateError {
+    pub path: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalStatus {
+    Pending,
+    Consumed,
+    Denied,
+}
+
+impl ApprovalStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Consumed => "consumed",
+            Self::Denied => "denied",
+        }
+    }
+    fn parse(text: &str) -> Self {
+        match text {
+            "consumed" => Self::Consumed,
+            "denied" => Self::Denied,
+            _ => Self::Pending,
+        }
+    }
+}
+
+/// A request for a human decision, bound to who asked for exactly what,
+/// under which policy, until when.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Approval {
+    pub id: String,
+    pub principal: String,
+    pub role: String,
+    pub tool: String,
+    pub args: Value,
+    pub args_digest: String,
+    pub policy_version: String,
+    pub rationale: String,
+    pub created_at_ms: u64,
+    pub expires_at_ms: u64,
+    pub status: ApprovalStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+}
+
+/// What a consumer claims the approval is for; all of it must match.
+#[derive(Debug, Clone)]
+pub struct Binding<'a> {
+    pub tool: &'a str,
+    pub args_digest: &'a str,
+    pub policy_version: &'a str,
+    /// For self-approval: the approval must be the caller's own.
+    pub requester: Option<&'a str>,
+}
+
+/// Why an approval could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConsumeError {
+    #[error("no such approval")]
+    NotFound,
+    #[error("approval was already {0}: an approval is used once")]
+    NotPending(&'static str),
+    #[error("approval expired")]
+    Expired,
+    #[error("approval was for {0}, not this tool")]
+    OtherTool(String),
+    #[error("arguments differ from the approved ones")]
+    ArgumentsChanged,
+    #[error("the policy changed since the approval was requested; request it again")]
+    PolicyChanged,
+    #[error("approval belongs to another principal")]
+    OtherPrincipal,
+    #[error("{0}")]
+    Store(String),
+}
+
+pub struct StateStore {
+    path: String,
+    conn: Mutex<Connection>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS approvals (
+    id TEXT PRIMARY KEY,
+    principal TEXT NOT NULL,
+    role TEXT NOT NULL,
+    tool TEXT NOT NULL,
+    args TEXT NOT NULL,
+    args_digest TEXT NOT NULL,
+    policy_version TEXT NOT NULL,
+    rationale TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    expires_at_ms INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    decided_by TEXT
+);
+CREATE INDEX IF NOT EXISTS approvals_pending ON approvals(status, expires_at_ms);
+CREATE TABLE IF NOT EXISTS cooldowns (
+    key TEXT PRIMARY KEY,
+    until_ms INTEGER NOT NULL
+);
+";
+
+fn row_to_approval(row: &rusqlite::Row<'_>) -> rusqlite::Result<Approval> {
+    let args: String = row.get("args")?;
+    let status: String = row.get("status")?;
+    Ok(Approval {
+        id: row.get("id")?,
+        principal: row.get("principal")?,
+        role: row.get("role")?,
+        tool: row.get("tool")?,
+        args: serde_json::from_str(&args).unwrap_or(Value::Null),
+        args_digest: row.get("args_digest")?,
+        policy_version: row.get("policy_version")?,
+        rationale: row.get("rationale")?,
+        created_at_ms: row.get::<_, i64>("created_at_ms")? as u64,
+        expires_at_ms: row.get::<_, i64>("expires_at_ms")? as u64,
+        status: ApprovalStatus::parse(&status),
+        decided_by: row.get("decided_by")?,
+    })
+}
+
+impl StateStore {
+    pub fn open(path: &Path) -> Result<Self, StateError> {
+        let shown = path.display().to_string();
+        let fail = |e: rusqlite::Error| StateError {
+            path: shown.clone(),
+            reason: e.to_string(),
+        };
+        let conn = Connection::open(path).map_err(fail)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(fail)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(fail)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(fail)?;
+        conn.execute_batch(SCHEMA).map_err(fail)?;
+        Ok(Self {
+            path: shown,
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn error(&self, e: impl std::fmt::Display) -> StateError {
+        StateError {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        }
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn create_approval(&self, approval: &Approval) -> Result<(), StateError> {
+        self.conn()
+            .execute(
+                "INSERT INTO approvals (id, principal, role, tool, args, args_digest, policy_version,
+                 rationale, created_at_ms, expires_at_ms, status, decided_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                params![
+                    approval.id,
+                    approval.principal,
+                    approval.role,
+                    approval.tool,
+                    approval.args.to_string(),
+                    approval.args_digest,
+                    approval.policy_version,
+                    approval.rationale,
+                    approval.created_at_ms as i64,
+                    approval.expires_at_ms as i64,
+                    approval.status.as_str(),
+                    approval.decided_by,
+                ],
+            )
+            .map(|_| ())
+            .map_err(|e| self.error(e))
+    }
+
+    pub fn get(&self, id: &str) -> Result<Option<Approval>, StateError> {
+        self.conn()
+            .query_row(
+                "SELECT * FROM approvals WHERE id = ?1",
+                [id],
+                row_to_approval,
+            )
+            .optional()
+            .map_err(|e| self.error(e))
+    }
+
+    /// The newest pending, unexpired approval of `principal` for this exact call.
+    pub fn find_pending(
+        &self,
+        principal: &str,
+        tool: &str,
+        args_digest: &str,
+        now_ms: u64,
+    ) -> Result<Option<Approval>, StateError> {
+        self.conn()
+            .query_row(
+                "SELECT * FROM approvals WHERE principal = ?1 AND tool = ?2 AND args_digest = ?3
+                 AND status = 'pending' AND expires_at_ms > ?4 ORDER BY created_at_ms DESC LIMIT 1",
+                params![principal, tool, args_digest, now_ms as i64],
+                row_to_approval,
+            )
+            .optional()
+            .map_err(|e| self.error(e))
+    }
+
+    /// Pending, unexpired approvals, oldest first (at most `limit`).
+    pub fn pending(&self, now_ms: u64, limit: usize) -> Result<Vec<Approval>, StateError> {
+        let conn = self.conn();
+        let mut statement = conn
+            .prepare(
+                "SELECT * FROM approvals WHERE status = 'pending' AND expires_at_ms > ?1
+                 ORDER BY created_at_ms LIMIT ?2",
+            )
+            .map_err(|e| self.error(e))?;
+        let rows = statement
+            .query_map(params![now_ms as i64, limit as i64], row_to_approval)
+            .map_err(|e| self.error(e))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.error(e))
+    }
+
+    /// Checks the binding and moves the approval from pending to `to`, in one
+    /// transaction: two consumers racing for it cannot both win.
+    pub fn decide(
+        &self,
+        id: &str,
+        binding: Option<&Binding<'_>>,
+        to: ApprovalStatus,
+        decided_by: &str,
+        now_ms: u64,
+    ) -> Result<Approval, ConsumeError> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| ConsumeError::Store(e.to_string()))?;
+        let approval = tx
+            .query_row(
+                "SELECT * FROM approvals WHERE id = ?1",
+                [id],
+                row_to_approval,
+            )
+            .optional()
+            .map_err(|e| ConsumeError::Store(e.to_string()))?
+            .ok_or(ConsumeError::NotFound)?;
+        match approval.status {
+            ApprovalStatus::Pending => {}
+            other => return Err(ConsumeError::NotPending(other.as_str())),
+        }
+        if approval.expires_at_ms <= now_ms {
+            return Err(ConsumeError::Expired);
+        }
+        if let Some(binding) = binding {
+            if binding.tool != approval.tool {
+                return Err(ConsumeError::OtherTool(approval.tool));
+            }
+            if binding.requester.is_some_and(|r| r != approval.principal) {
+                return Err(ConsumeError::OtherPrincipal);
+            }
+            if binding.args_digest != approval.args_digest {
+                return Err(ConsumeError::ArgumentsChanged);
+            }
+            if binding.policy_version != approval.policy_version {
+                return Err(ConsumeError::PolicyChanged);
+            }
+        }
+        let changed = tx
+            .execute(
+                "UPDATE approvals SET status = ?1, decided_by = ?2 WHERE id = ?3 AND status = 'pending'",
+                params![to.as_str(), decided_by, id],
+            )
+            .map_err(|e| ConsumeError::Store(e.to_string()))?;
+        if changed != 1 {
+            return Err(ConsumeError::NotPending("used"));
+        }
+        tx.commit()
+            .map_err(|e| ConsumeError::Store(e.to_string()))?;
+        Ok(Approval {
+            status: to,
+            decided_by: Some(decided_by.to_owned()),
+            ..approval
+        })
+    }
+
+    /// When the cooldown under `key` ends (ms since the epoch), if it is running.
+    pub fn cooldown_until(&self, key: &str, now_ms: u64) -> Result<Option<u64>, StateError> {
+        self.conn()
+            .query_row(
+                "SELECT until_ms FROM cooldowns WHERE key = ?1 AND until_ms > ?2",
+                params![key, now_ms as i64],
+                |row| row.get::<_, i64>(0),
+            )
+            .optional()
+            .map(|until| until.map(|u| u as u64))
+            .map_err(|e| self.error(e))
+    }
+
+    pub fn start_cooldown(&self, key: &str, until_ms: u64) -> Result<(), StateError> {
+        self.conn()
+            .execute(
+                "INSERT INTO cooldowns (key, until_ms) VALUES (?1, ?2)
+                 ON CONFLICT(key) DO UPDATE SET until_ms = excluded.until_ms",
+                params![key, until_ms as i64],
+            )
+            .map(|_| ())
+            .map_err(|e| self.error(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn approval(id: &str, expires_at_ms: u64) -> Approval {
+        Approval {
+            id: id.into(),
+            principal: "alice".into(),
+            role: "standard".into(),
+            tool: "compose_restart".into(),
+            args: json!({"service": "sonarr"}),
+            args_digest: "d1".into(),
+            policy_version: "v1".into(),
+            rationale: "Restart a single service.".into(),
+            created_at_ms: 1,
+            expires_at_ms,
+            status: ApprovalStatus::Pending,
+            decided_by: None,
+        }
+    }
+
+    fn binding<'a>(digest: &'a str, version: &'a str) -> Binding<'a> {
+        Binding {
+            tool: "compose_restart",
+            args_digest: digest,
+            policy_version: version,
+            requester: Some("alice"),
+        }
+    }
+
+    #[test]
+    fn an_approval_is_consumed_exactly_once_and_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        StateStore::open(&path)
+            .unwrap()
+            .create_approval(&approval("a1", 1_000))
+            .unwrap();
+        // A new store on the same file: as after a restart.
+        let store = StateStore::open(&path).unwrap();
+        assert_eq!(store.pending(10, 100).unwrap().len(), 1);
+        assert_eq!(
+            store
+                .find_pending("alice", "compose_restart", "d1", 10)
+                .unwrap()
+                .unwrap()
+                .id,
+            "a1"
+        );
+        let used = store
+            .decide(
+                "a1",
+                Some(&binding("d1", "v1")),
+                ApprovalStatus::Consumed,
+                "alice",
+                10,
+            )
+            .unwrap();
+        assert_eq!(used.status, ApprovalStatus::Consumed);
+        assert_eq!(
+            store.decide(
+                "a1",
+                Some(&binding("d1", "v1")),
+                ApprovalStatus::Consumed,
+                "alice",
+                11
+            ),
+            Err(ConsumeError::NotPending("consumed"))
+        );
+        assert!(store.pending(10, 100).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_mismatched_binding_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open(&dir.path().join("state.db")).unwrap();
+        store.create_approval(&approval("a1", 1_000)).unwrap();
+        let consume =
+            |b: &Binding<'_>, now| store.decide("a1", Some(b), ApprovalStatus::Consumed, "x", now);
+        assert_eq!(
+            consume(&binding("d2", "v1"), 10),
+            Err(ConsumeError::ArgumentsChanged)
+        );
+        assert_eq!(
+            consume(&binding("d1", "v2"), 10),
+            Err(ConsumeError::PolicyChanged)
+        );
+        let other = Binding {
+            requester: Some("mallory"),
+            ..binding("d1", "v1")
+        };
+        assert_eq!(consume(&other, 10), Err(ConsumeError::OtherPrincipal));
+        let tool = Binding {
+            tool: "compose_up",
+            ..binding("d1", "v1")
+        };
+        assert!(matches!(
+            consume(&tool, 10),
+            Err(ConsumeError::OtherTool(_))
+        ));
+        assert_eq!(
+            consume(&binding("d1", "v1"), 1_000),
+            Err(ConsumeError::Expired)
+        );
+        assert_eq!(
+            store.decide("nope", None, ApprovalStatus::Denied, "x", 10),
+            Err(ConsumeError::NotFound)
+        );
+        // Still pending after all of that.
+        assert_eq!(
+            store.get("a1").unwrap().unwrap().status,
+            ApprovalStatus::Pending
+        );
+    }
+
+    #[test]
+    fn racing_consumers_cannot_both_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(StateStore::open(&dir.path().join("state.db")).unwrap());
+        store
+            .create_approval(&approval("a1", u64::MAX / 2))
+            .unwrap();
+        let winners: usize = (0..8)
+            .map(|_| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    store
+                        .decide(
+                            "a1",
+                            Some(&binding("d1", "v1")),
+                            ApprovalStatus::Consumed,
+                            "alice",
+                            10,
+                        )
+                        .is_ok() as usize
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .sum();
+        assert_eq!(winners, 1);
+    }
+
+    #[test]
+    fn cooldowns_persist_and_expire() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        StateStore::open(&path)
+            .unwrap()
+            .start_cooldown("compose_restart:sonarr", 500)
+            .unwrap();
+        let store = StateStore::open(&path).unwrap();
+        assert_eq!(
+            store.cooldown_until("compose_restart:sonarr", 100).unwrap(),
+            Some(500)
+        );
+        assert_eq!(
+            store.cooldown_until("compose_restart:sonarr", 500).unwrap(),
+            None
+        );
+        assert_eq!(
+            store.cooldown_until("compose_restart:radarr", 100).unwrap(),
+            None
+        );
+    }
+}
