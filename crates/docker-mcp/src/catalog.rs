@@ -332,7 +332,7 @@ impl Catalog {
             .take(5)
             .map(|error| {
                 let at = error.instance_path().to_string();
-                let text = bounded(&error.to_string(), 200);
+                let text = ops_core::bounded(&error.to_string(), 200);
                 if at.is_empty() {
                     text
                 } else {
@@ -346,15 +346,6 @@ impl Catalog {
             Err(problems.join("; "))
         }
     }
-}
-
-/// Shortens text echoed back from input so an error stays readable.
-pub fn bounded(text: &str, max_chars: usize) -> String {
-    if text.chars().count() <= max_chars {
-        return text.to_owned();
-    }
-    let cut: String = text.chars().take(max_chars).collect();
-    format!("{cut}…")
 }
 
 #[cfg(test)]

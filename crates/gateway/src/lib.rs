@@ -5,4 +5,5 @@
 pub mod auth;
 pub mod config;
 pub mod state;
+pub mod upstream;
 mod watched;

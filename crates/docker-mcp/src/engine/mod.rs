@@ -15,6 +15,7 @@ use bollard::query_parameters::{
     CreateImageOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
 };
 use futures_util::StreamExt;
+use ops_core::error_chain;
 use serde::Serialize;
 
 use transport::GuardedTransport;
@@ -404,20 +405,6 @@ fn negotiated_prefix(engine_api: Option<&str>) -> String {
     });
     let (major, minor) = theirs.map_or(ours, |t| t.min(ours));
     format!("/v{major}.{minor}")
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -89,10 +89,7 @@ impl ServerHandler for McpHandler {
         // An unknown tool is a protocol error (-32602); everything else is a tool result.
         if ToolName::parse(&request.name).is_none() {
             return Err(ErrorData::invalid_params(
-                format!(
-                    "unknown tool {:?}",
-                    crate::catalog::bounded(&request.name, 64)
-                ),
+                format!("unknown tool {:?}", ops_core::bounded(&request.name, 64)),
                 None,
             ));
         }

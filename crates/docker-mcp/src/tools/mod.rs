@@ -107,7 +107,7 @@ impl DockerTools {
     /// Validates and runs one tool call.
     pub async fn call(&self, name: &str, args: Value) -> Result<Value, ToolError> {
         let tool = ToolName::parse(name)
-            .ok_or_else(|| ToolError::UnknownTool(crate::catalog::bounded(name, 64)))?;
+            .ok_or_else(|| ToolError::UnknownTool(ops_core::bounded(name, 64)))?;
         let args = if args.is_null() {
             Value::Object(Default::default())
         } else {

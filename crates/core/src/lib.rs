@@ -1,0 +1,66 @@
+//! Small pieces every plane of Ops-Copilot shares.
+
+/// An error and its causes on one line: "client error: connection refused".
+/// Causes already contained in the text are not repeated.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// At most `max_chars` characters of `text`, with an ellipsis when cut; for
+/// echoing input back in an error without letting it grow unbounded.
+pub fn bounded(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        None => text.to_owned(),
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>);
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|l| l as _)
+        }
+    }
+
+    #[test]
+    fn chains_causes_without_repeating_them() {
+        let error = Layer(
+            "client error (Connect)",
+            Some(Box::new(Layer(
+                "Connect",
+                Some(Box::new(Layer("No such file or directory", None))),
+            ))),
+        );
+        assert_eq!(
+            error_chain(&error),
+            "client error (Connect): No such file or directory"
+        );
+    }
+
+    #[test]
+    fn bounds_text_on_character_boundaries() {
+        assert_eq!(bounded("short", 10), "short");
+        assert_eq!(bounded("ééééé", 2), "éé…");
+        assert_eq!(bounded("abc", 3), "abc");
+    }
+}

@@ -1,0 +1,91 @@
+//! Reaching the MCP services the registry names. Each transport implements
+//! [`Upstream`]; the gateway picks the one its registry entry says.
+
+mod rest;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::config::{Auth, Config, ServiceDef, Transport};
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("{service} is unreachable: {reason}")]
+    Unreachable { service: String, reason: String },
+    #[error("{service} did not answer within {0:?}", .timeout)]
+    Timeout { service: String, timeout: Duration },
+    /// The service answered with an error (HTTP status or an MCP error result).
+    #[error("{service} -> {status}: {message}", status = .status.map(|s| s.to_string()).unwrap_or_else(|| "error".into()))]
+    Failed {
+        service: String,
+        status: Option<u16>,
+        message: String,
+    },
+}
+
+pub type CallFuture<'a> = Pin<Box<dyn Future<Output = Result<Value, UpstreamError>> + Send + 'a>>;
+
+/// One MCP service: call a function with arguments, within a time limit.
+pub trait Upstream: Send + Sync {
+    fn call<'a>(&'a self, function: &'a str, args: &'a Value, timeout: Duration) -> CallFuture<'a>;
+}
+
+/// The clients for every service of one configuration.
+pub struct Upstreams {
+    pub config_version: String,
+    by_service: HashMap<String, Arc<dyn Upstream>>,
+}
+
+impl Upstreams {
+    pub fn for_config(config: &Config) -> Result<Self, String> {
+        let mut by_service = HashMap::new();
+        for (name, service) in &config.services {
+            by_service.insert(name.clone(), build(name, service)?);
+        }
+        Ok(Self {
+            config_version: config.version.clone(),
+            by_service,
+        })
+    }
+
+    /// For tests: explicit clients.
+    pub fn from_clients(
+        config_version: String,
+        clients: HashMap<String, Arc<dyn Upstream>>,
+    ) -> Self {
+        Self {
+            config_version,
+            by_service: clients,
+        }
+    }
+
+    pub fn get(&self, service: &str) -> Option<Arc<dyn Upstream>> {
+        self.by_service.get(service).cloned()
+    }
+}
+
+fn bearer(auth: &Auth) -> Result<Option<String>, String> {
+    match auth {
+        Auth::None => Ok(None),
+        Auth::Bearer { bearer_token_file } => std::fs::read_to_string(bearer_token_file)
+            .map(|t| Some(t.trim().to_owned()))
+            .map_err(|e| format!("cannot read {}: {e}", bearer_token_file.display())),
+    }
+}
+
+fn build(name: &str, service: &ServiceDef) -> Result<Arc<dyn Upstream>, String> {
+    let token = bearer(&service.auth)?;
+    let base = service.base_url.clone().unwrap_or_default();
+    match service.transport {
+        Transport::Http => Ok(Arc::new(rest::RestUpstream::new(name, &base, token)?)),
+        Transport::StreamableHttp | Transport::Stdio => Err(format!(
+            "services.{name}: the {:?} transport is not available in this build yet",
+            service.transport
+        )),
+    }
+}

@@ -1,0 +1,130 @@
+//! The guide's REST form: `POST {base_url}/tools/{fn}` with the arguments as
+//! the JSON body, as its FastAPI adapter does.
+
+use std::time::Duration;
+
+use ops_core::error_chain;
+use serde_json::Value;
+
+use super::{CallFuture, Upstream, UpstreamError};
+
+/// Bytes of an upstream answer read at most; more is a failure, not a crash.
+const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
+
+pub struct RestUpstream {
+    service: String,
+    base: String,
+    token: Option<String>,
+    client: reqwest::Client,
+}
+
+impl RestUpstream {
+    pub fn new(service: &str, base_url: &str, token: Option<String>) -> Result<Self, String> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| format!("services.{service}: {e}"))?;
+        Ok(Self {
+            service: service.to_owned(),
+            base: base_url.trim_end_matches('/').to_owned(),
+            token,
+            client,
+        })
+    }
+
+    async fn call_inner(&self, function: &str, args: &Value) -> Result<Value, UpstreamError> {
+        let url = format!("{}/tools/{function}", self.base);
+        let mut request = self.client.post(&url).json(args);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| UpstreamError::Unreachable {
+                service: self.service.clone(),
+                reason: error_chain(&e),
+            })?;
+        let status = response.status();
+        let body = read_bounded(response)
+            .await
+            .map_err(|reason| UpstreamError::Unreachable {
+                service: self.service.clone(),
+                reason,
+            })?;
+        if status.is_success() {
+            serde_json::from_slice(&body).map_err(|e| UpstreamError::Failed {
+                service: self.service.clone(),
+                status: Some(status.as_u16()),
+                message: format!("the answer is not JSON: {e}"),
+            })
+        } else {
+            Err(UpstreamError::Failed {
+                service: self.service.clone(),
+                status: Some(status.as_u16()),
+                message: error_message(&body),
+            })
+        }
+    }
+}
+
+impl Upstream for RestUpstream {
+    fn call<'a>(&'a self, function: &'a str, args: &'a Value, timeout: Duration) -> CallFuture<'a> {
+        Box::pin(async move {
+            tokio::time::timeout(timeout, self.call_inner(function, args))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(UpstreamError::Timeout {
+                        service: self.service.clone(),
+                        timeout,
+                    })
+                })
+        })
+    }
+}
+
+async fn read_bounded(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| error_chain(&e))? {
+        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Err(format!(
+                "the answer is larger than {MAX_RESPONSE_BYTES} bytes"
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// docker-mcp says `{"error": {"message"}}`; FastAPI says `{"detail"}`; else the text.
+fn error_message(body: &[u8]) -> String {
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    let message = parsed.as_ref().and_then(|v| {
+        v.pointer("/error/message")
+            .or_else(|| v.get("detail"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    });
+    let text = message.unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+    text.chars().take(300).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_messages_come_from_known_shapes() {
+        assert_eq!(
+            error_message(br#"{"error":{"code":"bad_arguments","message":"unknown service"}}"#),
+            "unknown service"
+        );
+        assert_eq!(
+            error_message(br#"{"detail":"Not authorized"}"#),
+            "Not authorized"
+        );
+        assert_eq!(error_message(b"plain"), "plain");
+        assert_eq!(error_message(&[b'x'; 1000]).len(), 300);
+    }
+}
