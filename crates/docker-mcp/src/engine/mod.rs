@@ -2,6 +2,7 @@
 //! operations with timeouts, typed errors and plain result types.
 
 pub mod allowlist;
+mod live;
 mod transport;
 
 use std::collections::HashMap;
@@ -12,13 +13,15 @@ use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::errors::Error as BollardError;
 use bollard::query_parameters::{
-    CreateImageOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
+    CreateImageOptionsBuilder, EventsOptionsBuilder, ListContainersOptionsBuilder,
+    LogsOptionsBuilder,
 };
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 use ops_core::error_chain;
 use serde::Serialize;
 
 use transport::GuardedTransport;
+pub use live::LiveContainers;
 pub use transport::{DEFAULT_SOCKET, EngineAddress};
 
 /// How long one Engine call may take before it is reported as failed.
@@ -283,6 +286,39 @@ impl Engine {
             summaries.into_iter().map(Container::from_summary).collect();
         containers.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(containers)
+    }
+
+    /// One container by id (any state), or None when it no longer exists.
+    pub async fn find_container(&self, id: &str) -> Result<Option<Container>, EngineError> {
+        let docker = self.client().await?;
+        let filters = HashMap::from([("id", vec![id.to_owned()])]);
+        let options = ListContainersOptionsBuilder::new()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let found = self
+            .bounded(self.timeouts.read, docker.list_containers(Some(options)))
+            .await?;
+        Ok(found.into_iter().next().map(Container::from_summary))
+    }
+
+    /// Ids of containers as their events happen, from `since` (seconds since
+    /// the epoch) on. The stream ends when the connection does.
+    pub async fn container_events(
+        &self,
+        since: i64,
+    ) -> Result<impl Stream<Item = Result<String, EngineError>> + '_, EngineError> {
+        let docker = self.client().await?;
+        let filters = HashMap::from([("type", vec!["container".to_owned()])]);
+        let options = EventsOptionsBuilder::new()
+            .since(&since.to_string())
+            .filters(&filters)
+            .build();
+        Ok(docker.events(Some(options)).map(move |event| {
+            event
+                .map(|e| e.actor.and_then(|a| a.id).unwrap_or_default())
+                .map_err(|e| self.classify(e))
+        }))
     }
 
     pub async fn inspect(&self, id: &str) -> Result<ContainerDetails, EngineError> {

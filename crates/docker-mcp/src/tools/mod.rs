@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use crate::catalog::{Catalog, TAIL_DEFAULT, ToolName};
 use crate::compose::{ComposeProject, LockedComposeFile};
-use crate::engine::{Container, Engine};
+use crate::engine::{Container, Engine, LiveContainers};
 use crate::error::ToolError;
 
 pub use lifecycle::Action;
@@ -56,6 +56,8 @@ pub struct ToolsConfig {
 
 pub struct DockerTools {
     engine: Arc<Engine>,
+    /// docker_ps and compose_ps read from here: no Engine round trip.
+    containers: Arc<LiveContainers>,
     compose: Option<LockedComposeFile>,
     catalog: Catalog,
     compose_cli: ComposeCli,
@@ -73,8 +75,15 @@ struct Arguments {
 }
 
 impl DockerTools {
+    /// Starts following the Engine's events when a Tokio runtime is running.
     pub fn new(config: ToolsConfig) -> Self {
+        let containers = if tokio::runtime::Handle::try_current().is_ok() {
+            LiveContainers::start(config.engine.clone())
+        } else {
+            LiveContainers::direct(config.engine.clone())
+        };
         Self {
+            containers,
             catalog: Catalog::new(config.compose_file.as_deref()),
             compose: config
                 .compose_file
@@ -92,6 +101,10 @@ impl DockerTools {
 
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    pub fn containers(&self) -> &LiveContainers {
+        &self.containers
     }
 
     /// The compose project, when a compose file is configured and readable.

@@ -17,7 +17,7 @@ pub struct DockerPs {
 }
 
 pub async fn docker_ps(tools: &DockerTools) -> Result<DockerPs, ToolError> {
-    let mut containers = tools.engine.list_containers(false, None).await?;
+    let mut containers = tools.containers.list(false, None).await?;
     let count = containers.len();
     let truncated = count > tools.limits.max_containers;
     containers.truncate(tools.limits.max_containers);
@@ -51,10 +51,7 @@ pub async fn compose_ps(
     tools: &DockerTools,
     project: &ComposeProject,
 ) -> Result<ComposePs, ToolError> {
-    let containers = tools
-        .engine
-        .list_containers(true, Some(&project.name))
-        .await?;
+    let containers = tools.containers.list(true, Some(&project.name)).await?;
     let mut by_service: BTreeMap<String, Vec<Container>> = project
         .services
         .keys()

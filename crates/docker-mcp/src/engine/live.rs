@@ -1,0 +1,152 @@
+//! The containers, kept in memory and current by the Engine's event stream,
+//! so listing them costs no Engine round trip. A full resync happens on
+//! start, after the stream reconnects, and every few minutes; there is no
+//! polling loop. While the stream is down, reads go to the Engine directly.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::StreamExt;
+
+use super::{Container, Engine, EngineError};
+
+/// A full re-list this often, as a safety net against a missed event.
+const RESYNC_EVERY: Duration = Duration::from_secs(300);
+/// Waits between reconnection attempts, doubling up to the last.
+const BACKOFF: [Duration; 4] = [
+    Duration::from_millis(250),
+    Duration::from_secs(1),
+    Duration::from_secs(4),
+    Duration::from_secs(15),
+];
+
+#[derive(Default)]
+struct Snapshot {
+    /// False until a resync succeeds, and again once the event stream breaks.
+    fresh: bool,
+    by_id: HashMap<String, Container>,
+}
+
+pub struct LiveContainers {
+    engine: Arc<Engine>,
+    snapshot: RwLock<Snapshot>,
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+impl LiveContainers {
+    /// Starts following the Engine in the background.
+    pub fn start(engine: Arc<Engine>) -> Arc<Self> {
+        let live = Arc::new(Self {
+            engine,
+            snapshot: RwLock::new(Snapshot::default()),
+        });
+        let follower = Arc::downgrade(&live);
+        tokio::spawn(async move {
+            let mut failures = 0usize;
+            // Stops when the last user of the cache is gone.
+            while let Some(live) = follower.upgrade() {
+                match live.follow().await {
+                    Ok(()) => failures = 0,
+                    Err(error) => {
+                        tracing::debug!(%error, "container events interrupted");
+                        failures += 1;
+                    }
+                }
+                live.mark_stale();
+                drop(live);
+                tokio::time::sleep(BACKOFF[failures.min(BACKOFF.len() - 1)]).await;
+            }
+        });
+        live
+    }
+
+    /// A cache that never follows events: every read goes to the Engine.
+    pub fn direct(engine: Arc<Engine>) -> Arc<Self> {
+        Arc::new(Self {
+            engine,
+            snapshot: RwLock::new(Snapshot::default()),
+        })
+    }
+
+    fn mark_stale(&self) {
+        self.snapshot.write().unwrap_or_else(|p| p.into_inner()).fresh = false;
+    }
+
+    /// Resyncs, then applies events until the stream ends or a resync is due.
+    async fn follow(&self) -> Result<(), EngineError> {
+        let since = now_secs() - 1;
+        let all = self.engine.list_containers(true, None).await?;
+        {
+            let mut snapshot = self.snapshot.write().unwrap_or_else(|p| p.into_inner());
+            snapshot.by_id = all.into_iter().map(|c| (c.id.clone(), c)).collect();
+            snapshot.fresh = true;
+        }
+        // Events from just before the resync are replayed, so nothing between
+        // the list and the subscription is lost; re-applying one is harmless.
+        let events = self.engine.container_events(since).await?;
+        let mut events = std::pin::pin!(events);
+        let resync = tokio::time::sleep(RESYNC_EVERY);
+        let mut resync = std::pin::pin!(resync);
+        loop {
+            tokio::select! {
+                event = events.next() => match event {
+                    Some(Ok(id)) if !id.is_empty() => self.refresh(&id).await?,
+                    Some(Ok(_)) => {}
+                    Some(Err(error)) => return Err(error),
+                    None => return Err(EngineError::Unavailable {
+                        address: self.engine.address().to_string(),
+                        reason: "the event stream ended".into(),
+                    }),
+                },
+                () = &mut resync => return Ok(()),
+            }
+        }
+    }
+
+    async fn refresh(&self, full_id: &str) -> Result<(), EngineError> {
+        let id: String = full_id.chars().take(12).collect();
+        let current = self.engine.find_container(&id).await?;
+        let mut snapshot = self.snapshot.write().unwrap_or_else(|p| p.into_inner());
+        match current {
+            Some(container) => snapshot.by_id.insert(id, container),
+            None => snapshot.by_id.remove(&id),
+        };
+        Ok(())
+    }
+
+    /// Containers, optionally stopped ones too, optionally of one compose
+    /// project, sorted by name: from memory when current, else from the Engine.
+    pub async fn list(
+        &self,
+        include_stopped: bool,
+        project: Option<&str>,
+    ) -> Result<Vec<Container>, EngineError> {
+        {
+            let snapshot = self.snapshot.read().unwrap_or_else(|p| p.into_inner());
+            if snapshot.fresh {
+                let mut containers: Vec<Container> = snapshot
+                    .by_id
+                    .values()
+                    .filter(|c| include_stopped || c.is_running())
+                    .filter(|c| project.is_none() || c.project() == project)
+                    .cloned()
+                    .collect();
+                containers.sort_by(|a, b| a.name.cmp(&b.name));
+                return Ok(containers);
+            }
+        }
+        self.engine.list_containers(include_stopped, project).await
+    }
+
+    /// Whether reads are currently served from memory.
+    pub fn is_current(&self) -> bool {
+        self.snapshot.read().unwrap_or_else(|p| p.into_inner()).fresh
+    }
+}
