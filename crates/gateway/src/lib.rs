@@ -2,8 +2,13 @@
 //! against the registry and the policy, approved by a human where needed,
 //! executed on an MCP service, guarded on the way out, and audited.
 
+pub mod api;
 pub mod auth;
+pub mod canonical;
 pub mod config;
+pub mod mcp_facade;
+pub mod metrics;
+pub mod pipeline;
 pub mod state;
 pub mod upstream;
 mod watched;

@@ -93,24 +93,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     tracing::info!(listen = %listener.local_addr()?, "docker-mcp serving MCP at /mcp, REST at /tools/{{fn}}, /health");
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
-            wait_for_signal().await;
+            crate::signals::shutdown().await;
             shutdown.cancel();
         })
         .await?;
     Ok(())
-}
-
-async fn wait_for_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("installing a SIGTERM handler");
-        tokio::select! {
-            _ = ctrl_c => {},
-            _ = term.recv() => {},
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }

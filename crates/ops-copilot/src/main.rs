@@ -1,6 +1,10 @@
 //! `ops-copilot`: one binary, a subcommand per plane.
 
 mod docker_mcp;
+mod gateway_cmd;
+mod signals;
+
+use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
@@ -19,6 +23,34 @@ struct Cli {
 enum Command {
     /// The MCP server: the only process that talks to the Docker Engine.
     DockerMcp(docker_mcp::Args),
+    /// The ai-gateway: policy, approvals and audit in front of the MCP services.
+    Gateway(gateway_cmd::Args),
+    /// Policy files.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Validate tool_registry.yaml and policy.yaml without starting anything.
+    Check {
+        #[arg(long, env = "GATEWAY_REGISTRY", default_value = "config/tool_registry.yaml")]
+        registry: PathBuf,
+        #[arg(long, env = "GATEWAY_POLICY", default_value = "config/policy.yaml")]
+        policy: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the audit log's hash chain: edited, deleted or reordered records are reported.
+    Verify {
+        #[arg(long, env = "OPS_COPILOT_DATA_DIR", default_value = "data")]
+        data_dir: PathBuf,
+    },
 }
 
 fn init_logging() {
@@ -41,6 +73,11 @@ async fn main() -> std::process::ExitCode {
     init_logging();
     let result = match cli.command {
         Command::DockerMcp(args) => docker_mcp::run(args).await,
+        Command::Gateway(args) => gateway_cmd::run(args).await,
+        Command::Policy(PolicyCommand::Check { registry, policy }) => {
+            gateway_cmd::policy_check(&registry, &policy)
+        }
+        Command::Audit(AuditCommand::Verify { data_dir }) => gateway_cmd::audit_verify(&data_dir),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,6 +1,7 @@
 //! Reaching the MCP services the registry names. Each transport implements
 //! [`Upstream`]; the gateway picks the one its registry entry says.
 
+mod mcp;
 mod rest;
 
 use std::collections::HashMap;
@@ -83,9 +84,7 @@ fn build(name: &str, service: &ServiceDef) -> Result<Arc<dyn Upstream>, String> 
     let base = service.base_url.clone().unwrap_or_default();
     match service.transport {
         Transport::Http => Ok(Arc::new(rest::RestUpstream::new(name, &base, token)?)),
-        Transport::StreamableHttp | Transport::Stdio => Err(format!(
-            "services.{name}: the {:?} transport is not available in this build yet",
-            service.transport
-        )),
+        Transport::StreamableHttp => Ok(Arc::new(mcp::McpUpstream::http(name, &base, token))),
+        Transport::Stdio => Ok(Arc::new(mcp::McpUpstream::stdio(name, service.command.clone()))),
     }
 }

@@ -1,0 +1,278 @@
+//! The gateway's HTTP API: the guide's `POST /chat/tool`, approvals, the
+//! audit trail and health. Every route but `/health` needs a bearer token.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+
+use crate::auth::{Principal, TokensHandle, bearer_token};
+use crate::mcp_facade::GatewayMcp;
+use crate::pipeline::{CallRequest, Gateway, Refusal, Reply};
+
+/// Request bodies larger than this are refused.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub gateway: Arc<Gateway>,
+    pub tokens: Arc<TokensHandle>,
+    /// `Host` names the MCP endpoint answers besides loopback.
+    pub allowed_hosts: Vec<String>,
+}
+
+pub fn router(state: AppState) -> Router {
+    let mcp_gateway = state.gateway.clone();
+    let hosts = ["localhost", "127.0.0.1", "::1"]
+        .into_iter()
+        .map(str::to_owned)
+        .chain(state.allowed_hosts.iter().cloned());
+    let mcp = StreamableHttpService::new(
+        move || Ok(GatewayMcp::new(mcp_gateway.clone())),
+        Arc::new(LocalSessionManager::default()),
+        StreamableHttpServerConfig::default()
+            .with_allowed_hosts(hosts)
+            .enforce_origin_validation()
+            .with_max_request_body_bytes(MAX_BODY_BYTES),
+    );
+    let authenticated = Router::new()
+        .route("/chat/tool", post(chat_tool))
+        .route("/approvals", get(list_approvals))
+        .route("/approvals/{id}/approve", post(approve))
+        .route("/approvals/{id}/deny", post(deny))
+        .route("/audit", get(list_audit))
+        .nest_service("/mcp", mcp)
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .merge(authenticated)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+fn detail(status: StatusCode, code: &str, text: impl Into<String>) -> Response {
+    (status, Json(json!({ "detail": text.into(), "code": code }))).into_response()
+}
+
+/// Resolves the bearer token to a principal; the role comes from here only.
+async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let token = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer_token);
+    let principal = token.and_then(|t| state.tokens.current().authenticate(t));
+    match principal {
+        Some(principal) => {
+            request.extensions_mut().insert(principal);
+            next.run(request).await
+        }
+        None => {
+            let mut response = detail(StatusCode::UNAUTHORIZED, "unauthenticated", "a valid bearer token is required");
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+        }
+    }
+}
+
+pub fn reply_response(reply: Reply) -> Response {
+    match reply {
+        Reply::Executed(executed) => Json(executed).into_response(),
+        Reply::NeedApproval(need) => Json(need).into_response(),
+        Reply::Refused(refusal) => refusal_response(refusal),
+    }
+}
+
+pub fn refusal_response(refusal: Refusal) -> Response {
+    let status = StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let retry = refusal.retry_after_seconds;
+    let mut response = (status, Json(&refusal)).into_response();
+    if let Some(seconds) = retry
+        && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
+    {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChatToolBody {
+    tool: String,
+    #[serde(default)]
+    args: Option<Value>,
+    #[serde(default)]
+    approved: bool,
+    #[serde(default)]
+    approval_id: Option<String>,
+    /// The guide's client sends a role; it is compared with the token's, never trusted.
+    #[serde(default)]
+    role: Option<String>,
+}
+
+async fn chat_tool(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v.starts_with("application/json"));
+    if !is_json {
+        return detail(StatusCode::UNSUPPORTED_MEDIA_TYPE, "bad_request", "send application/json");
+    }
+    let body: ChatToolBody = match serde_json::from_slice(&body) {
+        Ok(body) => body,
+        Err(e) => {
+            return detail(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("the body must be {{\"tool\", \"args\", \"approved\"?}}: {e}"),
+            );
+        }
+    };
+    let request = CallRequest {
+        tool: body.tool,
+        args: body.args.unwrap_or_else(|| json!({})),
+        approved: body.approved,
+        approval_id: body.approval_id,
+        claimed_role: body.role,
+    };
+    reply_response(state.gateway.call(&principal, request).await)
+}
+
+async fn list_approvals(State(state): State<AppState>, Extension(principal): Extension<Principal>) -> Response {
+    match state.gateway.pending_for(&principal) {
+        Ok(pending) => {
+            let config = state.gateway.config();
+            let items: Vec<Value> = pending
+                .into_iter()
+                .map(|a| {
+                    let can_decide = config.can_approve(&principal.role, &a.tool);
+                    let mut value = serde_json::to_value(&a).unwrap_or(Value::Null);
+                    value["can_approve"] = json!(can_decide);
+                    value
+                })
+                .collect();
+            Json(json!({ "approvals": items })).into_response()
+        }
+        Err(refusal) => refusal_response(refusal),
+    }
+}
+
+async fn approve(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Response {
+    reply_response(state.gateway.approve(&principal, &id).await)
+}
+
+async fn deny(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Response {
+    match state.gateway.deny(&principal, &id).await {
+        Ok(approval) => Json(json!({ "denied": true, "approval": approval })).into_response(),
+        Err(refusal) => refusal_response(refusal),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditQuery {
+    principal: Option<String>,
+    tool: Option<String>,
+    decision: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    before: Option<i64>,
+    limit: Option<usize>,
+}
+
+async fn list_audit(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Query(query) = match query {
+        Ok(query) => query,
+        Err(e) => return detail(StatusCode::BAD_REQUEST, "bad_request", e.body_text()),
+    };
+    let decision = match query.decision.as_deref().map(str::parse::<audit::Decision>) {
+        None => None,
+        Some(Ok(decision)) => Some(decision),
+        Some(Err(_)) => {
+            return detail(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "decision is one of denied, need_approval, approved, executed, failed",
+            );
+        }
+    };
+    // Approvers read everyone's records; others only their own.
+    let config = state.gateway.config();
+    let is_approver = config
+        .roles
+        .get(&principal.role)
+        .is_some_and(|r| !r.can_approve.is_empty());
+    let principal_filter = if is_approver { query.principal } else { Some(principal.name.clone()) };
+    let filter = audit::AuditFilter {
+        principal: principal_filter,
+        tool: query.tool,
+        decision,
+        since: query.since,
+        until: query.until,
+        before_seq: query.before,
+        limit: query.limit.unwrap_or(100),
+    };
+    let log = state.gateway.audit_log().clone();
+    match tokio::task::spawn_blocking(move || log.list(&filter)).await {
+        Ok(Ok(records)) => Json(json!({ "records": records })).into_response(),
+        Ok(Err(error)) => {
+            tracing::error!(%error, "audit read failed");
+            detail(StatusCode::SERVICE_UNAVAILABLE, "audit_unavailable", "the audit log cannot be read")
+        }
+        Err(_) => detail(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error"),
+    }
+}
+
+async fn health(State(state): State<AppState>) -> Response {
+    let config = state.gateway.config();
+    let refused_edit = state
+        .gateway
+        .config_handle()
+        .last_error()
+        .map(|e| e.to_string());
+    Json(json!({
+        "status": "ok",
+        "config_version": config.version,
+        "tools": config.tools.keys().collect::<Vec<_>>(),
+        "refused_config_change": refused_edit,
+    }))
+    .into_response()
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        state.gateway.metrics().render(),
+    )
+        .into_response()
+}

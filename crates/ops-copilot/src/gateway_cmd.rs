@@ -1,0 +1,182 @@
+//! `ops-copilot gateway`, `policy check` and `audit verify`: wiring for the
+//! policy plane and its operator commands.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use gateway::api::{self, AppState};
+use gateway::auth::{TokensHandle, add_token};
+use gateway::config::{Config, ConfigHandle};
+use gateway::pipeline::Gateway;
+use gateway::state::StateStore;
+use gateway::upstream::Upstreams;
+
+/// Where the configuration and the state live.
+#[derive(clap::Args, Clone)]
+pub struct Paths {
+    /// The guide's tool_registry.yaml.
+    #[arg(long, env = "GATEWAY_REGISTRY", default_value = "config/tool_registry.yaml")]
+    pub registry: PathBuf,
+    /// The guide's policy.yaml.
+    #[arg(long, env = "GATEWAY_POLICY", default_value = "config/policy.yaml")]
+    pub policy: PathBuf,
+    /// Approvals, cooldowns and the audit log are kept here.
+    #[arg(long, env = "OPS_COPILOT_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// Token hashes; default: <data-dir>/tokens.yaml.
+    #[arg(long, env = "GATEWAY_TOKENS_FILE")]
+    pub tokens: Option<PathBuf>,
+}
+
+impl Paths {
+    pub fn tokens_file(&self) -> PathBuf {
+        self.tokens
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("tokens.yaml"))
+    }
+    pub fn audit_db(&self) -> PathBuf {
+        self.data_dir.join("audit.db")
+    }
+    pub fn state_db(&self) -> PathBuf {
+        self.data_dir.join("state.db")
+    }
+}
+
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Option<GatewayCommand>,
+    #[command(flatten)]
+    paths: Paths,
+    /// Where to serve the gateway's HTTP API.
+    #[arg(long, env = "GATEWAY_LISTEN", default_value = "127.0.0.1:8090")]
+    listen: SocketAddr,
+    /// Host names the MCP endpoint answers besides loopback (comma-separated).
+    #[arg(long, env = "GATEWAY_ALLOWED_HOSTS", value_delimiter = ',', default_value = "ai-gateway")]
+    allowed_host: Vec<String>,
+}
+
+#[derive(clap::Subcommand)]
+enum GatewayCommand {
+    /// Manage bearer tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(clap::Subcommand)]
+enum TokenCommand {
+    /// Make a token for NAME with ROLE; prints it once (only its hash is stored).
+    Add {
+        name: String,
+        #[arg(long)]
+        role: String,
+        #[command(flatten)]
+        paths: Paths,
+    },
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    match args.command {
+        Some(GatewayCommand::Token(TokenCommand::Add { name, role, paths })) => {
+            let config = Config::load(&paths.registry, &paths.policy)?;
+            if !config.roles.contains_key(&role) {
+                anyhow::bail!(
+                    "role {role} is not defined in {} (roles: {})",
+                    paths.policy.display(),
+                    config.roles.keys().cloned().collect::<Vec<_>>().join(", ")
+                );
+            }
+            let file = paths.tokens_file();
+            let token = add_token(&file, &name, &role)?;
+            eprintln!("token for {name} ({role}) added to {}; it is shown only now:", file.display());
+            println!("{token}");
+            Ok(())
+        }
+        None => serve(args.paths, args.listen, args.allowed_host).await,
+    }
+}
+
+/// Opens everything the gateway needs, refusing to start on bad configuration.
+pub fn open(paths: &Paths) -> anyhow::Result<(Arc<Gateway>, Arc<TokensHandle>)> {
+    let config = ConfigHandle::load(&paths.registry, &paths.policy)?;
+    for warning in &config.current().warnings {
+        tracing::warn!("{warning}");
+    }
+    std::fs::create_dir_all(&paths.data_dir)
+        .with_context(|| format!("cannot create the data directory {}", paths.data_dir.display()))?;
+    let state = Arc::new(StateStore::open(&paths.state_db())?);
+    let audit = Arc::new(audit::AuditLog::open(&paths.audit_db())?);
+    let tokens = Arc::new(TokensHandle::load(&paths.tokens_file())?);
+    if tokens.current().is_empty() {
+        tracing::warn!(
+            file = %paths.tokens_file().display(),
+            "no tokens yet: add one with `ops-copilot gateway token add NAME --role admin`"
+        );
+    }
+    let gateway = Gateway::new(config, state, audit, Upstreams::for_config).map_err(anyhow::Error::msg)?;
+    Ok((Arc::new(gateway), tokens))
+}
+
+async fn serve(paths: Paths, listen: SocketAddr, allowed_hosts: Vec<String>) -> anyhow::Result<()> {
+    let (gateway, tokens) = open(&paths)?;
+    let app = api::router(AppState {
+        gateway,
+        tokens,
+        allowed_hosts,
+    });
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    tracing::info!(listen = %listener.local_addr()?, "ai-gateway serving /chat/tool, /approvals, /audit, /health");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(crate::signals::shutdown())
+        .await?;
+    Ok(())
+}
+
+/// `ops-copilot policy check`: validates the files without starting anything.
+pub fn policy_check(registry: &Path, policy: &Path) -> anyhow::Result<()> {
+    let config = Config::load(registry, policy)?;
+    let redactor = redact::Redactor::new(&config.defaults.redact_patterns)
+        .with_context(|| format!("{}: defaults.redact_patterns", policy.display()))?;
+    for (index, pattern) in config.defaults.redact_patterns.iter().enumerate() {
+        let (unescaped, changed) = redact::unescape_policy_pattern(pattern);
+        if changed {
+            println!("note: redact_patterns[{index}] is double-escaped; used as {unescaped}");
+        }
+    }
+    for warning in &config.warnings {
+        println!("warning: {warning}");
+    }
+    println!(
+        "ok: {} tools on {} services, {} roles, {} redaction patterns, version {}",
+        config.tools.len(),
+        config.services.len(),
+        config.roles.len(),
+        redactor.describe().len(),
+        config.version
+    );
+    Ok(())
+}
+
+/// `ops-copilot audit verify`: checks the hash chain of the audit log.
+pub fn audit_verify(data_dir: &Path) -> anyhow::Result<()> {
+    let path = data_dir.join("audit.db");
+    if !path.exists() {
+        anyhow::bail!("no audit log at {}", path.display());
+    }
+    let log = audit::AuditLog::open(&path)?;
+    let report = log.verify()?;
+    if report.ok {
+        println!("ok: {} records, chain intact, head {}", report.records, report.head);
+        Ok(())
+    } else {
+        for problem in &report.problems {
+            println!("TAMPERED: {problem}");
+        }
+        anyhow::bail!("the audit log at {} fails verification", path.display())
+    }
+}
