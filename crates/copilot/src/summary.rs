@@ -1,0 +1,119 @@
+//! Compact summaries of tool results, for the answer and for a model's prompt.
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// The state of the compose stack, as `compose_ps` reported it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StackSummary {
+    pub running: usize,
+    pub total: usize,
+    pub unhealthy: Vec<String>,
+    /// Service and exit code.
+    pub exited: Vec<(String, Option<i64>)>,
+    pub not_created: Vec<String>,
+}
+
+/// Reads `compose_ps`'s structured result; unknown shapes give an empty summary.
+pub fn summarize(compose_ps: &Value) -> StackSummary {
+    let mut summary = StackSummary::default();
+    let services = compose_ps
+        .get("services")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    for service in services
+        .iter()
+        .filter(|s| s.get("declared").and_then(Value::as_bool) != Some(false))
+    {
+        let name = service
+            .get("service")
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .to_owned();
+        let state = service
+            .get("state")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        summary.total += 1;
+        match state {
+            "running" => summary.running += 1,
+            "not created" => summary.not_created.push(name.clone()),
+            "exited" | "dead" => {
+                let code = service
+                    .pointer("/containers/0/exit_code")
+                    .and_then(Value::as_i64);
+                summary.exited.push((name.clone(), code));
+            }
+            _ => {}
+        }
+        if service.get("health").and_then(Value::as_str) == Some("unhealthy") {
+            summary.unhealthy.push(name);
+        }
+    }
+    summary
+}
+
+impl StackSummary {
+    /// One plain sentence (no markup): "4 of 6 services running; unhealthy: prowlarr; ..."
+    pub fn sentence(&self) -> String {
+        let mut parts = vec![format!(
+            "{} of {} services running",
+            self.running, self.total
+        )];
+        if !self.unhealthy.is_empty() {
+            parts.push(format!("unhealthy: {}", self.unhealthy.join(", ")));
+        }
+        if !self.exited.is_empty() {
+            let exited: Vec<String> = self
+                .exited
+                .iter()
+                .map(|(name, code)| match code {
+                    Some(code) => format!("{name} (exit code {code})"),
+                    None => name.clone(),
+                })
+                .collect();
+            parts.push(format!("exited: {}", exited.join(", ")));
+        }
+        if !self.not_created.is_empty() {
+            parts.push(format!("not created: {}", self.not_created.join(", ")));
+        }
+        if self.unhealthy.is_empty()
+            && self.exited.is_empty()
+            && self.not_created.is_empty()
+            && self.total > 0
+        {
+            parts.push("all healthy".into());
+        }
+        parts.join("; ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn summarizes_compose_ps() {
+        let result = json!({
+            "project": "arr", "file": "/opt/stack/docker-compose.yml",
+            "services": [
+                {"service": "sonarr", "declared": true, "state": "running", "containers": []},
+                {"service": "prowlarr", "declared": true, "state": "running", "health": "unhealthy", "containers": []},
+                {"service": "recyclarr", "declared": true, "state": "exited", "containers": [{"exit_code": 3}]},
+                {"service": "bazarr", "declared": true, "state": "not created", "containers": []},
+                {"service": "old", "declared": false, "state": "exited", "containers": []}
+            ]
+        });
+        let summary = summarize(&result);
+        assert_eq!((summary.running, summary.total), (2, 4));
+        assert_eq!(
+            summary.sentence(),
+            "2 of 4 services running; unhealthy: prowlarr; exited: recyclarr (exit code 3); not created: bazarr"
+        );
+        let healthy = summarize(&json!({"services": [{"service": "a", "state": "running"}]}));
+        assert_eq!(healthy.sentence(), "1 of 1 services running; all healthy");
+        assert_eq!(summarize(&json!("garbage")), StackSummary::default());
+    }
+}
