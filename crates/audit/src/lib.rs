@@ -1,1 +1,52 @@
-//! placeholder
+//! The ai-gateway's tamper-evident audit log.
+//!
+//! Every request ends in one [`AuditRecord`], appended to a SQLite database (WAL,
+//! `synchronous=FULL`: a record is on disk when [`AuditLog::append`] returns `Ok`).
+//!
+//! **Hash chain.** Each record stores `prev_hash` (the previous record's `hash`, or
+//! [`GENESIS_HASH`] for the first) and `hash = sha256(canonical encoding)`, where the
+//! canonical encoding is this crate's canonical JSON (see [`canonical_json`]) of the array
+//!
+//! ```text
+//! ["ops-copilot-audit/v1", prev_hash, seq, time, request_id, principal, role, tool,
+//!  args, decision, reason, approval_id, approver, result_digest, latency_ms]
+//! ```
+//!
+//! with `args` embedded as its canonical JSON *text* (a string), absent options as
+//! `null`, and `seq`/`latency_ms` as integers. A fixed-order array, never a map, so the
+//! encoding cannot depend on any map's iteration order. Editing, deleting, reordering or
+//! inserting a record breaks the chain, and [`AuditLog::verify`] names the record.
+//!
+//! **Head anchor.** A chain cannot reveal that its newest records were cut off. After
+//! every append the head `(seq, hash)` is also written to a sidecar file `<db>.head`
+//! (temp file + fsync + rename + directory fsync), and `verify` compares the two. This
+//! defeats an attacker (or a bug, or a restored backup) that changes only the database;
+//! one who can rewrite both files, and recompute the chain, can still rewrite history:
+//! the chain has no secret key. Ship the anchor elsewhere (or add a keyed MAC) to close
+//! that gap.
+//!
+//! **Fail closed.** `append` returns `Err` whenever the record is not durably stored
+//! where the log's path says: SQLite errors (read-only, busy past the timeout, disk
+//! full), the database file removed or replaced while open (SQLite would otherwise
+//! keep writing, successfully, into the unlinked file), or the anchor not updated.
+
+mod anchor;
+mod canonical;
+mod chain;
+mod error;
+mod filter;
+mod record;
+mod store;
+mod time;
+mod verify;
+
+pub use canonical::{canonical_json, digest_json};
+pub use chain::GENESIS_HASH;
+pub use error::AuditError;
+pub use filter::{AuditFilter, DEFAULT_LIMIT, MAX_LIMIT};
+pub use record::{
+    AuditRecord, Decision, MAX_ARGS_BYTES, MAX_ID_BYTES, MAX_REASON_BYTES, NewRecord,
+    ParseDecisionError,
+};
+pub use store::{AuditLog, AuditOptions};
+pub use verify::VerifyReport;

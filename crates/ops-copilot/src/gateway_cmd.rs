@@ -152,11 +152,12 @@ pub fn policy_check(registry: &Path, policy: &Path) -> anyhow::Result<()> {
         println!("warning: {warning}");
     }
     println!(
-        "ok: {} tools on {} services, {} roles, {} redaction patterns, version {}",
+        "ok: {} tools on {} services, {} roles, {} redaction patterns from the policy plus {} built-in detectors, version {}",
         config.tools.len(),
         config.services.len(),
         config.roles.len(),
-        redactor.describe().len(),
+        config.defaults.redact_patterns.len(),
+        redactor.describe().len().saturating_sub(config.defaults.redact_patterns.len()),
         config.version
     );
     Ok(())

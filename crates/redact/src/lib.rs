@@ -1,1 +1,27 @@
-//! placeholder
+//! Output guards for everything the ai-gateway returns and audits.
+//!
+//! Two independent guards live here:
+//!
+//! - [`Redactor`] masks secrets: the policy's `defaults.redact_patterns` (whole match
+//!   replaced by [`REDACTED`]) plus built-in detectors for the secrets an ARR stack
+//!   leaks (API keys, bearer tokens, basic-auth URLs, `*_API_KEY=`/`PASSWORD=` lines...),
+//!   which keep the key and mask only the value, so the output stays readable.
+//! - [`cap_json`] bounds the size of a JSON result, leaving a visible marker wherever
+//!   it cut, so that a model or a human knows the output is incomplete.
+//!
+//! Both are pure functions of their input: no I/O, no global state, and they never
+//! panic on any input.
+
+mod cap;
+mod detectors;
+mod pattern;
+mod redactor;
+mod size;
+
+pub use cap::{Capped, MIN_CAP_BYTES, cap_json};
+pub use pattern::{PatternError, unescape_policy_pattern};
+pub use redactor::Redactor;
+pub use size::compact_json_len;
+
+/// What every masked secret is replaced with.
+pub const REDACTED: &str = "[REDACTED]";

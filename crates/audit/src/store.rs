@@ -1,0 +1,475 @@
+//! [`AuditLog`]: the SQLite store, appends (single and grouped), listing, verification.
+//!
+//! Two connections: appends go through the writer, reads through a read-only
+//! connection, so a long `verify` or `list` does not hold up appends (WAL lets readers
+//! and one writer work at once). Each sits behind a mutex, which makes the log
+//! `Send + Sync` and serialises in-process appends: together with `BEGIN IMMEDIATE`
+//! (the SQLite write lock, which also covers other processes) that keeps `seq`
+//! contiguous and every `prev_hash` right under concurrency.
+//!
+//! Lock order: the reader before the writer (`verify` holds both for a moment);
+//! nothing takes the reader while holding the writer.
+
+use crate::anchor::{self, Anchor};
+use crate::chain::{GENESIS_HASH, HashInput, record_hash};
+use crate::error::AuditError;
+use crate::filter::AuditFilter;
+use crate::record::{AuditRecord, Decision, NewRecord, Prepared};
+use crate::time::now_rfc3339;
+use crate::verify::{RawRow, Verifier, VerifyReport};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS audit_log (
+    seq           INTEGER PRIMARY KEY,
+    time          TEXT NOT NULL,
+    request_id    TEXT NOT NULL,
+    principal     TEXT NOT NULL,
+    role          TEXT NOT NULL,
+    tool          TEXT NOT NULL,
+    args          TEXT NOT NULL,
+    decision      TEXT NOT NULL,
+    reason        TEXT,
+    approval_id   TEXT,
+    approver      TEXT,
+    result_digest TEXT,
+    latency_ms    INTEGER NOT NULL,
+    prev_hash     TEXT NOT NULL,
+    hash          TEXT NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS audit_log_principal ON audit_log (principal, seq);
+CREATE INDEX IF NOT EXISTS audit_log_tool ON audit_log (tool, seq);
+CREATE INDEX IF NOT EXISTS audit_log_decision ON audit_log (decision, seq);
+CREATE INDEX IF NOT EXISTS audit_log_time ON audit_log (time);
+";
+
+const COLUMNS: &str = "seq, time, request_id, principal, role, tool, args, decision, reason, \
+                       approval_id, approver, result_digest, latency_ms, prev_hash, hash";
+
+/// Tunables for [`AuditLog::open_with`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditOptions {
+    /// How long an append waits for another writer (another process, or `audit
+    /// verify`'s snapshot) before failing. Failing is correct: the caller fails closed.
+    pub busy_timeout: Duration,
+}
+
+impl Default for AuditOptions {
+    fn default() -> Self {
+        Self {
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The audit log. `Send + Sync`: share it behind an `Arc`.
+#[derive(Debug)]
+pub struct AuditLog {
+    path: PathBuf,
+    anchor_path: PathBuf,
+    writer: Mutex<Connection>,
+    reader: Mutex<Connection>,
+    /// Identity of the database file when opened, to notice it being removed or
+    /// replaced: SQLite would keep writing into the old, unlinked file and report success.
+    file_id: Option<FileId>,
+}
+
+impl AuditLog {
+    /// Opens (creating if needed) the log at `path`, with default options.
+    pub fn open(path: &Path) -> Result<Self, AuditError> {
+        Self::open_with(path, AuditOptions::default())
+    }
+
+    pub fn open_with(path: &Path, options: AuditOptions) -> Result<Self, AuditError> {
+        let open_err = |source| AuditError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        let mut writer = Connection::open(path).map_err(open_err)?;
+        configure_writer(&writer, path, &options)?;
+        create_schema(&mut writer, path)?;
+
+        let reader = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(open_err)?;
+        reader
+            .busy_timeout(options.busy_timeout)
+            .map_err(open_err)?;
+
+        let log = Self {
+            path: path.to_owned(),
+            anchor_path: anchor::anchor_path(path),
+            file_id: file_id(path),
+            writer: Mutex::new(writer),
+            reader: Mutex::new(reader),
+        };
+        log.anchor_if_new()?;
+        Ok(log)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The head anchor sidecar, `<db>.head`.
+    pub fn anchor_path(&self) -> &Path {
+        &self.anchor_path
+    }
+
+    /// Appends one record. When this returns `Ok`, the record is on disk (WAL fsynced)
+    /// and the head anchor names it. On `Err` the caller must treat the request as not
+    /// audited (fail closed).
+    pub fn append(&self, record: NewRecord) -> Result<AuditRecord, AuditError> {
+        self.append_batch(vec![record])?
+            .pop()
+            .ok_or_else(|| AuditError::Corrupt("append stored no record".to_owned()))
+    }
+
+    /// Appends records in one transaction: one fsync for all (group commit). All or
+    /// none are stored.
+    pub fn append_batch(&self, records: Vec<NewRecord>) -> Result<Vec<AuditRecord>, AuditError> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let prepared = records
+            .into_iter()
+            .map(Prepared::new)
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut writer = lock(&self.writer);
+        self.check_file_identity()?;
+        let tx = writer
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(AuditError::sqlite("begin append"))?;
+        let (mut seq, mut prev_hash) = read_head(&tx)?;
+        let mut stored = Vec::with_capacity(prepared.len());
+        {
+            let mut insert = tx
+                .prepare_cached(&format!(
+                    "INSERT INTO audit_log ({COLUMNS}) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+                ))
+                .map_err(AuditError::sqlite("prepare append"))?;
+            for p in prepared {
+                // The head comes from the file: a forged huge seq must not panic.
+                seq = seq.checked_add(1).ok_or_else(|| {
+                    AuditError::Corrupt(format!("record {seq}: no sequence number left"))
+                })?;
+                let (record, args_text) = seal(p, seq, now_rfc3339(), prev_hash);
+                insert
+                    .execute(params![
+                        record.seq,
+                        record.time,
+                        record.request_id,
+                        record.principal,
+                        record.role,
+                        record.tool,
+                        args_text,
+                        record.decision.as_str(),
+                        record.reason,
+                        record.approval_id,
+                        record.approver,
+                        record.result_digest,
+                        i64::try_from(record.latency_ms).unwrap_or(i64::MAX),
+                        record.prev_hash,
+                        record.hash,
+                    ])
+                    .map_err(AuditError::sqlite("append"))?;
+                prev_hash = record.hash.clone();
+                stored.push(record);
+            }
+        }
+        tx.commit().map_err(AuditError::sqlite("commit append"))?;
+        // Committed, but into the file this path names? (See `file_id`.)
+        self.check_file_identity()?;
+        self.write_anchor(seq, &prev_hash)?;
+        Ok(stored)
+    }
+
+    /// Records matching `filter`, newest first.
+    pub fn list(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, AuditError> {
+        let (tail, params) = filter.to_sql()?;
+        let reader = lock(&self.reader);
+        let mut stmt = reader
+            .prepare(&format!("SELECT {COLUMNS} FROM audit_log{tail}"))
+            .map_err(AuditError::sqlite("prepare list"))?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(params), raw_row)
+            .map_err(AuditError::sqlite("list"))?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(into_record(
+                row.map_err(AuditError::sqlite("read record"))?,
+            )?);
+        }
+        Ok(out)
+    }
+
+    /// Checks the whole chain and the head anchor. `Err` only when the log cannot be
+    /// read at all; tampering is reported in the [`VerifyReport`].
+    ///
+    /// Consistent against appends from this process (the database snapshot and the
+    /// anchor are read under the writer lock). Against another process appending at
+    /// the same moment, the anchor may be read a moment before or after the snapshot,
+    /// which shows as an anchor problem: verify a quiescent log, or verify again.
+    pub fn verify(&self) -> Result<VerifyReport, AuditError> {
+        let mut reader = lock(&self.reader);
+        let tx = reader
+            .transaction()
+            .map_err(AuditError::sqlite("begin verify"))?;
+        let anchor = {
+            let _no_appends = lock(&self.writer);
+            // The first read fixes the snapshot the rest of the walk sees.
+            tx.query_row("SELECT count(*) FROM audit_log", [], |r| r.get::<_, i64>(0))
+                .map_err(AuditError::sqlite("verify"))?;
+            anchor::read(&self.anchor_path)
+        };
+        let mut verifier = Verifier::new(anchor);
+        {
+            let mut stmt = tx
+                .prepare(&format!("SELECT {COLUMNS} FROM audit_log ORDER BY seq"))
+                .map_err(AuditError::sqlite("prepare verify"))?;
+            let mut rows = stmt.query([]).map_err(AuditError::sqlite("verify"))?;
+            while let Some(row) = rows.next().map_err(AuditError::sqlite("verify"))? {
+                match raw_row(row) {
+                    Ok(raw) => verifier.row(raw),
+                    Err(e) => verifier.unreadable(row.get(0).ok(), e.to_string()),
+                }
+            }
+        }
+        Ok(verifier.finish(&self.anchor_path))
+    }
+
+    /// Seq and hash of the last record; `(0, GENESIS_HASH)` when empty.
+    pub fn head(&self) -> Result<(i64, String), AuditError> {
+        read_head(&lock(&self.reader))
+    }
+
+    fn check_file_identity(&self) -> Result<(), AuditError> {
+        if self.file_id.is_some() && file_id(&self.path) != self.file_id {
+            return Err(AuditError::Moved {
+                path: self.path.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    fn write_anchor(&self, seq: i64, hash: &str) -> Result<(), AuditError> {
+        let anchor = Anchor {
+            seq,
+            hash: hash.to_owned(),
+        };
+        anchor::write(&self.anchor_path, &anchor).map_err(|source| AuditError::Anchor {
+            seq,
+            path: self.anchor_path.clone(),
+            source,
+        })
+    }
+
+    /// A brand-new log gets its anchor at once, so that "anchor missing" later always
+    /// means something. An existing log without one is left alone: creating it here
+    /// would bless whatever the database holds now; `verify` reports it instead.
+    fn anchor_if_new(&self) -> Result<(), AuditError> {
+        // Read through the writer: taking the reader while holding the writer would
+        // invert the lock order `verify` uses (reader, then writer).
+        let writer = lock(&self.writer);
+        let (seq, hash) = read_head(&writer)?;
+        if seq == 0
+            && matches!(
+                anchor::read(&self.anchor_path),
+                anchor::AnchorState::Missing
+            )
+        {
+            self.write_anchor(seq, &hash)?;
+        }
+        Ok(())
+    }
+}
+
+/// A panic elsewhere while holding the lock leaves the connection usable (an open
+/// transaction is rolled back when dropped), so poisoning is not fatal.
+fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn configure_writer(
+    conn: &Connection,
+    path: &Path,
+    options: &AuditOptions,
+) -> Result<(), AuditError> {
+    let setup = |reason: String| AuditError::Setup {
+        path: path.to_owned(),
+        reason,
+    };
+    let open_err = |source| AuditError::Open {
+        path: path.to_owned(),
+        source,
+    };
+    conn.busy_timeout(options.busy_timeout).map_err(open_err)?;
+    // WAL: readers never block the writer; with synchronous=FULL every commit fsyncs
+    // the WAL, which is what makes an appended record durable when append returns.
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+        .map_err(open_err)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(setup(format!(
+            "write-ahead logging is not available (journal_mode is {mode})"
+        )));
+    }
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(open_err)?;
+    let sync: i64 = conn
+        .query_row("PRAGMA synchronous", [], |r| r.get(0))
+        .map_err(open_err)?;
+    if sync < 2 {
+        return Err(setup(format!(
+            "synchronous=FULL did not take (it is {sync})"
+        )));
+    }
+    Ok(())
+}
+
+fn create_schema(conn: &mut Connection, path: &Path) -> Result<(), AuditError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(AuditError::sqlite("create schema"))?;
+    let version: i64 = tx
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(AuditError::sqlite("read schema version"))?;
+    if version > SCHEMA_VERSION {
+        return Err(AuditError::SchemaVersion {
+            path: path.to_owned(),
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    tx.execute_batch(SCHEMA)
+        .map_err(AuditError::sqlite("create schema"))?;
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+        .map_err(AuditError::sqlite("set schema version"))?;
+    tx.commit().map_err(AuditError::sqlite("create schema"))
+}
+
+fn read_head(conn: &Connection) -> Result<(i64, String), AuditError> {
+    let head = conn
+        .query_row(
+            "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+        )
+        .optional()
+        .map_err(AuditError::sqlite("read head"))?;
+    Ok(head.unwrap_or_else(|| (0, GENESIS_HASH.to_owned())))
+}
+
+/// Assigns seq, time and the chain hashes to a prepared record; also hands back the
+/// canonical args text, which is what gets stored (and what the hash covers).
+fn seal(p: Prepared, seq: i64, time: String, prev_hash: String) -> (AuditRecord, String) {
+    let hash = record_hash(&HashInput {
+        prev_hash: &prev_hash,
+        seq,
+        time: &time,
+        request_id: &p.request_id,
+        principal: &p.principal,
+        role: &p.role,
+        tool: &p.tool,
+        args: &p.args_text,
+        decision: p.decision.as_str(),
+        reason: p.reason.as_deref(),
+        approval_id: p.approval_id.as_deref(),
+        approver: p.approver.as_deref(),
+        result_digest: p.result_digest.as_deref(),
+        latency_ms: p.latency_ms,
+    });
+    let record = AuditRecord {
+        seq,
+        time,
+        request_id: p.request_id,
+        principal: p.principal,
+        role: p.role,
+        tool: p.tool,
+        args: p.args,
+        decision: p.decision,
+        reason: p.reason,
+        approval_id: p.approval_id,
+        approver: p.approver,
+        result_digest: p.result_digest,
+        // Prepared clamps to i64::MAX, so this is never negative.
+        latency_ms: u64::try_from(p.latency_ms).unwrap_or(0),
+        prev_hash,
+        hash,
+    };
+    (record, p.args_text)
+}
+
+fn raw_row(row: &Row<'_>) -> rusqlite::Result<RawRow> {
+    Ok(RawRow {
+        seq: row.get(0)?,
+        time: row.get(1)?,
+        request_id: row.get(2)?,
+        principal: row.get(3)?,
+        role: row.get(4)?,
+        tool: row.get(5)?,
+        args: row.get(6)?,
+        decision: row.get(7)?,
+        reason: row.get(8)?,
+        approval_id: row.get(9)?,
+        approver: row.get(10)?,
+        result_digest: row.get(11)?,
+        latency_ms: row.get(12)?,
+        prev_hash: row.get(13)?,
+        hash: row.get(14)?,
+    })
+}
+
+fn into_record(raw: RawRow) -> Result<AuditRecord, AuditError> {
+    let seq = raw.seq;
+    let corrupt = |what: String| AuditError::Corrupt(format!("record {seq}: {what}"));
+    let decision: Decision = raw.decision.parse().map_err(|e| corrupt(format!("{e}")))?;
+    let args =
+        serde_json::from_str(&raw.args).map_err(|e| corrupt(format!("args are not JSON: {e}")))?;
+    let latency_ms = u64::try_from(raw.latency_ms)
+        .map_err(|_| corrupt(format!("negative latency {}", raw.latency_ms)))?;
+    Ok(AuditRecord {
+        seq,
+        time: raw.time,
+        request_id: raw.request_id,
+        principal: raw.principal,
+        role: raw.role,
+        tool: raw.tool,
+        args,
+        decision,
+        reason: raw.reason,
+        approval_id: raw.approval_id,
+        approver: raw.approver,
+        result_digest: raw.result_digest,
+        latency_ms,
+        prev_hash: raw.prev_hash,
+        hash: raw.hash,
+    })
+}
+
+/// Device and inode: what the path currently names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileId(u64, u64);
+
+#[cfg(unix)]
+fn file_id(path: &Path) -> Option<FileId> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| FileId(m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_id(_path: &Path) -> Option<FileId> {
+    // No stable file identity here: the replaced-file check is skipped.
+    None
+}
