@@ -79,7 +79,11 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
             next.run(request).await
         }
         None => {
-            let mut response = detail(StatusCode::UNAUTHORIZED, "unauthenticated", "a valid bearer token is required");
+            let mut response = detail(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "a valid bearer token is required",
+            );
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -134,7 +138,11 @@ async fn chat_tool(
         .and_then(|v| v.to_str().ok())
         .is_none_or(|v| v.starts_with("application/json"));
     if !is_json {
-        return detail(StatusCode::UNSUPPORTED_MEDIA_TYPE, "bad_request", "send application/json");
+        return detail(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "bad_request",
+            "send application/json",
+        );
     }
     let body: ChatToolBody = match serde_json::from_slice(&body) {
         Ok(body) => body,
@@ -156,7 +164,10 @@ async fn chat_tool(
     reply_response(state.gateway.call(&principal, request).await)
 }
 
-async fn list_approvals(State(state): State<AppState>, Extension(principal): Extension<Principal>) -> Response {
+async fn list_approvals(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+) -> Response {
     match state.gateway.pending_for(&principal) {
         Ok(pending) => {
             let config = state.gateway.config();
@@ -226,13 +237,18 @@ async fn list_audit(
             );
         }
     };
-    // Approvers read everyone's records; others only their own.
+    // Only a role that may approve everything (the guide's admin: `can_approve: ["*"]`)
+    // reads everyone's records; others, approvers of a few tools included, their own.
     let config = state.gateway.config();
-    let is_approver = config
+    let sees_all = config
         .roles
         .get(&principal.role)
-        .is_some_and(|r| !r.can_approve.is_empty());
-    let principal_filter = if is_approver { query.principal } else { Some(principal.name.clone()) };
+        .is_some_and(|r| r.can_approve.iter().any(|t| t == "*"));
+    let principal_filter = if sees_all {
+        query.principal
+    } else {
+        Some(principal.name.clone())
+    };
     let filter = audit::AuditFilter {
         principal: principal_filter,
         tool: query.tool,
@@ -247,9 +263,17 @@ async fn list_audit(
         Ok(Ok(records)) => Json(json!({ "records": records })).into_response(),
         Ok(Err(error)) => {
             tracing::error!(%error, "audit read failed");
-            detail(StatusCode::SERVICE_UNAVAILABLE, "audit_unavailable", "the audit log cannot be read")
+            detail(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "audit_unavailable",
+                "the audit log cannot be read",
+            )
         }
-        Err(_) => detail(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error"),
+        Err(_) => detail(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        ),
     }
 }
 
@@ -271,7 +295,10 @@ async fn health(State(state): State<AppState>) -> Response {
 
 async fn metrics(State(state): State<AppState>) -> Response {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         state.gateway.metrics().render(),
     )
         .into_response()

@@ -53,11 +53,22 @@ mod tests {
 
     #[test]
     fn key_order_and_spacing_do_not_matter_but_values_do() {
-        let a: Value = serde_json::from_str(r#"{"service":"sonarr","file":"/f","x":{"b":1,"a":[1,2]}}"#).unwrap();
-        let b: Value = serde_json::from_str(r#"{ "x": {"a": [1, 2], "b": 1}, "file": "/f", "service": "sonarr" }"#).unwrap();
+        let a: Value =
+            serde_json::from_str(r#"{"service":"sonarr","file":"/f","x":{"b":1,"a":[1,2]}}"#)
+                .unwrap();
+        let b: Value = serde_json::from_str(
+            r#"{ "x": {"a": [1, 2], "b": 1}, "file": "/f", "service": "sonarr" }"#,
+        )
+        .unwrap();
         assert_eq!(digest(&a), digest(&b));
-        assert_ne!(digest(&a), digest(&json!({"service": "radarr", "file": "/f", "x": {"b": 1, "a": [1, 2]}})));
+        assert_ne!(
+            digest(&a),
+            digest(&json!({"service": "radarr", "file": "/f", "x": {"b": 1, "a": [1, 2]}}))
+        );
         assert_ne!(digest(&json!({"a": [1, 2]})), digest(&json!({"a": [2, 1]})));
-        assert_eq!(canonical_json(&json!({"b": 1, "a": "x"})), r#"{"a":"x","b":1}"#);
+        assert_eq!(
+            canonical_json(&json!({"b": 1, "a": "x"})),
+            r#"{"a":"x","b":1}"#
+        );
     }
 }

@@ -41,7 +41,10 @@ fn principal(context: &RequestContext<RoleServer>) -> Result<Principal, ErrorDat
 impl ServerHandler for GatewayMcp {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new("ops-copilot-gateway", env!("CARGO_PKG_VERSION")))
+            .with_server_info(Implementation::new(
+                "ops-copilot-gateway",
+                env!("CARGO_PKG_VERSION"),
+            ))
             .with_instructions(
                 "Docker tools behind policy. Mutating tools need a human's approval: such a call \
                  returns an approval id; a person approves it in Ops-Copilot.",
@@ -64,9 +67,14 @@ impl ServerHandler for GatewayMcp {
                     Value::Object(map) => map.clone(),
                     _ => JsonObject::new(),
                 };
-                Tool::new(tool.name.clone(), tool.summary.clone(), Arc::new(schema)).with_annotations(
-                    ToolAnnotations::from_raw(None, Some(!tool.mutating), None, None, None),
-                )
+                Tool::new(tool.name.clone(), tool.summary.clone(), Arc::new(schema))
+                    .with_annotations(ToolAnnotations::from_raw(
+                        None,
+                        Some(!tool.mutating),
+                        None,
+                        None,
+                        None,
+                    ))
             })
             .collect();
         Ok(ListToolsResult::with_all_items(tools))
@@ -105,9 +113,10 @@ impl ServerHandler for GatewayMcp {
                     need.tool, need.approval_id, need.approval_id
                 ),
             })),
-            Reply::Refused(refusal) => {
-                CallToolResult::error(vec![ContentBlock::text(format!("{} ({})", refusal.detail, refusal.code))])
-            }
+            Reply::Refused(refusal) => CallToolResult::error(vec![ContentBlock::text(format!(
+                "{} ({})",
+                refusal.detail, refusal.code
+            ))]),
         };
         Ok(result.into())
     }

@@ -26,16 +26,28 @@ pub struct Metrics {
 
 fn latency_histogram() -> Histogram {
     // 0.5 ms .. ~30 s
-    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(0.0005, 3.0, 11))
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+        0.0005, 3.0, 11,
+    ))
 }
 
 impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("ops_copilot_gateway");
         let decisions = Family::<DecisionLabels, Counter>::default();
-        let latency = Family::<ToolLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
-        registry.register("decisions", "Decisions by tool and outcome", decisions.clone());
-        registry.register("decision_latency_seconds", "Time from request to decision", latency.clone());
+        let latency = Family::<ToolLabels, Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
+        registry.register(
+            "decisions",
+            "Decisions by tool and outcome",
+            decisions.clone(),
+        );
+        registry.register(
+            "decision_latency_seconds",
+            "Time from request to decision",
+            latency.clone(),
+        );
         Self {
             registry,
             decisions,
@@ -54,7 +66,9 @@ impl Metrics {
             })
             .inc();
         self.latency
-            .get_or_create(&ToolLabels { tool: tool.to_owned() })
+            .get_or_create(&ToolLabels {
+                tool: tool.to_owned(),
+            })
             .observe(latency_ms as f64 / 1000.0);
     }
 
@@ -80,10 +94,15 @@ mod tests {
         metrics.record("compose_restart", "need_approval", 1);
         let text = metrics.render();
         assert!(
-            text.contains(r#"ops_copilot_gateway_decisions_total{tool="compose_ps",decision="executed"} 2"#),
+            text.contains(
+                r#"ops_copilot_gateway_decisions_total{tool="compose_ps",decision="executed"} 2"#
+            ),
             "{text}"
         );
         assert!(text.contains(r#"decision="need_approval"} 1"#), "{text}");
-        assert!(text.contains("ops_copilot_gateway_decision_latency_seconds_bucket"), "{text}");
+        assert!(
+            text.contains("ops_copilot_gateway_decision_latency_seconds_bucket"),
+            "{text}"
+        );
     }
 }

@@ -17,7 +17,11 @@ use gateway::upstream::Upstreams;
 #[derive(clap::Args, Clone)]
 pub struct Paths {
     /// The guide's tool_registry.yaml.
-    #[arg(long, env = "GATEWAY_REGISTRY", default_value = "config/tool_registry.yaml")]
+    #[arg(
+        long,
+        env = "GATEWAY_REGISTRY",
+        default_value = "config/tool_registry.yaml"
+    )]
     pub registry: PathBuf,
     /// The guide's policy.yaml.
     #[arg(long, env = "GATEWAY_POLICY", default_value = "config/policy.yaml")]
@@ -55,7 +59,12 @@ pub struct Args {
     #[arg(long, env = "GATEWAY_LISTEN", default_value = "127.0.0.1:8090")]
     listen: SocketAddr,
     /// Host names the MCP endpoint answers besides loopback (comma-separated).
-    #[arg(long, env = "GATEWAY_ALLOWED_HOSTS", value_delimiter = ',', default_value = "ai-gateway")]
+    #[arg(
+        long,
+        env = "GATEWAY_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        default_value = "ai-gateway"
+    )]
     allowed_host: Vec<String>,
 }
 
@@ -91,7 +100,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             }
             let file = paths.tokens_file();
             let token = add_token(&file, &name, &role)?;
-            eprintln!("token for {name} ({role}) added to {}; it is shown only now:", file.display());
+            eprintln!(
+                "token for {name} ({role}) added to {}; it is shown only now:",
+                file.display()
+            );
             println!("{token}");
             Ok(())
         }
@@ -105,8 +117,12 @@ pub fn open(paths: &Paths) -> anyhow::Result<(Arc<Gateway>, Arc<TokensHandle>)> 
     for warning in &config.current().warnings {
         tracing::warn!("{warning}");
     }
-    std::fs::create_dir_all(&paths.data_dir)
-        .with_context(|| format!("cannot create the data directory {}", paths.data_dir.display()))?;
+    std::fs::create_dir_all(&paths.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            paths.data_dir.display()
+        )
+    })?;
     let state = Arc::new(StateStore::open(&paths.state_db())?);
     let audit = Arc::new(audit::AuditLog::open(&paths.audit_db())?);
     let tokens = Arc::new(TokensHandle::load(&paths.tokens_file())?);
@@ -116,7 +132,8 @@ pub fn open(paths: &Paths) -> anyhow::Result<(Arc<Gateway>, Arc<TokensHandle>)> 
             "no tokens yet: add one with `ops-copilot gateway token add NAME --role admin`"
         );
     }
-    let gateway = Gateway::new(config, state, audit, Upstreams::for_config).map_err(anyhow::Error::msg)?;
+    let gateway =
+        Gateway::new(config, state, audit, Upstreams::for_config).map_err(anyhow::Error::msg)?;
     Ok((Arc::new(gateway), tokens))
 }
 
@@ -157,7 +174,10 @@ pub fn policy_check(registry: &Path, policy: &Path) -> anyhow::Result<()> {
         config.services.len(),
         config.roles.len(),
         config.defaults.redact_patterns.len(),
-        redactor.describe().len().saturating_sub(config.defaults.redact_patterns.len()),
+        redactor
+            .describe()
+            .len()
+            .saturating_sub(config.defaults.redact_patterns.len()),
         config.version
     );
     Ok(())
@@ -172,7 +192,10 @@ pub fn audit_verify(data_dir: &Path) -> anyhow::Result<()> {
     let log = audit::AuditLog::open(&path)?;
     let report = log.verify()?;
     if report.ok {
-        println!("ok: {} records, chain intact, head {}", report.records, report.head);
+        println!(
+            "ok: {} records, chain intact, head {}",
+            report.records, report.head
+        );
         Ok(())
     } else {
         for problem in &report.problems {

@@ -37,7 +37,11 @@ enum Command {
 enum PolicyCommand {
     /// Validate tool_registry.yaml and policy.yaml without starting anything.
     Check {
-        #[arg(long, env = "GATEWAY_REGISTRY", default_value = "config/tool_registry.yaml")]
+        #[arg(
+            long,
+            env = "GATEWAY_REGISTRY",
+            default_value = "config/tool_registry.yaml"
+        )]
         registry: PathBuf,
         #[arg(long, env = "GATEWAY_POLICY", default_value = "config/policy.yaml")]
         policy: PathBuf,

@@ -14,8 +14,8 @@ use serde_json::Value;
 
 use crate::auth::Principal;
 use crate::canonical;
-use crate::metrics::Metrics;
 use crate::config::{Config, ConfigHandle, CooldownKey, ToolPolicy};
+use crate::metrics::Metrics;
 use crate::state::{Approval, ApprovalStatus, Binding, ConsumeError, StateStore};
 use crate::upstream::{UpstreamError, Upstreams};
 
@@ -192,7 +192,11 @@ impl Gateway {
             // A pattern that does not compile keeps the previous (stricter or equal) redactor.
             Err(error) => {
                 tracing::error!(%error, "redact_patterns refused; keeping the previous ones");
-                self.redactor.read().unwrap_or_else(|p| p.into_inner()).1.clone()
+                self.redactor
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .1
+                    .clone()
             }
         }
     }
@@ -212,7 +216,10 @@ impl Gateway {
             }
             Err(error) => {
                 tracing::error!(%error, "cannot connect the services of the new configuration; keeping the old clients");
-                self.upstreams.read().unwrap_or_else(|p| p.into_inner()).clone()
+                self.upstreams
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone()
             }
         }
     }
@@ -230,14 +237,22 @@ impl Gateway {
             let refusal = Refusal::new(
                 403,
                 "role_mismatch",
-                format!("the role comes from your token ({}), not from the request", principal.role),
+                format!(
+                    "the role comes from your token ({}), not from the request",
+                    principal.role
+                ),
             );
             return self.refuse(&config, record, refusal, started).await;
         }
         let Some(tool) = config.tools.get(&request.tool) else {
             record.tool = ops_core::bounded(&request.tool, 64);
             return self
-                .refuse(&config, record, Refusal::new(400, "unknown_tool", "Unknown tool"), started)
+                .refuse(
+                    &config,
+                    record,
+                    Refusal::new(400, "unknown_tool", "Unknown tool"),
+                    started,
+                )
                 .await;
         };
         if let Err(detail) = validate(tool, &request.args) {
@@ -251,13 +266,25 @@ impl Gateway {
             return self.refuse(&config, record, refusal, started).await;
         }
         if !tool.needs_approval {
-            return self.execute(&config, tool, &request.args, record, started).await;
+            return self
+                .execute(&config, tool, &request.args, record, started)
+                .await;
         }
 
         let args_digest = canonical::digest(&request.args);
         let now = now_ms();
         if !request.approved {
-            return self.request_approval(&config, tool, principal, &request.args, &args_digest, record, started).await;
+            return self
+                .request_approval(
+                    &config,
+                    tool,
+                    principal,
+                    &request.args,
+                    &args_digest,
+                    record,
+                    started,
+                )
+                .await;
         }
         if !config.can_approve(&principal.role, &tool.name) {
             let refusal = Refusal::new(
@@ -273,13 +300,30 @@ impl Gateway {
         // Self-approval consumes the caller's own pending approval of this exact call.
         let pending = match &request.approval_id {
             Some(id) => Some(id.clone()),
-            None => match self.state.find_pending(&principal.name, &tool.name, &args_digest, now) {
+            None => match self
+                .state
+                .find_pending(&principal.name, &tool.name, &args_digest, now)
+            {
                 Ok(found) => found.map(|a| a.id),
-                Err(error) => return self.internal(&config, record, error.to_string(), started).await,
+                Err(error) => {
+                    return self
+                        .internal(&config, record, error.to_string(), started)
+                        .await;
+                }
             },
         };
         let Some(approval_id) = pending else {
-            return self.request_approval(&config, tool, principal, &request.args, &args_digest, record, started).await;
+            return self
+                .request_approval(
+                    &config,
+                    tool,
+                    principal,
+                    &request.args,
+                    &args_digest,
+                    record,
+                    started,
+                )
+                .await;
         };
         record.approval_id = Some(approval_id.clone());
         let binding = Binding {
@@ -288,12 +332,21 @@ impl Gateway {
             policy_version: &config.version,
             requester: Some(&principal.name),
         };
-        if let Err(error) = self.state.decide(&approval_id, Some(&binding), ApprovalStatus::Consumed, &principal.name, now) {
-            return self.refuse(&config, record, consume_refusal(error), started).await;
+        if let Err(error) = self.state.decide(
+            &approval_id,
+            Some(&binding),
+            ApprovalStatus::Consumed,
+            &principal.name,
+            now,
+        ) {
+            return self
+                .refuse(&config, record, consume_refusal(error), started)
+                .await;
         }
         record.approver = Some(principal.name.clone());
         record.reason = Some("self-approval".into());
-        self.execute(&config, tool, &request.args, record, started).await
+        self.execute(&config, tool, &request.args, record, started)
+            .await
     }
 
     /// `POST /approvals/{id}/approve`: a principal whose role can approve the
@@ -306,12 +359,19 @@ impl Gateway {
             Ok(None) => {
                 let record = Record::new(&new_id(), approver, "", &Value::Null);
                 return self
-                    .refuse(&config, record, Refusal::new(404, "unknown_approval", "no such approval"), started)
+                    .refuse(
+                        &config,
+                        record,
+                        Refusal::new(404, "unknown_approval", "no such approval"),
+                        started,
+                    )
                     .await;
             }
             Err(error) => {
                 let record = Record::new(&new_id(), approver, "", &Value::Null);
-                return self.internal(&config, record, error.to_string(), started).await;
+                return self
+                    .internal(&config, record, error.to_string(), started)
+                    .await;
             }
         };
         let requester = Principal {
@@ -332,11 +392,20 @@ impl Gateway {
         // Re-check everything against the policy in force now.
         let Some(tool) = config.tools.get(&approval.tool) else {
             return self
-                .refuse(&config, record, Refusal::new(409, "policy_changed", "the tool is no longer registered"), started)
+                .refuse(
+                    &config,
+                    record,
+                    Refusal::new(409, "policy_changed", "the tool is no longer registered"),
+                    started,
+                )
                 .await;
         };
         if let Err(detail) = validate(tool, &approval.args) {
-            let refusal = Refusal::new(409, "policy_changed", format!("the arguments no longer pass the policy: {detail}"));
+            let refusal = Refusal::new(
+                409,
+                "policy_changed",
+                format!("the arguments no longer pass the policy: {detail}"),
+            );
             return self.refuse(&config, record, refusal, started).await;
         }
         if let Err(refusal) = check_role(&config, tool, &requester.role) {
@@ -351,13 +420,22 @@ impl Gateway {
             policy_version: &config.version,
             requester: None,
         };
-        if let Err(error) = self.state.decide(approval_id, Some(&binding), ApprovalStatus::Consumed, &approver.name, now_ms()) {
-            return self.refuse(&config, record, consume_refusal(error), started).await;
+        if let Err(error) = self.state.decide(
+            approval_id,
+            Some(&binding),
+            ApprovalStatus::Consumed,
+            &approver.name,
+            now_ms(),
+        ) {
+            return self
+                .refuse(&config, record, consume_refusal(error), started)
+                .await;
         }
         if approver.name == requester.name {
             record.reason = Some("self-approval".into());
         }
-        self.execute(&config, tool, &approval.args, record, started).await
+        self.execute(&config, tool, &approval.args, record, started)
+            .await
     }
 
     /// `POST /approvals/{id}/deny`.
@@ -378,14 +456,26 @@ impl Gateway {
         record.approver = Some(approver.name.clone());
         // The requester may withdraw its own request; others need the right to approve.
         if approver.name != requester.name && !config.can_approve(&approver.role, &approval.tool) {
-            let refusal = Refusal::new(403, "cannot_approve", format!("role {} cannot decide on {}", approver.role, approval.tool));
+            let refusal = Refusal::new(
+                403,
+                "cannot_approve",
+                format!("role {} cannot decide on {}", approver.role, approval.tool),
+            );
             let _ = self.refuse(&config, record, refusal.clone(), started).await;
             return Err(refusal);
         }
-        match self.state.decide(approval_id, None, ApprovalStatus::Denied, &approver.name, now_ms()) {
+        match self.state.decide(
+            approval_id,
+            None,
+            ApprovalStatus::Denied,
+            &approver.name,
+            now_ms(),
+        ) {
             Ok(denied) => {
                 record.reason = Some(format!("denied by {}", approver.name));
-                self.write(&config, record.finish(Decision::Denied, started)).await.map_err(|detail| Refusal::new(503, "audit_unavailable", detail))?;
+                self.write(&config, record.finish(Decision::Denied, started))
+                    .await
+                    .map_err(|detail| Refusal::new(503, "audit_unavailable", detail))?;
                 Ok(denied)
             }
             Err(error) => {
@@ -405,7 +495,9 @@ impl Gateway {
             .map_err(|e| Refusal::new(500, "internal", e.to_string()))?;
         Ok(all
             .into_iter()
-            .filter(|a| a.principal == principal.name || config.can_approve(&principal.role, &a.tool))
+            .filter(|a| {
+                a.principal == principal.name || config.can_approve(&principal.role, &a.tool)
+            })
             .collect())
     }
 
@@ -436,16 +528,22 @@ impl Gateway {
             decided_by: None,
         };
         if let Err(error) = self.state.create_approval(&approval) {
-            return self.internal(config, record, error.to_string(), started).await;
+            return self
+                .internal(config, record, error.to_string(), started)
+                .await;
         }
         let self_approval = config.can_approve(&principal.role, &tool.name);
         record.approval_id = Some(approval.id.clone());
         record.reason = Some(tool.summary.clone());
-        if let Err(detail) = self.write(config, record.finish(Decision::NeedApproval, started)).await {
+        if let Err(detail) = self
+            .write(config, record.finish(Decision::NeedApproval, started))
+            .await
+        {
             return Reply::Refused(Refusal::new(503, "audit_unavailable", detail));
         }
         let how_to_approve = if self_approval {
-            "send the same call again with \"approved\": true, or POST /approvals/{id}/approve".replace("{id}", &approval.id)
+            "send the same call again with \"approved\": true, or POST /approvals/{id}/approve"
+                .replace("{id}", &approval.id)
         } else {
             format!(
                 "a principal whose role can approve {} must POST /approvals/{}/approve",
@@ -484,15 +582,30 @@ impl Gateway {
                 let seconds = (until - now).div_ceil(1000);
                 Err(Refusal {
                     retry_after_seconds: Some(seconds),
-                    ..Refusal::new(429, "cooldown", format!("{} is cooling down: {seconds} s left", tool.name))
+                    ..Refusal::new(
+                        429,
+                        "cooldown",
+                        format!("{} is cooling down: {seconds} s left", tool.name),
+                    )
                 })
             }
             Err(error) => Err(Refusal::new(500, "internal", error.to_string())),
         }
     }
 
-    async fn execute(&self, config: &Config, tool: &ToolPolicy, args: &Value, mut record: Record, started: Instant) -> Reply {
-        let target = format!("{}:{}", tool.name, args.get("service").and_then(Value::as_str).unwrap_or("*"));
+    async fn execute(
+        &self,
+        config: &Config,
+        tool: &ToolPolicy,
+        args: &Value,
+        mut record: Record,
+        started: Instant,
+    ) -> Reply {
+        let target = format!(
+            "{}:{}",
+            tool.name,
+            args.get("service").and_then(Value::as_str).unwrap_or("*")
+        );
         let _guard = if tool.mutating {
             let claimed = self
                 .running
@@ -500,10 +613,17 @@ impl Gateway {
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(target.clone());
             if !claimed {
-                let refusal = Refusal::new(409, "busy", format!("another {} of the same target is running", tool.name));
+                let refusal = Refusal::new(
+                    409,
+                    "busy",
+                    format!("another {} of the same target is running", tool.name),
+                );
                 return self.refuse(config, record, refusal, started).await;
             }
-            Some(TargetGuard { running: &self.running, key: target })
+            Some(TargetGuard {
+                running: &self.running,
+                key: target,
+            })
         } else {
             None
         };
@@ -513,12 +633,23 @@ impl Gateway {
                 return self.refuse(config, record, refusal, started).await;
             }
             // Fail closed: the approval is durably recorded before anything changes.
-            if let Err(detail) = self.write(config, record.clone().finish(Decision::Approved, started)).await {
-                return Reply::Refused(Refusal::new(503, "audit_unavailable", format!("not executed: {detail}")));
+            if let Err(detail) = self
+                .write(config, record.clone().finish(Decision::Approved, started))
+                .await
+            {
+                return Reply::Refused(Refusal::new(
+                    503,
+                    "audit_unavailable",
+                    format!("not executed: {detail}"),
+                ));
             }
         }
         let Some(upstream) = self.upstreams(config).get(&tool.service) else {
-            let refusal = Refusal::new(502, "mcp_unavailable", format!("no client for service {}", tool.service));
+            let refusal = Refusal::new(
+                502,
+                "mcp_unavailable",
+                format!("no client for service {}", tool.service),
+            );
             return self.fail(config, record, refusal, started).await;
         };
         let timeout = Duration::from_millis(if tool.mutating {
@@ -536,7 +667,10 @@ impl Gateway {
                 }
                 let result = self.guard_output(config, result);
                 record.result_digest = Some(canonical::digest(&result));
-                if let Err(detail) = self.write(config, record.finish(Decision::Executed, started)).await {
+                if let Err(detail) = self
+                    .write(config, record.finish(Decision::Executed, started))
+                    .await
+                {
                     if !tool.mutating {
                         // Nothing leaves unaudited.
                         return Reply::Refused(Refusal::new(503, "audit_unavailable", detail));
@@ -550,9 +684,22 @@ impl Gateway {
                 })
             }
             Err(error) => {
-                let detail = self.redactor(config).redact_str(&format!("MCP {} -> {}", tool.function, describe(&error))).into_owned();
-                let status = if matches!(error, UpstreamError::Timeout { .. }) { 504 } else { 502 };
-                self.fail(config, record, Refusal::new(status, "mcp_failed", detail), started).await
+                let detail = self
+                    .redactor(config)
+                    .redact_str(&format!("MCP {} -> {}", tool.function, describe(&error)))
+                    .into_owned();
+                let status = if matches!(error, UpstreamError::Timeout { .. }) {
+                    504
+                } else {
+                    502
+                };
+                self.fail(
+                    config,
+                    record,
+                    Refusal::new(status, "mcp_failed", detail),
+                    started,
+                )
+                .await
             }
         }
     }
@@ -568,32 +715,66 @@ impl Gateway {
         result
     }
 
-    async fn refuse(&self, config: &Config, mut record: Record, refusal: Refusal, started: Instant) -> Reply {
+    async fn refuse(
+        &self,
+        config: &Config,
+        mut record: Record,
+        refusal: Refusal,
+        started: Instant,
+    ) -> Reply {
         record.reason = Some(format!("{}: {}", refusal.code, refusal.detail));
-        if let Err(detail) = self.write(config, record.finish(Decision::Denied, started)).await {
+        if let Err(detail) = self
+            .write(config, record.finish(Decision::Denied, started))
+            .await
+        {
             tracing::error!(detail, "a refusal could not be audited");
         }
         Reply::Refused(refusal)
     }
 
-    async fn fail(&self, config: &Config, mut record: Record, refusal: Refusal, started: Instant) -> Reply {
+    async fn fail(
+        &self,
+        config: &Config,
+        mut record: Record,
+        refusal: Refusal,
+        started: Instant,
+    ) -> Reply {
         record.reason = Some(format!("{}: {}", refusal.code, refusal.detail));
-        if let Err(detail) = self.write(config, record.finish(Decision::Failed, started)).await {
+        if let Err(detail) = self
+            .write(config, record.finish(Decision::Failed, started))
+            .await
+        {
             tracing::error!(detail, "a failure could not be audited");
         }
         Reply::Refused(refusal)
     }
 
-    async fn internal(&self, config: &Config, record: Record, detail: String, started: Instant) -> Reply {
+    async fn internal(
+        &self,
+        config: &Config,
+        record: Record,
+        detail: String,
+        started: Instant,
+    ) -> Reply {
         tracing::error!(detail, "internal error");
-        self.fail(config, record, Refusal::new(500, "internal", "internal error; see the gateway's log"), started)
-            .await
+        self.fail(
+            config,
+            record,
+            Refusal::new(500, "internal", "internal error; see the gateway's log"),
+            started,
+        )
+        .await
     }
 
     /// Appends to the audit log off the async threads; Err when not durable.
     async fn write(&self, config: &Config, mut record: NewRecord) -> Result<(), String> {
-        let tool = if config.tools.contains_key(&record.tool) { record.tool.as_str() } else { "unknown" };
-        self.metrics.record(tool, &record.decision.to_string(), record.latency_ms);
+        let tool = if config.tools.contains_key(&record.tool) {
+            record.tool.as_str()
+        } else {
+            "unknown"
+        };
+        self.metrics
+            .record(tool, &record.decision.to_string(), record.latency_ms);
         let redactor = self.redactor(config);
         redactor.redact_json(&mut record.args);
         if let Some(reason) = &record.reason {
@@ -613,7 +794,9 @@ impl Gateway {
 
 fn describe(error: &UpstreamError) -> String {
     match error {
-        UpstreamError::Failed { status, message, .. } => match status {
+        UpstreamError::Failed {
+            status, message, ..
+        } => match status {
             Some(status) => format!("{status}: {message}"),
             None => message.clone(),
         },
@@ -629,21 +812,49 @@ fn validate(tool: &ToolPolicy, args: &Value) -> Result<(), String> {
         .map(|e| {
             let at = e.instance_path().to_string();
             let text = ops_core::bounded(&e.to_string(), 200);
-            if at.is_empty() { text } else { format!("{at}: {text}") }
+            if at.is_empty() {
+                text
+            } else {
+                format!("{at}: {text}")
+            }
         })
         .collect();
-    if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
 }
 
 pub(crate) fn check_role(config: &Config, tool: &ToolPolicy, role: &str) -> Result<(), Refusal> {
     let Some(definition) = config.roles.get(role) else {
-        return Err(Refusal::new(403, "not_authorized", format!("Not authorized: role {role} is not defined in the policy")));
+        return Err(Refusal::new(
+            403,
+            "not_authorized",
+            format!("Not authorized: role {role} is not defined in the policy"),
+        ));
     };
-    if tool.roles.as_ref().is_some_and(|roles| !roles.iter().any(|r| r == role)) {
-        return Err(Refusal::new(403, "not_authorized", format!("Not authorized: {} is limited to other roles", tool.name)));
+    if tool
+        .roles
+        .as_ref()
+        .is_some_and(|roles| !roles.iter().any(|r| r == role))
+    {
+        return Err(Refusal::new(
+            403,
+            "not_authorized",
+            format!("Not authorized: {} is limited to other roles", tool.name),
+        ));
     }
-    if definition.deny_tools.iter().any(|t| t == &tool.name || t == "*") {
-        return Err(Refusal::new(403, "not_authorized", format!("Not authorized: role {role} may not use {}", tool.name)));
+    if definition
+        .deny_tools
+        .iter()
+        .any(|t| t == &tool.name || t == "*")
+    {
+        return Err(Refusal::new(
+            403,
+            "not_authorized",
+            format!("Not authorized: role {role} may not use {}", tool.name),
+        ));
     }
     Ok(())
 }

@@ -22,12 +22,20 @@ struct FakeService {
 }
 
 impl Upstream for FakeService {
-    fn call<'a>(&'a self, _function: &'a str, _args: &'a Value, timeout: Duration) -> CallFuture<'a> {
+    fn call<'a>(
+        &'a self,
+        _function: &'a str,
+        _args: &'a Value,
+        timeout: Duration,
+    ) -> CallFuture<'a> {
         Box::pin(async move {
             self.calls.fetch_add(1, Ordering::SeqCst);
             if self.delay > timeout {
                 tokio::time::sleep(timeout).await;
-                return Err(UpstreamError::Timeout { service: "docker-mcp".into(), timeout });
+                return Err(UpstreamError::Timeout {
+                    service: "docker-mcp".into(),
+                    timeout,
+                });
             }
             tokio::time::sleep(self.delay).await;
             self.answer.clone()
@@ -42,7 +50,10 @@ struct Harness {
 }
 
 fn principal(name: &str, role: &str) -> Principal {
-    Principal { name: name.into(), role: role.into() }
+    Principal {
+        name: name.into(),
+        role: role.into(),
+    }
 }
 
 fn admin() -> Principal {
@@ -64,12 +75,21 @@ fn policy_text(extra_defaults: &str) -> String {
         .replace("defaults:\n", &format!("defaults:\n{extra_defaults}"))
 }
 
-fn harness_with(answer: Result<Value, UpstreamError>, delay: Duration, extra_defaults: &str) -> Harness {
+fn harness_with(
+    answer: Result<Value, UpstreamError>,
+    delay: Duration,
+    extra_defaults: &str,
+) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     open_harness(dir, answer, delay, extra_defaults)
 }
 
-fn open_harness(dir: tempfile::TempDir, answer: Result<Value, UpstreamError>, delay: Duration, extra_defaults: &str) -> Harness {
+fn open_harness(
+    dir: tempfile::TempDir,
+    answer: Result<Value, UpstreamError>,
+    delay: Duration,
+    extra_defaults: &str,
+) -> Harness {
     let registry = dir.path().join("tool_registry.yaml");
     let policy = dir.path().join("policy.yaml");
     if !registry.exists() {
@@ -79,7 +99,11 @@ fn open_harness(dir: tempfile::TempDir, answer: Result<Value, UpstreamError>, de
     let config = ConfigHandle::load(&registry, &policy).unwrap();
     let state = Arc::new(StateStore::open(&dir.path().join("state.db")).unwrap());
     let audit = Arc::new(AuditLog::open(&dir.path().join("audit.db")).unwrap());
-    let service = Arc::new(FakeService { calls: AtomicUsize::new(0), delay, answer });
+    let service = Arc::new(FakeService {
+        calls: AtomicUsize::new(0),
+        delay,
+        answer,
+    });
     let fake = service.clone();
     let gateway = Gateway::new(config, state, audit, move |config: &Config| {
         let mut clients: HashMap<String, Arc<dyn Upstream>> = HashMap::new();
@@ -87,19 +111,34 @@ fn open_harness(dir: tempfile::TempDir, answer: Result<Value, UpstreamError>, de
         Ok(Upstreams::from_clients(config.version.clone(), clients))
     })
     .unwrap();
-    Harness { gateway, service, dir }
+    Harness {
+        gateway,
+        service,
+        dir,
+    }
 }
 
 fn harness() -> Harness {
-    harness_with(Ok(json!({"services": [{"service": "sonarr", "state": "running"}]})), Duration::ZERO, "")
+    harness_with(
+        Ok(json!({"services": [{"service": "sonarr", "state": "running"}]})),
+        Duration::ZERO,
+        "",
+    )
 }
 
 fn call(tool: &str, args: Value) -> CallRequest {
-    CallRequest { tool: tool.into(), args, ..CallRequest::default() }
+    CallRequest {
+        tool: tool.into(),
+        args,
+        ..CallRequest::default()
+    }
 }
 
 fn approved(tool: &str, args: Value) -> CallRequest {
-    CallRequest { approved: true, ..call(tool, args) }
+    CallRequest {
+        approved: true,
+        ..call(tool, args)
+    }
 }
 
 fn restart(service: &str) -> Value {
@@ -135,7 +174,10 @@ impl Harness {
     fn audit(&self) -> Vec<audit::AuditRecord> {
         self.gateway
             .audit_log()
-            .list(&audit::AuditFilter { limit: 1000, ..Default::default() })
+            .list(&audit::AuditFilter {
+                limit: 1000,
+                ..Default::default()
+            })
             .unwrap()
     }
 
@@ -148,24 +190,45 @@ impl Harness {
 #[tokio::test]
 async fn the_guides_smoke_tests_pass() {
     let h = harness();
-    let ps = h.gateway.call(&standard(), call("compose_ps", json!({"file": FILE}))).await;
+    let ps = h
+        .gateway
+        .call(&standard(), call("compose_ps", json!({"file": FILE})))
+        .await;
     assert_eq!(executed(&ps).tool, "compose_ps");
     let logs = h
         .gateway
-        .call(&standard(), call("compose_logs", json!({"file": FILE, "service": "sabnzbd", "tail": 150})))
+        .call(
+            &standard(),
+            call(
+                "compose_logs",
+                json!({"file": FILE, "service": "sabnzbd", "tail": 150}),
+            ),
+        )
         .await;
     assert!(executed(&logs).ok);
     // Restart: need_approval first, then approved: true executes (standard can approve restarts).
-    let first = h.gateway.call(&standard(), call("compose_restart", restart("sonarr"))).await;
+    let first = h
+        .gateway
+        .call(&standard(), call("compose_restart", restart("sonarr")))
+        .await;
     assert!(need(&first).self_approval);
     assert_eq!(h.calls(), 2);
-    let second = h.gateway.call(&standard(), approved("compose_restart", restart("sonarr"))).await;
+    let second = h
+        .gateway
+        .call(&standard(), approved("compose_restart", restart("sonarr")))
+        .await;
     assert!(executed(&second).ok);
     assert_eq!(h.calls(), 3);
     let decisions: Vec<Decision> = h.audit().iter().rev().map(|r| r.decision).collect();
     assert_eq!(
         decisions,
-        [Decision::Executed, Decision::Executed, Decision::NeedApproval, Decision::Approved, Decision::Executed]
+        [
+            Decision::Executed,
+            Decision::Executed,
+            Decision::NeedApproval,
+            Decision::Approved,
+            Decision::Executed
+        ]
     );
     assert!(h.gateway.audit_log().verify().unwrap().ok);
 }
@@ -173,17 +236,42 @@ async fn the_guides_smoke_tests_pass() {
 #[tokio::test]
 async fn refusals_come_in_the_guides_order_and_are_audited() {
     let h = harness();
-    let r = h.gateway.call(&admin(), call("docker_exec", json!({}))).await;
-    assert_eq!((refused(&r).status, refused(&r).detail.as_str()), (400, "Unknown tool"));
-    let r = h.gateway.call(&admin(), call("compose_ps", json!({"file": "/etc/passwd"}))).await;
+    let r = h
+        .gateway
+        .call(&admin(), call("docker_exec", json!({})))
+        .await;
+    assert_eq!(
+        (refused(&r).status, refused(&r).detail.as_str()),
+        (400, "Unknown tool")
+    );
+    let r = h
+        .gateway
+        .call(&admin(), call("compose_ps", json!({"file": "/etc/passwd"})))
+        .await;
     assert_eq!(refused(&r).status, 400);
-    assert!(refused(&r).detail.starts_with("Bad args: "), "{:?}", refused(&r));
+    assert!(
+        refused(&r).detail.starts_with("Bad args: "),
+        "{:?}",
+        refused(&r)
+    );
     // Schema before role: bad args for a tool the role may not use is still 400.
-    let r = h.gateway.call(&standard(), call("compose_pull", json!({}))).await;
+    let r = h
+        .gateway
+        .call(&standard(), call("compose_pull", json!({})))
+        .await;
     assert_eq!(refused(&r).status, 400);
-    let r = h.gateway.call(&standard(), call("compose_pull", json!({"file": FILE}))).await;
+    let r = h
+        .gateway
+        .call(&standard(), call("compose_pull", json!({"file": FILE})))
+        .await;
     assert_eq!(refused(&r).status, 403);
-    let r = h.gateway.call(&principal("eve", "ghost"), call("compose_ps", json!({"file": FILE}))).await;
+    let r = h
+        .gateway
+        .call(
+            &principal("eve", "ghost"),
+            call("compose_ps", json!({"file": FILE})),
+        )
+        .await;
     assert_eq!(refused(&r).status, 403);
     assert_eq!(h.calls(), 0);
     assert_eq!(h.audit().len(), 5);
@@ -193,11 +281,31 @@ async fn refusals_come_in_the_guides_order_and_are_audited() {
 #[tokio::test]
 async fn injection_and_lookalike_service_names_are_bad_args() {
     let h = harness();
-    for service in ["sonarr; rm -rf /", "../etc", "sоnarr", "sonarr\n", "", "$(reboot)", &"a".repeat(33)] {
-        let r = h.gateway.call(&admin(), approved("compose_restart", restart(service))).await;
+    for service in [
+        "sonarr; rm -rf /",
+        "../etc",
+        "sоnarr",
+        "sonarr\n",
+        "",
+        "$(reboot)",
+        &"a".repeat(33),
+    ] {
+        let r = h
+            .gateway
+            .call(&admin(), approved("compose_restart", restart(service)))
+            .await;
         assert_eq!(refused(&r).status, 400, "{service:?}");
     }
-    let r = h.gateway.call(&admin(), approved("compose_restart", json!({"file": "/opt/stack/../stack/docker-compose.yml", "service": "sonarr"}))).await;
+    let r = h
+        .gateway
+        .call(
+            &admin(),
+            approved(
+                "compose_restart",
+                json!({"file": "/opt/stack/../stack/docker-compose.yml", "service": "sonarr"}),
+            ),
+        )
+        .await;
     assert_eq!(refused(&r).status, 400);
     assert_eq!(h.calls(), 0);
 }
@@ -205,34 +313,71 @@ async fn injection_and_lookalike_service_names_are_bad_args() {
 #[tokio::test]
 async fn a_role_in_the_body_is_never_trusted() {
     let h = harness();
-    let escalate = CallRequest { claimed_role: Some("admin".into()), ..approved("compose_pull", json!({"file": FILE})) };
+    let escalate = CallRequest {
+        claimed_role: Some("admin".into()),
+        ..approved("compose_pull", json!({"file": FILE}))
+    };
     let r = h.gateway.call(&standard(), escalate).await;
-    assert_eq!((refused(&r).status, refused(&r).code), (403, "role_mismatch"));
+    assert_eq!(
+        (refused(&r).status, refused(&r).code),
+        (403, "role_mismatch")
+    );
     // The same role as the token's is fine (the guide's client sends one).
-    let same = CallRequest { claimed_role: Some("standard".into()), ..call("compose_ps", json!({"file": FILE})) };
+    let same = CallRequest {
+        claimed_role: Some("standard".into()),
+        ..call("compose_ps", json!({"file": FILE}))
+    };
     executed(&h.gateway.call(&standard(), same).await);
 }
 
 #[tokio::test]
 async fn a_role_that_cannot_approve_cannot_say_approved() {
     let h = harness();
-    let first = h.gateway.call(&agent(), call("compose_restart", restart("sonarr"))).await;
+    let first = h
+        .gateway
+        .call(&agent(), call("compose_restart", restart("sonarr")))
+        .await;
     assert!(!need(&first).self_approval);
-    let r = h.gateway.call(&agent(), approved("compose_restart", restart("sonarr"))).await;
-    assert_eq!((refused(&r).status, refused(&r).code), (403, "cannot_self_approve"));
-    let with_id = CallRequest { approval_id: Some(need(&first).approval_id.clone()), ..approved("compose_restart", restart("sonarr")) };
-    assert_eq!(refused(&h.gateway.call(&agent(), with_id).await).status, 403);
+    let r = h
+        .gateway
+        .call(&agent(), approved("compose_restart", restart("sonarr")))
+        .await;
+    assert_eq!(
+        (refused(&r).status, refused(&r).code),
+        (403, "cannot_self_approve")
+    );
+    let with_id = CallRequest {
+        approval_id: Some(need(&first).approval_id.clone()),
+        ..approved("compose_restart", restart("sonarr"))
+    };
+    assert_eq!(
+        refused(&h.gateway.call(&agent(), with_id).await).status,
+        403
+    );
     // The agent cannot approve through the approvals route either.
     let r = h.gateway.approve(&agent(), &need(&first).approval_id).await;
     assert_eq!(refused(&r).code, "cannot_approve");
     assert_eq!(h.calls(), 0);
     // A human whose role can approve it does, and the call runs once.
-    assert!(executed(&h.gateway.approve(&standard(), &need(&first).approval_id).await).ok);
+    assert!(
+        executed(
+            &h.gateway
+                .approve(&standard(), &need(&first).approval_id)
+                .await
+        )
+        .ok
+    );
     assert_eq!(h.calls(), 1);
     let newest = h.audit().into_iter().next().unwrap();
-    assert_eq!((newest.principal.as_str(), newest.approver.as_deref()), ("robot", Some("bob")));
+    assert_eq!(
+        (newest.principal.as_str(), newest.approver.as_deref()),
+        ("robot", Some("bob"))
+    );
     // Replay: refused (the cooldown now running is checked first) and audited.
-    let r = h.gateway.approve(&standard(), &need(&first).approval_id).await;
+    let r = h
+        .gateway
+        .approve(&standard(), &need(&first).approval_id)
+        .await;
     assert!(matches!(refused(&r).status, 409 | 429), "{r:?}");
     assert_eq!(h.calls(), 1);
     assert_eq!(h.last_decision().0, Decision::Denied);
@@ -242,8 +387,12 @@ async fn a_role_that_cannot_approve_cannot_say_approved() {
 fn edit_policy(h: &Harness, text: String) {
     let policy = h.dir.path().join("policy.yaml");
     std::fs::write(&policy, text).unwrap();
-    std::fs::File::options().write(true).open(&policy).unwrap()
-        .set_modified(SystemTime::now() + Duration::from_secs(5)).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&policy)
+        .unwrap()
+        .set_modified(SystemTime::now() + Duration::from_secs(5))
+        .unwrap();
     assert!(h.gateway.config_handle().reload_if_changed());
 }
 
@@ -251,58 +400,120 @@ fn edit_policy(h: &Harness, text: String) {
 async fn a_replayed_approval_is_refused() {
     let h = harness();
     // Without cooldowns, so that only the approval stands in the way of a replay.
-    std::fs::write(h.dir.path().join("tool_registry.yaml"), REGISTRY.replace("    cooldown: { seconds: 300, key_by: service }\n", "")).unwrap();
-    edit_policy(&h, policy_text("").replace("  compose_restart: { seconds: 300, key: \"service\" }\n", ""));
+    std::fs::write(
+        h.dir.path().join("tool_registry.yaml"),
+        REGISTRY.replace("    cooldown: { seconds: 300, key_by: service }\n", ""),
+    )
+    .unwrap();
+    edit_policy(
+        &h,
+        policy_text("").replace(
+            "  compose_restart: { seconds: 300, key: \"service\" }\n",
+            "",
+        ),
+    );
     assert_eq!(h.gateway.config().tools["compose_restart"].cooldown, None);
-    let first = h.gateway.call(&agent(), call("compose_restart", restart("sonarr"))).await;
+    let first = h
+        .gateway
+        .call(&agent(), call("compose_restart", restart("sonarr")))
+        .await;
     let id = need(&first).approval_id.clone();
     executed(&h.gateway.approve(&admin(), &id).await);
     let r = h.gateway.approve(&admin(), &id).await;
-    assert_eq!((refused(&r).status, refused(&r).code), (409, "approval_used"));
-    let mine = h.gateway.call(&admin(), call("compose_restart", restart("radarr"))).await;
-    let reuse = CallRequest { approval_id: Some(need(&mine).approval_id.clone()), ..approved("compose_restart", restart("radarr")) };
+    assert_eq!(
+        (refused(&r).status, refused(&r).code),
+        (409, "approval_used")
+    );
+    let mine = h
+        .gateway
+        .call(&admin(), call("compose_restart", restart("radarr")))
+        .await;
+    let reuse = CallRequest {
+        approval_id: Some(need(&mine).approval_id.clone()),
+        ..approved("compose_restart", restart("radarr"))
+    };
     executed(&h.gateway.call(&admin(), reuse.clone()).await);
-    assert_eq!(refused(&h.gateway.call(&admin(), reuse).await).code, "approval_used");
+    assert_eq!(
+        refused(&h.gateway.call(&admin(), reuse).await).code,
+        "approval_used"
+    );
     assert_eq!(h.calls(), 2);
 }
 
 #[tokio::test]
 async fn arguments_swapped_after_approval_are_refused() {
     let h = harness();
-    let first = h.gateway.call(&standard(), call("compose_restart", restart("sonarr"))).await;
+    let first = h
+        .gateway
+        .call(&standard(), call("compose_restart", restart("sonarr")))
+        .await;
     let id = need(&first).approval_id.clone();
-    let swapped = CallRequest { approval_id: Some(id.clone()), ..approved("compose_restart", restart("radarr")) };
+    let swapped = CallRequest {
+        approval_id: Some(id.clone()),
+        ..approved("compose_restart", restart("radarr"))
+    };
     let r = h.gateway.call(&standard(), swapped).await;
     assert_eq!(refused(&r).code, "approval_mismatch");
     // Someone else's approval cannot be borrowed either.
-    let other = CallRequest { approval_id: Some(id.clone()), ..approved("compose_restart", restart("sonarr")) };
-    assert_eq!(refused(&h.gateway.call(&admin(), other).await).code, "approval_mismatch");
+    let other = CallRequest {
+        approval_id: Some(id.clone()),
+        ..approved("compose_restart", restart("sonarr"))
+    };
+    assert_eq!(
+        refused(&h.gateway.call(&admin(), other).await).code,
+        "approval_mismatch"
+    );
     assert_eq!(h.calls(), 0);
     // The genuine call still works, once.
-    let genuine = CallRequest { approval_id: Some(id), ..approved("compose_restart", restart("sonarr")) };
+    let genuine = CallRequest {
+        approval_id: Some(id),
+        ..approved("compose_restart", restart("sonarr"))
+    };
     executed(&h.gateway.call(&standard(), genuine.clone()).await);
-    assert_eq!(refused(&h.gateway.call(&standard(), genuine).await).status, 429);
+    assert_eq!(
+        refused(&h.gateway.call(&standard(), genuine).await).status,
+        429
+    );
 }
 
 #[tokio::test]
 async fn an_expired_approval_is_refused() {
     let h = harness_with(Ok(json!({})), Duration::ZERO, "  approval_ttl_seconds: 1\n");
-    let first = h.gateway.call(&agent(), call("compose_restart", restart("sonarr"))).await;
+    let first = h
+        .gateway
+        .call(&agent(), call("compose_restart", restart("sonarr")))
+        .await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let r = h.gateway.approve(&admin(), &need(&first).approval_id).await;
-    assert_eq!((refused(&r).status, refused(&r).code), (410, "approval_expired"));
+    assert_eq!(
+        (refused(&r).status, refused(&r).code),
+        (410, "approval_expired")
+    );
     assert_eq!(h.calls(), 0);
 }
 
 #[tokio::test]
 async fn a_denied_approval_cannot_run() {
     let h = harness();
-    let first = h.gateway.call(&agent(), call("compose_restart", restart("sonarr"))).await;
+    let first = h
+        .gateway
+        .call(&agent(), call("compose_restart", restart("sonarr")))
+        .await;
     let id = need(&first).approval_id.clone();
     assert!(h.gateway.deny(&agent(), "nope").await.is_err());
-    assert_eq!(h.gateway.deny(&principal("mallory", "agent"), &id).await.unwrap_err().code, "cannot_approve");
+    assert_eq!(
+        h.gateway
+            .deny(&principal("mallory", "agent"), &id)
+            .await
+            .unwrap_err()
+            .code,
+        "cannot_approve"
+    );
     h.gateway.deny(&admin(), &id).await.unwrap();
-    assert_eq!(refused(&h.gateway.approve(&admin(), &id).await).code, "approval_used");
+    assert_eq!(
+        refused(&h.gateway.approve(&admin(), &id).await).code,
+        "approval_used"
+    );
     assert_eq!(h.calls(), 0);
     assert!(h.gateway.pending_for(&admin()).unwrap().is_empty());
 }
@@ -313,8 +524,12 @@ async fn cooldowns_are_per_service_and_survive_a_restart() {
     let run = |who: Principal, service: &'static str| {
         let gateway = &h.gateway;
         async move {
-            gateway.call(&who, call("compose_restart", restart(service))).await;
-            gateway.call(&who, approved("compose_restart", restart(service))).await
+            gateway
+                .call(&who, call("compose_restart", restart(service)))
+                .await;
+            gateway
+                .call(&who, approved("compose_restart", restart(service)))
+                .await
         }
     };
     executed(&run(standard(), "sonarr").await);
@@ -327,14 +542,20 @@ async fn cooldowns_are_per_service_and_survive_a_restart() {
     // A new gateway on the same files: the cooldown is still running.
     let Harness { dir, .. } = h;
     let again = open_harness(dir, Ok(json!({})), Duration::ZERO, "");
-    let r = again.gateway.call(&standard(), call("compose_restart", restart("sonarr"))).await;
+    let r = again
+        .gateway
+        .call(&standard(), call("compose_restart", restart("sonarr")))
+        .await;
     assert_eq!(refused(&r).status, 429);
 }
 
 #[tokio::test]
 async fn approvals_survive_a_restart() {
     let h = harness();
-    let first = h.gateway.call(&agent(), call("compose_restart", restart("sonarr"))).await;
+    let first = h
+        .gateway
+        .call(&agent(), call("compose_restart", restart("sonarr")))
+        .await;
     let id = need(&first).approval_id.clone();
     let Harness { dir, .. } = h;
     let again = open_harness(dir, Ok(json!({"ok": 1})), Duration::ZERO, "");
@@ -346,7 +567,10 @@ async fn approvals_survive_a_restart() {
 #[tokio::test]
 async fn a_policy_change_invalidates_pending_approvals_and_is_rechecked() {
     let h = harness();
-    let first = h.gateway.call(&agent(), call("compose_restart", restart("sonarr"))).await;
+    let first = h
+        .gateway
+        .call(&agent(), call("compose_restart", restart("sonarr")))
+        .await;
     edit_policy(&h, format!("{}\n# edited\n", policy_text("")));
     let r = h.gateway.approve(&admin(), &need(&first).approval_id).await;
     assert_eq!(refused(&r).code, "policy_changed");
@@ -356,19 +580,28 @@ async fn a_policy_change_invalidates_pending_approvals_and_is_rechecked() {
 #[tokio::test]
 async fn one_mutating_call_per_target_at_a_time() {
     let h = harness_with(Ok(json!({})), Duration::from_millis(300), "");
-    h.gateway.call(&standard(), call("compose_restart", restart("sonarr"))).await;
-    h.gateway.call(&admin(), call("compose_restart", restart("sonarr"))).await;
+    h.gateway
+        .call(&standard(), call("compose_restart", restart("sonarr")))
+        .await;
+    h.gateway
+        .call(&admin(), call("compose_restart", restart("sonarr")))
+        .await;
     let (bob, alice) = (standard(), admin());
     let (a, b) = tokio::join!(
-        h.gateway.call(&bob, approved("compose_restart", restart("sonarr"))),
-        h.gateway.call(&alice, approved("compose_restart", restart("sonarr"))),
+        h.gateway
+            .call(&bob, approved("compose_restart", restart("sonarr"))),
+        h.gateway
+            .call(&alice, approved("compose_restart", restart("sonarr"))),
     );
     let outcomes = [&a, &b].map(|r| match r {
         Reply::Executed(_) => 200,
         Reply::Refused(refusal) => refusal.status,
         Reply::NeedApproval(_) => 0,
     });
-    assert!(outcomes.contains(&200) && (outcomes.contains(&409) || outcomes.contains(&429)), "{outcomes:?}");
+    assert!(
+        outcomes.contains(&200) && (outcomes.contains(&409) || outcomes.contains(&429)),
+        "{outcomes:?}"
+    );
     assert_eq!(h.calls(), 1);
 }
 
@@ -376,9 +609,15 @@ async fn one_mutating_call_per_target_at_a_time() {
 async fn a_slow_service_times_out_with_the_read_timeout() {
     let h = harness_with(Ok(json!({})), Duration::from_secs(10), "");
     // The guide's read timeout is 4000 ms; use a tighter policy for the test.
-    edit_policy(&h, policy_text("").replace("read_timeout_ms: 4000", "read_timeout_ms: 200"));
+    edit_policy(
+        &h,
+        policy_text("").replace("read_timeout_ms: 4000", "read_timeout_ms: 200"),
+    );
     let started = Instant::now();
-    let r = h.gateway.call(&admin(), call("compose_ps", json!({"file": FILE}))).await;
+    let r = h
+        .gateway
+        .call(&admin(), call("compose_ps", json!({"file": FILE})))
+        .await;
     assert_eq!(refused(&r).status, 504);
     assert!(started.elapsed() < Duration::from_secs(2));
     assert_eq!(h.last_decision().0, Decision::Failed);
@@ -386,16 +625,30 @@ async fn a_slow_service_times_out_with_the_read_timeout() {
 
 #[tokio::test]
 async fn a_service_failure_is_a_502_and_nothing_more_is_tried() {
-    let down = UpstreamError::Unreachable { service: "docker-mcp".into(), reason: "connection refused".into() };
+    let down = UpstreamError::Unreachable {
+        service: "docker-mcp".into(),
+        reason: "connection refused".into(),
+    };
     let h = harness_with(Err(down), Duration::ZERO, "");
-    let r = h.gateway.call(&standard(), call("compose_ps", json!({"file": FILE}))).await;
+    let r = h
+        .gateway
+        .call(&standard(), call("compose_ps", json!({"file": FILE})))
+        .await;
     assert_eq!(refused(&r).status, 502);
     assert!(refused(&r).detail.contains("connection refused"));
-    h.gateway.call(&standard(), call("compose_restart", restart("sonarr"))).await;
-    let r = h.gateway.call(&standard(), approved("compose_restart", restart("sonarr"))).await;
+    h.gateway
+        .call(&standard(), call("compose_restart", restart("sonarr")))
+        .await;
+    let r = h
+        .gateway
+        .call(&standard(), approved("compose_restart", restart("sonarr")))
+        .await;
     assert_eq!(refused(&r).status, 502);
     // A failed restart starts no cooldown.
-    let again = h.gateway.call(&standard(), call("compose_restart", restart("sonarr"))).await;
+    let again = h
+        .gateway
+        .call(&standard(), call("compose_restart", restart("sonarr")))
+        .await;
     need(&again);
 }
 
@@ -409,16 +662,36 @@ async fn results_and_errors_are_redacted_and_capped() {
     let h = harness_with(Ok(json!({"logs": logs})), Duration::ZERO, "");
     let r = h
         .gateway
-        .call(&admin(), call("compose_logs", json!({"file": FILE, "service": "sonarr", "tail": 100})))
+        .call(
+            &admin(),
+            call(
+                "compose_logs",
+                json!({"file": FILE, "service": "sonarr", "tail": 100}),
+            ),
+        )
         .await;
     let text = executed(&r).result.to_string();
-    assert!(!text.contains("abc123") && !text.contains("abc.def-ghi_123"), "secret leaked");
+    assert!(
+        !text.contains("abc123") && !text.contains("abc.def-ghi_123"),
+        "secret leaked"
+    );
     assert!(text.len() <= 120_000, "{}", text.len());
     assert!(text.contains("truncated"), "no visible marker");
 
-    let leak = UpstreamError::Failed { service: "docker-mcp".into(), status: Some(502), message: "failed: PASSWORD=hunter2".into() };
+    let leak = UpstreamError::Failed {
+        service: "docker-mcp".into(),
+        status: Some(502),
+        message: "failed: PASSWORD=hunter2".into(),
+    };
     let h = harness_with(Err(leak), Duration::ZERO, "");
-    let r = h.gateway.call(&admin(), call("compose_ps", json!({"file": FILE}))).await;
+    let r = h
+        .gateway
+        .call(&admin(), call("compose_ps", json!({"file": FILE})))
+        .await;
     assert!(!refused(&r).detail.contains("hunter2"), "{:?}", refused(&r));
-    assert!(h.audit().iter().all(|r| !r.reason.clone().unwrap_or_default().contains("hunter2")));
+    assert!(
+        h.audit()
+            .iter()
+            .all(|r| !r.reason.clone().unwrap_or_default().contains("hunter2"))
+    );
 }

@@ -6,11 +6,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, CallToolResult};
 use rmcp::service::{RoleClient, RunningService, ServiceError};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
-use rmcp::ServiceExt;
 use serde_json::{Value, json};
 
 use super::{CallFuture, Upstream, UpstreamError};
@@ -32,7 +32,13 @@ pub struct McpUpstream {
 
 impl McpUpstream {
     pub fn http(service: &str, url: &str, token: Option<String>) -> Self {
-        Self::new(service, Endpoint::Http { url: url.to_owned(), token })
+        Self::new(
+            service,
+            Endpoint::Http {
+                url: url.to_owned(),
+                token,
+            },
+        )
     }
 
     pub fn stdio(service: &str, command: Vec<String>) -> Self {
@@ -60,7 +66,9 @@ impl McpUpstream {
                         .build()
                         .map_err(|e| e.to_string())?;
                     let transport = StreamableHttpClientTransport::with_client(client, config);
-                    ().serve(transport).await.map_err(|e| ops_core::error_chain(&e))
+                    ().serve(transport)
+                        .await
+                        .map_err(|e| ops_core::error_chain(&e))
                 })
             }
             Endpoint::Stdio { command } => {
@@ -68,7 +76,9 @@ impl McpUpstream {
                 child.args(&command[1..]).kill_on_drop(true);
                 Box::pin(async move {
                     let transport = TokioChildProcess::new(child).map_err(|e| e.to_string())?;
-                    ().serve(transport).await.map_err(|e| ops_core::error_chain(&e))
+                    ().serve(transport)
+                        .await
+                        .map_err(|e| ops_core::error_chain(&e))
                 })
             }
         }
@@ -100,7 +110,12 @@ impl McpUpstream {
         self.session.lock().await.take();
     }
 
-    async fn call_inner(&self, function: &str, args: &Value, timeout: Duration) -> Result<Value, UpstreamError> {
+    async fn call_inner(
+        &self,
+        function: &str,
+        args: &Value,
+        timeout: Duration,
+    ) -> Result<Value, UpstreamError> {
         let peer = self.peer(timeout).await?;
         let mut params = CallToolRequestParams::new(function.to_owned());
         if let Value::Object(map) = args {

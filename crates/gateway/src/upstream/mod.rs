@@ -85,6 +85,9 @@ fn build(name: &str, service: &ServiceDef) -> Result<Arc<dyn Upstream>, String> 
     match service.transport {
         Transport::Http => Ok(Arc::new(rest::RestUpstream::new(name, &base, token)?)),
         Transport::StreamableHttp => Ok(Arc::new(mcp::McpUpstream::http(name, &base, token))),
-        Transport::Stdio => Ok(Arc::new(mcp::McpUpstream::stdio(name, service.command.clone()))),
+        Transport::Stdio => Ok(Arc::new(mcp::McpUpstream::stdio(
+            name,
+            service.command.clone(),
+        ))),
     }
 }

@@ -1,0 +1,17 @@
+//! `ops-copilot gateway` end to end: the real binary in front of the real
+//! `ops-copilot docker-mcp`, against the real Docker Engine and a throw-away fake ARR
+//! stack, through HTTP (`/chat/tool`, `/approvals`, `/audit`, `/health`) and MCP
+//! (`/mcp`, raw JSON-RPC). Containers really restart (or, when refused, really do
+//! not: checked with `docker inspect`). An unreachable Engine fails these tests.
+
+mod approvals;
+mod audit;
+mod fail_closed;
+mod mcp;
+mod refusals;
+mod reload;
+mod restart;
+mod smoke;
+mod support;
+mod transports;
+mod upstream_down;
