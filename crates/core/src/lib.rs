@@ -1,5 +1,7 @@
 //! Small pieces every plane of Ops-Copilot shares.
 
+pub mod schema;
+
 /// An error and its causes on one line: "client error: connection refused".
 /// Causes already contained in the text are not repeated.
 pub fn error_chain(error: &dyn std::error::Error) -> String {

@@ -327,24 +327,7 @@ impl Catalog {
             .iter()
             .find(|(t, _)| *t == tool)
             .expect("every tool has a validator");
-        let problems: Vec<String> = validator
-            .iter_errors(args)
-            .take(5)
-            .map(|error| {
-                let at = error.instance_path().to_string();
-                let text = ops_core::bounded(&error.to_string(), 200);
-                if at.is_empty() {
-                    text
-                } else {
-                    format!("{at}: {text}")
-                }
-            })
-            .collect();
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(problems.join("; "))
-        }
+        ops_core::schema::check(validator, args)
     }
 }
 

@@ -718,33 +718,37 @@ impl Gateway {
     async fn refuse(
         &self,
         config: &Config,
-        mut record: Record,
+        record: Record,
         refusal: Refusal,
         started: Instant,
     ) -> Reply {
-        record.reason = Some(format!("{}: {}", refusal.code, refusal.detail));
-        if let Err(detail) = self
-            .write(config, record.finish(Decision::Denied, started))
+        self.conclude(config, record, refusal, Decision::Denied, started)
             .await
-        {
-            tracing::error!(detail, "a refusal could not be audited");
-        }
-        Reply::Refused(refusal)
     }
 
     async fn fail(
         &self,
         config: &Config,
-        mut record: Record,
+        record: Record,
         refusal: Refusal,
         started: Instant,
     ) -> Reply {
-        record.reason = Some(format!("{}: {}", refusal.code, refusal.detail));
-        if let Err(detail) = self
-            .write(config, record.finish(Decision::Failed, started))
+        self.conclude(config, record, refusal, Decision::Failed, started)
             .await
-        {
-            tracing::error!(detail, "a failure could not be audited");
+    }
+
+    /// Audits a request that ends without a result, then answers with the refusal.
+    async fn conclude(
+        &self,
+        config: &Config,
+        mut record: Record,
+        refusal: Refusal,
+        decision: Decision,
+        started: Instant,
+    ) -> Reply {
+        record.reason = Some(format!("{}: {}", refusal.code, refusal.detail));
+        if let Err(detail) = self.write(config, record.finish(decision, started)).await {
+            tracing::error!(detail, %decision, "the outcome could not be audited");
         }
         Reply::Refused(refusal)
     }
@@ -805,25 +809,7 @@ fn describe(error: &UpstreamError) -> String {
 }
 
 fn validate(tool: &ToolPolicy, args: &Value) -> Result<(), String> {
-    let problems: Vec<String> = tool
-        .validator
-        .iter_errors(args)
-        .take(5)
-        .map(|e| {
-            let at = e.instance_path().to_string();
-            let text = ops_core::bounded(&e.to_string(), 200);
-            if at.is_empty() {
-                text
-            } else {
-                format!("{at}: {text}")
-            }
-        })
-        .collect();
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(problems.join("; "))
-    }
+    ops_core::schema::check(&tool.validator, args)
 }
 
 pub(crate) fn check_role(config: &Config, tool: &ToolPolicy, role: &str) -> Result<(), Refusal> {
