@@ -76,7 +76,10 @@ impl LiveContainers {
     }
 
     fn mark_stale(&self) {
-        self.snapshot.write().unwrap_or_else(|p| p.into_inner()).fresh = false;
+        self.snapshot
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .fresh = false;
     }
 
     /// Resyncs, then applies events until the stream ends or a resync is due.
@@ -121,6 +124,29 @@ impl LiveContainers {
         Ok(())
     }
 
+    /// Re-reads one container after this process changed it, so that a read
+    /// right after the change shows it (the event may not be applied yet).
+    /// When that fails, reads go to the Engine until the next resync.
+    pub(crate) async fn observe(&self, id: &str) {
+        if self.refresh(id).await.is_err() {
+            self.mark_stale();
+        }
+    }
+
+    /// Replaces what is known about the service containers (not one-offs) of
+    /// one compose project with `containers`, freshly listed from the Engine.
+    pub(crate) fn observe_project(&self, project: &str, containers: &[Container]) {
+        let mut snapshot = self.snapshot.write().unwrap_or_else(|p| p.into_inner());
+        snapshot
+            .by_id
+            .retain(|_, c| c.project() != Some(project) || c.is_oneoff() || c.service().is_none());
+        for container in containers {
+            snapshot
+                .by_id
+                .insert(container.id.clone(), container.clone());
+        }
+    }
+
     /// Containers, optionally stopped ones too, optionally of one compose
     /// project, sorted by name: from memory when current, else from the Engine.
     pub async fn list(
@@ -147,6 +173,9 @@ impl LiveContainers {
 
     /// Whether reads are currently served from memory.
     pub fn is_current(&self) -> bool {
-        self.snapshot.read().unwrap_or_else(|p| p.into_inner()).fresh
+        self.snapshot
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .fresh
     }
 }

@@ -20,8 +20,8 @@ use futures_util::{Stream, StreamExt};
 use ops_core::error_chain;
 use serde::Serialize;
 
-use transport::GuardedTransport;
 pub use live::LiveContainers;
+use transport::GuardedTransport;
 pub use transport::{DEFAULT_SOCKET, EngineAddress};
 
 /// How long one Engine call may take before it is reported as failed.

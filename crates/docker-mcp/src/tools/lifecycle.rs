@@ -58,7 +58,10 @@ pub async fn run(
     let containers = tools.service_containers(project, service).await?;
     let mut outcomes = Vec::with_capacity(containers.len());
     for container in containers {
-        match act_on(tools, &container, action).await {
+        let acted = act_on(tools, &container, action).await;
+        // docker_ps and compose_ps right after this call must show its effect.
+        tools.containers.observe(&container.id).await;
+        match acted {
             Ok(outcome) => outcomes.push(outcome),
             Err(error) => {
                 let done: Vec<String> = outcomes

@@ -148,6 +148,8 @@ pub async fn compose_up(
         )));
     }
     let after = snapshot(tools, project).await?;
+    let listed: Vec<Container> = after.values().flatten().cloned().collect();
+    tools.containers.observe_project(&project.name, &listed);
     let services = project
         .services
         .keys()
