@@ -5,11 +5,11 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
 
-use super::{Container, Engine, EngineError};
+use super::{Container, Engine, EngineError, age};
 
 /// A full re-list this often, as a safety net against a missed event.
 const RESYNC_EVERY: Duration = Duration::from_secs(300);
@@ -25,7 +25,8 @@ const BACKOFF: [Duration; 4] = [
 struct Snapshot {
     /// False until a resync succeeds, and again once the event stream breaks.
     fresh: bool,
-    by_id: HashMap<String, Container>,
+    /// Each container and when it was read from the Engine.
+    by_id: HashMap<String, (Container, Instant)>,
 }
 
 pub struct LiveContainers {
@@ -88,7 +89,8 @@ impl LiveContainers {
         let all = self.engine.list_containers(true, None).await?;
         {
             let mut snapshot = self.snapshot.write().unwrap_or_else(|p| p.into_inner());
-            snapshot.by_id = all.into_iter().map(|c| (c.id.clone(), c)).collect();
+            let now = Instant::now();
+            snapshot.by_id = all.into_iter().map(|c| (c.id.clone(), (c, now))).collect();
             snapshot.fresh = true;
         }
         // Events from just before the resync are replayed, so nothing between
@@ -118,7 +120,7 @@ impl LiveContainers {
         let current = self.engine.find_container(&id).await?;
         let mut snapshot = self.snapshot.write().unwrap_or_else(|p| p.into_inner());
         match current {
-            Some(container) => snapshot.by_id.insert(id, container),
+            Some(container) => snapshot.by_id.insert(id, (container, Instant::now())),
             None => snapshot.by_id.remove(&id),
         };
         Ok(())
@@ -137,13 +139,14 @@ impl LiveContainers {
     /// one compose project with `containers`, freshly listed from the Engine.
     pub(crate) fn observe_project(&self, project: &str, containers: &[Container]) {
         let mut snapshot = self.snapshot.write().unwrap_or_else(|p| p.into_inner());
-        snapshot
-            .by_id
-            .retain(|_, c| c.project() != Some(project) || c.is_oneoff() || c.service().is_none());
+        snapshot.by_id.retain(|_, (c, _)| {
+            c.project() != Some(project) || c.is_oneoff() || c.service().is_none()
+        });
+        let now = Instant::now();
         for container in containers {
             snapshot
                 .by_id
-                .insert(container.id.clone(), container.clone());
+                .insert(container.id.clone(), (container.clone(), now));
         }
     }
 
@@ -160,9 +163,13 @@ impl LiveContainers {
                 let mut containers: Vec<Container> = snapshot
                     .by_id
                     .values()
-                    .filter(|c| include_stopped || c.is_running())
-                    .filter(|c| project.is_none() || c.project() == project)
-                    .cloned()
+                    .filter(|(c, _)| include_stopped || c.is_running())
+                    .filter(|(c, _)| project.is_none() || c.project() == project)
+                    .map(|(c, seen)| Container {
+                        // "Up 5 seconds" read a minute ago is "Up About a minute" now.
+                        status: age::reaged(&c.status, seen.elapsed()),
+                        ..c.clone()
+                    })
                     .collect();
                 containers.sort_by(|a, b| a.name.cmp(&b.name));
                 return Ok(containers);

@@ -1,6 +1,7 @@
 //! The Docker Engine, as docker-mcp sees it: a handful of allowlisted
 //! operations with timeouts, typed errors and plain result types.
 
+mod age;
 pub mod allowlist;
 mod live;
 mod transport;

@@ -121,7 +121,26 @@ async fn act_on(
             now.running && !now.restarting && (!must_be_new || now.started_at != before.started_at)
         }
     };
-    let after = wait_until(tools, &container.id, &reached).await?;
+    let mut after = wait_until(tools, &container.id, &reached).await?;
+    if reached(&after) && must_be_new {
+        // A process that dies right after starting is not a successful start:
+        // look again once it had a moment to fail.
+        tokio::time::sleep(tools.limits.settle).await;
+        let settled = tools.engine.inspect(&container.id).await?;
+        if !settled.running || settled.started_at != after.started_at {
+            let then = if settled.running {
+                "the Engine restarted it again: it keeps crashing".to_owned()
+            } else {
+                describe(&settled)
+            };
+            return Err(ToolError::Failed(format!(
+                "{} of {} did not hold: it started, then {then}",
+                action.as_str(),
+                container.name,
+            )));
+        }
+        after = settled;
+    }
     if !reached(&after) {
         return Err(ToolError::Failed(format!(
             "{} of {} did not take effect: {}",

@@ -32,6 +32,8 @@ pub struct Limits {
     pub up_timeout: Duration,
     /// How long a restarted or started container has to be seen running.
     pub verify_window: Duration,
+    /// How long it must then stay running (with the same start time) to count.
+    pub settle: Duration,
 }
 
 impl Default for Limits {
@@ -42,6 +44,7 @@ impl Default for Limits {
             max_cli_output_bytes: 16 * 1024,
             up_timeout: Duration::from_secs(300),
             verify_window: Duration::from_secs(10),
+            settle: Duration::from_millis(750),
         }
     }
 }

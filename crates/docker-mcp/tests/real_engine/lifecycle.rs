@@ -56,6 +56,13 @@ services:
     labels:
       org.ops-copilot.test: "arr-stack"
       org.ops-copilot.test-run: "${OPS_TEST_RUN_ID:-manual}"
+  flaky:
+    image: IMAGE
+    command: ["/bin/sh", "-c", "sleep 0.3; exit 1"]
+    restart: "no"
+    labels:
+      org.ops-copilot.test: "arr-stack"
+      org.ops-copilot.test-run: "${OPS_TEST_RUN_ID:-manual}"
   never:
     image: IMAGE
     labels:
@@ -86,6 +93,19 @@ async fn compose_restart_of_a_container_that_cannot_run_is_a_failure_with_the_re
             "{tool} gives the Engine's reason: {text}"
         );
         assert_eq!(stack.inspect("broken", "{{.State.Running}}"), "false");
+    }
+
+    // One that starts and dies a moment later did not restart either.
+    stack.create(&["flaky"]);
+    let flaky = json!({ "file": stack.file_str(), "service": "flaky" });
+    for tool in ["compose_restart", "compose_start"] {
+        let err = call_err(&tools, tool, flaky.clone()).await;
+        let text = err.to_string();
+        assert!(matches!(err, ToolError::Failed(_)), "{tool}: {text}");
+        assert!(
+            text.contains("did not hold") && text.contains("exit code 1"),
+            "{tool}: {text}"
+        );
     }
 
     // A declared service without a container cannot be restarted either.
