@@ -159,3 +159,66 @@ async fn compose_ps_shows_every_declared_service_with_state_health_and_exit_code
     assert_eq!(renamed["declared"], true);
     assert_eq!(renamed["state"], "not created");
 }
+
+/// Changes made outside docker-mcp reach docker_ps and compose_ps through the
+/// Engine's event stream, from memory, within a second.
+#[tokio::test]
+async fn changes_made_elsewhere_show_within_a_second_from_memory() {
+    let stack = Stack::arr("events");
+    stack.up(&["sonarr", "radarr"]);
+    let tools = tools_for(&stack);
+    let name = stack.container_name("sonarr");
+    wait_for(
+        "the event cache to be current",
+        Duration::from_secs(10),
+        || async {
+            let listed = call_ok(&tools, "docker_ps", json!({})).await;
+            let current = tools.containers().is_current();
+            let has = find_by_name(listed["containers"].as_array().unwrap(), &name).is_some();
+            if current && has {
+                Ok(())
+            } else {
+                Err(format!("current={current} listed={has}"))
+            }
+        },
+    )
+    .await;
+
+    // Stopped with the CLI, not through docker-mcp.
+    test_support::docker(&["stop", "-t", "1", &name]);
+    let stopped_at = std::time::Instant::now();
+    wait_for(
+        "docker_ps to drop the stopped container",
+        Duration::from_secs(1),
+        || async {
+            let listed = call_ok(&tools, "docker_ps", json!({})).await;
+            match find_by_name(listed["containers"].as_array().unwrap(), &name) {
+                None => Ok(()),
+                Some(c) => Err(c.to_string()),
+            }
+        },
+    )
+    .await;
+    let ps = call_ok(&tools, "compose_ps", json!({ "file": stack.file_str() })).await;
+    assert_eq!(service(&ps, "sonarr")["state"], "exited", "{ps:#}");
+    assert!(stopped_at.elapsed() < Duration::from_secs(2));
+    assert!(
+        tools.containers().is_current(),
+        "served from memory, not a fallback"
+    );
+
+    // Started again with the CLI: back within a second.
+    test_support::docker(&["start", &name]);
+    wait_for(
+        "compose_ps to see sonarr running",
+        Duration::from_secs(1),
+        || async {
+            let ps = call_ok(&tools, "compose_ps", json!({ "file": stack.file_str() })).await;
+            match service(&ps, "sonarr")["state"].as_str() {
+                Some("running") => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await;
+}
