@@ -3,6 +3,7 @@
 //! executed on an MCP service, guarded on the way out, and audited.
 
 pub mod api;
+pub mod audit_writer;
 pub mod auth;
 pub mod canonical;
 pub mod config;

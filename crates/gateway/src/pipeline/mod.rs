@@ -12,6 +12,7 @@ use redact::Redactor;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::audit_writer::AuditWriter;
 use crate::auth::Principal;
 use crate::canonical;
 use crate::config::{Config, ConfigHandle, CooldownKey, ToolPolicy};
@@ -101,6 +102,7 @@ pub struct Gateway {
     config: ConfigHandle,
     state: Arc<StateStore>,
     audit: Arc<AuditLog>,
+    audit_writer: AuditWriter,
     upstreams: RwLock<Arc<Upstreams>>,
     redactor: RwLock<(String, Arc<Redactor>)>,
     /// Targets (tool + service) with a mutating call in flight.
@@ -147,6 +149,7 @@ impl Gateway {
             redactor: RwLock::new((current.version.clone(), Arc::new(redactor))),
             config,
             state,
+            audit_writer: AuditWriter::start(audit.clone()),
             audit,
             running: Mutex::new(HashSet::new()),
             metrics: Metrics::default(),
@@ -784,15 +787,7 @@ impl Gateway {
         if let Some(reason) = &record.reason {
             record.reason = Some(redactor.redact_str(reason).into_owned());
         }
-        let audit = self.audit.clone();
-        match tokio::task::spawn_blocking(move || audit.append(record)).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(error)) => {
-                tracing::error!(%error, "audit write failed");
-                Err(format!("the audit log cannot be written: {error}"))
-            }
-            Err(join) => Err(format!("the audit writer failed: {join}")),
-        }
+        self.audit_writer.write(record).await
     }
 }
 
