@@ -9,8 +9,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use audit::{AuditLog, Decision, NewRecord};
 use redact::Redactor;
-use serde::Serialize;
 use serde_json::Value;
+
+mod record;
+mod reply;
+
+use record::Record;
+pub use reply::{CallRequest, Executed, NeedApproval, Refusal, Reply};
 
 use crate::audit_writer::AuditWriter;
 use crate::auth::Principal;
@@ -19,67 +24,6 @@ use crate::config::{Config, ConfigHandle, CooldownKey, ToolPolicy};
 use crate::metrics::Metrics;
 use crate::state::{Approval, ApprovalStatus, Binding, ConsumeError, StateStore};
 use crate::upstream::{UpstreamError, Upstreams};
-
-/// A tool call as `/chat/tool` receives it.
-#[derive(Debug, Clone, Default)]
-pub struct CallRequest {
-    pub tool: String,
-    pub args: Value,
-    pub approved: bool,
-    pub approval_id: Option<String>,
-    /// A `role` sent in the body: never trusted, refused when it differs.
-    pub claimed_role: Option<String>,
-}
-
-/// What the gateway answers.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(untagged)]
-pub enum Reply {
-    Executed(Executed),
-    NeedApproval(NeedApproval),
-    Refused(Refusal),
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Executed {
-    pub ok: bool,
-    pub tool: String,
-    pub result: Value,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct NeedApproval {
-    pub need_approval: bool,
-    pub tool: String,
-    pub args: Value,
-    pub rationale: String,
-    pub approval_id: String,
-    pub expires_at_ms: u64,
-    /// Whether the caller may approve it itself (`approved: true`).
-    pub self_approval: bool,
-    pub how_to_approve: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Refusal {
-    #[serde(skip)]
-    pub status: u16,
-    pub code: &'static str,
-    pub detail: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub retry_after_seconds: Option<u64>,
-}
-
-impl Refusal {
-    fn new(status: u16, code: &'static str, detail: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            detail: detail.into(),
-            retry_after_seconds: None,
-        }
-    }
-}
 
 pub fn now_ms() -> u64 {
     SystemTime::now()
@@ -851,52 +795,6 @@ fn consume_refusal(error: ConsumeError) -> Refusal {
         ConsumeError::Store(_) => (500, "internal"),
     };
     Refusal::new(status, code, error.to_string())
-}
-
-/// The audit record being built for one request.
-#[derive(Debug, Clone)]
-struct Record {
-    request_id: String,
-    principal: String,
-    role: String,
-    tool: String,
-    args: Value,
-    reason: Option<String>,
-    approval_id: Option<String>,
-    approver: Option<String>,
-    result_digest: Option<String>,
-}
-
-impl Record {
-    fn new(request_id: &str, principal: &Principal, tool: &str, args: &Value) -> Self {
-        Self {
-            request_id: request_id.to_owned(),
-            principal: principal.name.clone(),
-            role: principal.role.clone(),
-            tool: tool.to_owned(),
-            args: args.clone(),
-            reason: None,
-            approval_id: None,
-            approver: None,
-            result_digest: None,
-        }
-    }
-
-    fn finish(self, decision: Decision, started: Instant) -> NewRecord {
-        NewRecord {
-            request_id: self.request_id,
-            principal: self.principal,
-            role: self.role,
-            tool: self.tool,
-            args: self.args,
-            decision,
-            reason: self.reason,
-            approval_id: self.approval_id,
-            approver: self.approver,
-            result_digest: self.result_digest,
-            latency_ms: started.elapsed().as_millis() as u64,
-        }
-    }
 }
 
 #[cfg(test)]
