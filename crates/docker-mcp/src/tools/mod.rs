@@ -29,6 +29,8 @@ pub struct Limits {
     pub max_log_bytes: usize,
     pub max_containers: usize,
     pub max_cli_output_bytes: usize,
+    /// The encoded result of any tool, at most.
+    pub max_result_bytes: usize,
     pub up_timeout: Duration,
     /// How long a restarted or started container has to be seen running.
     pub verify_window: Duration,
@@ -42,6 +44,7 @@ impl Default for Limits {
             max_log_bytes: 64 * 1024,
             max_containers: 500,
             max_cli_output_bytes: 16 * 1024,
+            max_result_bytes: 1024 * 1024,
             up_timeout: Duration::from_secs(300),
             verify_window: Duration::from_secs(10),
             settle: Duration::from_millis(750),
@@ -120,8 +123,22 @@ impl DockerTools {
         compose.project().map_err(ToolError::NotConfigured)
     }
 
-    /// Validates and runs one tool call.
+    /// Validates and runs one tool call. Whatever the tool, the encoded result
+    /// stays within `Limits::max_result_bytes`.
     pub async fn call(&self, name: &str, args: Value) -> Result<Value, ToolError> {
+        let result = self.run(name, args).await?;
+        let size = encoded_len(&result);
+        if size > self.limits.max_result_bytes {
+            return Err(ToolError::Failed(format!(
+                "the result of {} is {size} bytes, more than the {} bytes docker-mcp returns",
+                ops_core::bounded(name, 64),
+                self.limits.max_result_bytes
+            )));
+        }
+        Ok(result)
+    }
+
+    async fn run(&self, name: &str, args: Value) -> Result<Value, ToolError> {
         let tool = ToolName::parse(name)
             .ok_or_else(|| ToolError::UnknownTool(ops_core::bounded(name, 64)))?;
         let args = if args.is_null() {
@@ -216,7 +233,36 @@ fn checked_service(project: &ComposeProject, service: String) -> Result<String, 
     }
 }
 
+/// The size of the compact JSON encoding, counted without building it.
+fn encoded_len(value: &Value) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    // Writing a Value to a counter cannot fail.
+    let _ = serde_json::to_writer(&mut counter, value);
+    counter.0
+}
+
 fn to_value(result: impl serde::Serialize) -> Result<Value, ToolError> {
     serde_json::to_value(result)
         .map_err(|e| ToolError::Failed(format!("cannot encode result: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_the_encoded_size() {
+        let value = serde_json::json!({"a": "é\n", "b": [1, 2]});
+        assert_eq!(encoded_len(&value), value.to_string().len());
+    }
 }

@@ -222,3 +222,31 @@ async fn changes_made_elsewhere_show_within_a_second_from_memory() {
     )
     .await;
 }
+
+/// Whatever a tool would return, the encoded result stays within the cap.
+#[tokio::test]
+async fn no_result_is_larger_than_the_result_cap() {
+    let stack = Stack::arr("resultcap");
+    stack.up(&["sonarr"]);
+    let limits = Limits {
+        max_result_bytes: 512,
+        ..Limits::default()
+    };
+    let tools = tools_with(local_engine(), Some(stack.file()), limits);
+    let args = json!({ "file": stack.file_str() });
+    let err = tools
+        .call("compose_ps", args)
+        .await
+        .expect_err("compose_ps of six services is more than 512 bytes");
+    let text = err.to_string();
+    assert!(matches!(err, docker_mcp::ToolError::Failed(_)), "{text}");
+    assert!(text.contains("512 bytes"), "{text}");
+    // The same call under the default cap passes, and fits in it.
+    let tools = tools_with(local_engine(), Some(stack.file()), Limits::default());
+    let result = call_ok(&tools, "compose_ps", json!({ "file": stack.file_str() })).await;
+    let size = result.to_string().len();
+    assert!(
+        size > 512 && size <= Limits::default().max_result_bytes,
+        "{size}"
+    );
+}
