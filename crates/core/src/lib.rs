@@ -1,5 +1,6 @@
 //! Small pieces every plane of Ops-Copilot shares.
 
+pub mod bearer;
 pub mod schema;
 
 /// An error and its causes on one line: "client error: connection refused".

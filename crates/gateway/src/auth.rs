@@ -4,9 +4,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use ops_core::bearer::{digest as hash, same_digest};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use crate::watched::Watched;
 
@@ -50,10 +49,6 @@ fn valid_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-}
-
-fn hash(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
 }
 
 impl Tokens {
@@ -100,7 +95,7 @@ impl Tokens {
         let presented = hash(token);
         let mut found = None;
         for (principal, digest) in &self.entries {
-            if bool::from(presented.ct_eq(digest)) {
+            if same_digest(&presented, digest) {
                 found = Some(principal.clone());
             }
         }
@@ -169,12 +164,7 @@ impl TokensHandle {
     }
 }
 
-/// The token from an `Authorization: Bearer ...` header value.
-pub fn bearer_token(header: &str) -> Option<&str> {
-    let (scheme, token) = header.trim().split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
-}
+pub use ops_core::bearer::token_from_header as bearer_token;
 
 #[cfg(test)]
 mod tests {
@@ -229,14 +219,5 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
-    }
-
-    #[test]
-    fn parses_bearer_headers() {
-        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
-        assert_eq!(bearer_token("bearer   abc "), Some("abc"));
-        assert_eq!(bearer_token("Basic abc"), None);
-        assert_eq!(bearer_token("Bearer "), None);
-        assert_eq!(bearer_token("Bearerabc"), None);
     }
 }

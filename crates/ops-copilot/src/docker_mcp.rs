@@ -10,6 +10,7 @@ use docker_mcp::engine::{Engine, EngineAddress, EngineTimeouts};
 use docker_mcp::server::{self, HostPolicy};
 use docker_mcp::tools::ComposeCli;
 use docker_mcp::{DockerTools, Limits, ToolsConfig};
+use ops_core::bearer::ExpectedToken;
 use tokio_util::sync::CancellationToken;
 
 #[derive(clap::Args)]
@@ -43,6 +44,10 @@ pub struct Args {
     /// Seconds compose_up may run before it is stopped.
     #[arg(long, default_value_t = 300)]
     up_timeout_secs: u64,
+    /// A file holding the bearer token every HTTP call but /health must carry
+    /// (give the same file to the gateway's `bearer_token_file`).
+    #[arg(long, env = "DOCKER_MCP_AUTH_TOKEN_FILE")]
+    auth_token_file: Option<PathBuf>,
     /// Bytes of logs compose_logs returns at most.
     #[arg(long, default_value_t = 64 * 1024)]
     max_log_bytes: usize,
@@ -85,8 +90,22 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     if args.stdio {
         return server::serve_stdio(tools).await;
     }
+    let token = match &args.auth_token_file {
+        Some(file) => Some(ExpectedToken::from_file(file).map_err(anyhow::Error::msg)?),
+        None => {
+            tracing::warn!(
+                "no --auth-token-file: anything that reaches this port can call the tools directly"
+            );
+            None
+        }
+    };
     let shutdown = CancellationToken::new();
-    let app = server::router(tools, HostPolicy::new(&args.allowed_host), shutdown.clone());
+    let app = server::router(
+        tools,
+        HostPolicy::new(&args.allowed_host),
+        token,
+        shutdown.clone(),
+    );
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

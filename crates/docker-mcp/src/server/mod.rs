@@ -12,6 +12,7 @@ use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use ops_core::bearer::ExpectedToken;
 use rmcp::ServiceExt;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
@@ -88,8 +89,43 @@ async fn guard_origin_and_host(
     next.run(request).await
 }
 
+/// With a token configured, every route but `/health` needs it: then only
+/// the gateway, which holds it, can call the tools, not whatever else shares
+/// the network.
+async fn require_token(
+    State(expected): State<Option<ExpectedToken>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(expected) = expected else {
+        return next.run(request).await;
+    };
+    if request.uri().path() == "/health" {
+        return next.run(request).await;
+    }
+    let header = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok());
+    if expected.accepts_header(header) {
+        next.run(request).await
+    } else {
+        (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "a valid bearer token is required",
+        )
+            .into_response()
+    }
+}
+
 /// The whole HTTP application.
-pub fn router(tools: Arc<DockerTools>, hosts: HostPolicy, shutdown: CancellationToken) -> Router {
+pub fn router(
+    tools: Arc<DockerTools>,
+    hosts: HostPolicy,
+    token: Option<ExpectedToken>,
+    shutdown: CancellationToken,
+) -> Router {
     let mcp_tools = tools.clone();
     let config = StreamableHttpServerConfig::default()
         // Our middleware checks Host for every route; rmcp checks again for /mcp.
@@ -108,6 +144,7 @@ pub fn router(tools: Arc<DockerTools>, hosts: HostPolicy, shutdown: Cancellation
         .with_state(tools)
         .nest_service("/mcp", mcp)
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
+        .layer(middleware::from_fn_with_state(token, require_token))
         .layer(middleware::from_fn_with_state(hosts, guard_origin_and_host))
 }
 

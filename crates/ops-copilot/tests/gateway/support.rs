@@ -78,9 +78,11 @@ pub struct DockerMcp {
     port: u16,
     compose_file: PathBuf,
     log_dir: PathBuf,
+    /// Passed as `--auth-token-file` on the next [`Self::start_again`].
+    pub token_file: Option<PathBuf>,
 }
 
-fn docker_mcp_command(compose_file: &Path, port: u16) -> Command {
+fn docker_mcp_command(compose_file: &Path, port: u16, token_file: Option<&Path>) -> Command {
     let mut command = bin_command();
     command
         .arg("docker-mcp")
@@ -88,6 +90,9 @@ fn docker_mcp_command(compose_file: &Path, port: u16) -> Command {
         .arg(compose_file)
         .arg("--listen")
         .arg(format!("127.0.0.1:{port}"));
+    if let Some(file) = token_file {
+        command.arg("--auth-token-file").arg(file);
+    }
     command
 }
 
@@ -100,7 +105,7 @@ impl DockerMcp {
     pub async fn start(compose_file: &Path, log_dir: &Path) -> Self {
         let (process, base) =
             Process::start_http("docker-mcp", log_dir, "/health", serving, |port| {
-                docker_mcp_command(compose_file, port)
+                docker_mcp_command(compose_file, port, None)
             })
             .await;
         let port = base.rsplit(':').next().unwrap().parse().unwrap();
@@ -110,6 +115,7 @@ impl DockerMcp {
             port,
             compose_file: compose_file.to_path_buf(),
             log_dir: log_dir.to_path_buf(),
+            token_file: None,
         }
     }
 
@@ -128,7 +134,7 @@ impl DockerMcp {
             .join(format!("docker-mcp-again-{}.log", self.port));
         let mut process = Process::spawn(
             "docker-mcp",
-            docker_mcp_command(&self.compose_file, self.port),
+            docker_mcp_command(&self.compose_file, self.port, self.token_file.as_deref()),
             &log,
         );
         if let Err(why) = process

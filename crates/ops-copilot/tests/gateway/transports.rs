@@ -58,7 +58,7 @@ async fn the_same_call_works_over_rest_streamable_http_and_stdio() {
     // The guide's registry: `transport: http` (REST, POST /tools/{fn}).
     compose_ps_works(&env, "http").await;
 
-    // `auth: { bearer_token_file }`: loads (docker-mcp does not check tokens yet).
+    // `auth: { bearer_token_file }`, with docker-mcp checking the same token.
     let token_file = env.dir.join("config/docker-mcp.token");
     std::fs::write(&token_file, "s3cret-token-for-docker-mcp\n").unwrap();
     let base = env.mcp.base.clone();
@@ -72,8 +72,53 @@ async fn the_same_call_works_over_rest_streamable_http_and_stdio() {
     env.write_registry(&bearer(&token_file));
     let check = policy_check(&env);
     assert!(check.status.success(), "{}", output_text(&check));
+    env.mcp.stop();
+    env.mcp.token_file = Some(token_file.clone());
+    env.mcp.start_again().await;
     env.start_gateway().await;
     compose_ps_works(&env, "http with a bearer token file").await;
+    // Without the token nobody gets past docker-mcp: not a direct caller...
+    let direct = test_support::http_client()
+        .post(format!("{base}/tools/compose_ps"))
+        .json(&env.ps_args())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(direct.status(), reqwest::StatusCode::UNAUTHORIZED);
+    let mcp = test_support::http_client()
+        .post(format!("{base}/mcp"))
+        .header("Accept", "application/json, text/event-stream")
+        .json(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mcp.status(), reqwest::StatusCode::UNAUTHORIZED);
+    // Health stays open, for the container's healthcheck.
+    let health = test_support::http_client()
+        .get(format!("{base}/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), reqwest::StatusCode::OK);
+    // ...nor a gateway whose registry does not send it.
+    env.stop_gateway();
+    env.write_registry(&registry_with_services(&format!(
+        "services:\n  docker-mcp:\n    base_url: {base}\n    transport: http\n    auth: none\n"
+    )));
+    env.start_gateway().await;
+    let reply = env.call(STANDARD, "compose_ps", &env.ps_args()).await;
+    assert_eq!(reply.status, 502, "{}", reply.body);
+    assert!(
+        reply.body["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("401"),
+        "{}",
+        reply.body
+    );
+    env.mcp.stop();
+    env.mcp.token_file = None;
+    env.mcp.start_again().await;
     // A token file that is missing is refused, naming the file, before anything starts.
     env.stop_gateway();
     let missing = env.dir.join("config/no-such.token");
