@@ -76,4 +76,20 @@ async fn the_guides_three_smoke_tests_pass_through_the_gateway() {
         !pending.iter().any(|a| a["id"] == approval_id.as_str()),
         "the approval is still pending: {pending:?}"
     );
+
+    // Every decision above is counted in the Prometheus metrics.
+    let metrics = env.get(STANDARD, "/metrics").await;
+    assert_eq!(metrics.status, 200);
+    let text = metrics.body.as_str().unwrap_or_default().to_owned();
+    for line in [
+        r#"ops_copilot_gateway_decisions_total{tool="compose_ps",decision="executed"} 1"#,
+        r#"ops_copilot_gateway_decisions_total{tool="compose_restart",decision="need_approval"} 1"#,
+        r#"ops_copilot_gateway_decisions_total{tool="compose_restart",decision="executed"} 1"#,
+    ] {
+        assert!(text.contains(line), "missing {line} in:\n{text}");
+    }
+    assert!(
+        text.contains("ops_copilot_gateway_decision_latency_seconds_bucket{"),
+        "{text}"
+    );
 }
