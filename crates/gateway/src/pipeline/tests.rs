@@ -695,3 +695,62 @@ async fn results_and_errors_are_redacted_and_capped() {
             .all(|r| !r.reason.clone().unwrap_or_default().contains("hunter2"))
     );
 }
+
+#[tokio::test]
+async fn each_tool_goes_to_the_service_the_registry_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = dir.path().join("tool_registry.yaml");
+    let policy = dir.path().join("policy.yaml");
+    // A second MCP server (the guide's FAQ) serving compose_logs.
+    let two_services = REGISTRY
+        .replace(
+            "tools:\n",
+            "  logs-mcp:\n    base_url: http://logs-mcp:8080\n    transport: http\n    auth: none\n\ntools:\n",
+        )
+        .replace("mcp: { service: docker-mcp, fn: compose_logs }", "mcp: { service: logs-mcp, fn: tail_logs }");
+    std::fs::write(&registry, two_services).unwrap();
+    std::fs::write(&policy, policy_text("")).unwrap();
+    let config = ConfigHandle::load(&registry, &policy).unwrap();
+    let fake = |answer: Value| {
+        Arc::new(FakeService {
+            calls: AtomicUsize::new(0),
+            delay: Duration::ZERO,
+            answer: Ok(answer),
+        })
+    };
+    let (docker, logs) = (
+        fake(json!({"from": "docker-mcp"})),
+        fake(json!({"from": "logs-mcp"})),
+    );
+    let (d, l) = (docker.clone(), logs.clone());
+    let gateway = Gateway::new(
+        config,
+        Arc::new(StateStore::open(&dir.path().join("state.db")).unwrap()),
+        Arc::new(AuditLog::open(&dir.path().join("audit.db")).unwrap()),
+        move |config: &Config| {
+            let mut clients: HashMap<String, Arc<dyn Upstream>> = HashMap::new();
+            clients.insert("docker-mcp".into(), d.clone());
+            clients.insert("logs-mcp".into(), l.clone());
+            Ok(Upstreams::from_clients(config.version.clone(), clients))
+        },
+    )
+    .unwrap();
+    let reply = gateway
+        .call(
+            &admin(),
+            call("compose_logs", json!({"file": FILE, "service": "sonarr"})),
+        )
+        .await;
+    assert_eq!(executed(&reply).result, json!({"from": "logs-mcp"}));
+    let reply = gateway
+        .call(&admin(), call("compose_ps", json!({"file": FILE})))
+        .await;
+    assert_eq!(executed(&reply).result, json!({"from": "docker-mcp"}));
+    assert_eq!(
+        (
+            docker.calls.load(Ordering::SeqCst),
+            logs.calls.load(Ordering::SeqCst)
+        ),
+        (1, 1)
+    );
+}
