@@ -53,10 +53,21 @@ pub struct Args {
     max_log_bytes: usize,
 }
 
-pub async fn run(args: Args) -> anyhow::Result<()> {
-    let address =
-        EngineAddress::from_env_value(args.docker_host.as_deref()).map_err(anyhow::Error::msg)?;
-    let compose_file = args
+/// What the tools need, whichever way they are served.
+pub struct ToolSettings {
+    pub compose_file: Option<PathBuf>,
+    pub project_name: Option<String>,
+    pub docker_host: Option<String>,
+    pub compose_command: Option<String>,
+    pub up_timeout: Duration,
+    pub max_log_bytes: usize,
+}
+
+/// Connects (lazily) to the Engine and locks the compose file.
+pub fn build_tools(settings: ToolSettings) -> anyhow::Result<Arc<DockerTools>> {
+    let address = EngineAddress::from_env_value(settings.docker_host.as_deref())
+        .map_err(anyhow::Error::msg)?;
+    let compose_file = settings
         .compose_file
         .filter(|f| !f.as_os_str().is_empty())
         .map(|f| std::path::absolute(&f).unwrap_or(f));
@@ -64,11 +75,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let tools = Arc::new(DockerTools::new(ToolsConfig {
         engine,
         compose_file: compose_file.clone(),
-        project_name: args.project_name.filter(|p| !p.trim().is_empty()),
-        compose_cli: ComposeCli::new(args.compose_command.as_deref()),
+        project_name: settings.project_name.filter(|p| !p.trim().is_empty()),
+        compose_cli: ComposeCli::new(settings.compose_command.as_deref()),
         limits: Limits {
-            max_log_bytes: args.max_log_bytes.max(1024),
-            up_timeout: Duration::from_secs(args.up_timeout_secs.max(1)),
+            max_log_bytes: settings.max_log_bytes.max(1024),
+            up_timeout: settings.up_timeout.max(Duration::from_secs(1)),
             ..Limits::default()
         },
     }));
@@ -86,6 +97,18 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     tracing::info!(engine = %address, "docker engine");
+    Ok(tools)
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let tools = build_tools(ToolSettings {
+        compose_file: args.compose_file,
+        project_name: args.project_name,
+        docker_host: args.docker_host,
+        compose_command: args.compose_command,
+        up_timeout: Duration::from_secs(args.up_timeout_secs),
+        max_log_bytes: args.max_log_bytes,
+    })?;
 
     if args.stdio {
         return server::serve_stdio(tools).await;

@@ -1,5 +1,6 @@
 //! `ops-copilot`: one binary, a subcommand per plane.
 
+mod all_cmd;
 mod docker_mcp;
 mod gateway_cmd;
 mod signals;
@@ -21,6 +22,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Everything in one process, on the embedded defaults: the quick start.
+    All(all_cmd::Args),
     /// The MCP server: the only process that talks to the Docker Engine.
     DockerMcp(docker_mcp::Args),
     /// The ai-gateway: policy, approvals and audit in front of the MCP services.
@@ -76,6 +79,7 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_logging();
     let result = match cli.command {
+        Command::All(args) => all_cmd::run(args).await,
         Command::DockerMcp(args) => docker_mcp::run(args).await,
         Command::Gateway(args) => gateway_cmd::run(args).await,
         Command::Policy(PolicyCommand::Check { registry, policy }) => {

@@ -4,6 +4,7 @@
 //! (`/mcp`, raw JSON-RPC). Containers really restart (or, when refused, really do
 //! not: checked with `docker inspect`). An unreachable Engine fails these tests.
 
+mod all_in_one;
 mod approvals;
 mod audit;
 mod fail_closed;

@@ -1,0 +1,126 @@
+//! `ops-copilot all`: both planes in one process on the embedded defaults,
+//! still talking over HTTP, with docker-mcp answering only the gateway.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::json;
+use test_support::{Process, Stack, free_port, http_client};
+
+use crate::support::bin_command;
+
+fn start(stack: &Stack, data: &std::path::Path, gateway: u16, mcp: u16, log: &str) -> Process {
+    let mut command = bin_command();
+    command
+        .current_dir(data.parent().unwrap())
+        .arg("all")
+        .arg("--compose-file")
+        .arg(stack.file())
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--gateway-listen")
+        .arg(format!("127.0.0.1:{gateway}"))
+        .arg("--docker-mcp-listen")
+        .arg(format!("127.0.0.1:{mcp}"));
+    Process::spawn(
+        "ops-copilot all",
+        command,
+        &data.parent().unwrap().join(log),
+    )
+}
+
+fn admin_token(log: &str) -> Option<String> {
+    log.split_whitespace()
+        .find(|w| w.starts_with("oct_") && w.len() == 68)
+        .map(str::to_owned)
+}
+
+fn answers_ok(status: StatusCode) -> bool {
+    status == StatusCode::OK
+}
+
+#[tokio::test]
+async fn all_runs_both_planes_and_docker_mcp_answers_only_the_gateway() {
+    let stack = Stack::arr("all");
+    stack.up(&["sonarr"]);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (gateway_port, mcp_port) = (free_port(), free_port());
+    let mut all = start(&stack, &data, gateway_port, mcp_port, "all-1.log");
+    all.wait_until_http(
+        &format!("http://127.0.0.1:{gateway_port}/health"),
+        answers_ok,
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", all.log()));
+    let token =
+        admin_token(&all.log()).unwrap_or_else(|| panic!("no admin token printed:\n{}", all.log()));
+    let client = http_client();
+    let chat = |token: String| {
+        let client = client.clone();
+        let file = stack.file_str().to_owned();
+        async move {
+            client
+                .post(format!("http://127.0.0.1:{gateway_port}/chat/tool"))
+                .bearer_auth(token)
+                .json(&json!({"tool": "compose_ps", "args": {"file": file}}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let reply = chat(token.clone()).await;
+    assert_eq!(reply.status(), StatusCode::OK);
+    let body: serde_json::Value = reply.json().await.unwrap();
+    assert_eq!(body["result"]["project"], stack.project(), "{body}");
+
+    // docker-mcp is there, but only for the gateway.
+    let direct = client
+        .post(format!("http://127.0.0.1:{mcp_port}/tools/docker_ps"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(direct.status(), StatusCode::UNAUTHORIZED);
+
+    // A graceful stop, then a second start on the same data: no new token, the old one works.
+    let pid = all.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    let stopped =
+        test_support::wait_for_sync("all to exit on SIGTERM", Duration::from_secs(10), || {
+            all.exited().ok_or_else(|| "still running".to_owned())
+        });
+    assert!(stopped.success(), "{stopped:?}\n{}", all.log());
+    let mut again = start(&stack, &data, gateway_port, mcp_port, "all-2.log");
+    again
+        .wait_until_http(
+            &format!("http://127.0.0.1:{gateway_port}/health"),
+            answers_ok,
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", again.log()));
+    assert_eq!(
+        admin_token(&again.log()),
+        None,
+        "a second token was printed"
+    );
+    assert_eq!(chat(token).await.status(), StatusCode::OK);
+    again.kill();
+
+    // Nothing half-written: the audit log verifies.
+    let verify = bin_command()
+        .args(["audit", "verify", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+}
