@@ -1,5 +1,16 @@
-//! pi-health's Ops-Copilot: the built-in planner and the summaries it answers
-//! with. (The web app, host stats and the optional language model follow.)
+//! pi-health's Ops-Copilot: the built-in planner, the summaries it answers
+//! with, the way to the ai-gateway, the chat agent, host statistics and the
+//! web app.
 
+pub mod agent;
+pub mod escape;
+pub mod gateway_client;
+pub mod host;
+pub mod html;
+pub mod ids;
+pub mod pending;
 pub mod planner;
+pub mod suggestion;
 pub mod summary;
+pub mod users;
+pub mod web;

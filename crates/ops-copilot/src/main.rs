@@ -3,6 +3,7 @@
 mod all_cmd;
 mod docker_mcp;
 mod gateway_cmd;
+mod pi_health;
 mod signals;
 
 use std::path::PathBuf;
@@ -28,6 +29,8 @@ enum Command {
     DockerMcp(docker_mcp::Args),
     /// The ai-gateway: policy, approvals and audit in front of the MCP services.
     Gateway(gateway_cmd::Args),
+    /// The pi-health web app: dashboard, Ops-Copilot chat, approvals and audit.
+    PiHealth(pi_health::Args),
     /// Policy files.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -82,6 +85,7 @@ async fn main() -> std::process::ExitCode {
         Command::All(args) => all_cmd::run(args).await,
         Command::DockerMcp(args) => docker_mcp::run(args).await,
         Command::Gateway(args) => gateway_cmd::run(args).await,
+        Command::PiHealth(args) => pi_health::run(args).await,
         Command::Policy(PolicyCommand::Check { registry, policy }) => {
             gateway_cmd::policy_check(&registry, &policy)
         }

@@ -1,0 +1,365 @@
+//! The chat agent: plans with the built-in planner on the stack's real services,
+//! runs the read tools through the gateway, and turns actions into suggestions
+//! (never executing them). Answers are HTML built with every value escaped.
+
+pub mod approve;
+pub mod render;
+pub mod services;
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::gateway_client::{GatewayClient, GatewaySettings, Kind, Refusal, ToolOutcome};
+use crate::host::HostProbe;
+use crate::html::Html;
+use crate::ids;
+use crate::planner::{self, Intent};
+use crate::suggestion::{self, Planned, Suggestion};
+use crate::summary;
+
+pub use approve::ApproveReply;
+use services::ServiceCache;
+
+/// The `model` the chat reports when no language model is configured.
+pub const BUILT_IN_MODEL: &str = "built-in planner";
+/// How long the services `compose_ps` reported are trusted for planning.
+const SERVICES_TTL: Duration = Duration::from_secs(20);
+/// A message longer than this is cut before planning.
+pub const MAX_MESSAGE_CHARS: usize = 2000;
+/// Lines of logs the chat asks for.
+const LOG_TAIL: u64 = 100;
+
+/// One chat message of the contract.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChatMessage {
+    pub id: String,
+    pub role: &'static str,
+    /// HTML, every value escaped.
+    pub content: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suggestion: Option<Suggestion>,
+}
+
+/// `POST /api/ops-copilot/chat`'s answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChatReply {
+    pub messages: Vec<ChatMessage>,
+    pub model: String,
+    /// The tools that ran for this answer.
+    pub tools: Vec<String>,
+}
+
+/// An answer and the action it suggests (to be kept for approval).
+#[derive(Debug, Clone)]
+pub struct Chat {
+    pub reply: ChatReply,
+    pub planned: Option<Planned>,
+}
+
+/// Why the stack could not be read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Problem {
+    Offline,
+    Unreachable(String),
+    Refused { tool: String, refusal: Refusal },
+}
+
+impl Problem {
+    /// The warning shown with an answer.
+    pub fn warning(&self) -> String {
+        match self {
+            Self::Offline => "The Docker integration is offline (DOCKER_MCP_BASE_URL is not set): I cannot see or change the containers.".into(),
+            Self::Unreachable(why) => format!(
+                "The gateway is unreachable ({why}): I cannot see or change the containers right now."
+            ),
+            Self::Refused { tool, refusal } => format!(
+                "The gateway refused {tool} ({} {}): {}",
+                refusal.status, refusal.code, refusal.detail
+            ),
+        }
+    }
+}
+
+/// A read through the gateway: its result or why there is none.
+pub type Read = Result<Value, Problem>;
+
+pub struct Agent {
+    gateway: Option<GatewayClient>,
+    compose_file: String,
+    host: HostProbe,
+    cache: ServiceCache,
+}
+
+/// An answer under construction.
+#[derive(Default)]
+struct Answer {
+    html: Html,
+    warnings: Vec<String>,
+    tools: Vec<String>,
+    planned: Option<Planned>,
+}
+
+impl Answer {
+    fn warn(&mut self, problem: &Problem) {
+        let text = problem.warning();
+        if !self.warnings.contains(&text) {
+            self.warnings.push(text);
+        }
+    }
+
+    fn tool(&mut self, name: &str) {
+        if !self.tools.iter().any(|t| t == name) {
+            self.tools.push(name.to_owned());
+        }
+    }
+}
+
+impl Agent {
+    pub fn new(settings: &GatewaySettings, host: HostProbe) -> Self {
+        Self {
+            gateway: GatewayClient::new(settings),
+            compose_file: settings.compose_file.clone(),
+            host,
+            cache: ServiceCache::new(SERVICES_TTL),
+        }
+    }
+
+    pub fn gateway(&self) -> Option<&GatewayClient> {
+        self.gateway.as_ref()
+    }
+
+    pub fn host(&self) -> &HostProbe {
+        &self.host
+    }
+
+    pub fn compose_file(&self) -> &str {
+        &self.compose_file
+    }
+
+    /// A read tool through the gateway.
+    pub async fn read(&self, tool: &str, args: Value) -> Read {
+        let Some(gateway) = &self.gateway else {
+            return Err(Problem::Offline);
+        };
+        match gateway.call(tool, args, Kind::Read).await {
+            ToolOutcome::Executed(result) => Ok(result),
+            ToolOutcome::Unreachable(why) => {
+                // What was read before no longer says how things are.
+                self.cache.expire();
+                Err(Problem::Unreachable(why))
+            }
+            ToolOutcome::Refused(refusal) => Err(Problem::Refused {
+                tool: tool.to_owned(),
+                refusal,
+            }),
+            ToolOutcome::NeedApproval(approval) => Err(Problem::Refused {
+                tool: tool.to_owned(),
+                refusal: Refusal {
+                    status: 403,
+                    code: "need_approval".into(),
+                    detail: format!("a read needs approval {}", approval.approval_id),
+                    retry_after_seconds: None,
+                },
+            }),
+        }
+    }
+
+    /// `compose_ps` now; the result also refreshes the services cache.
+    pub async fn compose_ps(&self) -> Read {
+        let result = self
+            .read("compose_ps", json!({ "file": self.compose_file }))
+            .await?;
+        self.cache.store(result.clone());
+        Ok(result)
+    }
+
+    /// `compose_logs` of one service (redacted and capped by the gateway).
+    pub async fn logs(&self, service: &str, tail: u64) -> Read {
+        self.read(
+            "compose_logs",
+            json!({ "file": self.compose_file, "service": service, "tail": tail.clamp(50, 500) }),
+        )
+        .await
+    }
+
+    /// The services to plan with, and a fresh-enough `compose_ps` when there is one.
+    async fn services(&self, answer: &mut Answer) -> (Vec<String>, Option<Value>) {
+        if let Some(ps) = self.cache.fresh(None) {
+            return (services::declared(&ps), Some(ps));
+        }
+        match self.compose_ps().await {
+            Ok(ps) => (services::declared(&ps), Some(ps)),
+            Err(problem) => {
+                answer.warn(&problem);
+                let from_file = services::from_file(Path::new(&self.compose_file));
+                let stale = self.cache.stale();
+                let names = from_file
+                    .or_else(|| stale.as_ref().map(services::declared))
+                    .unwrap_or_default();
+                (names, None)
+            }
+        }
+    }
+
+    /// Answers one chat message.
+    pub async fn chat(&self, message: &str) -> Chat {
+        let message = ops_core::bounded(message.trim(), MAX_MESSAGE_CHARS);
+        let mut answer = Answer::default();
+        let (services, ps) = self.services(&mut answer).await;
+        match planner::plan(&message, &services) {
+            Intent::DockerStatus => self.docker_status(&mut answer, false).await,
+            Intent::Unhealthy => self.docker_status(&mut answer, true).await,
+            Intent::Logs { service } => self.service_logs(&mut answer, &service).await,
+            Intent::Suggest { action, service } => {
+                let state = ps.as_ref().and_then(|ps| services::state_of(ps, &service));
+                let planned =
+                    suggestion::plan(action, &service, &self.compose_file, state.as_deref());
+                answer
+                    .html
+                    .append(&render::suggest(action, &service, state.as_deref()));
+                if let Some(gateway_problem) = self.gateway_problem(&answer) {
+                    answer.html.append(&render::warning(&format!(
+                        "{gateway_problem} Approving it now will not execute anything."
+                    )));
+                }
+                answer.tool(suggestion::TOOL_ID);
+                answer.planned = Some(planned);
+            }
+            Intent::UnknownService { action, named } => {
+                let html = render::unknown_service(action, named.as_deref(), &services);
+                answer.html.append(&html);
+            }
+            Intent::SystemHealth => self.system_health(&mut answer).await,
+            Intent::Help => {
+                answer.html.append(&render::help(&message, &services));
+            }
+        }
+        self.finish(answer)
+    }
+
+    /// The note for a suggestion made while the gateway cannot run it.
+    fn gateway_problem(&self, answer: &Answer) -> Option<&'static str> {
+        if self.gateway.is_none() {
+            Some("The Docker integration is offline.")
+        } else if !answer.warnings.is_empty() {
+            Some("The gateway cannot be used right now.")
+        } else {
+            None
+        }
+    }
+
+    /// `docker_status`: `docker_ps` and `compose_ps` through the gateway, summarised.
+    async fn docker_status(&self, answer: &mut Answer, only_problems: bool) {
+        let (docker_ps, compose_ps) =
+            tokio::join!(self.read("docker_ps", json!({})), self.compose_ps());
+        let running_on_host = docker_ps.as_ref().ok().map(|r| {
+            r.get("containers")
+                .and_then(Value::as_array)
+                .map(|c| {
+                    c.iter()
+                        .filter(|c| c.get("state").and_then(Value::as_str) == Some("running"))
+                        .count()
+                })
+                .unwrap_or_default()
+        });
+        if docker_ps.is_ok() || compose_ps.is_ok() {
+            answer.tool("docker_status");
+        }
+        for problem in [docker_ps.as_ref().err(), compose_ps.as_ref().err()]
+            .into_iter()
+            .flatten()
+        {
+            answer.warn(problem);
+        }
+        match &compose_ps {
+            Ok(ps) => {
+                let summary = summary::summarize(ps);
+                let html = if only_problems {
+                    render::unhealthy(&summary)
+                } else {
+                    render::status(&summary, ps, running_on_host)
+                };
+                answer.html.append(&html);
+            }
+            Err(_) => {
+                if let Some(count) = running_on_host {
+                    answer.html.wrap(
+                        "<p>",
+                        &format!("{count} containers are running on the host (docker_ps); the stack's status is not available."),
+                        "</p>",
+                    );
+                } else {
+                    answer
+                        .html
+                        .raw("<p>I cannot read the containers' status right now. Here is the host instead:</p>");
+                    self.system_health(answer).await;
+                }
+            }
+        }
+    }
+
+    async fn service_logs(&self, answer: &mut Answer, service: &str) {
+        match self.logs(service, LOG_TAIL).await {
+            Ok(result) => {
+                answer.tool("compose_logs");
+                answer.html.append(&render::logs(service, &result));
+            }
+            Err(problem) => {
+                answer.warn(&problem);
+                answer.html.wrap(
+                    "<p>",
+                    &format!("I cannot read {service}'s logs right now."),
+                    "</p>",
+                );
+            }
+        }
+    }
+
+    async fn system_health(&self, answer: &mut Answer) {
+        let stats = self.host.sample_async().await;
+        answer.tool("system_health");
+        answer.html.append(&render::system_health(&stats));
+    }
+
+    fn finish(&self, answer: Answer) -> Chat {
+        let mut html = Html::new();
+        for warning in &answer.warnings {
+            html.append(&render::warning(warning));
+        }
+        html.append(&answer.html);
+        Chat {
+            reply: ChatReply {
+                messages: vec![ChatMessage {
+                    id: ids::random_hex(8),
+                    role: "assistant",
+                    content: html.into_string(),
+                    suggestion: answer.planned.as_ref().map(|p| p.suggestion.clone()),
+                }],
+                model: BUILT_IN_MODEL.to_owned(),
+                tools: answer.tools,
+            },
+            planned: answer.planned,
+        }
+    }
+
+    /// Runs an approved suggestion through the gateway; on success, says how the
+    /// service is now.
+    pub async fn approve(&self, planned: &Planned) -> ApproveReply {
+        let mut reply = approve::run(self.gateway.as_ref(), planned).await;
+        if reply.is_success() {
+            self.cache.expire();
+            if let Ok(ps) = self.compose_ps().await
+                && let Some(state) = services::state_of(&ps, &planned.service)
+            {
+                reply.followup = Some(format!("{} is now {state}.", planned.service));
+            }
+        }
+        reply
+    }
+}
+
+#[cfg(test)]
+mod tests;

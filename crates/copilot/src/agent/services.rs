@@ -1,0 +1,157 @@
+//! The compose services the planner grounds its answers on: from `compose_ps`
+//! through the gateway (cached briefly), or, offline, from the compose file itself.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde_json::Value;
+
+/// The last `compose_ps` result and when it was read.
+pub struct ServiceCache {
+    ttl: Duration,
+    last: Mutex<Option<(Instant, Value)>>,
+}
+
+impl ServiceCache {
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            last: Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(Instant, Value)>> {
+        self.last.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The cached result when younger than `max_age` (the cache's ttl when `None`).
+    pub fn fresh(&self, max_age: Option<Duration>) -> Option<Value> {
+        let max_age = max_age.unwrap_or(self.ttl);
+        self.lock()
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < max_age)
+            .map(|(_, value)| value.clone())
+    }
+
+    /// Whatever was read last, however old.
+    pub fn stale(&self) -> Option<Value> {
+        self.lock().as_ref().map(|(_, value)| value.clone())
+    }
+
+    pub fn store(&self, compose_ps: Value) {
+        *self.lock() = Some((Instant::now(), compose_ps));
+    }
+
+    /// After an action: the next read goes to the stack.
+    pub fn expire(&self) {
+        if let Some((at, _)) = self.lock().as_mut() {
+            *at = Instant::now() - self.ttl - Duration::from_secs(1);
+        }
+    }
+}
+
+/// The services `compose_ps` says the compose file declares.
+pub fn declared(compose_ps: &Value) -> Vec<String> {
+    compose_ps
+        .get("services")
+        .and_then(Value::as_array)
+        .map(|services| {
+            services
+                .iter()
+                .filter(|s| s.get("declared").and_then(Value::as_bool) != Some(false))
+                .filter_map(|s| s.get("service").and_then(Value::as_str))
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// "running, Up 5 minutes (healthy)" for one service, from `compose_ps`.
+pub fn state_of(compose_ps: &Value, service: &str) -> Option<String> {
+    let entry = compose_ps
+        .get("services")?
+        .as_array()?
+        .iter()
+        .find(|s| s.get("service").and_then(Value::as_str) == Some(service))?;
+    let state = entry.get("state").and_then(Value::as_str)?;
+    let status = entry
+        .pointer("/containers/0/status")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty());
+    Some(match status {
+        Some(status) => format!("{state}, {status}"),
+        None => state.to_owned(),
+    })
+}
+
+#[derive(Deserialize)]
+struct ComposeFile {
+    #[serde(default)]
+    services: BTreeMap<String, IgnoredAny>,
+}
+
+/// The services a compose file declares, when this process can read it.
+pub fn from_file(path: &Path) -> Option<Vec<String>> {
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_file() || meta.len() > 1024 * 1024 {
+        return None;
+    }
+    let text = std::fs::read_to_string(path).ok()?;
+    let file: ComposeFile = serde_saphyr::from_str(&text).ok()?;
+    Some(file.services.into_keys().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reads_services_and_states_from_compose_ps() {
+        let ps = json!({"services": [
+            {"service": "sonarr", "declared": true, "state": "running",
+             "containers": [{"status": "Up 5 minutes"}]},
+            {"service": "bazarr", "declared": true, "state": "not created", "containers": []},
+            {"service": "orphan", "declared": false, "state": "exited"}
+        ]});
+        assert_eq!(declared(&ps), ["sonarr", "bazarr"]);
+        assert_eq!(
+            state_of(&ps, "sonarr").as_deref(),
+            Some("running, Up 5 minutes")
+        );
+        assert_eq!(state_of(&ps, "bazarr").as_deref(), Some("not created"));
+        assert_eq!(state_of(&ps, "plex"), None);
+        assert!(declared(&json!("garbage")).is_empty());
+    }
+
+    #[test]
+    fn reads_services_from_a_compose_file_with_anchors() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("docker-compose.yml");
+        std::fs::write(
+            &file,
+            "x-common: &common\n  restart: unless-stopped\nservices:\n  sonarr:\n    <<: *common\n    image: a\n  radarr:\n    image: b\n",
+        )
+        .unwrap();
+        assert_eq!(from_file(&file).unwrap(), ["radarr", "sonarr"]);
+        assert_eq!(from_file(&dir.path().join("missing.yml")), None);
+        std::fs::write(&file, ": not yaml [").unwrap();
+        assert_eq!(from_file(&file), None);
+    }
+
+    #[test]
+    fn the_cache_is_fresh_then_stale() {
+        let cache = ServiceCache::new(Duration::from_secs(60));
+        assert_eq!(cache.fresh(None), None);
+        cache.store(json!({"services": []}));
+        assert!(cache.fresh(None).is_some());
+        assert!(cache.fresh(Some(Duration::ZERO)).is_none());
+        cache.expire();
+        assert!(cache.fresh(None).is_none());
+        assert!(cache.stale().is_some());
+    }
+}

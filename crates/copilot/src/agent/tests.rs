@@ -1,0 +1,322 @@
+//! The planner glue: which tools run for which question, what the answer says,
+//! what becomes a suggestion, and the approval flow, against a stand-in gateway
+//! (the real one is exercised by the binary's end-to-end tests).
+
+use std::sync::{Arc, Mutex};
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+
+use super::*;
+use crate::planner::Action;
+
+const FILE: &str = "/opt/stack/docker-compose.yml";
+
+fn compose_ps() -> Value {
+    json!({"project": "arr", "file": FILE, "services": [
+        {"service": "sonarr", "declared": true, "state": "running", "containers": [{"status": "Up 2 minutes", "state": "running"}]},
+        {"service": "radarr", "declared": true, "state": "running", "health": "healthy", "containers": [{"status": "Up 2 minutes (healthy)"}]},
+        {"service": "prowlarr", "declared": true, "state": "running", "health": "unhealthy", "containers": []},
+        {"service": "recyclarr", "declared": true, "state": "exited", "containers": [{"exit_code": 3}]}
+    ]})
+}
+
+#[derive(Clone, Default)]
+struct Fake {
+    calls: Arc<Mutex<Vec<Value>>>,
+    /// What a mutating call answers once approved.
+    fail_execution: bool,
+    refuse_mutation: bool,
+}
+
+impl Fake {
+    fn answer(&self, body: Value) -> Response {
+        self.calls.lock().unwrap().push(body.clone());
+        let tool = body["tool"].as_str().unwrap_or_default();
+        match tool {
+            "compose_ps" => Json(json!({"ok": true, "tool": tool, "result": compose_ps()})).into_response(),
+            "docker_ps" => Json(json!({"ok": true, "tool": tool, "result": {"containers": [
+                {"name": "a", "state": "running"}, {"name": "b", "state": "running"}
+            ], "count": 2}})).into_response(),
+            "compose_logs" => Json(json!({"ok": true, "tool": tool, "result": {
+                "service": body["args"]["service"], "logs": "started\n<script>alert(1)</script>\napikey=[REDACTED]\n"
+            }})).into_response(),
+            "compose_restart" | "compose_start" | "compose_stop" => {
+                if self.refuse_mutation {
+                    return (StatusCode::TOO_MANY_REQUESTS, Json(json!({"detail": "cooldown: 120 s left", "code": "cooldown", "retry_after_seconds": 120}))).into_response();
+                }
+                if body["approved"] != true {
+                    return Json(json!({"need_approval": true, "tool": tool, "args": body["args"], "approval_id": "appr-1", "expires_at_ms": 1, "self_approval": true, "rationale": "mutating", "how_to_approve": "..."})).into_response();
+                }
+                if self.fail_execution {
+                    return (StatusCode::BAD_GATEWAY, Json(json!({"detail": "the container did not start", "code": "upstream_failed"}))).into_response();
+                }
+                Json(json!({"ok": true, "tool": tool, "result": {"service": body["args"]["service"], "containers": [
+                    {"name": "arr-sonarr-1", "outcome": "restarted", "state": "running"}
+                ]}})).into_response()
+            }
+            _ => (StatusCode::BAD_REQUEST, Json(json!({"detail": "Unknown tool", "code": "unknown_tool"}))).into_response(),
+        }
+    }
+
+    async fn serve(self) -> String {
+        let app = axum::Router::new().route(
+            "/chat/tool",
+            post(move |Json(body): Json<Value>| {
+                let fake = self.clone();
+                async move { fake.answer(body) }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        base
+    }
+
+    fn tools_called(&self) -> Vec<String> {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|c| c["tool"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+}
+
+fn settings(base: Option<String>, compose_file: &str) -> GatewaySettings {
+    GatewaySettings {
+        base_url: base,
+        token: Some("t".into()),
+        compose_file: compose_file.into(),
+        read_timeout: Duration::from_secs(2),
+        write_timeout: Duration::from_secs(5),
+    }
+}
+
+fn agent(base: Option<String>, compose_file: &str) -> Agent {
+    let thermal = std::env::temp_dir().join("pi-health-tests-no-thermal");
+    Agent::new(&settings(base, compose_file), HostProbe::new(thermal))
+}
+
+fn content(chat: &Chat) -> &str {
+    &chat.reply.messages[0].content
+}
+
+#[tokio::test]
+async fn docker_status_runs_docker_ps_and_compose_ps_and_names_the_counts() {
+    let fake = Fake::default();
+    let agent = agent(Some(fake.clone().serve().await), FILE);
+    let chat = agent.chat("What is the Docker status?").await;
+    assert_eq!(chat.reply.tools, ["docker_status"]);
+    assert_eq!(chat.reply.model, "built-in planner");
+    assert_eq!(chat.reply.messages[0].role, "assistant");
+    let text = content(&chat);
+    assert!(text.contains("3 of 4 services running"), "{text}");
+    assert!(text.contains("unhealthy: prowlarr"), "{text}");
+    assert!(
+        text.contains("2 containers are running on the host"),
+        "{text}"
+    );
+    assert!(!text.contains("warning"), "{text}");
+    assert!(chat.planned.is_none());
+    let called = fake.tools_called();
+    assert!(called.contains(&"docker_ps".to_owned()), "{called:?}");
+    assert!(called.contains(&"compose_ps".to_owned()), "{called:?}");
+    assert!(
+        fake.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|c| c.get("approved").is_none()),
+        "a read is never approved"
+    );
+
+    let unhealthy = agent.chat("is anything unhealthy?").await;
+    assert_eq!(unhealthy.reply.tools, ["docker_status"]);
+    assert!(content(&unhealthy).contains("unhealthy: prowlarr"));
+    assert!(content(&unhealthy).contains("recyclarr (exit code 3)"));
+}
+
+#[tokio::test]
+async fn an_action_becomes_a_suggestion_and_nothing_runs() {
+    let fake = Fake::default();
+    let agent = agent(Some(fake.clone().serve().await), FILE);
+    let chat = agent
+        .chat("Sonarr queue looks stuck, can you restart it?")
+        .await;
+    let planned = chat.planned.clone().expect("a suggestion");
+    assert_eq!(planned.action, Action::Restart);
+    assert_eq!(planned.service, "sonarr");
+    let suggestion = chat.reply.messages[0].suggestion.as_ref().unwrap();
+    assert_eq!(suggestion, &planned.suggestion);
+    assert_eq!(suggestion.cta_label, "Approve Restart");
+    assert_eq!(suggestion.action, "restart_container");
+    assert_eq!(
+        suggestion.command,
+        format!("docker compose -f {FILE} restart sonarr")
+    );
+    assert!(suggestion.description.contains("running, Up 2 minutes"));
+    assert_eq!(chat.reply.tools, ["docker_actions"]);
+    assert!(
+        !fake
+            .tools_called()
+            .iter()
+            .any(|t| t.starts_with("compose_re")),
+        "suggesting must not execute: {:?}",
+        fake.tools_called()
+    );
+
+    // Only declared services: an unknown one is named back, escaped.
+    let unknown = agent.chat("restart <b>plex</b>").await;
+    assert!(unknown.planned.is_none());
+    assert!(content(&unknown).contains("sonarr, radarr, prowlarr, recyclarr"));
+}
+
+#[tokio::test]
+async fn approval_runs_the_gateways_flow_and_reports_the_real_outcome() {
+    let fake = Fake::default();
+    let agent = agent(Some(fake.clone().serve().await), FILE);
+    let planned = agent.chat("restart sonarr").await.planned.unwrap();
+    let reply = agent.approve(&planned).await;
+    assert!(reply.is_success(), "{reply:?}");
+    assert!(
+        reply.result.contains("compose_restart sonarr succeeded"),
+        "{reply:?}"
+    );
+    assert_eq!(reply.approval_id.as_deref(), Some("appr-1"));
+    assert_eq!(
+        reply.followup.as_deref(),
+        Some("sonarr is now running, Up 2 minutes.")
+    );
+    let calls = fake.calls.lock().unwrap().clone();
+    let mutating: Vec<&Value> = calls
+        .iter()
+        .filter(|c| c["tool"] == "compose_restart")
+        .collect();
+    assert_eq!(mutating.len(), 2, "{calls:?}");
+    assert_eq!(
+        mutating[0]["args"],
+        json!({"file": FILE, "service": "sonarr"})
+    );
+    assert!(mutating[0].get("approved").is_none());
+    assert_eq!(mutating[1]["approved"], true);
+    assert_eq!(mutating[1]["approval_id"], "appr-1");
+    assert_eq!(mutating[1]["args"], mutating[0]["args"]);
+
+    let failing = Fake {
+        fail_execution: true,
+        ..Fake::default()
+    };
+    let agent2 = super::Agent::new(
+        &settings(Some(failing.serve().await), FILE),
+        HostProbe::default(),
+    );
+    let reply = agent2.approve(&planned).await;
+    assert_eq!(reply.status, approve::Status::Error, "{reply:?}");
+    assert!(reply.result.contains("failed"), "{reply:?}");
+
+    let refusing = Fake {
+        refuse_mutation: true,
+        ..Fake::default()
+    };
+    let agent3 = super::Agent::new(
+        &settings(Some(refusing.serve().await), FILE),
+        HostProbe::default(),
+    );
+    let reply = agent3.approve(&planned).await;
+    assert_eq!(reply.status, approve::Status::Error);
+    assert!(reply.result.starts_with("Not executed"), "{reply:?}");
+    assert_eq!(reply.followup.as_deref(), Some("Try again in 120 seconds."));
+}
+
+#[tokio::test]
+async fn logs_are_read_through_the_gateway_and_escaped() {
+    let fake = Fake::default();
+    let agent = agent(Some(fake.clone().serve().await), FILE);
+    let chat = agent.chat("show me sonarr's logs").await;
+    assert_eq!(chat.reply.tools, ["compose_logs"]);
+    let text = content(&chat);
+    assert!(
+        text.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{text}"
+    );
+    assert!(!text.contains("<script>"), "{text}");
+    let calls = fake.calls.lock().unwrap();
+    let logs = calls.iter().find(|c| c["tool"] == "compose_logs").unwrap();
+    assert_eq!(
+        logs["args"],
+        json!({"file": FILE, "service": "sonarr", "tail": 100})
+    );
+}
+
+#[tokio::test]
+async fn offline_the_chat_warns_answers_what_it_can_and_approval_does_not_execute() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("docker-compose.yml");
+    std::fs::write(
+        &file,
+        "services:\n  sonarr:\n    image: a\n  radarr:\n    image: b\n",
+    )
+    .unwrap();
+    let agent = agent(None, file.to_str().unwrap());
+
+    let status = agent.chat("What is the Docker status?").await;
+    let text = content(&status);
+    assert!(text.contains("class=\"warning\""), "{text}");
+    assert!(text.contains("DOCKER_MCP_BASE_URL is not set"), "{text}");
+    assert!(text.contains("System health"), "{text}");
+    assert_eq!(status.reply.tools, ["system_health"]);
+
+    // The suggestion flow stays (services from the compose file), approvals never run.
+    let restart = agent.chat("restart sonarr").await;
+    let planned = restart.planned.clone().expect("a suggestion offline too");
+    assert!(content(&restart).contains("will not execute anything"));
+    let reply = agent.approve(&planned).await;
+    assert_eq!(reply.status, approve::Status::Error);
+    assert!(reply.result.contains("Not executed"), "{reply:?}");
+
+    let health = agent.chat("how hot is the pi").await;
+    assert_eq!(health.reply.tools, ["system_health"]);
+    assert!(content(&health).contains("Temperature: not available"));
+}
+
+#[tokio::test]
+async fn an_unreachable_gateway_is_a_warning_not_a_crash() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let agent = agent(Some(format!("http://127.0.0.1:{port}")), FILE);
+    let chat = agent.chat("check docker").await;
+    let text = content(&chat);
+    assert!(text.contains("The gateway is unreachable"), "{text}");
+    assert_eq!(
+        text.matches("class=\"warning\"").count(),
+        1,
+        "one warning, not one per call: {text}"
+    );
+    assert!(!chat.reply.tools.contains(&"docker_status".to_owned()));
+    let planned = suggestion::plan(Action::Restart, "sonarr", FILE, None);
+    let reply = agent.approve(&planned).await;
+    assert_eq!(reply.status, approve::Status::Error);
+    assert!(reply.result.starts_with("Not executed"), "{reply:?}");
+}
+
+#[tokio::test]
+async fn a_message_with_markup_is_escaped_in_the_answer() {
+    let agent = agent(None, "/nonexistent/compose.yml");
+    let chat = agent.chat("<script>alert('pwned')</script> hello").await;
+    let text = content(&chat);
+    assert!(!text.contains("<script>"), "{text}");
+    assert!(
+        text.contains("&lt;script&gt;alert(&#x27;pwned&#x27;)&lt;/script&gt;"),
+        "{text}"
+    );
+    let long = "x".repeat(10_000);
+    let chat = agent.chat(&long).await;
+    assert!(content(&chat).len() < 5_000, "long messages are cut");
+}

@@ -1,0 +1,450 @@
+//! pi-health's way to the ai-gateway: `POST {DOCKER_MCP_BASE_URL}/chat/tool` with
+//! the app's own bearer token, and reads of the gateway's `/approvals` and `/audit`.
+//! Every answer becomes a typed outcome; nothing the gateway sends can panic it,
+//! and a failure to connect is never mistaken for a result.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+/// The compose file the guide's policy pins (used when `DOCKER_MCP_COMPOSE_FILE` is unset).
+pub const GUIDE_COMPOSE_FILE: &str = "/opt/stack/docker-compose.yml";
+/// Gateway answers larger than this are refused (its own output cap is 120 kB).
+const MAX_REPLY_BYTES: usize = 2 * 1024 * 1024;
+
+/// How pi-health reaches the gateway, from the guide's environment variables.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GatewaySettings {
+    /// `DOCKER_MCP_BASE_URL`: the gateway's URL; `None` is offline mode.
+    pub base_url: Option<String>,
+    /// From `PI_HEALTH_GATEWAY_TOKEN_FILE` (preferred) or `PI_HEALTH_GATEWAY_TOKEN`.
+    pub token: Option<String>,
+    /// `DOCKER_MCP_COMPOSE_FILE`: the `file` argument of the compose tools.
+    pub compose_file: String,
+    /// `MCP_READ_TIMEOUT` (seconds, default 5.0): reads.
+    pub read_timeout: Duration,
+    /// `MCP_WRITE_TIMEOUT` (seconds, default 30.0): approved actions.
+    pub write_timeout: Duration,
+}
+
+fn seconds(name: &str, value: Option<String>, default: f64) -> Result<Duration, String> {
+    let Some(value) = value.filter(|v| !v.trim().is_empty()) else {
+        return Ok(Duration::from_secs_f64(default));
+    };
+    match value.trim().parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs > 0.0 && secs <= 3600.0 => {
+            Ok(Duration::from_secs_f64(secs))
+        }
+        _ => Err(format!(
+            "{name} must be a number of seconds between 0 and 3600, not {value:?}"
+        )),
+    }
+}
+
+impl GatewaySettings {
+    /// From the process environment.
+    pub fn from_env() -> Result<Self, String> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// From any variable lookup (the environment, or a test's map).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let non_empty = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        let base_url =
+            non_empty("DOCKER_MCP_BASE_URL").map(|url| url.trim().trim_end_matches('/').to_owned());
+        if let Some(url) = &base_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(format!(
+                "DOCKER_MCP_BASE_URL must be an http:// or https:// URL, not {url:?}"
+            ));
+        }
+        let token = match non_empty("PI_HEALTH_GATEWAY_TOKEN_FILE") {
+            Some(file) => {
+                let path = PathBuf::from(file.trim());
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    format!(
+                        "cannot read PI_HEALTH_GATEWAY_TOKEN_FILE {}: {e}",
+                        path.display()
+                    )
+                })?;
+                Some(text.trim().to_owned()).filter(|t| !t.is_empty())
+            }
+            None => non_empty("PI_HEALTH_GATEWAY_TOKEN").map(|t| t.trim().to_owned()),
+        };
+        if let Some(token) = &token
+            && token.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err("the gateway token must not contain spaces or control characters".into());
+        }
+        Ok(Self {
+            base_url,
+            token,
+            compose_file: non_empty("DOCKER_MCP_COMPOSE_FILE")
+                .map(|f| f.trim().to_owned())
+                .unwrap_or_else(|| GUIDE_COMPOSE_FILE.to_owned()),
+            read_timeout: seconds("MCP_READ_TIMEOUT", get("MCP_READ_TIMEOUT"), 5.0)?,
+            write_timeout: seconds("MCP_WRITE_TIMEOUT", get("MCP_WRITE_TIMEOUT"), 30.0)?,
+        })
+    }
+}
+
+/// A tool call that needs a human's approval, as the gateway answered it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PendingApproval {
+    pub approval_id: String,
+    pub tool: String,
+    pub args: Value,
+    pub rationale: String,
+    pub expires_at_ms: u64,
+    /// Whether this app's principal may approve it itself.
+    pub self_approval: bool,
+}
+
+/// What became of a call through the gateway.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ToolOutcome {
+    /// `{"ok": true, "result"}`: the tool ran; this is its (redacted) result.
+    Executed(Value),
+    /// It needs approval first.
+    NeedApproval(PendingApproval),
+    /// The gateway answered with an error (refusal, failed tool, timeout upstream).
+    Refused(Refusal),
+    /// No answer from the gateway: nothing is known to have happened.
+    Unreachable(String),
+}
+
+/// A gateway error answer: its HTTP status and `{"detail", "code"}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Refusal {
+    pub status: u16,
+    pub code: String,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_seconds: Option<u64>,
+}
+
+/// Why a read of `/approvals` or `/audit` (or a deny) gave no data.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GatewayError {
+    Refused(Refusal),
+    Unreachable(String),
+}
+
+impl std::fmt::Display for GatewayError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Refused(r) => write!(f, "the gateway refused ({}): {}", r.status, r.detail),
+            Self::Unreachable(why) => write!(f, "the gateway is unreachable: {why}"),
+        }
+    }
+}
+
+/// Whether a call reads (read timeout) or changes something (write timeout).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Read,
+    Write,
+}
+
+/// The filters of the gateway's `GET /audit`.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, Serialize)]
+pub struct AuditQuery {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+}
+
+impl AuditQuery {
+    /// Empty filters dropped (a form sends `tool=` for "any tool").
+    pub fn normalized(self) -> Self {
+        let keep = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+        Self {
+            principal: keep(self.principal),
+            tool: keep(self.tool),
+            decision: keep(self.decision),
+            since: keep(self.since),
+            until: keep(self.until),
+            before: self.before,
+            limit: Some(self.limit.unwrap_or(100).clamp(1, 500)),
+        }
+    }
+}
+
+/// The client. `None` from [`GatewayClient::new`] means offline mode.
+#[derive(Debug, Clone)]
+pub struct GatewayClient {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+    compose_file: String,
+    read_timeout: Duration,
+    write_timeout: Duration,
+}
+
+impl GatewayClient {
+    pub fn new(settings: &GatewaySettings) -> Option<Self> {
+        let base = settings.base_url.clone()?;
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .connect_timeout(settings.read_timeout.min(Duration::from_secs(5)))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .ok()?;
+        Some(Self {
+            http,
+            base,
+            token: settings.token.clone(),
+            compose_file: settings.compose_file.clone(),
+            read_timeout: settings.read_timeout,
+            write_timeout: settings.write_timeout,
+        })
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    pub fn compose_file(&self) -> &str {
+        &self.compose_file
+    }
+
+    pub fn has_token(&self) -> bool {
+        self.token.is_some()
+    }
+
+    fn timeout(&self, kind: Kind) -> Duration {
+        match kind {
+            Kind::Read => self.read_timeout,
+            Kind::Write => self.write_timeout,
+        }
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str, kind: Kind) -> reqwest::RequestBuilder {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .timeout(self.timeout(kind));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        request
+    }
+
+    /// `POST /chat/tool {"tool", "args"}`.
+    pub async fn call(&self, tool: &str, args: Value, kind: Kind) -> ToolOutcome {
+        self.chat_tool(json!({ "tool": tool, "args": args }), kind)
+            .await
+    }
+
+    /// `POST /chat/tool {"tool", "args", "approved": true, "approval_id"}`.
+    pub async fn call_approved(&self, tool: &str, args: Value, approval_id: &str) -> ToolOutcome {
+        let body = json!({
+            "tool": tool, "args": args, "approved": true, "approval_id": approval_id,
+        });
+        self.chat_tool(body, Kind::Write).await
+    }
+
+    async fn chat_tool(&self, body: Value, kind: Kind) -> ToolOutcome {
+        let request = self
+            .request(reqwest::Method::POST, "/chat/tool", kind)
+            .json(&body);
+        outcome(self.send(request, kind).await)
+    }
+
+    /// `POST /approvals/{id}/approve`: the call runs now when the gateway agrees.
+    pub async fn approve(&self, approval_id: &str) -> ToolOutcome {
+        let path = format!("/approvals/{}/approve", path_segment(approval_id));
+        let request = self.request(reqwest::Method::POST, &path, Kind::Write);
+        outcome(self.send(request, Kind::Write).await)
+    }
+
+    /// `POST /approvals/{id}/deny`.
+    pub async fn deny(&self, approval_id: &str) -> Result<Value, GatewayError> {
+        let path = format!("/approvals/{}/deny", path_segment(approval_id));
+        let request = self.request(reqwest::Method::POST, &path, Kind::Read);
+        self.send(request, Kind::Read).await
+    }
+
+    /// `GET /approvals`: the pending approvals this app's principal may see.
+    pub async fn approvals(&self) -> Result<Value, GatewayError> {
+        let request = self.request(reqwest::Method::GET, "/approvals", Kind::Read);
+        self.send(request, Kind::Read).await
+    }
+
+    /// `GET /audit?...`.
+    pub async fn audit(&self, query: &AuditQuery) -> Result<Value, GatewayError> {
+        let request = self
+            .request(reqwest::Method::GET, "/audit", Kind::Read)
+            .query(query);
+        self.send(request, Kind::Read).await
+    }
+
+    /// Sends, reads a bounded JSON answer, and sorts it into data or an error.
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        kind: Kind,
+    ) -> Result<Value, GatewayError> {
+        let mut response = match request.send().await {
+            Ok(response) => response,
+            Err(error) => return Err(GatewayError::Unreachable(self.describe(&error, kind))),
+        };
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let mut body = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() + chunk.len() > MAX_REPLY_BYTES {
+                        return Err(GatewayError::Refused(Refusal {
+                            status: 502,
+                            code: "reply_too_large".into(),
+                            detail: "the gateway's answer is too large".into(),
+                            retry_after_seconds: None,
+                        }));
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(error) => return Err(GatewayError::Unreachable(self.describe(&error, kind))),
+            }
+        }
+        let json: Option<Value> = serde_json::from_slice(&body).ok();
+        if status.is_success() {
+            return json.ok_or_else(|| {
+                GatewayError::Refused(Refusal {
+                    status: 502,
+                    code: "bad_reply".into(),
+                    detail: "the gateway's answer is not JSON".into(),
+                    retry_after_seconds: None,
+                })
+            });
+        }
+        Err(GatewayError::Refused(refusal(
+            status,
+            json.as_ref(),
+            &body,
+            retry_after,
+        )))
+    }
+
+    fn describe(&self, error: &reqwest::Error, kind: Kind) -> String {
+        if error.is_timeout() {
+            format!(
+                "no answer from the gateway at {} within {:.1} s",
+                self.base,
+                self.timeout(kind).as_secs_f64()
+            )
+        } else if error.is_connect() {
+            format!("cannot connect to the gateway at {}", self.base)
+        } else {
+            format!(
+                "the gateway at {} did not answer: {}",
+                self.base,
+                ops_core::bounded(&ops_core::error_chain(error), 200)
+            )
+        }
+    }
+}
+
+/// An approval id as one URL path segment (ids are hex; anything else is encoded).
+fn path_segment(id: &str) -> String {
+    id.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn refusal(status: StatusCode, json: Option<&Value>, body: &[u8], retry: Option<u64>) -> Refusal {
+    let text = |key: &str| json.and_then(|j| j.get(key)).and_then(Value::as_str);
+    let detail = text("detail").map(str::to_owned).unwrap_or_else(|| {
+        let raw = String::from_utf8_lossy(body);
+        if raw.trim().is_empty() {
+            status.canonical_reason().unwrap_or("error").to_owned()
+        } else {
+            raw.into_owned()
+        }
+    });
+    Refusal {
+        status: status.as_u16(),
+        code: text("code").unwrap_or("error").to_owned(),
+        detail: ops_core::bounded(&detail, 500),
+        retry_after_seconds: retry.or_else(|| {
+            json.and_then(|j| j.get("retry_after_seconds"))
+                .and_then(Value::as_u64)
+        }),
+    }
+}
+
+/// Sorts a `/chat/tool` answer into its outcome.
+fn outcome(reply: Result<Value, GatewayError>) -> ToolOutcome {
+    let body = match reply {
+        Ok(body) => body,
+        Err(GatewayError::Refused(refusal)) => return ToolOutcome::Refused(refusal),
+        Err(GatewayError::Unreachable(why)) => return ToolOutcome::Unreachable(why),
+    };
+    if body.get("need_approval").and_then(Value::as_bool) == Some(true) {
+        let text = |key: &str| {
+            body.get(key)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let approval_id = text("approval_id");
+        if approval_id.is_empty() {
+            return ToolOutcome::Refused(Refusal {
+                status: 502,
+                code: "bad_reply".into(),
+                detail: "the gateway asked for approval without an approval id".into(),
+                retry_after_seconds: None,
+            });
+        }
+        return ToolOutcome::NeedApproval(PendingApproval {
+            approval_id,
+            tool: text("tool"),
+            args: body.get("args").cloned().unwrap_or(Value::Null),
+            rationale: text("rationale"),
+            expires_at_ms: body
+                .get("expires_at_ms")
+                .and_then(Value::as_u64)
+                .unwrap_or_default(),
+            self_approval: body.get("self_approval").and_then(Value::as_bool) == Some(true),
+        });
+    }
+    if body.get("ok").and_then(Value::as_bool) == Some(true) {
+        return ToolOutcome::Executed(body.get("result").cloned().unwrap_or(Value::Null));
+    }
+    ToolOutcome::Refused(Refusal {
+        status: 502,
+        code: "bad_reply".into(),
+        detail: "the gateway's answer is neither a result nor a request for approval".into(),
+        retry_after_seconds: None,
+    })
+}
+
+#[cfg(test)]
+mod tests;

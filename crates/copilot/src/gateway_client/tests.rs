@@ -1,0 +1,216 @@
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Json;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use serde_json::json;
+
+use super::*;
+
+fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let map: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    move |name| map.get(name).cloned()
+}
+
+#[test]
+fn settings_follow_the_guides_variables() {
+    let offline = GatewaySettings::from_lookup(lookup(&[])).unwrap();
+    assert_eq!(offline.base_url, None);
+    assert_eq!(offline.compose_file, GUIDE_COMPOSE_FILE);
+    assert_eq!(offline.read_timeout, Duration::from_secs(5));
+    assert_eq!(offline.write_timeout, Duration::from_secs(30));
+    assert!(GatewayClient::new(&offline).is_none(), "no URL: offline");
+
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "from-file\n").unwrap();
+    let online = GatewaySettings::from_lookup(lookup(&[
+        ("DOCKER_MCP_BASE_URL", "http://gw:8090/"),
+        ("DOCKER_MCP_COMPOSE_FILE", "/srv/stack.yml"),
+        ("MCP_READ_TIMEOUT", "2.5"),
+        ("MCP_WRITE_TIMEOUT", "60"),
+        ("PI_HEALTH_GATEWAY_TOKEN", "from-env"),
+        ("PI_HEALTH_GATEWAY_TOKEN_FILE", token_file.to_str().unwrap()),
+    ]))
+    .unwrap();
+    assert_eq!(online.base_url.as_deref(), Some("http://gw:8090"));
+    assert_eq!(online.compose_file, "/srv/stack.yml");
+    assert_eq!(online.read_timeout, Duration::from_millis(2500));
+    assert_eq!(online.write_timeout, Duration::from_secs(60));
+    assert_eq!(online.token.as_deref(), Some("from-file"), "the file wins");
+
+    let env_token =
+        GatewaySettings::from_lookup(lookup(&[("PI_HEALTH_GATEWAY_TOKEN", " t0k ")])).unwrap();
+    assert_eq!(env_token.token.as_deref(), Some("t0k"));
+
+    for bad in [
+        ("MCP_READ_TIMEOUT", "fast"),
+        ("MCP_READ_TIMEOUT", "-1"),
+        ("MCP_WRITE_TIMEOUT", "0"),
+        ("MCP_WRITE_TIMEOUT", "NaN"),
+        ("DOCKER_MCP_BASE_URL", "gw:8090"),
+        ("PI_HEALTH_GATEWAY_TOKEN_FILE", "/nonexistent/token"),
+        ("PI_HEALTH_GATEWAY_TOKEN", "two words"),
+    ] {
+        assert!(
+            GatewaySettings::from_lookup(lookup(&[bad])).is_err(),
+            "{bad:?} accepted"
+        );
+    }
+}
+
+#[test]
+fn answers_are_sorted_into_outcomes() {
+    let executed = outcome(Ok(
+        json!({"ok": true, "tool": "compose_ps", "result": {"a": 1}}),
+    ));
+    assert_eq!(executed, ToolOutcome::Executed(json!({"a": 1})));
+
+    let need = outcome(Ok(json!({
+        "need_approval": true, "tool": "compose_restart", "args": {"service": "sonarr"},
+        "rationale": "mutating", "approval_id": "abc", "expires_at_ms": 5, "self_approval": true,
+        "how_to_approve": "..."
+    })));
+    let ToolOutcome::NeedApproval(pending) = need else {
+        panic!("{need:?}")
+    };
+    assert_eq!(pending.approval_id, "abc");
+    assert!(pending.self_approval);
+    assert_eq!(pending.args["service"], "sonarr");
+
+    for odd in [
+        json!({"need_approval": true}),
+        json!({"ok": false}),
+        json!([1, 2]),
+    ] {
+        assert!(
+            matches!(outcome(Ok(odd.clone())), ToolOutcome::Refused(_)),
+            "{odd}"
+        );
+    }
+    let refused = refusal(
+        StatusCode::TOO_MANY_REQUESTS,
+        Some(&json!({"detail": "cooldown", "code": "cooldown", "retry_after_seconds": 12})),
+        b"",
+        None,
+    );
+    assert_eq!(refused.status, 429);
+    assert_eq!(refused.code, "cooldown");
+    assert_eq!(refused.retry_after_seconds, Some(12));
+    let plain = refusal(StatusCode::BAD_GATEWAY, None, b"upstream died", None);
+    assert_eq!(plain.detail, "upstream died");
+    assert_eq!(path_segment("ab/../c d"), "ab%2F%2E%2E%2Fc%20d");
+}
+
+type Seen = Arc<Mutex<Vec<(Option<String>, Value)>>>;
+
+/// A stand-in for the gateway: records what it is sent and answers by tool name.
+async fn fake_gateway(seen: Seen) -> String {
+    let app = axum::Router::new()
+        .route(
+            "/chat/tool",
+            post(move |headers: HeaderMap, Json(body): Json<Value>| {
+                let seen = seen.clone();
+                async move {
+                    let auth = headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned);
+                    seen.lock().unwrap().push((auth, body.clone()));
+                    match body["tool"].as_str().unwrap_or_default() {
+                        "compose_ps" => Json(json!({"ok": true, "tool": "compose_ps", "result": {"services": []}})).into_response(),
+                        "slow" => {
+                            tokio::time::sleep(Duration::from_secs(3)).await;
+                            Json(json!({"ok": true})).into_response()
+                        }
+                        "compose_restart" if body["approved"] == true => Json(json!({"ok": true, "tool": "compose_restart", "result": {"service": "sonarr"}})).into_response(),
+                        "compose_restart" => Json(json!({"need_approval": true, "tool": "compose_restart", "args": body["args"], "approval_id": "a1", "expires_at_ms": 1, "self_approval": true, "rationale": "r", "how_to_approve": "h"})).into_response(),
+                        _ => (StatusCode::BAD_REQUEST, Json(json!({"detail": "Unknown tool", "code": "unknown_tool"}))).into_response(),
+                    }
+                }
+            }),
+        )
+        .route(
+            "/approvals",
+            get(|| async { Json(json!({"approvals": []})) }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    base
+}
+
+fn client(base: &str, read_timeout: Duration) -> GatewayClient {
+    GatewayClient::new(&GatewaySettings {
+        base_url: Some(base.to_owned()),
+        token: Some("secret-token".into()),
+        compose_file: "/opt/stack/docker-compose.yml".into(),
+        read_timeout,
+        write_timeout: Duration::from_secs(10),
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn calls_carry_the_token_and_come_back_typed() {
+    let seen: Seen = Arc::default();
+    let base = fake_gateway(seen.clone()).await;
+    let gateway = client(&base, Duration::from_secs(1));
+
+    let ps = gateway
+        .call("compose_ps", json!({"file": "/f"}), Kind::Read)
+        .await;
+    assert_eq!(ps, ToolOutcome::Executed(json!({"services": []})));
+    let need = gateway
+        .call("compose_restart", json!({"service": "sonarr"}), Kind::Write)
+        .await;
+    assert!(matches!(need, ToolOutcome::NeedApproval(ref p) if p.approval_id == "a1"));
+    let done = gateway
+        .call_approved("compose_restart", json!({"service": "sonarr"}), "a1")
+        .await;
+    assert!(matches!(done, ToolOutcome::Executed(_)), "{done:?}");
+    let unknown = gateway.call("nope", json!({}), Kind::Read).await;
+    assert!(
+        matches!(unknown, ToolOutcome::Refused(ref r) if r.status == 400 && r.detail == "Unknown tool")
+    );
+    let slow = gateway.call("slow", json!({}), Kind::Read).await;
+    assert!(
+        matches!(slow, ToolOutcome::Unreachable(ref why) if why.contains("within 1.0 s")),
+        "{slow:?}"
+    );
+    assert_eq!(gateway.approvals().await.unwrap(), json!({"approvals": []}));
+
+    let seen = seen.lock().unwrap();
+    assert!(
+        seen.iter()
+            .all(|(auth, _)| auth.as_deref() == Some("Bearer secret-token"))
+    );
+    assert_eq!(
+        seen[2].1,
+        json!({"tool": "compose_restart", "args": {"service": "sonarr"}, "approved": true, "approval_id": "a1"})
+    );
+}
+
+#[tokio::test]
+async fn a_gateway_that_is_not_there_is_unreachable_not_an_error_answer() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let gateway = client(&format!("http://127.0.0.1:{port}"), Duration::from_secs(1));
+    let reply = gateway.call("compose_ps", json!({}), Kind::Read).await;
+    assert!(
+        matches!(reply, ToolOutcome::Unreachable(ref why) if why.contains("cannot connect")),
+        "{reply:?}"
+    );
+    assert!(matches!(
+        gateway.approvals().await,
+        Err(GatewayError::Unreachable(_))
+    ));
+}

@@ -1,0 +1,169 @@
+//! Suggestions: the chat's proposed actions, in the contract's shape. A
+//! suggestion is only ever built here, from a planner action and a service the
+//! compose file declares; it runs only when the person approves it.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::ids;
+use crate::planner::Action;
+
+/// The tool id suggestions carry (the guide's `docker_actions`).
+pub const TOOL_ID: &str = "docker_actions";
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Suggestion {
+    pub id: String,
+    pub description: String,
+    pub command: String,
+    pub impact: String,
+    pub cta_label: String,
+    pub tool_id: String,
+    pub action: String,
+    pub action_params: Value,
+}
+
+/// What a suggestion stands for: the action and its target (never client input).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Planned {
+    pub suggestion: Suggestion,
+    pub action: Action,
+    pub service: String,
+}
+
+impl Planned {
+    /// The gateway call this action is: the compose tool and its arguments.
+    pub fn tool_call(&self, compose_file: &str) -> (&'static str, Value) {
+        (
+            self.action.tool(),
+            json!({ "file": compose_file, "service": self.service }),
+        )
+    }
+}
+
+/// `restart_container`, as the contract names the methods of `docker_actions`.
+pub fn method(action: Action) -> &'static str {
+    match action {
+        Action::Restart => "restart_container",
+        Action::Start => "start_container",
+        Action::Stop => "stop_container",
+    }
+}
+
+fn verb(action: Action) -> &'static str {
+    match action {
+        Action::Restart => "restart",
+        Action::Start => "start",
+        Action::Stop => "stop",
+    }
+}
+
+/// A path as one shell word: quoted when it has anything but plain characters.
+fn shell_word(text: &str) -> String {
+    if !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@".contains(c))
+    {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
+/// Builds the suggestion for `action` on `service`; `state` is what the stack
+/// says of it now (e.g. "running, Up 2 hours"), when known.
+pub fn plan(action: Action, service: &str, compose_file: &str, state: Option<&str>) -> Planned {
+    let now = state.map(|s| format!(" (now: {s})")).unwrap_or_default();
+    let (description, impact) = match action {
+        Action::Restart => (
+            format!("Restart the {service} service{now}."),
+            format!(
+                "{service} stops and starts again: a few seconds of downtime, and work in progress (queue, downloads) is interrupted and resumes afterwards."
+            ),
+        ),
+        Action::Start => (
+            format!("Start the {service} service{now}."),
+            format!("{service}'s containers start; nothing else changes."),
+        ),
+        Action::Stop => (
+            format!("Stop the {service} service{now}."),
+            format!(
+                "{service} stays down until it is started again; whatever depends on it stops working."
+            ),
+        ),
+    };
+    Planned {
+        suggestion: Suggestion {
+            id: ids::random_hex(16),
+            description,
+            command: format!(
+                "docker compose -f {} {} {service}",
+                shell_word(compose_file),
+                verb(action)
+            ),
+            impact,
+            cta_label: action.cta_label().to_owned(),
+            tool_id: TOOL_ID.to_owned(),
+            action: method(action).to_owned(),
+            action_params: json!({ "service": service }),
+        },
+        action,
+        service: service.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_restart_suggestion_has_the_contracts_shape() {
+        let planned = plan(
+            Action::Restart,
+            "sonarr",
+            "/opt/stack/docker-compose.yml",
+            Some("running"),
+        );
+        let value = serde_json::to_value(&planned.suggestion).unwrap();
+        assert_eq!(value["ctaLabel"], "Approve Restart");
+        assert_eq!(value["toolId"], "docker_actions");
+        assert_eq!(value["action"], "restart_container");
+        assert_eq!(value["actionParams"], json!({"service": "sonarr"}));
+        assert_eq!(
+            value["command"],
+            "docker compose -f /opt/stack/docker-compose.yml restart sonarr"
+        );
+        assert!(
+            value["description"]
+                .as_str()
+                .unwrap()
+                .contains("(now: running)")
+        );
+        assert_eq!(value["id"].as_str().unwrap().len(), 32);
+        for key in ["description", "impact"] {
+            assert!(!value[key].as_str().unwrap().is_empty());
+        }
+        let (tool, args) = planned.tool_call("/f.yml");
+        assert_eq!(tool, "compose_restart");
+        assert_eq!(args, json!({"file": "/f.yml", "service": "sonarr"}));
+    }
+
+    #[test]
+    fn start_and_stop_map_to_their_methods() {
+        let start = plan(Action::Start, "radarr", "/s/c.yml", None);
+        assert_eq!(start.suggestion.action, "start_container");
+        assert_eq!(start.suggestion.cta_label, "Approve Start");
+        assert_eq!(
+            start.suggestion.command,
+            "docker compose -f /s/c.yml start radarr"
+        );
+        let stop = plan(Action::Stop, "radarr", "/my stack/it's.yml", None);
+        assert_eq!(stop.suggestion.action, "stop_container");
+        assert_eq!(
+            stop.suggestion.command,
+            r"docker compose -f '/my stack/it'\''s.yml' stop radarr"
+        );
+    }
+}

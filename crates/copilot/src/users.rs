@@ -1,0 +1,248 @@
+//! pi-health's local users: names and Argon2id password hashes (PHC strings) in
+//! one JSON file in the data directory, readable by its owner only. The file is
+//! re-read at each sign-in, so `ops-copilot pi-health user add` takes effect at once.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use argon2::Argon2;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use serde::{Deserialize, Serialize};
+
+use crate::ids;
+
+/// The file's name in the data directory.
+pub const USERS_FILE: &str = "pi-health-users.json";
+/// The user created on first start when there is none.
+pub const INITIAL_USER: &str = "admin";
+pub const MIN_PASSWORD_CHARS: usize = 8;
+const MAX_PASSWORD_BYTES: usize = 1024;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserRecord {
+    pub name: String,
+    pub password_hash: String,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UsersFile {
+    users: Vec<UserRecord>,
+}
+
+pub struct Users {
+    path: PathBuf,
+}
+
+/// A user name: 1 to 32 of `[A-Za-z0-9_.-]`.
+pub fn valid_name(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
+pub fn hash_password(password: &str) -> Result<String, String> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|hash| hash.to_string())
+        .map_err(|e| format!("cannot hash the password: {e}"))
+}
+
+/// Whether `password` matches the PHC string `hash` (false for a malformed hash).
+pub fn check_password(hash: &str, password: &str) -> bool {
+    if password.len() > MAX_PASSWORD_BYTES {
+        return false;
+    }
+    PasswordHash::new(hash)
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// A hash of nothing anyone knows, checked for unknown users so that a wrong
+/// name takes as long as a wrong password.
+fn decoy_hash() -> &'static str {
+    static DECOY: OnceLock<String> = OnceLock::new();
+    DECOY.get_or_init(|| hash_password(&ids::random_hex(16)).unwrap_or_default())
+}
+
+impl Users {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+
+    /// `<data_dir>/pi-health-users.json`.
+    pub fn in_data_dir(data_dir: &Path) -> Self {
+        Self::new(data_dir.join(USERS_FILE))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn read(&self) -> Result<UsersFile, String> {
+        match std::fs::read_to_string(&self.path) {
+            Ok(text) => serde_json::from_str(&text)
+                .map_err(|e| format!("{} is not a valid users file: {e}", self.path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(UsersFile::default()),
+            Err(e) => Err(format!("cannot read {}: {e}", self.path.display())),
+        }
+    }
+
+    fn write(&self, file: &UsersFile) -> Result<(), String> {
+        let dir = self.path.parent().filter(|p| !p.as_os_str().is_empty());
+        if let Some(dir) = dir {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        let text = serde_json::to_string_pretty(file).map_err(|e| e.to_string())?;
+        let tmp = self
+            .path
+            .with_extension(format!("tmp-{}", ids::random_hex(4)));
+        write_private(&tmp, text.as_bytes())
+            .and_then(|()| std::fs::rename(&tmp, &self.path))
+            .map_err(|e| {
+                let _ = std::fs::remove_file(&tmp);
+                format!("cannot write {}: {e}", self.path.display())
+            })
+    }
+
+    pub fn names(&self) -> Result<Vec<String>, String> {
+        Ok(self.read()?.users.into_iter().map(|u| u.name).collect())
+    }
+
+    /// Adds `name`, or sets its password when it exists.
+    pub fn add(&self, name: &str, password: &str) -> Result<(), String> {
+        if !valid_name(name) {
+            return Err(format!(
+                "a user name is 1 to 32 letters, digits, '_', '.' or '-', not {name:?}"
+            ));
+        }
+        if password.chars().count() < MIN_PASSWORD_CHARS {
+            return Err(format!(
+                "the password must have at least {MIN_PASSWORD_CHARS} characters"
+            ));
+        }
+        if password.len() > MAX_PASSWORD_BYTES {
+            return Err(format!(
+                "the password must have at most {MAX_PASSWORD_BYTES} bytes"
+            ));
+        }
+        let mut file = self.read()?;
+        let password_hash = hash_password(password)?;
+        match file.users.iter_mut().find(|u| u.name == name) {
+            Some(user) => user.password_hash = password_hash,
+            None => file.users.push(UserRecord {
+                name: name.to_owned(),
+                password_hash,
+            }),
+        }
+        self.write(&file)
+    }
+
+    /// First start: when there is no user, creates `admin` with a random
+    /// password and returns it (to be shown once).
+    pub fn ensure_initial(&self) -> Result<Option<(String, String)>, String> {
+        if !self.read()?.users.is_empty() {
+            return Ok(None);
+        }
+        let password = ids::random_hex(12);
+        self.add(INITIAL_USER, &password)?;
+        Ok(Some((INITIAL_USER.to_owned(), password)))
+    }
+
+    /// Whether `name` / `password` sign in (blocking: Argon2 is deliberately slow).
+    pub fn verify(&self, name: &str, password: &str) -> bool {
+        let users = self.read().map(|f| f.users).unwrap_or_else(|error| {
+            tracing::error!(%error, "users file");
+            Vec::new()
+        });
+        match users.iter().find(|u| u.name == name) {
+            Some(user) => check_password(&user.password_hash, password),
+            None => {
+                let _ = check_password(decoy_hash(), password);
+                false
+            }
+        }
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::write(path, bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_sign_in_with_their_password_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let users = Users::in_data_dir(&dir.path().join("data"));
+        users.add("alice", "correct horse").unwrap();
+        users.add("bob", "battery staple").unwrap();
+        assert!(users.verify("alice", "correct horse"));
+        assert!(!users.verify("alice", "battery staple"));
+        assert!(!users.verify("carol", "correct horse"));
+        assert!(!users.verify("alice", ""));
+        assert_eq!(users.names().unwrap(), ["alice", "bob"]);
+
+        users.add("alice", "a new password").unwrap();
+        assert!(users.verify("alice", "a new password"));
+        assert!(!users.verify("alice", "correct horse"));
+
+        let text = std::fs::read_to_string(users.path()).unwrap();
+        assert!(text.contains("$argon2id$"), "{text}");
+        assert!(!text.contains("battery staple"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(users.path())
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn bad_names_and_short_passwords_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let users = Users::in_data_dir(dir.path());
+        assert!(users.add("al ice", "long enough").is_err());
+        assert!(users.add("", "long enough").is_err());
+        assert!(users.add(&"x".repeat(33), "long enough").is_err());
+        assert!(users.add("alice", "short").is_err());
+        assert!(!check_password("not a phc string", "x"));
+    }
+
+    #[test]
+    fn the_first_start_creates_an_admin_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let users = Users::in_data_dir(dir.path());
+        let (name, password) = users.ensure_initial().unwrap().expect("created");
+        assert_eq!(name, "admin");
+        assert!(password.len() >= 16);
+        assert!(users.verify("admin", &password));
+        assert_eq!(users.ensure_initial().unwrap(), None);
+    }
+}

@@ -1,0 +1,347 @@
+//! The JSON API. Chat and approve follow the guide's contract; the rest feeds
+//! the pages. Gateway failures degrade to a `warning`, never to a crash or a
+//! made-up result.
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::guard::json_error;
+use super::session::Session;
+use crate::agent::approve::{ApproveReply, Status};
+use crate::agent::{MAX_MESSAGE_CHARS, Problem};
+use crate::gateway_client::{AuditQuery, ToolOutcome};
+use crate::pending::TakeError;
+use crate::summary;
+
+fn bad_request(detail: &str) -> Response {
+    json_error(StatusCode::BAD_REQUEST, "bad_request", detail)
+}
+
+/// A body too large stays 413 and a wrong media type 415; anything else is 400.
+fn rejection_status(status: StatusCode) -> StatusCode {
+    match status {
+        StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNSUPPORTED_MEDIA_TYPE => status,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+pub async fn not_found() -> Response {
+    json_error(StatusCode::NOT_FOUND, "not_found", "no such page")
+}
+
+pub async fn health(State(state): State<AppState>) -> Response {
+    let mode = if state.agent.gateway().is_some() {
+        "online"
+    } else {
+        "offline"
+    };
+    Json(json!({ "status": "ok", "docker_integration": mode })).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct ChatBody {
+    message: String,
+}
+
+/// `POST /api/ops-copilot/chat {"message"}`.
+pub async fn chat(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    body: Result<Json<ChatBody>, JsonRejection>,
+) -> Response {
+    let message = match body {
+        Ok(Json(body)) => body.message,
+        Err(e) => {
+            let detail = format!("send {{\"message\": \"...\"}}: {}", e.body_text());
+            return json_error(rejection_status(e.status()), "bad_request", &detail);
+        }
+    };
+    if message.trim().is_empty() {
+        return bad_request("the message is empty");
+    }
+    if message.chars().count() > MAX_MESSAGE_CHARS {
+        return bad_request(&format!(
+            "the message is longer than {MAX_MESSAGE_CHARS} characters"
+        ));
+    }
+    let chat = state.agent.chat(&message).await;
+    if let Some(planned) = chat.planned {
+        tracing::info!(
+            user = %session.user,
+            action = ?planned.action,
+            service = %planned.service,
+            id = %planned.suggestion.id,
+            "pi-health: suggested an action"
+        );
+        state.pending.insert(&session.id, planned);
+    }
+    Json(chat.reply).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct ApproveBody {
+    action_id: String,
+}
+
+fn reply(status: StatusCode, reply: ApproveReply) -> Response {
+    (status, Json(reply)).into_response()
+}
+
+/// `POST /api/ops-copilot/approve {"action_id"}`: only an action this app
+/// suggested to this session, pending and unexpired, once.
+pub async fn approve(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    body: Result<Json<ApproveBody>, JsonRejection>,
+) -> Response {
+    let id = match body {
+        Ok(Json(body)) => body.action_id,
+        Err(e) => {
+            let detail = format!("send {{\"action_id\": \"...\"}}: {}", e.body_text());
+            return json_error(rejection_status(e.status()), "bad_request", &detail);
+        }
+    };
+    let planned = match state.pending.take(&session.id, &id) {
+        Ok(planned) => planned,
+        Err(error) => {
+            let status = match error {
+                TakeError::Unknown => StatusCode::NOT_FOUND,
+                TakeError::Expired => StatusCode::GONE,
+                TakeError::AlreadyUsed => StatusCode::CONFLICT,
+            };
+            return reply(
+                status,
+                ApproveReply::error(format!("Not executed: {}.", error.text()), None),
+            );
+        }
+    };
+    tracing::info!(
+        user = %session.user,
+        action = ?planned.action,
+        service = %planned.service,
+        id = %id,
+        "pi-health: action approved by the user; running it through the gateway"
+    );
+    let outcome = state.agent.approve(&planned).await;
+    tracing::info!(user = %session.user, id = %id, status = ?outcome.status, result = %outcome.result, "pi-health: action outcome");
+    let status = match (outcome.status, state.agent.gateway()) {
+        (Status::Success, _) => StatusCode::OK,
+        (Status::Error, None) => StatusCode::SERVICE_UNAVAILABLE,
+        (Status::Error, Some(_)) => StatusCode::BAD_GATEWAY,
+    };
+    reply(status, outcome)
+}
+
+/// `GET /api/system-stats`.
+pub async fn system_stats(State(state): State<AppState>) -> Response {
+    Json(state.agent.host().sample_async().await).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainersQuery {
+    logs: Option<String>,
+    tail: Option<u64>,
+}
+
+fn valid_service(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+fn online(state: &AppState) -> bool {
+    state.agent.gateway().is_some()
+}
+
+/// `GET /api/containers[?logs=SERVICE&tail=N]`: the stack through `compose_ps`,
+/// and one service's recent logs (redacted by the gateway) on request.
+pub async fn containers(
+    State(state): State<AppState>,
+    query: Result<Query<ContainersQuery>, QueryRejection>,
+) -> Response {
+    let Ok(Query(query)) = query else {
+        return bad_request("the parameters are logs=SERVICE and tail=N");
+    };
+    if let Some(service) = &query.logs
+        && !valid_service(service)
+    {
+        return bad_request("a service name is 1 to 32 letters, digits, '_' or '-'");
+    }
+    let mut body = json!({
+        "online": online(&state),
+        "compose_file": state.agent.compose_file(),
+        "services": [],
+    });
+    match state.agent.compose_ps().await {
+        Ok(ps) => {
+            let stack = summary::summarize(&ps);
+            body["summary"] = json!({
+                "running": stack.running,
+                "total": stack.total,
+                "unhealthy": stack.unhealthy,
+                "not_created": stack.not_created,
+                "exited": stack.exited.iter().map(|(name, code)| json!({"service": name, "exit_code": code})).collect::<Vec<_>>(),
+                "sentence": stack.sentence(),
+            });
+            body["services"] = ps.get("services").cloned().unwrap_or_else(|| json!([]));
+        }
+        Err(problem) => body["warning"] = json!(problem.warning()),
+    }
+    if let Some(service) = query.logs {
+        body["logs"] = match state.agent.logs(&service, query.tail.unwrap_or(100)).await {
+            Ok(result) => json!({
+                "service": service,
+                "logs": result.get("logs").cloned().unwrap_or(Value::Null),
+                "truncated": result.get("truncated").cloned().unwrap_or(Value::Bool(false)),
+            }),
+            Err(problem) => json!({ "service": service, "warning": problem.warning() }),
+        };
+    }
+    Json(body).into_response()
+}
+
+fn gateway_problem(problem: &crate::gateway_client::GatewayError) -> String {
+    use crate::gateway_client::GatewayError;
+    match problem {
+        GatewayError::Unreachable(why) => Problem::Unreachable(why.clone()).warning(),
+        GatewayError::Refused(refusal) => format!(
+            "The gateway refused ({} {}): {}",
+            refusal.status, refusal.code, refusal.detail
+        ),
+    }
+}
+
+/// `GET /api/approvals`: the gateway's pending approvals this app may see.
+pub async fn approvals(State(state): State<AppState>) -> Response {
+    let Some(gateway) = state.agent.gateway() else {
+        return Json(
+            json!({ "online": false, "approvals": [], "warning": Problem::Offline.warning() }),
+        )
+        .into_response();
+    };
+    match gateway.approvals().await {
+        Ok(body) => Json(json!({
+            "online": true,
+            "approvals": body.get("approvals").cloned().unwrap_or_else(|| json!([])),
+        }))
+        .into_response(),
+        Err(problem) => Json(json!({
+            "online": true, "approvals": [], "warning": gateway_problem(&problem),
+        }))
+        .into_response(),
+    }
+}
+
+fn valid_approval_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+fn decision(status: StatusCode, success: bool, result: String) -> Response {
+    let label = if success { "success" } else { "error" };
+    (status, Json(json!({ "status": label, "result": result }))).into_response()
+}
+
+/// `POST /api/approvals/{id}/approve`: approve a pending gateway approval (an
+/// agent's request, say); the call runs in the gateway now.
+pub async fn approve_gateway(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    Path(id): Path<String>,
+) -> Response {
+    if !valid_approval_id(&id) {
+        return bad_request("not an approval id");
+    }
+    let Some(gateway) = state.agent.gateway() else {
+        return decision(
+            StatusCode::SERVICE_UNAVAILABLE,
+            false,
+            format!("Not executed: {}", Problem::Offline.warning()),
+        );
+    };
+    tracing::info!(user = %session.user, approval = %id, "pi-health: approving a gateway approval");
+    match gateway.approve(&id).await {
+        ToolOutcome::Executed(_) => decision(
+            StatusCode::OK,
+            true,
+            format!("Approval {id} approved: the call ran and succeeded."),
+        ),
+        ToolOutcome::Refused(r) => decision(
+            StatusCode::BAD_GATEWAY,
+            false,
+            format!("Refused or failed ({} {}): {}", r.status, r.code, r.detail),
+        ),
+        ToolOutcome::Unreachable(why) => decision(
+            StatusCode::BAD_GATEWAY,
+            false,
+            format!("Not executed: {why}."),
+        ),
+        ToolOutcome::NeedApproval(_) => decision(
+            StatusCode::BAD_GATEWAY,
+            false,
+            "Not executed: the gateway asked for another approval.".into(),
+        ),
+    }
+}
+
+/// `POST /api/approvals/{id}/deny`.
+pub async fn deny_gateway(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    Path(id): Path<String>,
+) -> Response {
+    if !valid_approval_id(&id) {
+        return bad_request("not an approval id");
+    }
+    let Some(gateway) = state.agent.gateway() else {
+        return decision(
+            StatusCode::SERVICE_UNAVAILABLE,
+            false,
+            Problem::Offline.warning(),
+        );
+    };
+    tracing::info!(user = %session.user, approval = %id, "pi-health: denying a gateway approval");
+    match gateway.deny(&id).await {
+        Ok(_) => decision(StatusCode::OK, true, format!("Approval {id} denied.")),
+        Err(problem) => decision(StatusCode::BAD_GATEWAY, false, gateway_problem(&problem)),
+    }
+}
+
+/// `GET /api/audit?principal=&tool=&decision=&since=&until=&before=&limit=`.
+pub async fn audit(
+    State(state): State<AppState>,
+    query: Result<Query<AuditQuery>, QueryRejection>,
+) -> Response {
+    let Ok(Query(query)) = query else {
+        return bad_request(
+            "the filters are principal, tool, decision, since, until, before and limit",
+        );
+    };
+    let Some(gateway) = state.agent.gateway() else {
+        return Json(
+            json!({ "online": false, "records": [], "warning": Problem::Offline.warning() }),
+        )
+        .into_response();
+    };
+    match gateway.audit(&query.normalized()).await {
+        Ok(body) => Json(json!({
+            "online": true,
+            "records": body.get("records").cloned().unwrap_or_else(|| json!([])),
+        }))
+        .into_response(),
+        Err(problem) => Json(json!({
+            "online": true, "records": [], "warning": gateway_problem(&problem),
+        }))
+        .into_response(),
+    }
+}

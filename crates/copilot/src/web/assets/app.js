@@ -1,0 +1,343 @@
+// pi-health: the pages' behaviour. No framework, no build step, no inline
+// script (the CSP forbids it). Values from the API are inserted with
+// textContent; the only HTML inserted is the chat's `content`, which the server
+// builds with every value escaped.
+"use strict";
+
+(function () {
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  const csrf = meta ? meta.getAttribute("content") : "";
+  const page = document.body.dataset.page;
+
+  async function api(method, url, body) {
+    const options = { method: method, headers: { Accept: "application/json" }, credentials: "same-origin" };
+    if (method !== "GET") options.headers["X-CSRF-Token"] = csrf;
+    if (body !== undefined) {
+      options.headers["Content-Type"] = "application/json";
+      options.body = JSON.stringify(body);
+    }
+    let response;
+    try {
+      response = await fetch(url, options);
+    } catch (error) {
+      return { ok: false, status: 0, data: { status: "error", result: "pi-health did not answer: " + error.message } };
+    }
+    if (response.status === 401) {
+      window.location.assign("/login");
+      return { ok: false, status: 401, data: null };
+    }
+    let data = null;
+    try {
+      data = await response.json();
+    } catch (error) {
+      data = null;
+    }
+    return { ok: response.ok, status: response.status, data: data };
+  }
+
+  function el(tag, text, className) {
+    const node = document.createElement(tag);
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    if (className) node.className = className;
+    return node;
+  }
+
+  function byId(id) {
+    return document.getElementById(id);
+  }
+
+  function show(node, text) {
+    if (!node) return;
+    node.textContent = text || "";
+    node.classList.toggle("hidden", !text);
+  }
+
+  function row(cells) {
+    const tr = document.createElement("tr");
+    for (const cell of cells) {
+      const td = document.createElement("td");
+      if (cell instanceof Node) td.appendChild(cell);
+      else td.textContent = cell === null || cell === undefined ? "" : String(cell);
+      tr.appendChild(td);
+    }
+    return tr;
+  }
+
+  function fill(tbody, rows) {
+    tbody.replaceChildren.apply(tbody, rows);
+  }
+
+  function bytes(n) {
+    const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let value = Number(n) || 0;
+    let unit = 0;
+    while (value >= 1024 && unit < units.length - 1) {
+      value /= 1024;
+      unit += 1;
+    }
+    return unit === 0 ? value + " B" : value.toFixed(1) + " " + units[unit];
+  }
+
+  function when(ms) {
+    return ms ? new Date(ms).toLocaleString() : "";
+  }
+
+  function banner(node, success, text) {
+    node.textContent = text;
+    node.className = "banner " + (success ? "success" : "error");
+  }
+
+  // A confirmation in a modal <dialog>; resolves to true when confirmed.
+  function confirmAction(title, text, command, impact) {
+    const dialog = byId("confirm");
+    if (!dialog || typeof dialog.showModal !== "function") {
+      return Promise.resolve(window.confirm(title + "\n\n" + text + "\n\n" + (command || "")));
+    }
+    byId("confirm-title").textContent = title;
+    byId("confirm-text").textContent = text;
+    show(byId("confirm-command"), command);
+    show(byId("confirm-impact"), impact);
+    return new Promise(function (resolve) {
+      dialog.addEventListener("close", function () {
+        resolve(dialog.returnValue === "ok");
+      }, { once: true });
+      dialog.returnValue = "cancel";
+      dialog.showModal();
+    });
+  }
+
+  function every(ms, task) {
+    let running = false;
+    async function tick() {
+      if (!running && !document.hidden) {
+        running = true;
+        try {
+          await task();
+        } finally {
+          running = false;
+        }
+      }
+    }
+    tick();
+    return window.setInterval(tick, ms);
+  }
+
+  // ---- containers summary (dashboard and containers page) ----
+  function renderSummary(data) {
+    const summary = byId("container-summary");
+    show(byId("container-warning"), data && data.warning);
+    if (!data || !data.summary) {
+      summary.textContent = "The stack's status is not available.";
+      return;
+    }
+    summary.textContent = data.summary.sentence + ".";
+    const problems = byId("container-problems");
+    if (problems) {
+      const items = [];
+      for (const name of data.summary.unhealthy || []) items.push(el("li", name + ": unhealthy", "bad"));
+      for (const exited of data.summary.exited || []) {
+        items.push(el("li", exited.service + ": exited" + (exited.exit_code !== null && exited.exit_code !== undefined ? " (exit code " + exited.exit_code + ")" : ""), "bad"));
+      }
+      problems.replaceChildren.apply(problems, items);
+    }
+  }
+
+  // ---- dashboard ----
+  function setStat(name, text) {
+    const node = document.querySelector('[data-stat="' + name + '"]');
+    if (node) node.textContent = text;
+  }
+
+  async function refreshDashboard() {
+    const [stats, containers] = await Promise.all([api("GET", "/api/system-stats"), api("GET", "/api/containers")]);
+    if (stats.ok && stats.data) {
+      const s = stats.data;
+      setStat("cpu", s.cpu.percent.toFixed(1) + " %");
+      setStat("load", s.cpu.cores + " cores, load " + s.cpu.load.map(function (l) { return l.toFixed(2); }).join(" "));
+      setStat("memory", s.memory.percent.toFixed(0) + " %");
+      setStat("memory-text", s.memory.text);
+      setStat("temperature", s.temperature.text);
+      setStat("zones", s.temperature.zones.map(function (z) { return z.zone + " " + z.celsius.toFixed(1) + " °C"; }).join(", "));
+      setStat("uptime", s.uptime);
+      setStat("hostname", s.hostname + " · " + s.os);
+      fill(document.querySelector("#disks tbody"), s.disks.map(function (d) {
+        return row([d.mount, d.percent_used.toFixed(0) + " %", bytes(d.available_bytes) + " of " + bytes(d.total_bytes)]);
+      }));
+      fill(document.querySelector("#network tbody"), s.network.map(function (n) {
+        return row([n.interface, bytes(n.rx_bytes_per_sec) + "/s (" + bytes(n.rx_bytes) + ")", bytes(n.tx_bytes_per_sec) + "/s (" + bytes(n.tx_bytes) + ")"]);
+      }));
+    }
+    if (containers.data) renderSummary(containers.data);
+    byId("updated").textContent = "Updated " + new Date().toLocaleTimeString();
+  }
+
+  // ---- containers ----
+  async function showLogs(service) {
+    const section = byId("logs-section");
+    section.classList.remove("hidden");
+    byId("logs-title").textContent = "Logs of " + service;
+    byId("logs").textContent = "Loading…";
+    const reply = await api("GET", "/api/containers?logs=" + encodeURIComponent(service) + "&tail=200");
+    const logs = reply.data && reply.data.logs;
+    show(byId("logs-warning"), (logs && logs.warning) || (!reply.ok && reply.data && reply.data.detail) || "");
+    byId("logs").textContent = logs && typeof logs.logs === "string" ? logs.logs || "(no output)" : "";
+  }
+
+  async function refreshContainers() {
+    const reply = await api("GET", "/api/containers");
+    if (!reply.data) return;
+    renderSummary(reply.data);
+    const rows = (reply.data.services || []).filter(function (s) { return s.declared !== false; }).map(function (s) {
+      const status = s.containers && s.containers.length ? s.containers[0].status : "";
+      const button = el("button", "Logs", "small");
+      button.type = "button";
+      button.addEventListener("click", function () { showLogs(s.service); });
+      const tr = row([s.service, s.state, s.health || "", status, button]);
+      tr.dataset.service = s.service;
+      if (s.health === "unhealthy" || s.state === "exited" || s.state === "dead") tr.className = "bad";
+      return tr;
+    });
+    fill(document.querySelector("#services tbody"), rows);
+  }
+
+  // ---- chat ----
+  function addMessage(role, build) {
+    const box = el("div", null, "message " + role);
+    build(box);
+    byId("messages").appendChild(box);
+    box.scrollIntoView({ block: "end" });
+    return box;
+  }
+
+  function suggestionCard(suggestion) {
+    const card = el("div", null, "suggestion");
+    card.dataset.actionId = suggestion.id;
+    card.appendChild(el("p", suggestion.description, "description"));
+    card.appendChild(el("pre", suggestion.command, "command"));
+    card.appendChild(el("p", suggestion.impact, "impact"));
+    const button = el("button", suggestion.ctaLabel, "primary approve");
+    button.type = "button";
+    button.addEventListener("click", async function () {
+      const confirmed = await confirmAction(suggestion.ctaLabel + "?", suggestion.description, suggestion.command, suggestion.impact);
+      if (!confirmed) return;
+      button.disabled = true;
+      button.textContent = "Running…";
+      const reply = await api("POST", "/api/ops-copilot/approve", { action_id: suggestion.id });
+      const data = reply.data || { status: "error", result: "No answer (HTTP " + reply.status + ")." };
+      const success = data.status === "success";
+      const text = (success ? "Success: " : "Failed: ") + (data.result || "") + (data.followup ? " " + data.followup : "");
+      banner(byId("banner"), success, text);
+      const outcome = el("p", text, success ? "outcome success" : "outcome error");
+      card.appendChild(outcome);
+      button.textContent = success ? "Done" : "Not executed";
+    });
+    card.appendChild(button);
+    return card;
+  }
+
+  async function sendChat(event) {
+    event.preventDefault();
+    const input = byId("chat-input");
+    const send = byId("chat-send");
+    const message = input.value.trim();
+    if (!message) return;
+    addMessage("user", function (box) { box.appendChild(el("p", message)); });
+    input.value = "";
+    send.disabled = true;
+    const pending = addMessage("assistant pending", function (box) { box.appendChild(el("p", "Thinking…")); });
+    try {
+      const reply = await api("POST", "/api/ops-copilot/chat", { message: message });
+      pending.remove();
+      if (!reply.ok || !reply.data || !reply.data.messages) {
+        addMessage("assistant", function (box) {
+          box.appendChild(el("p", "Error: " + ((reply.data && (reply.data.detail || reply.data.result)) || "HTTP " + reply.status), "warning"));
+        });
+        return;
+      }
+      for (const m of reply.data.messages) {
+        addMessage("assistant", function (box) {
+          // Server-built HTML: every value in it is escaped on the server.
+          const content = el("div", null, "content");
+          content.innerHTML = m.content;
+          box.appendChild(content);
+          if (m.suggestion) box.appendChild(suggestionCard(m.suggestion));
+        });
+      }
+      byId("chat-meta").textContent = "model: " + reply.data.model + (reply.data.tools.length ? " · tools: " + reply.data.tools.join(", ") : "");
+    } finally {
+      send.disabled = false;
+      input.focus();
+    }
+  }
+
+  // ---- approvals ----
+  async function decide(approval, verb) {
+    const confirmed = await confirmAction(
+      (verb === "approve" ? "Approve " : "Deny ") + approval.tool + "?",
+      "Requested by " + approval.principal + ": " + approval.rationale,
+      approval.tool + " " + JSON.stringify(approval.args),
+      verb === "approve" ? "The call runs now, through the gateway." : "The request is refused."
+    );
+    if (!confirmed) return;
+    const reply = await api("POST", "/api/approvals/" + encodeURIComponent(approval.id) + "/" + verb);
+    const data = reply.data || { status: "error", result: "HTTP " + reply.status };
+    banner(byId("banner"), data.status === "success", (data.status === "success" ? "Success: " : "Failed: ") + (data.result || data.detail || ""));
+    refreshApprovals();
+  }
+
+  async function refreshApprovals() {
+    const reply = await api("GET", "/api/approvals");
+    const data = reply.data || {};
+    show(byId("approvals-warning"), data.warning || (!reply.ok && data.detail) || "");
+    const approvals = data.approvals || [];
+    byId("approvals-empty").classList.toggle("hidden", approvals.length > 0 || !!data.warning);
+    fill(document.querySelector("#approvals tbody"), approvals.map(function (a) {
+      const actions = el("span", null, "actions");
+      for (const verb of ["approve", "deny"]) {
+        const button = el("button", verb === "approve" ? "Approve" : "Deny", verb === "approve" ? "primary small" : "small");
+        button.type = "button";
+        button.disabled = verb === "approve" && a.can_approve === false;
+        button.addEventListener("click", function () { decide(a, verb); });
+        actions.appendChild(button);
+      }
+      const tr = row([a.principal + " (" + a.role + ")", a.tool, JSON.stringify(a.args), a.rationale, when(a.expires_at_ms), actions]);
+      tr.dataset.approvalId = a.id;
+      return tr;
+    }));
+  }
+
+  // ---- audit ----
+  async function refreshAudit(event) {
+    if (event) event.preventDefault();
+    const params = new URLSearchParams();
+    for (const [key, value] of new FormData(byId("audit-filter"))) {
+      if (String(value).trim()) params.append(key, String(value).trim());
+    }
+    const reply = await api("GET", "/api/audit?" + params.toString());
+    const data = reply.data || {};
+    show(byId("audit-warning"), data.warning || (!reply.ok && data.detail) || "");
+    const records = data.records || [];
+    byId("audit-empty").classList.toggle("hidden", records.length > 0 || !!data.warning);
+    fill(document.querySelector("#audit tbody"), records.map(function (r) {
+      const tr = row([r.seq, r.time, r.principal + " (" + r.role + ")", r.tool, JSON.stringify(r.args), r.decision, r.reason || "", r.approver || "", r.latency_ms]);
+      tr.className = "decision-" + r.decision;
+      return tr;
+    }));
+  }
+
+  // ---- wiring ----
+  if (page === "dashboard") every(5000, refreshDashboard);
+  if (page === "containers") every(10000, refreshContainers);
+  if (page === "chat") {
+    byId("chat-form").addEventListener("submit", sendChat);
+    byId("chat-input").focus();
+  }
+  if (page === "approvals") {
+    every(10000, refreshApprovals);
+    byId("approvals-refresh").addEventListener("click", refreshApprovals);
+  }
+  if (page === "audit") {
+    byId("audit-filter").addEventListener("submit", refreshAudit);
+    refreshAudit();
+  }
+})();

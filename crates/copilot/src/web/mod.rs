@@ -1,0 +1,153 @@
+//! The pi-health web app: sign-in, the pages, and the JSON API behind them
+//! (`/api/ops-copilot/chat` and `/approve` of the guide's contract,
+//! `/api/system-stats`, `/api/containers`, and the gateway's approvals and audit).
+
+pub mod api;
+pub mod assets;
+pub mod cookies;
+pub mod guard;
+pub mod login;
+pub mod pages;
+pub mod ratelimit;
+pub mod session;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use axum::routing::{get, post};
+
+use crate::agent::Agent;
+use crate::pending::PendingActions;
+use crate::users::Users;
+use ratelimit::LoginLimiter;
+use session::Sessions;
+
+/// Request bodies larger than this are refused.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// The app's knobs; [`WebConfig::default`] is what `ops-copilot pi-health` uses.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// Mark cookies `Secure` (and send HSTS): the app is reached over https.
+    pub secure_cookies: bool,
+    pub session_idle: Duration,
+    pub session_lifetime: Duration,
+    pub max_sessions: usize,
+    /// How long a suggestion can be approved.
+    pub suggestion_ttl: Duration,
+    pub login_window: Duration,
+    pub login_max_failures: usize,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            secure_cookies: false,
+            session_idle: Duration::from_secs(30 * 60),
+            session_lifetime: Duration::from_secs(12 * 3600),
+            max_sessions: 1000,
+            suggestion_ttl: Duration::from_secs(10 * 60),
+            login_window: Duration::from_secs(10 * 60),
+            login_max_failures: 10,
+        }
+    }
+}
+
+pub struct Inner {
+    pub agent: Agent,
+    pub users: Users,
+    pub sessions: Sessions,
+    pub pending: PendingActions,
+    pub limiter: LoginLimiter,
+    pub cookies: cookies::Policy,
+    /// Argon2 checks running at once (each takes ~20 MiB and tens of ms).
+    pub login_slots: tokio::sync::Semaphore,
+}
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(agent: Agent, users: Users, config: &WebConfig) -> Self {
+        Self(Arc::new(Inner {
+            agent,
+            users,
+            sessions: Sessions::new(
+                config.session_idle,
+                config.session_lifetime,
+                config.max_sessions,
+            ),
+            pending: PendingActions::new(config.suggestion_ttl, 20, 10_000),
+            limiter: LoginLimiter::new(config.login_window, config.login_max_failures),
+            cookies: cookies::Policy {
+                secure: config.secure_cookies,
+            },
+            login_slots: tokio::sync::Semaphore::new(2),
+        }))
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/api/ops-copilot/chat", post(api::chat))
+        .route("/api/ops-copilot/approve", post(api::approve))
+        .route("/api/system-stats", get(api::system_stats))
+        .route("/api/containers", get(api::containers))
+        .route("/api/approvals", get(api::approvals))
+        .route("/api/approvals/{id}/approve", post(api::approve_gateway))
+        .route("/api/approvals/{id}/deny", post(api::deny_gateway))
+        .route("/api/audit", get(api::audit))
+        .layer(middleware::from_fn(guard::require_csrf));
+    let pages = Router::new()
+        .route("/", get(pages::dashboard))
+        .route("/containers", get(pages::containers))
+        .route("/chat", get(pages::chat))
+        .route("/approvals", get(pages::approvals))
+        .route("/audit", get(pages::audit))
+        .route("/logout", post(login::logout));
+    let signed_in = api.merge(pages).layer(middleware::from_fn_with_state(
+        state.clone(),
+        guard::require_session,
+    ));
+    Router::new()
+        .route("/login", get(login::form).post(login::submit))
+        .route("/static/app.js", get(assets::js))
+        .route("/static/app.css", get(assets::css))
+        .route("/health", get(api::health))
+        .merge(signed_in)
+        .fallback(api::not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            guard::security_headers,
+        ))
+        .with_state(state)
+}
+
+/// Serves the app until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+#[cfg(test)]
+mod tests;

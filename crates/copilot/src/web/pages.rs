@@ -1,0 +1,208 @@
+//! The pages, rendered on the server: a shared layout and each page's skeleton.
+//! `static/app.js` fills them from the JSON API (no inline script: the CSP
+//! forbids it); values are only ever inserted as text.
+
+use axum::Extension;
+use axum::extract::State;
+use axum::response::Html as HtmlResponse;
+
+use super::AppState;
+use super::session::Session;
+use crate::html::Html;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Page {
+    Dashboard,
+    Containers,
+    Chat,
+    Approvals,
+    Audit,
+}
+
+impl Page {
+    fn id(self) -> &'static str {
+        match self {
+            Self::Dashboard => "dashboard",
+            Self::Containers => "containers",
+            Self::Chat => "chat",
+            Self::Approvals => "approvals",
+            Self::Audit => "audit",
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            Self::Dashboard => "Dashboard",
+            Self::Containers => "Containers",
+            Self::Chat => "Ops-Copilot",
+            Self::Approvals => "Approvals",
+            Self::Audit => "Audit",
+        }
+    }
+
+    fn path(self) -> &'static str {
+        match self {
+            Self::Dashboard => "/",
+            Self::Containers => "/containers",
+            Self::Chat => "/chat",
+            Self::Approvals => "/approvals",
+            Self::Audit => "/audit",
+        }
+    }
+}
+
+const PAGES: [Page; 5] = [
+    Page::Dashboard,
+    Page::Containers,
+    Page::Chat,
+    Page::Approvals,
+    Page::Audit,
+];
+
+fn head(html: &mut Html, title: &str) {
+    html.raw("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">")
+        .raw("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">")
+        .wrap("<title>", title, " \u{b7} pi-health</title>")
+        .raw("<link rel=\"stylesheet\" href=\"/static/app.css\">");
+}
+
+fn layout(
+    state: &AppState,
+    session: &Session,
+    page: Page,
+    body: &'static str,
+) -> HtmlResponse<String> {
+    let mut html = Html::new();
+    head(&mut html, page.title());
+    html.raw("<meta name=\"csrf-token\" content=\"")
+        .text(&session.csrf)
+        .raw("\"><script src=\"/static/app.js\" defer></script></head>")
+        .raw("<body data-page=\"")
+        .text(page.id())
+        .raw("\"><header><nav><span class=\"brand\">pi-health</span>");
+    for item in PAGES {
+        html.raw("<a href=\"").text(item.path()).raw("\"");
+        if item == page {
+            html.raw(" class=\"active\" aria-current=\"page\"");
+        }
+        html.raw(">").text(item.title()).raw("</a>");
+    }
+    html.raw("<span class=\"spacer\"></span><span class=\"user\">")
+        .text(&session.user)
+        .raw("</span><form method=\"post\" action=\"/logout\" class=\"logout\">")
+        .raw("<input type=\"hidden\" name=\"csrf_token\" value=\"")
+        .text(&session.csrf)
+        .raw("\"><button type=\"submit\">Sign out</button></form></nav></header>");
+    if state.agent.gateway().is_none() {
+        html.raw("<div class=\"banner warning\" id=\"offline\">Docker integration is offline: DOCKER_MCP_BASE_URL is not set. Host statistics work; containers cannot be read or changed.</div>");
+    }
+    html.raw("<main>").raw(body).raw("</main></body></html>");
+    HtmlResponse(html.into_string())
+}
+
+const DASHBOARD: &str = r#"<h1>Dashboard</h1>
+<section class="cards">
+  <div class="card"><h2>CPU</h2><p class="big" data-stat="cpu">&hellip;</p><p class="sub" data-stat="load"></p></div>
+  <div class="card"><h2>Memory</h2><p class="big" data-stat="memory">&hellip;</p><p class="sub" data-stat="memory-text"></p></div>
+  <div class="card"><h2>Temperature</h2><p class="big" data-stat="temperature">&hellip;</p><p class="sub" data-stat="zones"></p></div>
+  <div class="card"><h2>Uptime</h2><p class="big" data-stat="uptime">&hellip;</p><p class="sub" data-stat="hostname"></p></div>
+</section>
+<section><h2>Containers</h2><p id="container-summary">&hellip;</p><p class="warning hidden" id="container-warning"></p>
+<ul id="container-problems" class="plain"></ul></section>
+<section class="two"><div><h2>Disks</h2><table id="disks"><thead><tr><th>Mount</th><th>Used</th><th>Free</th></tr></thead><tbody></tbody></table></div>
+<div><h2>Network</h2><table id="network"><thead><tr><th>Interface</th><th>Receive</th><th>Send</th></tr></thead><tbody></tbody></table></div></section>
+<p class="updated" id="updated"></p>"#;
+
+const CONTAINERS: &str = r#"<h1>Containers</h1>
+<p id="container-summary">&hellip;</p><p class="warning hidden" id="container-warning"></p>
+<table id="services"><thead><tr><th>Service</th><th>State</th><th>Health</th><th>Status</th><th></th></tr></thead><tbody></tbody></table>
+<section id="logs-section" class="hidden"><h2 id="logs-title">Logs</h2><p class="warning hidden" id="logs-warning"></p><pre id="logs" class="logs"></pre></section>"#;
+
+const CHAT: &str = r#"<h1>Ops-Copilot</h1>
+<div id="banner" class="banner hidden" role="status" aria-live="polite"></div>
+<div id="messages" class="messages" aria-live="polite"></div>
+<form id="chat-form" class="chat-form" autocomplete="off">
+  <input id="chat-input" name="message" maxlength="2000" placeholder="Ask about the Pi or the stack, e.g. What is the Docker status?" required>
+  <button type="submit" id="chat-send">Send</button>
+</form>
+<p class="sub" id="chat-meta"></p>
+<dialog id="confirm"><form method="dialog"><h2 id="confirm-title">Confirm</h2><p id="confirm-text"></p><pre id="confirm-command"></pre>
+<p id="confirm-impact"></p><menu><button value="cancel" id="confirm-cancel">Cancel</button><button value="ok" id="confirm-ok" class="primary">Confirm</button></menu></form></dialog>"#;
+
+const APPROVALS: &str = r#"<h1>Approvals</h1>
+<p>Requests waiting for a human in the ai-gateway, including ones an agent made through its MCP endpoint.</p>
+<div id="banner" class="banner hidden" role="status" aria-live="polite"></div>
+<p class="warning hidden" id="approvals-warning"></p>
+<table id="approvals"><thead><tr><th>Requested by</th><th>Tool</th><th>Arguments</th><th>Why</th><th>Expires</th><th></th></tr></thead><tbody></tbody></table>
+<p id="approvals-empty" class="hidden">Nothing is waiting for approval.</p>
+<p><button type="button" id="approvals-refresh">Refresh</button></p>"#;
+
+const AUDIT: &str = r#"<h1>Audit</h1>
+<form id="audit-filter" class="filters">
+  <label>Principal <input name="principal" maxlength="64"></label>
+  <label>Tool <input name="tool" maxlength="64"></label>
+  <label>Decision <select name="decision"><option value="">any</option><option>denied</option><option>need_approval</option><option>approved</option><option>executed</option><option>failed</option></select></label>
+  <label>Since <input name="since" placeholder="2025-01-01T00:00:00Z" maxlength="40"></label>
+  <label>Until <input name="until" maxlength="40"></label>
+  <label>Limit <input name="limit" type="number" min="1" max="500" value="100"></label>
+  <button type="submit">Filter</button>
+</form>
+<p class="warning hidden" id="audit-warning"></p>
+<table id="audit"><thead><tr><th>#</th><th>Time</th><th>Principal</th><th>Tool</th><th>Arguments</th><th>Decision</th><th>Reason</th><th>Approver</th><th>ms</th></tr></thead><tbody></tbody></table>
+<p id="audit-empty" class="hidden">No records match.</p>"#;
+
+pub async fn dashboard(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+) -> HtmlResponse<String> {
+    layout(&state, &session, Page::Dashboard, DASHBOARD)
+}
+
+pub async fn containers(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+) -> HtmlResponse<String> {
+    layout(&state, &session, Page::Containers, CONTAINERS)
+}
+
+pub async fn chat(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+) -> HtmlResponse<String> {
+    layout(&state, &session, Page::Chat, CHAT)
+}
+
+pub async fn approvals(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+) -> HtmlResponse<String> {
+    layout(&state, &session, Page::Approvals, APPROVALS)
+}
+
+pub async fn audit(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+) -> HtmlResponse<String> {
+    layout(&state, &session, Page::Audit, AUDIT)
+}
+
+/// The sign-in page (no script at all).
+pub fn login(token: &str, error: Option<&str>) -> HtmlResponse<String> {
+    let mut html = Html::new();
+    head(&mut html, "Sign in");
+    html.raw("</head><body data-page=\"login\"><main class=\"login\"><h1>pi-health</h1>");
+    if let Some(error) = error {
+        html.wrap(
+            "<p class=\"banner error\" id=\"login-error\">",
+            error,
+            "</p>",
+        );
+    }
+    html.raw("<form method=\"post\" action=\"/login\" id=\"login-form\">")
+        .raw("<input type=\"hidden\" name=\"csrf_token\" value=\"")
+        .text(token)
+        .raw("\"><label>User <input name=\"username\" id=\"username\" autocomplete=\"username\" required maxlength=\"32\"></label>")
+        .raw("<label>Password <input name=\"password\" id=\"password\" type=\"password\" autocomplete=\"current-password\" required maxlength=\"1024\"></label>")
+        .raw("<button type=\"submit\" class=\"primary\">Sign in</button></form></main></body></html>");
+    HtmlResponse(html.into_string())
+}

@@ -1,0 +1,170 @@
+//! Signed-in sessions, in memory: an unguessable id in an HttpOnly cookie, the
+//! user, a per-session CSRF token, an idle timeout and an absolute lifetime.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::ids;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: String,
+    pub user: String,
+    /// Sent back in `X-CSRF-Token` with every POST.
+    pub csrf: String,
+    created: Instant,
+    last_seen: Instant,
+}
+
+pub struct Sessions {
+    map: Mutex<HashMap<String, Session>>,
+    idle: Duration,
+    lifetime: Duration,
+    max: usize,
+}
+
+impl Sessions {
+    pub fn new(idle: Duration, lifetime: Duration, max: usize) -> Self {
+        Self {
+            map: Mutex::default(),
+            idle,
+            lifetime,
+            max: max.max(1),
+        }
+    }
+
+    pub fn lifetime(&self) -> Duration {
+        self.lifetime
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn alive(&self, session: &Session, now: Instant) -> bool {
+        now.saturating_duration_since(session.last_seen) < self.idle
+            && now.saturating_duration_since(session.created) < self.lifetime
+    }
+
+    pub fn create(&self, user: &str) -> Session {
+        self.create_at(user, Instant::now())
+    }
+
+    pub fn create_at(&self, user: &str, now: Instant) -> Session {
+        let session = Session {
+            id: ids::random_hex(32),
+            user: user.to_owned(),
+            csrf: ids::random_hex(32),
+            created: now,
+            last_seen: now,
+        };
+        let mut map = self.lock();
+        map.retain(|_, s| self.alive(s, now));
+        while map.len() >= self.max {
+            let oldest = map
+                .values()
+                .min_by_key(|s| s.last_seen)
+                .map(|s| s.id.clone());
+            match oldest {
+                Some(id) => map.remove(&id),
+                None => break,
+            };
+        }
+        map.insert(session.id.clone(), session.clone());
+        session
+    }
+
+    /// The live session with this id (its idle timer restarts), or `None`.
+    pub fn get(&self, id: &str) -> Option<Session> {
+        self.get_at(id, Instant::now())
+    }
+
+    pub fn get_at(&self, id: &str, now: Instant) -> Option<Session> {
+        let mut map = self.lock();
+        let alive = map.get(id).map(|s| self.alive(s, now))?;
+        if !alive {
+            map.remove(id);
+            return None;
+        }
+        let session = map.get_mut(id)?;
+        session.last_seen = now;
+        Some(session.clone())
+    }
+
+    pub fn remove(&self, id: &str) {
+        self.lock().remove(id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_expire_when_idle_and_after_their_lifetime() {
+        let sessions = Sessions::new(Duration::from_secs(60), Duration::from_secs(300), 10);
+        let t0 = Instant::now();
+        let s = sessions.create_at("alice", t0);
+        assert_eq!(s.id.len(), 64);
+        assert_ne!(s.id, s.csrf);
+        assert_eq!(
+            sessions
+                .get_at(&s.id, t0 + Duration::from_secs(50))
+                .unwrap()
+                .user,
+            "alice"
+        );
+        // Activity keeps it alive past the idle timeout ...
+        assert!(
+            sessions
+                .get_at(&s.id, t0 + Duration::from_secs(100))
+                .is_some()
+        );
+        assert!(
+            sessions
+                .get_at(&s.id, t0 + Duration::from_secs(150))
+                .is_some()
+        );
+        // ... but not past its lifetime.
+        assert!(
+            sessions
+                .get_at(&s.id, t0 + Duration::from_secs(301))
+                .is_none()
+        );
+        assert!(
+            sessions
+                .get_at(&s.id, t0 + Duration::from_secs(10))
+                .is_none(),
+            "removed"
+        );
+
+        let idle = sessions.create_at("bob", t0);
+        assert!(
+            sessions
+                .get_at(&idle.id, t0 + Duration::from_secs(61))
+                .is_none()
+        );
+        assert!(sessions.get_at("made-up", t0).is_none());
+
+        let gone = sessions.create_at("carol", t0);
+        sessions.remove(&gone.id);
+        assert!(sessions.get_at(&gone.id, t0).is_none());
+    }
+
+    #[test]
+    fn the_number_of_sessions_is_bounded() {
+        let sessions = Sessions::new(Duration::from_secs(60), Duration::from_secs(300), 2);
+        let t0 = Instant::now();
+        let a = sessions.create_at("a", t0);
+        let b = sessions.create_at("b", t0 + Duration::from_secs(1));
+        let c = sessions.create_at("c", t0 + Duration::from_secs(2));
+        let now = t0 + Duration::from_secs(3);
+        assert!(
+            sessions.get_at(&a.id, now).is_none(),
+            "the least recently used goes"
+        );
+        assert!(sessions.get_at(&b.id, now).is_some());
+        assert!(sessions.get_at(&c.id, now).is_some());
+    }
+}

@@ -1,0 +1,588 @@
+//! The web app in process (tower's `oneshot`), in offline mode: sign-in,
+//! sessions, CSRF, secure headers, the chat and approve contracts' error paths.
+//! The same contracts against the real gateway are in the binary's e2e tests.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use super::*;
+use crate::gateway_client::GatewaySettings;
+use crate::host::HostProbe;
+
+struct App {
+    router: Router,
+    _dir: tempfile::TempDir,
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    text: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|_| panic!("not JSON: {}", self.text))
+    }
+
+    fn cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    }
+
+    fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies().into_iter().find_map(|c| {
+            c.strip_prefix(&format!("{name}="))
+                .map(|rest| rest.split(';').next().unwrap().to_owned())
+        })
+    }
+}
+
+/// The value of `name="NAME" value="..."` or `name="NAME" content="..."` in a page.
+fn attribute_after(page: &str, marker: &str, attr: &str) -> String {
+    let start = page
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker} not in {page}"));
+    let rest = &page[start..];
+    let key = format!("{attr}=\"");
+    let from = rest.find(&key).unwrap() + key.len();
+    rest[from..from + rest[from..].find('"').unwrap()].to_owned()
+}
+
+/// ` onclick=`, ` onload=`...: an inline event handler attribute.
+fn has_inline_handler(page: &str) -> bool {
+    page.match_indices(" on").any(|(i, _)| {
+        let rest = &page[i + 3..];
+        let name_len = rest.chars().take_while(|c| c.is_ascii_lowercase()).count();
+        name_len > 0 && rest[name_len..].starts_with('=')
+    })
+}
+
+fn app_with(config: WebConfig) -> App {
+    let dir = tempfile::tempdir().unwrap();
+    let compose = dir.path().join("docker-compose.yml");
+    std::fs::write(
+        &compose,
+        "services:\n  sonarr:\n    image: a\n  radarr:\n    image: b\n",
+    )
+    .unwrap();
+    let users = crate::users::Users::in_data_dir(dir.path());
+    users.add("alice", "alice-password").unwrap();
+    users.add("bob", "bob-password").unwrap();
+    let settings = GatewaySettings {
+        base_url: None,
+        token: None,
+        compose_file: compose.to_str().unwrap().to_owned(),
+        read_timeout: Duration::from_secs(1),
+        write_timeout: Duration::from_secs(1),
+    };
+    let agent = crate::agent::Agent::new(&settings, HostProbe::new(dir.path().join("thermal")));
+    App {
+        router: router(AppState::new(agent, users, &config)),
+        _dir: dir,
+    }
+}
+
+fn app() -> App {
+    app_with(WebConfig::default())
+}
+
+/// A signed-in browser: its session cookie and CSRF token.
+struct Browser {
+    cookie: String,
+    csrf: String,
+}
+
+impl App {
+    async fn send(&self, request: Request<Body>) -> Reply {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        Reply {
+            status,
+            headers,
+            text: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    async fn get(&self, path: &str, cookie: Option<&str>) -> Reply {
+        let mut request = Request::get(path);
+        if let Some(cookie) = cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        self.send(request.body(Body::empty()).unwrap()).await
+    }
+
+    async fn post_json(
+        &self,
+        path: &str,
+        browser: Option<&Browser>,
+        csrf: Option<&str>,
+        body: &Value,
+    ) -> Reply {
+        let mut request = Request::post(path).header(header::CONTENT_TYPE, "application/json");
+        if let Some(browser) = browser {
+            request = request.header(header::COOKIE, &browser.cookie);
+        }
+        if let Some(csrf) = csrf {
+            request = request.header("x-csrf-token", csrf);
+        }
+        self.send(request.body(Body::from(body.to_string())).unwrap())
+            .await
+    }
+
+    async fn try_login(&self, user: &str, password: &str) -> Reply {
+        let form = self.get("/login", None).await;
+        assert_eq!(form.status, StatusCode::OK);
+        let token = attribute_after(&form.text, "name=\"csrf_token\"", "value");
+        let login_cookie = form.cookie("pi_health_login").expect("a login cookie");
+        assert_eq!(token, login_cookie);
+        let body = format!("username={user}&password={password}&csrf_token={token}");
+        self.send(
+            Request::post("/login")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(header::COOKIE, format!("pi_health_login={login_cookie}"))
+                .body(Body::from(body))
+                .unwrap(),
+        )
+        .await
+    }
+
+    async fn login(&self, user: &str, password: &str) -> Browser {
+        let reply = self.try_login(user, password).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text);
+        assert_eq!(reply.headers[header::LOCATION], "/");
+        let session = reply.cookie("pi_health_session").expect("a session cookie");
+        let cookie = format!("pi_health_session={session}");
+        let page = self.get("/", Some(&cookie)).await;
+        assert_eq!(page.status, StatusCode::OK);
+        let csrf = attribute_after(&page.text, "name=\"csrf-token\"", "content");
+        Browser { cookie, csrf }
+    }
+
+    async fn chat(&self, browser: &Browser, message: &str) -> Reply {
+        self.post_json(
+            "/api/ops-copilot/chat",
+            Some(browser),
+            Some(&browser.csrf),
+            &json!({ "message": message }),
+        )
+        .await
+    }
+
+    async fn approve(&self, browser: &Browser, id: &str) -> Reply {
+        self.post_json(
+            "/api/ops-copilot/approve",
+            Some(browser),
+            Some(&browser.csrf),
+            &json!({ "action_id": id }),
+        )
+        .await
+    }
+}
+
+#[tokio::test]
+async fn nothing_but_sign_in_answers_without_a_session() {
+    let app = app();
+    for path in [
+        "/api/system-stats",
+        "/api/containers",
+        "/api/approvals",
+        "/api/audit",
+    ] {
+        let reply = app.get(path, None).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{path}");
+        assert_eq!(reply.json()["code"], "unauthenticated");
+    }
+    for path in ["/", "/containers", "/chat", "/approvals", "/audit"] {
+        let reply = app.get(path, None).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(reply.headers[header::LOCATION], "/login");
+    }
+    let chat = app
+        .post_json(
+            "/api/ops-copilot/chat",
+            None,
+            Some("x"),
+            &json!({"message": "hi"}),
+        )
+        .await;
+    assert_eq!(chat.status, StatusCode::UNAUTHORIZED);
+    let forged = app
+        .get(
+            "/api/system-stats",
+            Some("pi_health_session=0123456789abcdef"),
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.get("/health", None).await.json()["docker_integration"],
+        "offline"
+    );
+}
+
+#[tokio::test]
+async fn sign_in_sets_a_strict_http_only_cookie_and_secure_headers() {
+    let app = app();
+    let reply = app.try_login("alice", "alice-password").await;
+    let set = reply
+        .cookies()
+        .into_iter()
+        .find(|c| c.starts_with("pi_health_session="))
+        .unwrap();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(set.contains(attribute), "{set}");
+    }
+    assert!(!set.contains("Secure"), "plain http by default: {set}");
+
+    let login = app.get("/login", None).await;
+    let headers = &login.headers;
+    assert!(
+        headers[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .starts_with("default-src 'self'")
+    );
+    assert_eq!(headers[header::X_FRAME_OPTIONS], "DENY");
+    assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    assert_eq!(headers[header::REFERRER_POLICY], "same-origin");
+    assert_eq!(headers[header::CACHE_CONTROL], "no-store");
+
+    let secure = app_with(WebConfig {
+        secure_cookies: true,
+        ..WebConfig::default()
+    });
+    let reply = secure.try_login("alice", "alice-password").await;
+    let set = reply
+        .cookies()
+        .into_iter()
+        .find(|c| c.starts_with("__Host-pi_health_session="))
+        .expect("a __Host- cookie");
+    assert!(set.contains("; Secure"), "{set}");
+    assert!(
+        reply
+            .headers
+            .contains_key(header::STRICT_TRANSPORT_SECURITY)
+    );
+}
+
+#[tokio::test]
+async fn wrong_passwords_forged_forms_and_too_many_failures_are_refused() {
+    let app = app_with(WebConfig {
+        login_max_failures: 3,
+        ..WebConfig::default()
+    });
+    let wrong = app.try_login("alice", "nope").await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.cookie("pi_health_session").is_none());
+    assert!(wrong.text.contains("Wrong user name or password"));
+    let unknown = app.try_login("mallory", "alice-password").await;
+    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+
+    // A form posted without the matching cookie (another site's form).
+    let forged = app
+        .send(
+            Request::post("/login")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(
+                    "username=alice&password=alice-password&csrf_token=abc",
+                ))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+
+    app.try_login("alice", "x").await;
+    let limited = app.try_login("alice", "alice-password").await;
+    assert_eq!(
+        limited.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        limited.text
+    );
+    assert!(limited.headers.contains_key(header::RETRY_AFTER));
+}
+
+#[tokio::test]
+async fn every_post_needs_the_sessions_csrf_token() {
+    let app = app();
+    let alice = app.login("alice", "alice-password").await;
+    let body = json!({"message": "how hot is the pi"});
+    let missing = app
+        .post_json("/api/ops-copilot/chat", Some(&alice), None, &body)
+        .await;
+    assert_eq!(missing.status, StatusCode::FORBIDDEN);
+    assert_eq!(missing.json()["code"], "csrf");
+    let wrong = app
+        .post_json("/api/ops-copilot/chat", Some(&alice), Some("0000"), &body)
+        .await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    let bob = app.login("bob", "bob-password").await;
+    let others = app
+        .post_json(
+            "/api/ops-copilot/chat",
+            Some(&alice),
+            Some(&bob.csrf),
+            &body,
+        )
+        .await;
+    assert_eq!(
+        others.status,
+        StatusCode::FORBIDDEN,
+        "another session's token"
+    );
+    for path in [
+        "/api/ops-copilot/approve",
+        "/api/approvals/abc/approve",
+        "/api/approvals/abc/deny",
+    ] {
+        let reply = app
+            .post_json(path, Some(&alice), None, &json!({"action_id": "x"}))
+            .await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{path}");
+    }
+    let cross = app
+        .send(
+            Request::post("/api/ops-copilot/chat")
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::COOKIE, &alice.cookie)
+                .header("x-csrf-token", &alice.csrf)
+                .header(header::HOST, "pi:8080")
+                .header(header::ORIGIN, "http://evil.example")
+                .body(Body::from(body.to_string()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(cross.status, StatusCode::FORBIDDEN, "cross-site origin");
+    let ok = app.chat(&alice, "how hot is the pi").await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
+    assert_eq!(ok.json()["tools"], json!(["system_health"]));
+
+    // Logging out needs the token too, then the session is gone.
+    let logout_without = app
+        .send(
+            Request::post("/logout")
+                .header(header::COOKIE, &alice.cookie)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from("csrf_token=bad"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(logout_without.status, StatusCode::FORBIDDEN);
+    let logout = app
+        .send(
+            Request::post("/logout")
+                .header(header::COOKIE, &alice.cookie)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(format!("csrf_token={}", alice.csrf)))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(logout.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.get("/api/system-stats", Some(&alice.cookie))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn the_chat_contract_offline() {
+    let app = app();
+    let alice = app.login("alice", "alice-password").await;
+    let reply = app.chat(&alice, "What is the Docker status?").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let body = reply.json();
+    assert_eq!(body["model"], "built-in planner");
+    let message = &body["messages"][0];
+    assert_eq!(message["role"], "assistant");
+    assert!(message["id"].as_str().is_some_and(|id| !id.is_empty()));
+    let content = message["content"].as_str().unwrap();
+    assert!(
+        content.contains("DOCKER_MCP_BASE_URL is not set"),
+        "{content}"
+    );
+    assert!(message.get("suggestion").is_none());
+    assert!(body["tools"].as_array().is_some());
+
+    let xss = app
+        .chat(&alice, "<script>alert(document.cookie)</script>")
+        .await;
+    let content = xss.json()["messages"][0]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(!content.contains("<script>"), "{content}");
+    assert!(
+        content.contains("&lt;script&gt;alert(document.cookie)&lt;/script&gt;"),
+        "{content}"
+    );
+
+    for bad in [json!({}), json!({"message": ""}), json!({"message": 5})] {
+        let reply = app
+            .post_json(
+                "/api/ops-copilot/chat",
+                Some(&alice),
+                Some(&alice.csrf),
+                &bad,
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let huge = json!({"message": "x".repeat(40_000)});
+    let reply = app
+        .post_json(
+            "/api/ops-copilot/chat",
+            Some(&alice),
+            Some(&alice.csrf),
+            &huge,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn only_this_sessions_pending_unexpired_suggestions_are_approvable_once() {
+    let app = app_with(WebConfig {
+        suggestion_ttl: Duration::from_millis(800),
+        ..WebConfig::default()
+    });
+    let alice = app.login("alice", "alice-password").await;
+    let bob = app.login("bob", "bob-password").await;
+
+    let reply = app
+        .chat(&alice, "Sonarr queue looks stuck, can you restart it?")
+        .await;
+    let body = reply.json();
+    let suggestion = &body["messages"][0]["suggestion"];
+    assert_eq!(suggestion["ctaLabel"], "Approve Restart", "{body}");
+    assert_eq!(suggestion["toolId"], "docker_actions");
+    assert_eq!(suggestion["action"], "restart_container");
+    assert_eq!(suggestion["actionParams"], json!({"service": "sonarr"}));
+    let id = suggestion["id"].as_str().unwrap().to_owned();
+
+    // Another user cannot approve it; nor can anyone approve a made-up id.
+    let foreign = app.approve(&bob, &id).await;
+    assert_eq!(foreign.status, StatusCode::NOT_FOUND);
+    assert_eq!(foreign.json()["status"], "error");
+    let unknown = app.approve(&alice, "0123456789abcdef").await;
+    assert_eq!(unknown.json()["status"], "error");
+
+    // Offline: the approval is an error that says nothing ran.
+    let offline = app.approve(&alice, &id).await;
+    assert_eq!(offline.status, StatusCode::SERVICE_UNAVAILABLE);
+    let answer = offline.json();
+    assert_eq!(answer["status"], "error");
+    assert!(
+        answer["result"].as_str().unwrap().contains("Not executed"),
+        "{answer}"
+    );
+    assert!(answer.get("followup").is_some());
+
+    // Once only.
+    let again = app.approve(&alice, &id).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert!(
+        again.json()["result"]
+            .as_str()
+            .unwrap()
+            .contains("already approved")
+    );
+
+    // Expired.
+    let reply = app.chat(&alice, "restart radarr").await;
+    let late = reply.json()["messages"][0]["suggestion"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let expired = app.approve(&alice, &late).await;
+    assert_eq!(expired.status, StatusCode::GONE);
+    assert!(
+        expired.json()["result"]
+            .as_str()
+            .unwrap()
+            .contains("expired")
+    );
+}
+
+#[tokio::test]
+async fn pages_have_no_inline_script_and_assets_are_embedded() {
+    let app = app();
+    let alice = app.login("alice", "alice-password").await;
+    for path in ["/", "/containers", "/chat", "/approvals", "/audit"] {
+        let page = app.get(path, Some(&alice.cookie)).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        assert!(
+            page.headers[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+        let scripts = page.text.matches("<script").count();
+        let external = page
+            .text
+            .matches("<script src=\"/static/app.js\" defer></script>")
+            .count();
+        assert_eq!(scripts, external, "{path}: inline script");
+        assert!(
+            !has_inline_handler(&page.text),
+            "{path}: no inline handlers"
+        );
+        assert!(page.text.contains("alice"), "{path}");
+        assert!(
+            page.text.contains("Docker integration is offline"),
+            "{path}"
+        );
+    }
+    let js = app.get("/static/app.js", None).await;
+    assert_eq!(js.status, StatusCode::OK);
+    assert!(
+        js.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert!(js.text.contains("X-CSRF-Token"));
+    let css = app.get("/static/app.css", None).await;
+    assert!(
+        css.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
+    assert_eq!(app.get("/nope", None).await.status, StatusCode::NOT_FOUND);
+
+    let stats = app
+        .get("/api/system-stats", Some(&alice.cookie))
+        .await
+        .json();
+    assert!(stats["memory"]["total_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(stats["temperature"]["text"], "not available");
+    let containers = app.get("/api/containers", Some(&alice.cookie)).await.json();
+    assert_eq!(containers["online"], false);
+    assert!(containers["warning"].as_str().unwrap().contains("offline"));
+    let bad = app
+        .get("/api/containers?logs=../etc", Some(&alice.cookie))
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let approvals = app.get("/api/approvals", Some(&alice.cookie)).await.json();
+    assert_eq!(approvals["online"], false);
+    let audit = app
+        .get("/api/audit?tool=compose_restart", Some(&alice.cookie))
+        .await
+        .json();
+    assert_eq!(audit["records"], json!([]));
+}

@@ -1,0 +1,150 @@
+//! `ops-copilot pi-health` and `ops-copilot pi-health user add`: wiring for the
+//! experience plane (the web app, its chat agent, host statistics).
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use copilot::agent::Agent;
+use copilot::gateway_client::GatewaySettings;
+use copilot::host::HostProbe;
+use copilot::users::Users;
+use copilot::web::{self, AppState, WebConfig};
+
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Option<PiHealthCommand>,
+    /// Where to serve the web app (the guide's pi-health answers on port 8080).
+    #[arg(long, env = "PI_HEALTH_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    #[command(flatten)]
+    data: DataDir,
+    /// Mark the session cookie Secure (and send HSTS): set it when users reach
+    /// the app over https (directly or behind a TLS proxy).
+    #[arg(long, env = "PI_HEALTH_SECURE_COOKIES")]
+    secure_cookies: bool,
+    /// How long a suggested action can be approved, in seconds.
+    #[arg(long, env = "PI_HEALTH_SUGGESTION_TTL_SECS", default_value_t = 600)]
+    suggestion_ttl_secs: u64,
+    /// The thermal zones (the Raspberry Pi's is /sys/class/thermal/thermal_zone0).
+    #[arg(
+        long,
+        env = "PI_HEALTH_THERMAL_DIR",
+        default_value = "/sys/class/thermal"
+    )]
+    thermal_dir: PathBuf,
+}
+
+#[derive(clap::Args, Clone)]
+pub struct DataDir {
+    /// The users file (pi-health-users.json) is kept here.
+    #[arg(long, env = "OPS_COPILOT_DATA_DIR", default_value = "data")]
+    data_dir: PathBuf,
+}
+
+#[derive(clap::Subcommand)]
+enum PiHealthCommand {
+    /// Manage the web app's users.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(clap::Subcommand)]
+enum UserCommand {
+    /// Add NAME, or set its password; the password is read from standard input.
+    Add {
+        name: String,
+        #[command(flatten)]
+        data: DataDir,
+    },
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    match args.command {
+        Some(PiHealthCommand::User(UserCommand::Add { name, data })) => {
+            add_user(&data.data_dir, &name)
+        }
+        None => serve(args).await,
+    }
+}
+
+/// Reads one line from stdin (without echo on a terminal).
+fn read_password(name: &str) -> anyhow::Result<String> {
+    let stdin = std::io::stdin();
+    let terminal = stdin.is_terminal();
+    if terminal {
+        eprint!("password for {name}: ");
+        std::io::stderr().flush().ok();
+        set_echo(false);
+    }
+    let mut line = String::new();
+    let read = stdin.lock().read_line(&mut line);
+    if terminal {
+        set_echo(true);
+        eprintln!();
+    }
+    read.context("cannot read the password from standard input")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+fn set_echo(on: bool) {
+    let _ = std::process::Command::new("stty")
+        .arg(if on { "echo" } else { "-echo" })
+        .stdin(std::process::Stdio::inherit())
+        .status();
+}
+
+fn add_user(data_dir: &Path, name: &str) -> anyhow::Result<()> {
+    let password = read_password(name)?;
+    let users = Users::in_data_dir(data_dir);
+    users.add(name, &password).map_err(anyhow::Error::msg)?;
+    eprintln!("user {name} saved in {}", users.path().display());
+    Ok(())
+}
+
+async fn serve(args: Args) -> anyhow::Result<()> {
+    let settings = GatewaySettings::from_env().map_err(anyhow::Error::msg)?;
+    match &settings.base_url {
+        None => tracing::warn!(
+            "DOCKER_MCP_BASE_URL is not set: offline mode (host statistics only; containers can be neither read nor changed)"
+        ),
+        Some(url) => {
+            tracing::info!(gateway = %url, compose_file = %settings.compose_file, "Docker integration through the ai-gateway");
+            if settings.token.is_none() {
+                tracing::warn!(
+                    "no gateway token: set PI_HEALTH_GATEWAY_TOKEN_FILE (or PI_HEALTH_GATEWAY_TOKEN) to a token made with `ops-copilot gateway token add pi-health --role admin`"
+                );
+            }
+        }
+    }
+    std::fs::create_dir_all(&args.data.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            args.data.data_dir.display()
+        )
+    })?;
+    let users = Users::in_data_dir(&args.data.data_dir);
+    if let Some((name, password)) = users.ensure_initial().map_err(anyhow::Error::msg)? {
+        eprintln!(
+            "pi-health: created the user {name} with the password {password}\n\
+             pi-health: it is shown only now; change it with `ops-copilot pi-health user add {name}`"
+        );
+    }
+    let agent = Agent::new(&settings, HostProbe::new(&args.thermal_dir));
+    let config = WebConfig {
+        secure_cookies: args.secure_cookies,
+        suggestion_ttl: Duration::from_secs(args.suggestion_ttl_secs.max(1)),
+        ..WebConfig::default()
+    };
+    let state = AppState::new(agent, users, &config);
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    tracing::info!(url = %format!("http://{}", listener.local_addr()?), "pi-health serving");
+    web::serve(listener, state, crate::signals::shutdown()).await?;
+    Ok(())
+}
