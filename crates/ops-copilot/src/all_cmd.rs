@@ -15,6 +15,9 @@ use gateway::api::{self, AppState};
 use ops_core::bearer::ExpectedToken;
 use tokio_util::sync::CancellationToken;
 
+use copilot::gateway_client::GatewaySettings;
+use copilot::web::WebConfig;
+
 use crate::docker_mcp::{ToolSettings, build_tools};
 use crate::gateway_cmd::{self, Paths};
 
@@ -34,6 +37,9 @@ pub struct Args {
     /// Configuration (first start: the guide's files), tokens, approvals, audit.
     #[arg(long, env = "OPS_COPILOT_DATA_DIR", default_value = "data")]
     data_dir: PathBuf,
+    /// The web app people open (pi-health).
+    #[arg(long, env = "PI_HEALTH_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
     /// The gateway's address.
     #[arg(long, env = "GATEWAY_LISTEN", default_value = "127.0.0.1:8090")]
     gateway_listen: SocketAddr,
@@ -43,6 +49,52 @@ pub struct Args {
     /// The Engine: unix:///path or tcp://host:port (default: the local socket).
     #[arg(long, env = "DOCKER_HOST")]
     docker_host: Option<String>,
+    /// Where the Pi's thermal zones are.
+    #[arg(
+        long,
+        env = "PI_HEALTH_THERMAL_DIR",
+        default_value = "/sys/class/thermal"
+    )]
+    thermal_dir: PathBuf,
+}
+
+/// `all` lets the chat start and stop services too: the guide's registry has
+/// only restart, so these two are added to the files a first start writes
+/// (the shipped `config/` stays the guide's, as printed).
+const START_STOP_TOOLS: &str = "
+  compose_start:
+    mcp: { service: docker-mcp, fn: compose_start }
+    mutating: true
+    approval: required
+    cooldown: { seconds: 60, key_by: service }
+    summary: \"Start a single stopped service.\"
+
+  compose_stop:
+    mcp: { service: docker-mcp, fn: compose_stop }
+    mutating: true
+    approval: required
+    cooldown: { seconds: 60, key_by: service }
+    summary: \"Stop a single service.\"
+";
+
+/// Their schemas: like compose_restart's.
+fn start_stop_schemas(compose_file: &str) -> String {
+    ["compose_start", "compose_stop"]
+        .iter()
+        .map(|tool| {
+            format!(
+                "
+  {tool}:
+    type: object
+    properties:
+      file:    {{ type: string, const: \"{compose_file}\" }}
+      service: {{ type: string, pattern: \"^[a-zA-Z0-9_-]{{1,32}}$\" }}
+    required: [file, service]
+    additionalProperties: false
+"
+            )
+        })
+        .collect()
 }
 
 /// Writes `text` unless the file exists, readable by the owner only.
@@ -93,9 +145,14 @@ fn prepare(args: &Args, compose_file: Option<&Path>) -> anyhow::Result<Paths> {
         !wired.contains("docker-mcp:8080"),
         "the embedded registry did not take the docker-mcp address"
     );
-    write_new(&registry, &wired)?;
+    write_new(&registry, &format!("{wired}{START_STOP_TOOLS}"))?;
     let locked = compose_file.map_or(GUIDE_COMPOSE_FILE.to_owned(), |f| f.display().to_string());
-    write_new(&policy, &POLICY.replace(GUIDE_COMPOSE_FILE, &locked))?;
+    let policy_text = POLICY.replace(GUIDE_COMPOSE_FILE, &locked).replacen(
+        "\nguards:",
+        &format!("{}\nguards:", start_stop_schemas(&locked)),
+        1,
+    );
+    write_new(&policy, &policy_text)?;
     let config = gateway::config::Config::load(&registry, &policy)?;
     if config.locked_compose_file.as_deref() != Some(locked.as_str()) {
         tracing::warn!(
@@ -140,7 +197,35 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             paths.data_dir.display()
         );
     }
+    let pi_health_token = paths.data_dir.join("pi-health.token");
+    if !pi_health_token.exists() {
+        let token =
+            gateway::auth::add_token(&tokens_file, "pi-health", "admin").with_context(|| {
+                format!(
+                    "{} is missing: remove the pi-health entry from {} to make a new one",
+                    pi_health_token.display(),
+                    tokens_file.display()
+                )
+            })?;
+        write_new(&pi_health_token, &token)?;
+    }
     let (gateway, tokens) = gateway_cmd::open(&paths)?;
+    let gateway_url = format!("http://{}", args.gateway_listen);
+    let locked = compose_file_setting(&paths)?;
+    let settings = GatewaySettings::from_lookup(|name| match name {
+        "DOCKER_MCP_BASE_URL" => Some(gateway_url.clone()),
+        "PI_HEALTH_GATEWAY_TOKEN_FILE" => Some(pi_health_token.display().to_string()),
+        "PI_HEALTH_GATEWAY_TOKEN" => None,
+        "DOCKER_MCP_COMPOSE_FILE" => locked.clone(),
+        other => std::env::var(other).ok(),
+    })
+    .map_err(anyhow::Error::msg)?;
+    let web_state = crate::pi_health::prepare(
+        &settings,
+        &paths.data_dir,
+        &args.thermal_dir,
+        &WebConfig::default(),
+    )?;
 
     let shutdown = CancellationToken::new();
     let mcp_app = server::router(
@@ -161,8 +246,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     };
     let mcp_listener = bind(args.docker_mcp_listen).await?;
     let gateway_listener = bind(args.gateway_listen).await?;
+    let web_listener = bind(args.listen).await?;
     println!(
-        "Ops-Copilot is running: the gateway at http://{} (POST /chat/tool, /approvals, /audit, /mcp); docker-mcp at http://{} answers only the gateway.",
+        "Ops-Copilot is running: open http://{} (sign in as admin). The gateway is at http://{} (POST /chat/tool, /approvals, /audit, /mcp); docker-mcp at http://{} answers only the gateway.",
+        web_listener.local_addr()?,
         gateway_listener.local_addr()?,
         mcp_listener.local_addr()?
     );
@@ -177,6 +264,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let gateway = axum::serve(gateway_listener, gateway_app)
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .into_future();
-    tokio::try_join!(mcp, gateway)?;
+    let web = copilot::web::serve(web_listener, web_state, shutdown.clone().cancelled_owned());
+    tokio::try_join!(mcp, gateway, web)?;
     Ok(())
+}
+
+/// The compose file the policy pins, for pi-health's `file` argument.
+fn compose_file_setting(paths: &Paths) -> anyhow::Result<Option<String>> {
+    Ok(gateway::config::Config::load(&paths.registry, &paths.policy)?.locked_compose_file)
 }

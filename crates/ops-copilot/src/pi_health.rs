@@ -106,8 +106,14 @@ fn add_user(data_dir: &Path, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serve(args: Args) -> anyhow::Result<()> {
-    let settings = GatewaySettings::from_env().map_err(anyhow::Error::msg)?;
+/// The app's state: the gateway settings checked, the first user made (its
+/// password printed once), the agent ready. Shared by `pi-health` and `all`.
+pub fn prepare(
+    settings: &GatewaySettings,
+    data_dir: &Path,
+    thermal_dir: &Path,
+    config: &WebConfig,
+) -> anyhow::Result<AppState> {
     match &settings.base_url {
         None => tracing::warn!(
             "DOCKER_MCP_BASE_URL is not set: offline mode (host statistics only; containers can be neither read nor changed)"
@@ -121,26 +127,27 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             }
         }
     }
-    std::fs::create_dir_all(&args.data.data_dir).with_context(|| {
-        format!(
-            "cannot create the data directory {}",
-            args.data.data_dir.display()
-        )
-    })?;
-    let users = Users::in_data_dir(&args.data.data_dir);
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+    let users = Users::in_data_dir(data_dir);
     if let Some((name, password)) = users.ensure_initial().map_err(anyhow::Error::msg)? {
-        eprintln!(
+        println!(
             "pi-health: created the user {name} with the password {password}\n\
              pi-health: it is shown only now; change it with `ops-copilot pi-health user add {name}`"
         );
     }
-    let agent = Agent::new(&settings, HostProbe::new(&args.thermal_dir));
+    let agent = Agent::new(settings, HostProbe::new(thermal_dir));
+    Ok(AppState::new(agent, users, config))
+}
+
+async fn serve(args: Args) -> anyhow::Result<()> {
+    let settings = GatewaySettings::from_env().map_err(anyhow::Error::msg)?;
     let config = WebConfig {
         secure_cookies: args.secure_cookies,
         suggestion_ttl: Duration::from_secs(args.suggestion_ttl_secs.max(1)),
         ..WebConfig::default()
     };
-    let state = AppState::new(agent, users, &config);
+    let state = prepare(&settings, &args.data.data_dir, &args.thermal_dir, &config)?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

@@ -9,7 +9,12 @@ use test_support::{Process, Stack, free_port, http_client};
 
 use crate::support::bin_command;
 
-fn start(stack: &Stack, data: &std::path::Path, gateway: u16, mcp: u16, log: &str) -> Process {
+fn start(
+    stack: &Stack,
+    data: &std::path::Path,
+    (web, gateway, mcp): (u16, u16, u16),
+    log: &str,
+) -> Process {
     let mut command = bin_command();
     command
         .current_dir(data.parent().unwrap())
@@ -18,6 +23,10 @@ fn start(stack: &Stack, data: &std::path::Path, gateway: u16, mcp: u16, log: &st
         .arg(stack.file())
         .arg("--data-dir")
         .arg(data)
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{web}"))
+        .arg("--thermal-dir")
+        .arg(data.parent().unwrap())
         .arg("--gateway-listen")
         .arg(format!("127.0.0.1:{gateway}"))
         .arg("--docker-mcp-listen")
@@ -45,8 +54,9 @@ async fn all_runs_both_planes_and_docker_mcp_answers_only_the_gateway() {
     stack.up(&["sonarr"]);
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let (gateway_port, mcp_port) = (free_port(), free_port());
-    let mut all = start(&stack, &data, gateway_port, mcp_port, "all-1.log");
+    let (web_port, gateway_port, mcp_port) = (free_port(), free_port(), free_port());
+    let ports = (web_port, gateway_port, mcp_port);
+    let mut all = start(&stack, &data, ports, "all-1.log");
     all.wait_until_http(
         &format!("http://127.0.0.1:{gateway_port}/health"),
         answers_ok,
@@ -75,6 +85,30 @@ async fn all_runs_both_planes_and_docker_mcp_answers_only_the_gateway() {
     let body: serde_json::Value = reply.json().await.unwrap();
     assert_eq!(body["result"]["project"], stack.project(), "{body}");
 
+    // The web app is up, with a sign-in made on first start.
+    assert!(
+        all.log()
+            .contains("created the user admin with the password"),
+        "{}",
+        all.log()
+    );
+    let page = client
+        .get(format!("http://127.0.0.1:{web_port}/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let chat_page = client
+        .get(format!("http://127.0.0.1:{web_port}/api/system-stats"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        chat_page.status(),
+        StatusCode::UNAUTHORIZED,
+        "the app is protected"
+    );
+
     // docker-mcp is there, but only for the gateway.
     let direct = client
         .post(format!("http://127.0.0.1:{mcp_port}/tools/docker_ps"))
@@ -95,7 +129,7 @@ async fn all_runs_both_planes_and_docker_mcp_answers_only_the_gateway() {
             all.exited().ok_or_else(|| "still running".to_owned())
         });
     assert!(stopped.success(), "{stopped:?}\n{}", all.log());
-    let mut again = start(&stack, &data, gateway_port, mcp_port, "all-2.log");
+    let mut again = start(&stack, &data, ports, "all-2.log");
     again
         .wait_until_http(
             &format!("http://127.0.0.1:{gateway_port}/health"),
