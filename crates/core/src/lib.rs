@@ -1,6 +1,7 @@
 //! Small pieces every plane of Ops-Copilot shares.
 
 pub mod bearer;
+pub mod net;
 pub mod schema;
 
 /// An error and its causes on one line: "client error: connection refused".

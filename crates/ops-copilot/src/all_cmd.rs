@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::serve::Listener as _;
 use docker_mcp::server::{self, HostPolicy};
 use gateway::api::{self, AppState};
 use ops_core::bearer::ExpectedToken;
@@ -240,7 +241,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         allowed_hosts: Vec::new(),
     });
     let bind = |address: SocketAddr| async move {
-        tokio::net::TcpListener::bind(address)
+        ops_core::net::bind(address)
             .await
             .with_context(|| format!("cannot listen on {address}"))
     };

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::serve::Listener as _;
 use docker_mcp::engine::{Engine, EngineAddress, EngineTimeouts};
 use docker_mcp::server::{self, HostPolicy};
 use docker_mcp::tools::ComposeCli;
@@ -129,7 +130,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         token,
         shutdown.clone(),
     );
-    let listener = tokio::net::TcpListener::bind(args.listen)
+    let listener = ops_core::net::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     tracing::info!(listen = %listener.local_addr()?, "docker-mcp serving MCP at /mcp, REST at /tools/{{fn}}, /health");

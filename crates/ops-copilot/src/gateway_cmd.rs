@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::serve::Listener as _;
 use gateway::api::{self, AppState};
 use gateway::auth::{TokensHandle, add_token};
 use gateway::config::{Config, ConfigHandle};
@@ -144,7 +145,7 @@ async fn serve(paths: Paths, listen: SocketAddr, allowed_hosts: Vec<String>) -> 
         tokens,
         allowed_hosts,
     });
-    let listener = tokio::net::TcpListener::bind(listen)
+    let listener = ops_core::net::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(listen = %listener.local_addr()?, "ai-gateway serving /chat/tool, /approvals, /audit, /health");

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::serve::Listener as _;
 use copilot::agent::Agent;
 use copilot::gateway_client::GatewaySettings;
 use copilot::host::HostProbe;
@@ -148,7 +149,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         ..WebConfig::default()
     };
     let state = prepare(&settings, &args.data.data_dir, &args.thermal_dir, &config)?;
-    let listener = tokio::net::TcpListener::bind(args.listen)
+    let listener = ops_core::net::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     tracing::info!(url = %format!("http://{}", listener.local_addr()?), "pi-health serving");

@@ -137,7 +137,7 @@ pub fn router(state: AppState) -> Router {
 
 /// Serves the app until `shutdown` completes.
 pub async fn serve(
-    listener: tokio::net::TcpListener,
+    listener: ops_core::net::Listener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
