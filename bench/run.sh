@@ -1,0 +1,608 @@
+#!/usr/bin/env bash
+# The benchmark of issue 6: bench/run.sh
+#
+# Builds Ops-Copilot in release mode, brings up the test ARR stack plus filler
+# containers, measures everything in one run and prints ONE table, also written to
+# BENCHMARKS.md with the machine it ran on. Every figure is set against a baseline
+# measured in the same run (the raw Engine call, the guide's FastAPI gateway, the
+# PyPI peer `mcp-server-docker`), and the issue's targets are marked met/missed.
+# See bench/README.md for how to read the table.
+#
+# Needs: a Debian machine with Docker Engine, root for apt-get (wrk, busybox-static,
+# docker-registry, docker-compose), PyPI (a venv), crates.io (the build). Sends load
+# to 127.0.0.1 only. Everything it starts (processes, containers) is removed at the
+# end, also on failure or Ctrl-C.
+#
+# Environment (all optional):
+#   OPS_BENCH_OUT        where to write the report (default: BENCHMARKS.md at the repo root)
+#   OPS_BENCH_VENV       the Python venv (default: /var/tmp/ops-bench-venv)
+#   OPS_BENCH_COUNTS     running containers per latency point (default: "10 100 300")
+#   OPS_BENCH_AT         the point where the gateway, peer and load are measured (default: 100)
+#   OPS_BENCH_REQUESTS   requests per latency target and point (default: 1000)
+#   OPS_BENCH_GW_REQUESTS requests per target for the gateway comparison (default: 300)
+#   OPS_BENCH_WRK_SECONDS  duration of each wrk run (default: 10)
+#   OPS_BENCH_POINT_SECONDS  time cap of one latency point (default: 40)
+#   OPS_BENCH_KEEP=1     keep the work directory (logs, raw results) afterwards
+#   CARGO_TARGET_DIR     (default: /var/tmp/ops-target)
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+HERE="$REPO/bench"
+cd "$REPO"
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/ops-target}"
+export DEBIAN_FRONTEND=noninteractive
+VENV="${OPS_BENCH_VENV:-/var/tmp/ops-bench-venv}"
+OUT="${OPS_BENCH_OUT:-$REPO/BENCHMARKS.md}"
+read -r -a COUNTS <<<"${OPS_BENCH_COUNTS:-10 100 300}"
+AT="${OPS_BENCH_AT:-100}"
+REQUESTS="${OPS_BENCH_REQUESTS:-1000}"
+GW_REQUESTS="${OPS_BENCH_GW_REQUESTS:-300}"
+WRK_SECONDS="${OPS_BENCH_WRK_SECONDS:-10}"
+# A latency point stops after this many seconds even if fewer requests were timed.
+POINT_SECONDS="${OPS_BENCH_POINT_SECONDS:-40}"
+WRK_CONNECTIONS=64
+LOGS_TAIL=150
+PY_PACKAGES=("mcp>=2,<3" "mcp-server-docker" "fastapi" "uvicorn" "httpx" "pyyaml" "jsonschema")
+
+RUN_ID="opsbench-$(date +%s)-$$"
+BENCH_LABEL="org.ops-copilot.bench-run"
+FILLER_IMAGE="ops-copilot/arr-base:test"
+# On disk, not tmpfs: the gateway's audit log is fsynced for real.
+WORK="$(mktemp -d /var/tmp/ops-bench.XXXXXX)"
+RES="$WORK/results"
+LOGS="$WORK/logs"
+mkdir -p "$RES" "$LOGS"
+KV="$RES/kv.txt"
+: >"$KV"
+
+BIN="$CARGO_TARGET_DIR/release/ops-copilot"
+BENCH="$CARGO_TARGET_DIR/release/ops-bench"
+PIDS=()
+STACK_DIR=""
+COMPOSE=()
+SUCCESS=0
+
+STARTED_AT=$SECONDS
+say() { printf 'bench: [%3ds] %s\n' "$((SECONDS - STARTED_AT))" "$*" >&2; }
+die() {
+    echo "bench: ERROR: $*" >&2
+    exit 1
+}
+kv() { echo "$1=$2" >>"$KV"; }
+
+# --- cleanup: everything this run started, also on failure ----------------------------
+cleanup() {
+    local rc=$? pid ids
+    trap - EXIT INT TERM
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq 1 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -9 "$pid" 2>/dev/null || true
+    done
+    if [ -n "$STACK_DIR" ] && [ ${#COMPOSE[@]} -gt 0 ]; then
+        (cd "$STACK_DIR" && OPS_TEST_RUN_ID="$RUN_ID" "${COMPOSE[@]}" down -v --remove-orphans -t 1 >/dev/null 2>&1) || true
+    fi
+    ids="$(docker ps -aq --filter "label=$BENCH_LABEL=$RUN_ID" 2>/dev/null || true)"
+    ids+=" $(docker ps -aq --filter "label=org.ops-copilot.test-run=$RUN_ID" 2>/dev/null || true)"
+    # shellcheck disable=SC2086
+    echo $ids | xargs -r -n 25 -P 4 docker rm -f -v >/dev/null 2>&1 || true
+    docker network ls -q --filter "label=com.docker.compose.project=$RUN_ID" 2>/dev/null |
+        xargs -r docker network rm >/dev/null 2>&1 || true
+    if [ "$SUCCESS" = 1 ] && [ "${OPS_BENCH_KEEP:-0}" != 1 ]; then
+        rm -rf "$WORK"
+    else
+        say "logs and raw results kept in $WORK"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# --- 1. tools ---------------------------------------------------------------------------
+pkg_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+
+ensure_tools() {
+    command -v docker >/dev/null 2>&1 || die "docker CLI not found: install Docker Engine"
+    docker info >/dev/null 2>&1 || die "the Docker Engine is not reachable (docker info failed)"
+    local missing=()
+    command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+    command -v curl >/dev/null 2>&1 || missing+=(curl)
+    command -v flock >/dev/null 2>&1 || missing+=(util-linux)
+    pkg_installed busybox-static || missing+=(busybox-static)
+    command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
+    command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || missing+=(docker-compose)
+    command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-venv)
+    command -v cargo >/dev/null 2>&1 || die "cargo not found: install Rust (rustup)"
+    if [ ${#missing[@]} -gt 0 ]; then
+        [ "$(id -u)" = 0 ] || die "missing: ${missing[*]} (sudo apt-get install -y ${missing[*]})"
+        say "installing ${missing[*]}"
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+    if command -v docker-compose >/dev/null 2>&1; then
+        COMPOSE=(docker-compose)
+    else
+        COMPOSE=(docker compose)
+    fi
+}
+
+# A Python >= 3.12 (mcp-server-docker needs it): on PATH, else pyenv's.
+find_python() {
+    local candidate
+    for candidate in python3.14 python3.13 python3.12 python3 \
+        "$HOME"/.pyenv/versions/3.1[2-9]*/bin/python3 /usr/local/bin/python3.1[2-9]; do
+        candidate="$(command -v "$candidate" 2>/dev/null || true)"
+        if [ -z "$candidate" ] || [ ! -x "$candidate" ]; then continue; fi
+        if "$candidate" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null; then
+            echo "$candidate"
+            return 0
+        fi
+    done
+    return 1
+}
+
+venv_ok() {
+    [ -x "$VENV/bin/python" ] && "$VENV/bin/python" - <<'EOF' >/dev/null 2>&1
+import importlib.metadata as md
+import fastapi, httpx, jsonschema, uvicorn, yaml  # noqa: F401
+import mcp.client.stdio, mcp_server_docker  # noqa: F401
+assert md.version("mcp").split(".")[0] == "2"
+EOF
+}
+
+ensure_venv() {
+    venv_ok && return 0
+    local python
+    python="$(find_python)" || die "mcp-server-docker needs Python >= 3.12: install one (e.g. pyenv install 3.12) or set OPS_BENCH_VENV to a venv that has ${PY_PACKAGES[*]}"
+    say "creating $VENV ($("$python" --version)) with ${PY_PACKAGES[*]}"
+    rm -rf "$VENV"
+    "$python" -m venv "$VENV"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check "${PY_PACKAGES[@]}"
+    venv_ok || die "the venv at $VENV does not provide ${PY_PACKAGES[*]}"
+}
+
+free_port() {
+    "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+running_count() { docker ps -q | wc -l; }
+
+# --- 2. the FastAPI gateway of the guide (section 4), written out verbatim --------------
+write_fastapi_gateway() { # DIR
+    mkdir -p "$1/adapters"
+    cat >"$1/adapters/docker_mcp.py" <<'PYEOF'
+# gateway/adapters/docker_mcp.py
+import os, httpx
+from typing import Any, Dict
+
+MCP_BASE = os.getenv("DOCKER_MCP_BASE", "http://docker-mcp:8080")
+READ_TIMEOUT = float(os.getenv("READ_TIMEOUT", "4.5"))
+WRITE_TIMEOUT = float(os.getenv("WRITE_TIMEOUT", "30"))
+
+class ToolError(Exception): ...
+
+class DockerMCPClient:
+    def __init__(self, base=MCP_BASE):
+        self.base = base
+
+    def call(self, fn: str, args: Dict[str, Any], mutating: bool = False) -> Dict[str, Any]:
+        url = f"{self.base}/tools/{fn}"
+        timeout = WRITE_TIMEOUT if mutating else READ_TIMEOUT
+        r = httpx.post(url, json=args, timeout=timeout)
+        if r.status_code >= 400:
+            raise ToolError(f"MCP {fn} -> {r.status_code}: {r.text[:300]}")
+        return r.json()
+PYEOF
+    cat >"$1/main.py" <<'PYEOF'
+# gateway/main.py (essentials)
+from fastapi import FastAPI, HTTPException
+import yaml, jsonschema
+from adapters.docker_mcp import DockerMCPClient, ToolError
+
+app = FastAPI()
+mcp = DockerMCPClient()
+
+with open("policy.yaml") as f: POLICY = yaml.safe_load(f)
+with open("tool_registry.yaml") as f: REG = yaml.safe_load(f)
+
+def validate_schema(tool_name, args):
+    schema = POLICY["schemas"].get(tool_name, {"type":"object","additionalProperties":True})
+    jsonschema.validate(instance=args, schema=schema)
+
+@app.post("/chat/tool")
+def run_tool(payload: dict):
+    tool_name = payload["tool"]
+    args = payload.get("args", {})
+    role = payload.get("role", "standard")
+
+    if tool_name not in REG["tools"]:
+        raise HTTPException(400, "Unknown tool")
+
+    tool = REG["tools"][tool_name]
+    mut = bool(tool.get("mutating"))
+
+    # Validate args
+    try:
+        validate_schema(tool_name, args)
+    except jsonschema.ValidationError as e:
+        raise HTTPException(400, f"Bad args: {e.message}")
+
+    # RBAC & approvals
+    if mut and not payload.get("approved"):
+        return {"need_approval": True, "tool": tool_name, "args": args, "rationale": tool.get("summary", "Mutating action")}
+
+    if mut and tool.get("roles") and role not in tool["roles"]:
+        raise HTTPException(403, "Not authorized")
+
+    # Execute
+    try:
+        result = mcp.call(tool["mcp"]["fn"], args, mutating=mut)
+    except ToolError as e:
+        raise HTTPException(502, str(e))
+
+    return {"ok": True, "tool": tool_name, "result": result}
+PYEOF
+}
+
+# --- 3. processes -----------------------------------------------------------------------
+# Starts "$@" in the background with its output in LOGS/NAME.log; sets STARTED_PID and
+# STARTED_T0 (ns, just before the start).
+start_bg() { # NAME CMD...
+    local name="$1"
+    shift
+    STARTED_T0="$(date +%s%N)"
+    "$@" </dev/null >"$LOGS/$name.log" 2>&1 &
+    STARTED_PID=$!
+    PIDS+=("$STARTED_PID")
+}
+
+# Stops one process started by start_bg before the end, and forgets it.
+stop_bg() { # PID
+    local pid="$1" kept=() p
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    for p in "${PIDS[@]}"; do
+        [ "$p" = "$pid" ] || kept+=("$p")
+    done
+    PIDS=("${kept[@]}")
+}
+
+wait_ready() { # NAME URL T0 -> ms
+    local ms
+    if ! ms="$("$BENCH" wait "$2" "$3" 30000)"; then
+        tail -n 30 "$LOGS/$1.log" >&2 || true
+        die "$1 did not become ready ($2)"
+    fi
+    echo "$ms"
+}
+
+# Our binary with none of the caller's settings (an array, not a function, so that a
+# background start execs it and $! is its pid).
+OURS=(env -u COMPOSE_FILE -u COMPOSE_PROJECT_NAME -u DOCKER_MCP_LISTEN -u DOCKER_MCP_ALLOWED_HOSTS
+    -u GATEWAY_REGISTRY -u GATEWAY_POLICY -u GATEWAY_TOKENS_FILE -u GATEWAY_LISTEN
+    -u GATEWAY_ALLOWED_HOSTS -u OPS_COPILOT_DATA_DIR LOG_LEVEL=info "$BIN")
+
+# --- 4. containers ----------------------------------------------------------------------
+FILLERS=0
+fill_to() { # N: add filler containers until N containers run on the Engine
+    local want="$1" have need
+    have="$(running_count)"
+    need=$((want - have))
+    if [ "$need" -le 0 ]; then
+        say "$have containers already run (wanted $want): no fillers added"
+        return 0
+    fi
+    say "starting $need filler containers ($have running, want $want)"
+    seq $((FILLERS + 1)) $((FILLERS + need)) |
+        xargs -P 4 -I{} docker run -d --name "$RUN_ID-fill-{}" --label "$BENCH_LABEL=$RUN_ID" \
+            --network none --log-driver none --restart no --entrypoint /bin/sleep \
+            "$FILLER_IMAGE" 86400 >/dev/null
+    FILLERS=$((FILLERS + need))
+}
+
+# Waits until docker-mcp's docker_ps lists as many containers as the Engine runs.
+wait_cache() {
+    local engine served
+    for _ in $(seq 1 100); do
+        engine="$(running_count)"
+        served="$(curl -s -X POST "$MCP_URL/tools/docker_ps" -H 'Content-Type: application/json' -d '{}' |
+            "$VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin).get("count", -1))' 2>/dev/null || echo -1)"
+        if [ "$engine" = "$served" ]; then
+            echo "$served"
+            return 0
+        fi
+        sleep 0.1
+    done
+    say "docker-mcp lists $served containers, the Engine runs $engine (still changing?)"
+    echo "$served"
+}
+
+# --- 5. measurements --------------------------------------------------------------------
+latency() { # OUT SPEC_JSON
+    "$BENCH" latency "$2" >"$1" || die "ops-bench latency failed (spec: $2)"
+}
+
+json_str() { "$VENV/bin/python" -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$1"; }
+
+run_wrk() { # NAME URL BODY TOKEN PID...
+    local name="$1" url="$2" body="$3" token="$4" rss_pid
+    shift 4
+    "$BENCH" rss "$WRK_SECONDS" 100 "$@" >"$RES/rss-$name.json" &
+    rss_pid=$!
+    BENCH_BODY="$body" BENCH_TOKEN="$token" wrk -t1 -c"$WRK_CONNECTIONS" -d"${WRK_SECONDS}s" \
+        --timeout 10s -s "$HERE/post_json.lua" "$url" >"$LOGS/wrk-$name.log" 2>&1 ||
+        die "wrk $name failed: $(tail -n 5 "$LOGS/wrk-$name.log")"
+    wait "$rss_pid"
+    grep '^BENCH_JSON ' "$LOGS/wrk-$name.log" | sed 's/^BENCH_JSON //' >"$RES/wrk-$name.json"
+    [ -s "$RES/wrk-$name.json" ] || die "no result from wrk $name"
+}
+
+machine_info() {
+    kv cpu_model "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
+    kv cpu_cores "$(nproc)"
+    kv mem_total_kb "$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)"
+    kv kernel "$(uname -sr)"
+    kv os "$(sed -n 's/^PRETTY_NAME="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' /etc/os-release 2>/dev/null)"
+    kv docker "$(docker version --format 'Engine {{.Server.Version}}, API {{.Server.APIVersion}}' 2>/dev/null)"
+    kv compose "$("${COMPOSE[@]}" version --short 2>/dev/null || true)"
+    kv rustc "$(rustc --version)"
+    kv python "$("$VENV/bin/python" --version 2>&1)"
+    kv python_packages "$("$VENV/bin/python" -m pip list --format=freeze 2>/dev/null |
+        grep -iE '^(mcp|mcp-server-docker|fastapi|uvicorn|httpx|pyyaml|jsonschema|docker)==' | tr '\n' ' ')"
+    kv wrk "$(wrk -v 2>&1 | head -n 1 | awk '{print $1, $2}')"
+    kv git "$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    kv git_dirty "$(git -C "$REPO" status --porcelain 2>/dev/null | grep -vc '^??' || true)"
+}
+
+# Load from outside this run: the load average and other compilers at work.
+note_load() { # PHASE
+    kv "load_$1" "$(cut -d' ' -f1-3 /proc/loadavg)"
+    kv "others_$1" "$( (pgrep -c -x rustc || true; pgrep -c -x cargo || true; pgrep -c -x cc1 || true) | paste -sd' ')"
+}
+
+main() {
+    ensure_tools
+    ensure_venv
+    kv date "$(date -u '+%Y-%m-%d %H:%M UTC')"
+    machine_info
+    note_load start
+    kv requests "$REQUESTS"
+    kv gw_requests "$GW_REQUESTS"
+    kv point_seconds "$POINT_SECONDS"
+    kv wrk_seconds "$WRK_SECONDS"
+    kv wrk_connections "$WRK_CONNECTIONS"
+    kv count_at_requested "$AT"
+
+    say "building (release): ops-copilot, ops-bench"
+    cargo build --release --quiet -p ops-copilot -p ops-bench || die "cargo build --release failed"
+    kv binary_bytes "$(stat -c %s "$BIN")"
+    cp "$BIN" "$WORK/ops-copilot.stripped"
+    strip "$WORK/ops-copilot.stripped" 2>/dev/null && kv binary_stripped_bytes "$(stat -c %s "$WORK/ops-copilot.stripped")"
+    rm -f "$WORK/ops-copilot.stripped"
+
+    say "test images (testing/images/build.sh)"
+    "$REPO/testing/images/build.sh" 2>"$LOGS/images.log" || die "testing/images/build.sh failed: $(tail -n 5 "$LOGS/images.log")"
+
+    # The ARR test stack; its directory name is the compose project name.
+    STACK_DIR="$WORK/$RUN_ID"
+    mkdir -p "$STACK_DIR"
+    cp "$REPO/testing/arr-stack/docker-compose.yml" "$STACK_DIR/docker-compose.yml"
+    local file="$STACK_DIR/docker-compose.yml" project="$RUN_ID"
+    say "bringing up the ARR test stack ($project)"
+    (cd "$STACK_DIR" && env -u COMPOSE_FILE -u COMPOSE_PROJECT_NAME OPS_TEST_RUN_ID="$RUN_ID" \
+        "${COMPOSE[@]}" up -d) >"$LOGS/compose-up.log" 2>&1 || die "compose up failed: $(tail -n 5 "$LOGS/compose-up.log")"
+    kv project "$project"
+
+    local engine_addr="unix:/var/run/docker.sock" api
+    case "${DOCKER_HOST:-}" in
+        unix://*) engine_addr="unix:${DOCKER_HOST#unix://}" ;;
+        tcp://*) engine_addr="${DOCKER_HOST#tcp://}" ;;
+    esac
+    api="$(docker version --format '{{.Server.APIVersion}}')"
+    local sab_id
+    sab_id="$(docker ps -q --no-trunc --filter "label=com.docker.compose.project=$project" \
+        --filter "label=com.docker.compose.service=sabnzbd" | head -n 1)"
+    [ -n "$sab_id" ] || die "the stack's sabnzbd container is not running"
+
+    # docker-mcp (HTTP), the gateway in front of it, the guide's FastAPI gateway too.
+    local p_mcp p_gw p_fa ms
+    p_mcp="$(free_port)"
+    start_bg docker-mcp "${OURS[@]}" docker-mcp --compose-file "$file" --listen "127.0.0.1:$p_mcp"
+    MCP_PID=$STARTED_PID
+    kv pid_docker_mcp "$MCP_PID"
+    MCP_URL="http://127.0.0.1:$p_mcp"
+    ms="$(wait_ready docker-mcp "$MCP_URL/health" "$STARTED_T0")"
+    kv ready_docker_mcp_ms "$ms"
+
+    local gwdir="$WORK/gateway"
+    mkdir -p "$gwdir/config"
+    sed "s|http://docker-mcp:8080|$MCP_URL|" "$REPO/config/tool_registry.yaml" >"$gwdir/config/tool_registry.yaml"
+    sed "s|/opt/stack/docker-compose.yml|$file|g" "$REPO/config/policy.yaml" >"$gwdir/config/policy.yaml"
+    grep -q "$MCP_URL" "$gwdir/config/tool_registry.yaml" || die "config/tool_registry.yaml has no http://docker-mcp:8080"
+    grep -q "$file" "$gwdir/config/policy.yaml" || die "config/policy.yaml does not pin /opt/stack/docker-compose.yml"
+    local paths=(--registry "$gwdir/config/tool_registry.yaml" --policy "$gwdir/config/policy.yaml" --data-dir "$gwdir/data")
+    local token
+    token="$("${OURS[@]}" gateway token add bench --role standard "${paths[@]}" 2>>"$LOGS/token.log")" || die "token add failed: $(cat "$LOGS/token.log")"
+    p_gw="$(free_port)"
+    start_bg gateway "${OURS[@]}" gateway "${paths[@]}" --listen "127.0.0.1:$p_gw"
+    GW_PID=$STARTED_PID
+    kv pid_gateway "$GW_PID"
+    local gw_url="http://127.0.0.1:$p_gw"
+    ms="$(wait_ready gateway "$gw_url/health" "$STARTED_T0")"
+    kv ready_gateway_ms "$ms"
+
+    local fadir="$WORK/fastapi/gateway"
+    write_fastapi_gateway "$fadir"
+    cp "$gwdir/config/tool_registry.yaml" "$gwdir/config/policy.yaml" "$fadir/"
+    p_fa="$(free_port)"
+    # One uvicorn worker, access log off (its best case).
+    start_bg fastapi env -C "$fadir" DOCKER_MCP_BASE="$MCP_URL" "$VENV/bin/python" -m uvicorn main:app \
+        --host 127.0.0.1 --port "$p_fa" --no-access-log --log-level warning
+    FA_PID=$STARTED_PID
+    kv pid_fastapi "$FA_PID"
+    local fa_url="http://127.0.0.1:$p_fa"
+    ms="$(wait_ready fastapi "$fa_url/openapi.json" "$STARTED_T0")"
+    kv ready_fastapi_ms "$ms"
+
+    # A second baseline, for fairness: the same gateway with the one change a Python
+    # programmer would make first, one shared httpx.Client instead of httpx.post (which
+    # builds a client, TLS context included, on every call).
+    local fpdir="$WORK/fastapi-pooled/gateway"
+    mkdir -p "$(dirname "$fpdir")"
+    cp -r "$fadir" "$fpdir"
+    sed -i -e 's/^class ToolError(Exception): \.\.\./_CLIENT = httpx.Client()\n\nclass ToolError(Exception): .../' \
+        -e 's/r = httpx\.post(url, json=args, timeout=timeout)/r = _CLIENT.post(url, json=args, timeout=timeout)/' \
+        "$fpdir/adapters/docker_mcp.py"
+    if ! grep -q '^_CLIENT = httpx.Client()' "$fpdir/adapters/docker_mcp.py" ||
+        ! grep -q '_CLIENT.post' "$fpdir/adapters/docker_mcp.py"; then
+        die "could not make the pooled FastAPI variant"
+    fi
+    local p_fp fp_url
+    p_fp="$(free_port)"
+    start_bg fastapi-pooled env -C "$fpdir" DOCKER_MCP_BASE="$MCP_URL" "$VENV/bin/python" -m uvicorn main:app \
+        --host 127.0.0.1 --port "$p_fp" --no-access-log --log-level warning
+    FP_PID=$STARTED_PID
+    fp_url="http://127.0.0.1:$p_fp"
+    wait_ready fastapi-pooled "$fp_url/openapi.json" "$STARTED_T0" >/dev/null
+
+    local ps_args logs_args
+    ps_args="{\"file\":$(json_str "$file")}"
+    logs_args="{\"file\":$(json_str "$file"),\"service\":\"sabnzbd\",\"tail\":$LOGS_TAIL}"
+    # Sanity: the same answer through each path before timing anything.
+    curl -sf -X POST "$MCP_URL/tools/compose_ps" -H 'Content-Type: application/json' -d "$ps_args" >/dev/null ||
+        die "docker-mcp compose_ps failed"
+    curl -sf -X POST "$gw_url/chat/tool" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+        -d "{\"tool\":\"compose_ps\",\"args\":$ps_args}" >/dev/null || die "gateway compose_ps failed: $(tail -n 20 "$LOGS/gateway.log")"
+    curl -sf -X POST "$fa_url/chat/tool" -H 'Content-Type: application/json' \
+        -d "{\"tool\":\"compose_ps\",\"args\":$ps_args}" >/dev/null || die "FastAPI gateway compose_ps failed: $(tail -n 20 "$LOGS/fastapi.log")"
+
+    sleep 2
+    kv mem_start_docker_mcp "$("$BENCH" mem "$MCP_PID")"
+    kv mem_start_gateway "$("$BENCH" mem "$GW_PID")"
+    kv mem_start_fastapi "$("$BENCH" mem "$FA_PID")"
+
+    local compose_filter engine_host mcp_hostport="127.0.0.1:$p_mcp"
+    compose_filter="$("$VENV/bin/python" -c 'import json,sys,urllib.parse; print(urllib.parse.quote(json.dumps({"label":["com.docker.compose.project="+sys.argv[1]]})))' "$project")"
+    engine_host="$engine_addr"
+
+    local n count
+    for n in "${COUNTS[@]}"; do
+        note_load "n$n"
+        fill_to "$n"
+        count="$(wait_cache)"
+        kv "count_$n" "$count"
+        say "latency at $count running containers ($REQUESTS requests per target, interleaved)"
+        latency "$RES/latency-$n.json" "{
+          \"requests\": $REQUESTS, \"warmup\": 50, \"max_seconds\": $POINT_SECONDS,
+          \"targets\": [
+            {\"name\":\"engine_ps\",\"addr\":\"$engine_host\",\"method\":\"GET\",\"path\":\"/v$api/containers/json\"},
+            {\"name\":\"rest_docker_ps\",\"addr\":\"$mcp_hostport\",\"method\":\"POST\",\"path\":\"/tools/docker_ps\",\"body\":{}},
+            {\"name\":\"mcp_docker_ps\",\"kind\":\"mcp\",\"addr\":\"$mcp_hostport\",\"tool\":\"docker_ps\",\"args\":{}},
+            {\"name\":\"engine_compose_ps\",\"addr\":\"$engine_host\",\"method\":\"GET\",\"path\":\"/v$api/containers/json?all=1&filters=$compose_filter\"},
+            {\"name\":\"rest_compose_ps\",\"addr\":\"$mcp_hostport\",\"method\":\"POST\",\"path\":\"/tools/compose_ps\",\"body\":$ps_args},
+            {\"name\":\"mcp_compose_ps\",\"kind\":\"mcp\",\"addr\":\"$mcp_hostport\",\"tool\":\"compose_ps\",\"args\":$ps_args},
+            {\"name\":\"engine_logs\",\"addr\":\"$engine_host\",\"method\":\"GET\",\"path\":\"/v$api/containers/$sab_id/logs?stdout=1&stderr=1&tail=$LOGS_TAIL\"},
+            {\"name\":\"rest_compose_logs\",\"addr\":\"$mcp_hostport\",\"method\":\"POST\",\"path\":\"/tools/compose_logs\",\"body\":$logs_args},
+            {\"name\":\"mcp_compose_logs\",\"kind\":\"mcp\",\"addr\":\"$mcp_hostport\",\"tool\":\"compose_logs\",\"args\":$logs_args}
+          ]}"
+        kv "count_after_$n" "$(running_count)"
+        if [ "$n" = "${COUNTS[0]}" ]; then
+            sleep 1
+            kv mem_idle_docker_mcp "$("$BENCH" mem "$MCP_PID")"
+            kv mem_idle_gateway "$("$BENCH" mem "$GW_PID")"
+            kv mem_idle_fastapi "$("$BENCH" mem "$FA_PID")"
+        fi
+        [ "$n" = "$AT" ] || continue
+
+        kv count_at "$count"
+        say "gateway added latency: ours and the guide's FastAPI gateway, same docker-mcp ($GW_REQUESTS requests per target)"
+        local auth="{\"Authorization\":\"Bearer $token\"}"
+        latency "$RES/gateway.json" "{
+          \"requests\": $GW_REQUESTS, \"warmup\": 30, \"max_seconds\": 90,
+          \"targets\": [
+            {\"name\":\"direct_compose_ps\",\"addr\":\"$mcp_hostport\",\"method\":\"POST\",\"path\":\"/tools/compose_ps\",\"body\":$ps_args},
+            {\"name\":\"gw_compose_ps\",\"addr\":\"127.0.0.1:$p_gw\",\"method\":\"POST\",\"path\":\"/chat/tool\",\"headers\":$auth,\"body\":{\"tool\":\"compose_ps\",\"args\":$ps_args}},
+            {\"name\":\"fastapi_compose_ps\",\"addr\":\"127.0.0.1:$p_fa\",\"method\":\"POST\",\"path\":\"/chat/tool\",\"body\":{\"tool\":\"compose_ps\",\"args\":$ps_args}},
+            {\"name\":\"direct_docker_ps\",\"addr\":\"$mcp_hostport\",\"method\":\"POST\",\"path\":\"/tools/docker_ps\",\"body\":{}},
+            {\"name\":\"gw_docker_ps\",\"addr\":\"127.0.0.1:$p_gw\",\"method\":\"POST\",\"path\":\"/chat/tool\",\"headers\":$auth,\"body\":{\"tool\":\"docker_ps\",\"args\":{}}},
+            {\"name\":\"fastapi_docker_ps\",\"addr\":\"127.0.0.1:$p_fa\",\"method\":\"POST\",\"path\":\"/chat/tool\",\"body\":{\"tool\":\"docker_ps\",\"args\":{}}},
+            {\"name\":\"fastapi_pooled_compose_ps\",\"addr\":\"127.0.0.1:$p_fp\",\"method\":\"POST\",\"path\":\"/chat/tool\",\"body\":{\"tool\":\"compose_ps\",\"args\":$ps_args}},
+            {\"name\":\"fsync_data_dir\",\"kind\":\"fsync\",\"dir\":$(json_str "$gwdir/data")}
+          ]}"
+
+        say "MCP over stdio with the MCP Python SDK: ours (docker_ps) and mcp-server-docker (list containers)"
+        (cd "$WORK" && env -u COMPOSE_FILE -u COMPOSE_PROJECT_NAME LOG_LEVEL=info \
+            "$VENV/bin/python" "$HERE/stdio_mcp.py" --label ours --tool docker_ps --calls 500 --max-seconds 15 \
+            --errlog "$LOGS/stdio-ours.log" -- "$BIN" docker-mcp --compose-file "$file" --stdio) \
+            >"$RES/stdio-ours.json" 2>"$LOGS/stdio-ours-client.log" ||
+            die "stdio run (ours) failed: $(tail -n 20 "$LOGS/stdio-ours-client.log")"
+        (cd "$WORK" && "$VENV/bin/python" "$HERE/stdio_mcp.py" --label mcp-server-docker \
+            --calls 500 --max-seconds 15 --errlog "$LOGS/stdio-peer.log" -- "$VENV/bin/mcp-server-docker") \
+            >"$RES/stdio-peer.json" 2>"$LOGS/stdio-peer-client.log" ||
+            die "stdio run (mcp-server-docker) failed: $(tail -n 20 "$LOGS/stdio-peer-client.log")"
+
+        say "throughput with wrk ($WRK_CONNECTIONS connections, ${WRK_SECONDS}s each): our gateway, the FastAPI gateway (as written, and pooled), docker-mcp alone"
+        local chat_body="{\"tool\":\"compose_ps\",\"args\":$ps_args}"
+        curl -s "$gw_url/metrics" >"$RES/metrics-before.txt" || true
+        run_wrk gateway "$gw_url/chat/tool" "$chat_body" "$token" "$MCP_PID" "$GW_PID"
+        curl -s "$gw_url/metrics" >"$RES/metrics-after.txt" || true
+        sleep 1
+        run_wrk fastapi "$fa_url/chat/tool" "$chat_body" "" "$MCP_PID" "$FA_PID"
+        sleep 1
+        run_wrk fastapi-pooled "$fp_url/chat/tool" "$chat_body" "" "$MCP_PID" "$FP_PID"
+        sleep 1
+        run_wrk docker-mcp "$MCP_URL/tools/compose_ps" "$ps_args" "" "$MCP_PID"
+        sleep 1
+
+        # The issue's memory target is for `ops-copilot all` (docker-mcp, the gateway and
+        # pi-health in one process): the same load through its gateway.
+        say "ops-copilot all: the same wrk load through its gateway"
+        local alldir="$WORK/all" all_token p_all p_all_gw p_all_mcp all_url
+        mkdir -p "$alldir/data"
+        all_token="$("${OURS[@]}" gateway token add bench --role standard --registry "$REPO/config/tool_registry.yaml" \
+            --policy "$REPO/config/policy.yaml" --data-dir "$alldir/data" 2>>"$LOGS/token.log")" ||
+            die "token add (all) failed: $(cat "$LOGS/token.log")"
+        p_all="$(free_port)"
+        p_all_gw="$(free_port)"
+        p_all_mcp="$(free_port)"
+        start_bg all "${OURS[@]}" all --compose-file "$file" --data-dir "$alldir/data" --listen "127.0.0.1:$p_all" \
+            --gateway-listen "127.0.0.1:$p_all_gw" --docker-mcp-listen "127.0.0.1:$p_all_mcp"
+        ALL_PID=$STARTED_PID
+        kv pid_all "$ALL_PID"
+        all_url="http://127.0.0.1:$p_all_gw"
+        ms="$(wait_ready all "$all_url/health" "$STARTED_T0")"
+        kv ready_all_ms "$ms"
+        curl -sf -X POST "$all_url/chat/tool" -H "Authorization: Bearer $all_token" -H 'Content-Type: application/json' \
+            -d "$chat_body" >/dev/null || die "compose_ps through ops-copilot all failed: $(tail -n 20 "$LOGS/all.log")"
+        sleep 1
+        kv mem_start_all "$("$BENCH" mem "$ALL_PID")"
+        run_wrk all "$all_url/chat/tool" "$chat_body" "$all_token" "$ALL_PID"
+        sleep 1
+        kv mem_end_all "$("$BENCH" mem "$ALL_PID")"
+        stop_bg "$ALL_PID"
+
+        sleep 1
+        kv mem_after_load_docker_mcp "$("$BENCH" mem "$MCP_PID")"
+        kv mem_after_load_gateway "$("$BENCH" mem "$GW_PID")"
+        kv mem_after_load_fastapi "$("$BENCH" mem "$FA_PID")"
+        note_load "after_load"
+    done
+    note_load end
+    kv mem_end_docker_mcp "$("$BENCH" mem "$MCP_PID")"
+    kv mem_end_gateway "$("$BENCH" mem "$GW_PID")"
+    kv mem_end_fastapi "$("$BENCH" mem "$FA_PID")"
+    # The audit log holds one record per call: check it is intact after the load.
+    "${OURS[@]}" audit verify --data-dir "$gwdir/data" >"$RES/audit-verify.txt" 2>&1 || true
+
+    "$VENV/bin/python" "$HERE/report.py" "$RES" "$OUT"
+    SUCCESS=1
+}
+
+main "$@"
