@@ -3,7 +3,7 @@
 //! start, after the stream reconnects, and every few minutes; there is no
 //! polling loop. While the stream is down, reads go to the Engine directly.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -11,6 +11,10 @@ use futures_util::StreamExt;
 
 use super::{Container, Engine, EngineError, age};
 
+/// How long after an event its container is read a second time.
+const SECOND_LOOK_AFTER: Duration = Duration::from_millis(250);
+/// Second looks pending at most (a burst beyond this relies on the resync).
+const MAX_SECOND_LOOKS: usize = 4096;
 /// A full re-list this often, as a safety net against a missed event.
 const RESYNC_EVERY: Duration = Duration::from_secs(300);
 /// Waits between reconnection attempts, doubling up to the last.
@@ -99,10 +103,19 @@ impl LiveContainers {
         let mut events = std::pin::pin!(events);
         let resync = tokio::time::sleep(RESYNC_EVERY);
         let mut resync = std::pin::pin!(resync);
+        // The Engine can log an event (`die`) a moment before its container list
+        // shows the change, so each evented container is read again shortly after.
+        let mut second_looks: VecDeque<(tokio::time::Instant, String)> = VecDeque::new();
         loop {
+            let next_look = second_looks.front().map(|(at, _)| *at);
             tokio::select! {
                 event = events.next() => match event {
-                    Some(Ok(id)) if !id.is_empty() => self.refresh(&id).await?,
+                    Some(Ok(id)) if !id.is_empty() => {
+                        self.refresh(&id).await?;
+                        if second_looks.len() < MAX_SECOND_LOOKS {
+                            second_looks.push_back((tokio::time::Instant::now() + SECOND_LOOK_AFTER, id));
+                        }
+                    }
                     Some(Ok(_)) => {}
                     Some(Err(error)) => return Err(error),
                     None => return Err(EngineError::Unavailable {
@@ -110,6 +123,16 @@ impl LiveContainers {
                         reason: "the event stream ended".into(),
                     }),
                 },
+                () = async {
+                    match next_look {
+                        Some(at) => tokio::time::sleep_until(at).await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    if let Some((_, id)) = second_looks.pop_front() {
+                        self.refresh(&id).await?;
+                    }
+                }
                 () = &mut resync => return Ok(()),
             }
         }
