@@ -55,14 +55,11 @@ pub fn summarize(compose_ps: &Value) -> StackSummary {
 }
 
 impl StackSummary {
-    /// One plain sentence (no markup): "4 of 6 services running; unhealthy: prowlarr; ..."
-    pub fn sentence(&self) -> String {
-        let mut parts = vec![format!(
-            "{} of {} services running",
-            self.running, self.total
-        )];
+    /// What is wrong, one phrase per kind: "unhealthy: prowlarr", "exited: ...".
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
         if !self.unhealthy.is_empty() {
-            parts.push(format!("unhealthy: {}", self.unhealthy.join(", ")));
+            problems.push(format!("unhealthy: {}", self.unhealthy.join(", ")));
         }
         if !self.exited.is_empty() {
             let exited: Vec<String> = self
@@ -73,18 +70,25 @@ impl StackSummary {
                     None => name.clone(),
                 })
                 .collect();
-            parts.push(format!("exited: {}", exited.join(", ")));
+            problems.push(format!("exited: {}", exited.join(", ")));
         }
         if !self.not_created.is_empty() {
-            parts.push(format!("not created: {}", self.not_created.join(", ")));
+            problems.push(format!("not created: {}", self.not_created.join(", ")));
         }
-        if self.unhealthy.is_empty()
-            && self.exited.is_empty()
-            && self.not_created.is_empty()
-            && self.total > 0
-        {
+        problems
+    }
+
+    /// One plain sentence (no markup): "4 of 6 services running; unhealthy: prowlarr; ..."
+    pub fn sentence(&self) -> String {
+        let mut parts = vec![format!(
+            "{} of {} services running",
+            self.running, self.total
+        )];
+        let problems = self.problems();
+        if problems.is_empty() && self.total > 0 {
             parts.push("all healthy".into());
         }
+        parts.extend(problems);
         parts.join("; ")
     }
 }

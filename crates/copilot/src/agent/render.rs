@@ -77,24 +77,7 @@ pub fn status(summary: &StackSummary, ps: &Value, running_on_host: Option<usize>
 /// "Is anything unhealthy?": only what is wrong.
 pub fn unhealthy(summary: &StackSummary) -> Html {
     let mut html = Html::new();
-    let mut problems = Vec::new();
-    if !summary.unhealthy.is_empty() {
-        problems.push(format!("unhealthy: {}", summary.unhealthy.join(", ")));
-    }
-    if !summary.exited.is_empty() {
-        let exited: Vec<String> = summary
-            .exited
-            .iter()
-            .map(|(name, code)| match code {
-                Some(code) => format!("{name} (exit code {code})"),
-                None => name.clone(),
-            })
-            .collect();
-        problems.push(format!("exited: {}", exited.join(", ")));
-    }
-    if !summary.not_created.is_empty() {
-        problems.push(format!("not created: {}", summary.not_created.join(", ")));
-    }
+    let problems = summary.problems();
     if problems.is_empty() {
         html.wrap(
             "<p>",
