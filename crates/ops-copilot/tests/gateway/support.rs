@@ -179,6 +179,19 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// Status, headers and body (JSON, or the text as a JSON string).
+    pub async fn read(response: reqwest::Response) -> Self {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Self {
+            status,
+            headers,
+            body,
+        }
+    }
+
     /// The body, after checking the status; panics with the body otherwise.
     #[track_caller]
     pub fn expect(&self, status: u16) -> &Value {
@@ -430,15 +443,7 @@ impl Env {
             .send()
             .await
             .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        let status = response.status();
-        let headers = response.headers().clone();
-        let text = response.text().await.unwrap_or_default();
-        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Reply {
-            status,
-            headers,
-            body,
-        }
+        Reply::read(response).await
     }
 
     /// `POST /chat/tool` with this body, as `who`.

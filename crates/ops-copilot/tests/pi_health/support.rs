@@ -301,37 +301,10 @@ pub fn attribute(page: &str, marker: &str, attr: &str) -> String {
     rest[from..from + rest[from..].find('"').unwrap()].to_owned()
 }
 
-#[derive(Debug)]
-pub struct Reply {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: Value,
-}
+pub use crate::gateway_support::Reply;
 
+/// What the chat API's answers hold.
 impl Reply {
-    async fn read(response: reqwest::Response) -> Self {
-        let status = response.status();
-        let headers = response.headers().clone();
-        let text = response.text().await.unwrap_or_default();
-        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Self {
-            status,
-            headers,
-            body,
-        }
-    }
-
-    #[track_caller]
-    pub fn expect(&self, status: u16) -> &Value {
-        assert_eq!(
-            self.status.as_u16(),
-            status,
-            "expected HTTP {status}: {}",
-            self.body
-        );
-        &self.body
-    }
-
     /// The first message's HTML content.
     pub fn content(&self) -> &str {
         self.body["messages"][0]["content"]
