@@ -4,6 +4,14 @@
 //! Format, one line: `ops-copilot-audit-head v1 <seq> <hash>\n`.
 //! Written atomically: temp file in the same directory, fsync, rename over the old one,
 //! fsync the directory (so the rename itself survives a power cut).
+//!
+//! An append does it in two halves around its commit: [`stage`] (the temp file,
+//! synced) before the commit, [`Staged::publish`] (rename, directory sync) after it.
+//! A writer stopped between the two (a crash, `SIGKILL`) leaves a database one
+//! batch ahead of the anchor *and* a staged file naming exactly the database's new
+//! head, which [`read_staged`] finds so that verification can tell an interrupted
+//! append from records appended behind the log's back. (Forging that file takes the
+//! same access as rewriting the anchor itself.)
 
 use std::ffi::OsString;
 use std::fs::{self, File};
@@ -36,32 +44,96 @@ pub(crate) fn anchor_path(db: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// Writes `anchor` in place at once (both halves).
 pub(crate) fn write(path: &Path, anchor: &Anchor) -> io::Result<()> {
+    stage(path, anchor)?.publish()
+}
+
+/// An anchor written and synced next to the current one, not yet in place. Dropped
+/// without [`publish`](Self::publish), its file is removed.
+#[derive(Debug)]
+pub(crate) struct Staged {
+    tmp: PathBuf,
+    path: PathBuf,
+    published: bool,
+}
+
+/// The first half of an update: `<path>.tmp.<pid>.<n>`, written and synced.
+pub(crate) fn stage(path: &Path, anchor: &Anchor) -> io::Result<Staged> {
     // Unique per process and call: two processes appending to one log must not share
     // a temp file (their anchors may still race; see `verify`).
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut tmp = OsString::from(path.as_os_str());
+    let mut tmp = staged_prefix(path);
     tmp.push(format!(
-        ".tmp.{}.{}",
+        "{}.{}",
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
-    let tmp = PathBuf::from(tmp);
-    let result = write_then_rename(&tmp, path, anchor);
-    if result.is_err() {
-        // Best effort: a stale temp file is harmless, only untidy.
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
-
-fn write_then_rename(tmp: &Path, path: &Path, anchor: &Anchor) -> io::Result<()> {
-    let mut file = File::create(tmp)?;
+    let staged = Staged {
+        tmp: PathBuf::from(tmp),
+        path: path.to_owned(),
+        published: false,
+    };
+    // On error `staged` is dropped, which removes what was written.
+    let mut file = File::create(&staged.tmp)?;
     file.write_all(format!("{MAGIC} {} {}\n", anchor.seq, anchor.hash).as_bytes())?;
     file.sync_all()?;
-    drop(file);
-    fs::rename(tmp, path)?;
-    sync_parent_dir(path)
+    Ok(staged)
+}
+
+impl Staged {
+    /// The second half: rename over the anchor, then sync the directory.
+    pub(crate) fn publish(mut self) -> io::Result<()> {
+        fs::rename(&self.tmp, &self.path)?;
+        self.published = true;
+        sync_parent_dir(&self.path)
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.published {
+            // Best effort: a stale temp file is harmless, only untidy.
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// `<path>.tmp.`: how staged files are named.
+fn staged_prefix(path: &Path) -> OsString {
+    let mut prefix = OsString::from(path.as_os_str());
+    prefix.push(".tmp.");
+    prefix
+}
+
+/// Staged files at most looked at: a hostile directory must not make verify slow.
+const MAX_STAGED: usize = 64;
+
+/// Valid anchors in staged files next to `path` (updates not, or not yet, put in place).
+pub(crate) fn read_staged(path: &Path) -> Vec<Anchor> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Vec::new();
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let mut prefix = name.to_os_string();
+    prefix.push(".tmp.");
+    let prefix = prefix.as_encoded_bytes();
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().as_encoded_bytes().starts_with(prefix))
+        .take(MAX_STAGED)
+        .filter_map(|e| match read(&e.path()) {
+            AnchorState::Present(anchor) => Some(anchor),
+            _ => None,
+        })
+        .collect()
 }
 
 #[cfg(unix)]
@@ -142,6 +214,26 @@ mod tests {
         write(&path, &b)?;
         assert_eq!(read(&path), AnchorState::Present(b));
         assert_eq!(fs::read_dir(dir.path())?.count(), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn a_staged_anchor_is_found_until_published_and_removed_if_dropped() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = anchor_path(&dir.path().join("audit.db"));
+        let a = Anchor {
+            seq: 3,
+            hash: "ef".repeat(32),
+        };
+        let staged = stage(&path, &a)?;
+        assert_eq!(read(&path), AnchorState::Missing);
+        assert_eq!(read_staged(&path), vec![a.clone()]);
+        drop(staged);
+        assert!(read_staged(&path).is_empty());
+        assert_eq!(fs::read_dir(dir.path())?.count(), 0);
+        stage(&path, &a)?.publish()?;
+        assert_eq!(read(&path), AnchorState::Present(a));
+        assert!(read_staged(&path).is_empty());
         Ok(())
     }
 

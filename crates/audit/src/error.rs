@@ -36,6 +36,16 @@ pub enum AuditError {
     Moved { path: PathBuf },
 
     #[error(
+        "head anchor {} could not be prepared (nothing was stored): {source}",
+        path.display()
+    )]
+    AnchorNotStaged {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error(
         "head anchor {} could not be updated to record {seq} (records up to {seq} ARE \
          committed in the database): {source}",
         path.display()

@@ -17,9 +17,13 @@
 //! encoding cannot depend on any map's iteration order. Editing, deleting, reordering or
 //! inserting a record breaks the chain, and [`AuditLog::verify`] names the record.
 //!
-//! **Head anchor.** A chain cannot reveal that its newest records were cut off. After
-//! every append the head `(seq, hash)` is also written to a sidecar file `<db>.head`
-//! (temp file + fsync + rename + directory fsync), and `verify` compares the two. This
+//! **Head anchor.** A chain cannot reveal that its newest records were cut off. With
+//! every append (one per batch: [`AuditLog::append_batch`]) the head `(seq, hash)` is
+//! also written to a sidecar file `<db>.head`, and `verify` compares the two. The new
+//! anchor is staged (temp file + fsync) before the commit and put in place (rename +
+//! directory fsync) right after it, so a writer killed between the two leaves a staged
+//! file naming exactly the database's head: `verify` accepts that as an interrupted
+//! append rather than reporting records appended behind the log's back. This
 //! defeats an attacker (or a bug, or a restored backup) that changes only the database;
 //! one who can rewrite both files, and recompute the chain, can still rewrite history:
 //! the chain has no secret key. Ship the anchor elsewhere (or add a keyed MAC) to close
@@ -28,7 +32,9 @@
 //! **Fail closed.** `append` returns `Err` whenever the record is not durably stored
 //! where the log's path says: SQLite errors (read-only, busy past the timeout, disk
 //! full), the database file removed or replaced while open (SQLite would otherwise
-//! keep writing, successfully, into the unlinked file), or the anchor not updated.
+//! keep writing, successfully, into the unlinked file), or the anchor not updated
+//! ([`AuditError::AnchorNotStaged`]: nothing stored; [`AuditError::Anchor`]: the
+//! records are committed but the anchor does not name them).
 
 mod anchor;
 mod canonical;

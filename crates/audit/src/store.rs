@@ -186,10 +186,28 @@ impl AuditLog {
                 stored.push(record);
             }
         }
+        // The anchor naming the new head is written and synced before the commit and
+        // put in place right after it: a writer stopped in between leaves a staged
+        // anchor that `verify` recognises (see `anchor`). If staging fails, nothing
+        // is committed.
+        let anchor = Anchor {
+            seq,
+            hash: prev_hash,
+        };
+        let staged = anchor::stage(&self.anchor_path, &anchor).map_err(|source| {
+            AuditError::AnchorNotStaged {
+                path: self.anchor_path.clone(),
+                source,
+            }
+        })?;
         tx.commit().map_err(AuditError::sqlite("commit append"))?;
         // Committed, but into the file this path names? (See `file_id`.)
         self.check_file_identity()?;
-        self.write_anchor(seq, &prev_hash)?;
+        staged.publish().map_err(|source| AuditError::Anchor {
+            seq,
+            path: self.anchor_path.clone(),
+            source,
+        })?;
         Ok(stored)
     }
 
@@ -224,14 +242,17 @@ impl AuditLog {
         let tx = reader
             .transaction()
             .map_err(AuditError::sqlite("begin verify"))?;
-        let anchor = {
+        let (anchor, staged) = {
             let _no_appends = lock(&self.writer);
             // The first read fixes the snapshot the rest of the walk sees.
             tx.query_row("SELECT count(*) FROM audit_log", [], |r| r.get::<_, i64>(0))
                 .map_err(AuditError::sqlite("verify"))?;
-            anchor::read(&self.anchor_path)
+            (
+                anchor::read(&self.anchor_path),
+                anchor::read_staged(&self.anchor_path),
+            )
         };
-        let mut verifier = Verifier::new(anchor);
+        let mut verifier = Verifier::new(anchor, staged);
         {
             let mut stmt = tx
                 .prepare(&format!("SELECT {COLUMNS} FROM audit_log ORDER BY seq"))

@@ -56,10 +56,12 @@ pub(crate) struct Verifier {
     anchor: AnchorState,
     /// Stored hash of the row the anchor names, once seen.
     anchored_hash: Option<String>,
+    /// Anchors staged but not put in place (see `anchor::read_staged`).
+    staged: Vec<Anchor>,
 }
 
 impl Verifier {
-    pub(crate) fn new(anchor: AnchorState) -> Self {
+    pub(crate) fn new(anchor: AnchorState, staged: Vec<Anchor>) -> Self {
         Self {
             records: 0,
             last: None,
@@ -67,6 +69,7 @@ impl Verifier {
             dropped: 0,
             anchor,
             anchored_hash: None,
+            staged,
         }
     }
 
@@ -163,7 +166,7 @@ impl Verifier {
                 self.problem(format!("head anchor {where_} is invalid: {why}"));
             }
             AnchorState::Present(Anchor { seq, hash }) => {
-                self.check_anchor(seq, &hash, head_seq);
+                self.check_anchor(seq, &hash, head_seq, &head);
             }
         }
         if self.dropped > 0 {
@@ -179,7 +182,7 @@ impl Verifier {
         }
     }
 
-    fn check_anchor(&mut self, seq: i64, hash: &str, head_seq: i64) {
+    fn check_anchor(&mut self, seq: i64, hash: &str, head_seq: i64, head: &str) {
         if seq > head_seq {
             self.problem(format!(
                 "the log ends at record {head_seq} but the head anchor names record {seq}: \
@@ -203,7 +206,13 @@ impl Verifier {
                 Some(_) => {}
             }
         }
-        if seq < head_seq {
+        // The writer stopped between committing its last batch and putting the anchor
+        // naming it in place: the staged anchor names exactly this head.
+        let interrupted = self
+            .staged
+            .iter()
+            .any(|s| s.seq == head_seq && s.hash == head);
+        if seq < head_seq && !interrupted {
             self.problem(format!(
                 "records {}..={head_seq} come after the head anchor (record {seq}): appended \
                  by something other than this log, or the writer stopped between committing \
