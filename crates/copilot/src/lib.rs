@@ -1,6 +1,6 @@
-//! pi-health's Ops-Copilot: the built-in planner, the summaries it answers
-//! with, the way to the ai-gateway, the chat agent, host statistics and the
-//! web app.
+//! pi-health's Ops-Copilot: the built-in planner, the optional language model,
+//! the summaries they answer with, the way to the ai-gateway, the chat agent,
+//! host statistics and the web app.
 
 pub mod agent;
 pub mod escape;
@@ -8,6 +8,7 @@ pub mod gateway_client;
 pub mod host;
 pub mod html;
 pub mod ids;
+pub mod llm;
 pub mod pending;
 pub mod planner;
 pub mod suggestion;

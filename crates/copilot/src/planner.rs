@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 /// A lifecycle action the chat may suggest (never run without approval).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     Restart,
