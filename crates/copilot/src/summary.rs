@@ -1,7 +1,7 @@
 //! Compact summaries of tool results, for the answer and for a model's prompt.
 
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// The state of the compose stack, as `compose_ps` reported it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -52,6 +52,29 @@ pub fn summarize(compose_ps: &Value) -> StackSummary {
         }
     }
     summary
+}
+
+/// What a model is told of `compose_ps`: the summary sentence and each
+/// declared service's state, health and status (nothing else of the result).
+pub fn for_model(compose_ps: &Value) -> Value {
+    let services: Vec<Value> = compose_ps
+        .get("services")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter(|s| s.get("declared").and_then(Value::as_bool) != Some(false))
+        .map(|s| {
+            let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_owned();
+            json!({
+                "service": text(s.get("service")),
+                "state": text(s.get("state")),
+                "health": text(s.get("health")),
+                "status": text(s.pointer("/containers/0/status")),
+            })
+        })
+        .collect();
+    json!({ "summary": summarize(compose_ps).sentence(), "services": services })
 }
 
 impl StackSummary {
@@ -119,5 +142,23 @@ mod tests {
         let healthy = summarize(&json!({"services": [{"service": "a", "state": "running"}]}));
         assert_eq!(healthy.sentence(), "1 of 1 services running; all healthy");
         assert_eq!(summarize(&json!("garbage")), StackSummary::default());
+    }
+
+    #[test]
+    fn a_model_is_told_states_not_the_whole_result() {
+        let told = for_model(
+            &json!({"project": "arr", "file": "/secret/path.yml", "services": [
+                {"service": "sonarr", "declared": true, "state": "running", "health": "healthy",
+                 "containers": [{"status": "Up 2 hours (healthy)", "id": "abc", "image": "x"}]},
+                {"service": "old", "declared": false, "state": "exited"}
+            ]}),
+        );
+        assert_eq!(
+            told,
+            json!({"summary": "1 of 1 services running; all healthy", "services": [
+                {"service": "sonarr", "state": "running", "health": "healthy", "status": "Up 2 hours (healthy)"}
+            ]})
+        );
+        assert_eq!(for_model(&json!(null))["services"], json!([]));
     }
 }

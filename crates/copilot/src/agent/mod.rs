@@ -1,8 +1,10 @@
-//! The chat agent: plans with the built-in planner on the stack's real services,
-//! runs the read tools through the gateway, and turns actions into suggestions
-//! (never executing them). Answers are HTML built with every value escaped.
+//! The chat agent: plans with the built-in planner on the stack's real services
+//! (or lets a configured language model propose, see [`model`]), runs the read
+//! tools through the gateway, and turns actions into suggestions (never
+//! executing them). Answers are HTML built with every value escaped.
 
 pub mod approve;
+mod model;
 pub mod render;
 pub mod services;
 
@@ -16,7 +18,8 @@ use crate::gateway_client::{GatewayClient, GatewaySettings, Kind, Refusal, ToolO
 use crate::host::HostProbe;
 use crate::html::Html;
 use crate::ids;
-use crate::planner::{self, Intent};
+use crate::llm::Model;
+use crate::planner::{self, Action, Intent};
 use crate::suggestion::{self, Planned, Suggestion};
 use crate::summary;
 
@@ -91,13 +94,19 @@ pub struct Agent {
     compose_file: String,
     host: HostProbe,
     cache: ServiceCache,
+    model: Option<Model>,
 }
 
 /// An answer under construction.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Answer {
+    /// The model's own words, shown first.
+    lead: Html,
+    /// What the tools found (and the suggestion's text).
     html: Html,
     warnings: Vec<String>,
+    /// Small print: proposals dropped, which agent answered and why.
+    notes: Vec<String>,
     tools: Vec<String>,
     planned: Option<Planned>,
 }
@@ -124,7 +133,14 @@ impl Agent {
             compose_file: settings.compose_file.clone(),
             host,
             cache: ServiceCache::new(SERVICES_TTL),
+            model: None,
         }
+    }
+
+    /// Lets `model` (when there is one) propose answers before the planner.
+    pub fn with_model(mut self, model: Option<Model>) -> Self {
+        self.model = model;
+        self
     }
 
     pub fn gateway(&self) -> Option<&GatewayClient> {
@@ -204,40 +220,73 @@ impl Agent {
         }
     }
 
-    /// Answers one chat message.
+    /// Answers one chat message: the model when one is configured and answers,
+    /// otherwise the built-in planner.
     pub async fn chat(&self, message: &str) -> Chat {
         let message = ops_core::bounded(message.trim(), MAX_MESSAGE_CHARS);
         let mut answer = Answer::default();
         let (services, ps) = self.services(&mut answer).await;
-        match planner::plan(&message, &services) {
-            Intent::DockerStatus => self.docker_status(&mut answer, false).await,
-            Intent::Unhealthy => self.docker_status(&mut answer, true).await,
-            Intent::Logs { service } => self.service_logs(&mut answer, &service).await,
-            Intent::Suggest { action, service } => {
-                let state = ps.as_ref().and_then(|ps| services::state_of(ps, &service));
-                let planned =
-                    suggestion::plan(action, &service, &self.compose_file, state.as_deref());
-                answer
-                    .html
-                    .append(&render::suggest(action, &service, state.as_deref()));
-                if let Some(gateway_problem) = self.gateway_problem(&answer) {
-                    answer.html.append(&render::warning(&format!(
-                        "{gateway_problem} Approving it now will not execute anything."
-                    )));
-                }
-                answer.tool(suggestion::TOOL_ID);
-                answer.planned = Some(planned);
-            }
-            Intent::UnknownService { action, named } => {
-                let html = render::unknown_service(action, named.as_deref(), &services);
-                answer.html.append(&html);
-            }
-            Intent::SystemHealth => self.system_health(&mut answer).await,
-            Intent::Help => {
-                answer.html.append(&render::help(&message, &services));
+        if let Some(model) = &self.model {
+            match model::converse(self, model, &message, &services, ps.as_ref(), &answer).await {
+                Ok(answered) => return self.finish(answered, model.name()),
+                Err(why) => answer.notes.push(format!(
+                    "The language model {} did not answer ({why}); the built-in planner answered.",
+                    model.name()
+                )),
             }
         }
-        self.finish(answer)
+        self.plan(&message, &services, ps.as_ref(), &mut answer)
+            .await;
+        self.finish(answer, BUILT_IN_MODEL)
+    }
+
+    /// The built-in planner's answer.
+    async fn plan(
+        &self,
+        message: &str,
+        services: &[String],
+        ps: Option<&Value>,
+        answer: &mut Answer,
+    ) {
+        match planner::plan(message, services) {
+            Intent::DockerStatus => {
+                self.docker_status(answer, false).await;
+            }
+            Intent::Unhealthy => {
+                self.docker_status(answer, true).await;
+            }
+            Intent::Logs { service } => {
+                self.service_logs(answer, &service, LOG_TAIL).await;
+            }
+            Intent::Suggest { action, service } => self.suggest(answer, action, &service, ps),
+            Intent::UnknownService { action, named } => {
+                let html = render::unknown_service(action, named.as_deref(), services);
+                answer.html.append(&html);
+            }
+            Intent::SystemHealth => {
+                self.system_health(answer).await;
+            }
+            Intent::Help => {
+                answer.html.append(&render::help(message, services));
+            }
+        }
+    }
+
+    /// A suggestion card for `action` on `service` (a declared service): its
+    /// text, and the action kept for approval. Nothing runs.
+    fn suggest(&self, answer: &mut Answer, action: Action, service: &str, ps: Option<&Value>) {
+        let state = ps.and_then(|ps| services::state_of(ps, service));
+        let planned = suggestion::plan(action, service, &self.compose_file, state.as_deref());
+        answer
+            .html
+            .append(&render::suggest(action, service, state.as_deref()));
+        if let Some(gateway_problem) = self.gateway_problem(answer) {
+            answer.html.append(&render::warning(&format!(
+                "{gateway_problem} Approving it now will not execute anything."
+            )));
+        }
+        answer.tool(suggestion::TOOL_ID);
+        answer.planned = Some(planned);
     }
 
     /// The note for a suggestion made while the gateway cannot run it.
@@ -251,8 +300,9 @@ impl Agent {
         }
     }
 
-    /// `docker_status`: `docker_ps` and `compose_ps` through the gateway, summarised.
-    async fn docker_status(&self, answer: &mut Answer, only_problems: bool) {
+    /// `docker_status`: `docker_ps` and `compose_ps` through the gateway,
+    /// summarised; returns what a model may be told of it.
+    async fn docker_status(&self, answer: &mut Answer, only_problems: bool) -> Value {
         let (docker_ps, compose_ps) =
             tokio::join!(self.read("docker_ps", json!({})), self.compose_ps());
         let running_on_host = docker_ps.as_ref().ok().map(|r| {
@@ -274,8 +324,10 @@ impl Agent {
         {
             answer.warn(problem);
         }
+        let mut data = json!({ "containers_running_on_host": running_on_host });
         match &compose_ps {
             Ok(ps) => {
+                data["stack"] = summary::for_model(ps);
                 let summary = summary::summarize(ps);
                 let html = if only_problems {
                     render::unhealthy(&summary)
@@ -284,7 +336,8 @@ impl Agent {
                 };
                 answer.html.append(&html);
             }
-            Err(_) => {
+            Err(problem) => {
+                data["stack"] = json!({ "error": problem.warning() });
                 if let Some(count) = running_on_host {
                     answer.html.wrap(
                         "<p>",
@@ -295,17 +348,20 @@ impl Agent {
                     answer
                         .html
                         .raw("<p>I cannot read the containers' status right now. Here is the host instead:</p>");
-                    self.system_health(answer).await;
+                    data["host"] = self.system_health(answer).await;
                 }
             }
         }
+        data
     }
 
-    async fn service_logs(&self, answer: &mut Answer, service: &str) {
-        match self.logs(service, LOG_TAIL).await {
+    /// `compose_logs` of one service; returns what a model may be told of it.
+    async fn service_logs(&self, answer: &mut Answer, service: &str, tail: u64) -> Value {
+        match self.logs(service, tail).await {
             Ok(result) => {
                 answer.tool("compose_logs");
                 answer.html.append(&render::logs(service, &result));
+                json!({ "service": service, "logs": result.get("logs").cloned().unwrap_or_default() })
             }
             Err(problem) => {
                 answer.warn(&problem);
@@ -314,22 +370,29 @@ impl Agent {
                     &format!("I cannot read {service}'s logs right now."),
                     "</p>",
                 );
+                json!({ "service": service, "error": problem.warning() })
             }
         }
     }
 
-    async fn system_health(&self, answer: &mut Answer) {
+    /// The host's statistics; returns what a model may be told of them.
+    async fn system_health(&self, answer: &mut Answer) -> Value {
         let stats = self.host.sample_async().await;
         answer.tool("system_health");
         answer.html.append(&render::system_health(&stats));
+        crate::host::for_model(&stats)
     }
 
-    fn finish(&self, answer: Answer) -> Chat {
+    fn finish(&self, answer: Answer, model: &str) -> Chat {
         let mut html = Html::new();
         for warning in &answer.warnings {
             html.append(&render::warning(warning));
         }
+        html.append(&answer.lead);
         html.append(&answer.html);
+        for note in &answer.notes {
+            html.append(&render::note(note));
+        }
         Chat {
             reply: ChatReply {
                 messages: vec![ChatMessage {
@@ -338,7 +401,7 @@ impl Agent {
                     content: html.into_string(),
                     suggestion: answer.planned.as_ref().map(|p| p.suggestion.clone()),
                 }],
-                model: BUILT_IN_MODEL.to_owned(),
+                model: model.to_owned(),
                 tools: answer.tools,
             },
             planned: answer.planned,

@@ -14,6 +14,54 @@ pub const LOG_LINES: usize = 100;
 /// Characters of a log shown in the chat.
 const LOG_CHARS: usize = 20_000;
 
+/// Characters of a model's answer shown.
+const MODEL_CHARS: usize = 4000;
+
+/// Small print under an answer: which agent answered, what was dropped.
+pub fn note(text: &str) -> Html {
+    let mut html = Html::new();
+    html.wrap("<p class=\"note\">", text, "</p>");
+    html
+}
+
+/// `text` without its `<think>...</think>` blocks (reasoning models write them;
+/// an unclosed one runs to the end).
+fn without_thinking(text: &str) -> String {
+    const OPEN: &str = "<think>";
+    const CLOSE: &str = "</think>";
+    let mut out = String::new();
+    let mut rest = text;
+    // ASCII lowercasing keeps every byte offset.
+    while let Some(start) = rest.to_ascii_lowercase().find(OPEN) {
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        rest = match rest.to_ascii_lowercase().find(CLOSE) {
+            Some(end) => &rest[end + CLOSE.len()..],
+            None => "",
+        };
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A language model's words: text only (markup it wrote shows as text), its
+/// thinking left out, bounded, in paragraphs.
+pub fn model_text(text: &str) -> Html {
+    let text = ops_core::bounded(without_thinking(text).trim(), MODEL_CHARS);
+    let mut html = Html::new();
+    for paragraph in text.split("\n\n").map(str::trim).filter(|p| !p.is_empty()) {
+        html.raw("<p class=\"model\">");
+        for (index, line) in paragraph.lines().enumerate() {
+            if index > 0 {
+                html.raw("<br>");
+            }
+            html.text(line);
+        }
+        html.raw("</p>");
+    }
+    html
+}
+
 pub fn warning(text: &str) -> Html {
     let mut html = Html::new();
     html.wrap("<p class=\"warning\">\u{26a0} ", text, "</p>");
@@ -298,6 +346,8 @@ mod tests {
         assert_inert(&unknown_service(None, Some(XSS), &[]));
         assert_inert(&suggest(Action::Restart, XSS, Some(XSS)));
         assert_inert(&warning(XSS));
+        assert_inert(&note(XSS));
+        assert_inert(&model_text(XSS));
         let summary = summarize(&json!({"services": [
             {"service": XSS, "state": "running", "health": "unhealthy"}
         ]}));
@@ -350,5 +400,23 @@ mod tests {
         assert!(text.contains("recyclarr (exit code 3)"), "{text}");
         let good = summarize(&json!({"services": [{"service": "a", "state": "running"}]}));
         assert!(unhealthy(&good).as_str().contains("Nothing is unhealthy"));
+    }
+
+    #[test]
+    fn a_models_words_are_text_in_paragraphs_without_its_thinking() {
+        let html = model_text(
+            "<think>The user wants <b>sonarr</b>.</think>Sonarr is <b>running</b>.\nIt looks fine.\n\nI suggest a restart.",
+        );
+        assert_eq!(
+            html.as_str(),
+            "<p class=\"model\">Sonarr is &lt;b&gt;running&lt;/b&gt;.<br>It looks fine.</p><p class=\"model\">I suggest a restart.</p>"
+        );
+        assert_eq!(model_text("<THINK>unfinished").as_str(), "");
+        assert_eq!(
+            model_text("a<think>x</think>b<think>y</think>c").as_str(),
+            "<p class=\"model\">abc</p>"
+        );
+        let long = "word ".repeat(5000);
+        assert!(model_text(&long).as_str().len() < 4100);
     }
 }

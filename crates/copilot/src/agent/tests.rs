@@ -13,9 +13,9 @@ use serde_json::{Value, json};
 use super::*;
 use crate::planner::Action;
 
-const FILE: &str = "/opt/stack/docker-compose.yml";
+pub(super) const FILE: &str = "/opt/stack/docker-compose.yml";
 
-fn compose_ps() -> Value {
+pub(super) fn compose_ps() -> Value {
     json!({"project": "arr", "file": FILE, "services": [
         {"service": "sonarr", "declared": true, "state": "running", "containers": [{"status": "Up 2 minutes", "state": "running"}]},
         {"service": "radarr", "declared": true, "state": "running", "health": "healthy", "containers": [{"status": "Up 2 minutes (healthy)"}]},
@@ -25,11 +25,13 @@ fn compose_ps() -> Value {
 }
 
 #[derive(Clone, Default)]
-struct Fake {
-    calls: Arc<Mutex<Vec<Value>>>,
+pub(super) struct Fake {
+    pub(super) calls: Arc<Mutex<Vec<Value>>>,
     /// What a mutating call answers once approved.
-    fail_execution: bool,
-    refuse_mutation: bool,
+    pub(super) fail_execution: bool,
+    pub(super) refuse_mutation: bool,
+    /// What `compose_logs` answers, when not the default lines.
+    pub(super) logs: Option<String>,
 }
 
 impl Fake {
@@ -42,7 +44,8 @@ impl Fake {
                 {"name": "a", "state": "running"}, {"name": "b", "state": "running"}
             ], "count": 2}})).into_response(),
             "compose_logs" => Json(json!({"ok": true, "tool": tool, "result": {
-                "service": body["args"]["service"], "logs": "started\n<script>alert(1)</script>\napikey=[REDACTED]\n"
+                "service": body["args"]["service"],
+                "logs": self.logs.as_deref().unwrap_or("started\n<script>alert(1)</script>\napikey=[REDACTED]\n")
             }})).into_response(),
             "compose_restart" | "compose_start" | "compose_stop" => {
                 if self.refuse_mutation {
@@ -62,7 +65,7 @@ impl Fake {
         }
     }
 
-    async fn serve(self) -> String {
+    pub(super) async fn serve(self) -> String {
         let app = axum::Router::new().route(
             "/chat/tool",
             post(move |Json(body): Json<Value>| {
@@ -76,7 +79,7 @@ impl Fake {
         base
     }
 
-    fn tools_called(&self) -> Vec<String> {
+    pub(super) fn tools_called(&self) -> Vec<String> {
         self.calls
             .lock()
             .unwrap()
@@ -86,7 +89,7 @@ impl Fake {
     }
 }
 
-fn settings(base: Option<String>, compose_file: &str) -> GatewaySettings {
+pub(super) fn settings(base: Option<String>, compose_file: &str) -> GatewaySettings {
     GatewaySettings {
         base_url: base,
         token: Some("t".into()),
@@ -96,12 +99,12 @@ fn settings(base: Option<String>, compose_file: &str) -> GatewaySettings {
     }
 }
 
-fn agent(base: Option<String>, compose_file: &str) -> Agent {
+pub(super) fn agent(base: Option<String>, compose_file: &str) -> Agent {
     let thermal = std::env::temp_dir().join("pi-health-tests-no-thermal");
     Agent::new(&settings(base, compose_file), HostProbe::new(thermal))
 }
 
-fn content(chat: &Chat) -> &str {
+pub(super) fn content(chat: &Chat) -> &str {
     &chat.reply.messages[0].content
 }
 

@@ -71,6 +71,22 @@ pub struct Interface {
     pub tx_bytes_per_sec: u64,
 }
 
+/// What a model is told of the host: the figures the chat shows, as JSON.
+pub fn for_model(stats: &HostStats) -> serde_json::Value {
+    serde_json::json!({
+        "hostname": stats.hostname,
+        "uptime": stats.uptime,
+        "cpu_percent": (stats.cpu.percent * 10.0).round() / 10.0,
+        "cpu_cores": stats.cpu.cores,
+        "load_average": stats.cpu.load,
+        "memory": stats.memory.text,
+        "temperature": stats.temperature.text,
+        "disks": stats.disks.iter().take(4).map(|d| serde_json::json!({
+            "mount": d.mount, "usage": d.text, "percent_used": d.percent_used.round(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
 /// Keeps the samplers between calls: CPU usage and network rates are differences
 /// between two samples.
 #[derive(Clone)]
