@@ -1,5 +1,6 @@
 //! `ops-copilot pi-health` and `ops-copilot pi-health user add`: wiring for the
-//! experience plane (the web app, its chat agent, host statistics).
+//! experience plane (the web app, its chat agent and optional language model,
+//! host statistics).
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::net::SocketAddr;
@@ -11,6 +12,7 @@ use axum::serve::Listener as _;
 use copilot::agent::Agent;
 use copilot::gateway_client::GatewaySettings;
 use copilot::host::HostProbe;
+use copilot::llm::{Model, ModelSettings};
 use copilot::users::Users;
 use copilot::web::{self, AppState, WebConfig};
 
@@ -137,8 +139,29 @@ pub fn prepare(
              pi-health: it is shown only now; change it with `ops-copilot pi-health user add {name}`"
         );
     }
-    let agent = Agent::new(settings, HostProbe::new(thermal_dir));
+    let agent = Agent::new(settings, HostProbe::new(thermal_dir)).with_model(language_model()?);
     Ok(AppState::new(agent, users, config))
+}
+
+/// The chat's optional language model, from `OPS_COPILOT_LLM_*` (for `pi-health`
+/// and `all` alike); `None` when `OPS_COPILOT_LLM_BASE_URL` is unset.
+fn language_model() -> anyhow::Result<Option<Model>> {
+    let Some(settings) = ModelSettings::from_env().map_err(anyhow::Error::msg)? else {
+        tracing::info!(
+            "OPS_COPILOT_LLM_BASE_URL is not set: the built-in planner answers the chat"
+        );
+        return Ok(None);
+    };
+    tracing::info!(
+        model = %settings.model,
+        endpoint = %settings.endpoint(),
+        timeout_seconds = settings.timeout.as_secs_f64(),
+        "language model for the chat: it proposes, pi-health checks; the built-in planner answers when it cannot"
+    );
+    if let Some(warning) = settings.plain_http_key_warning() {
+        tracing::warn!("{warning}");
+    }
+    Ok(Some(Model::new(&settings).map_err(anyhow::Error::msg)?))
 }
 
 async fn serve(args: Args) -> anyhow::Result<()> {

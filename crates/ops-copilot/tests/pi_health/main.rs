@@ -1,7 +1,8 @@
 //! `ops-copilot pi-health` end to end: the real binary, signed in like a browser,
 //! in front of the real `ops-copilot gateway` and `ops-copilot docker-mcp` and a
 //! throw-away fake ARR stack on the real Docker Engine (the gateway suite's
-//! fixture); offline mode and a gateway that goes away; sign-in and CSRF.
+//! fixture); offline mode and a gateway that goes away; sign-in and CSRF; a
+//! language model (a scripted stand-in endpoint) whose proposals become suggestions.
 //! Containers really restart (checked with `docker inspect`). `browser` drives a real
 //! headless Chromium through chromedriver and saves screenshots under the target directory.
 
@@ -12,5 +13,6 @@ mod degraded;
 #[allow(dead_code)]
 #[path = "../gateway/support.rs"]
 mod gateway_support;
+mod model;
 mod support;
 mod webdriver;
