@@ -258,6 +258,11 @@ async fn list_audit(
         before_seq: query.before,
         limit: query.limit.unwrap_or(100),
     };
+    // Reads' records are stored just after their answers: wait for those, so the
+    // list includes every call answered before this request.
+    if let Err(error) = state.gateway.flush_audit().await {
+        tracing::error!(%error, "audit records are still waiting to be stored");
+    }
     let log = state.gateway.audit_log().clone();
     match tokio::task::spawn_blocking(move || log.list(&filter)).await {
         Ok(Ok(records)) => Json(json!({ "records": records })).into_response(),

@@ -1,11 +1,14 @@
 //! Prometheus metrics: decisions by tool and outcome, and their latency.
-//! Fed from the audit write, which every decision passes through.
+//! Fed from the audit write, which every decision passes through; and the
+//! audit writer's own health (failed batches, lost records, degraded).
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+
+use crate::audit_writer::WriterMetrics;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DecisionLabels {
@@ -22,6 +25,7 @@ pub struct Metrics {
     registry: Registry,
     decisions: Family<DecisionLabels, Counter>,
     latency: Family<ToolLabels, Histogram>,
+    writer: WriterMetrics,
 }
 
 fn latency_histogram() -> Histogram {
@@ -48,10 +52,27 @@ impl Default for Metrics {
             "Time from request to decision",
             latency.clone(),
         );
+        let writer = WriterMetrics::default();
+        registry.register(
+            "audit_failed_batches",
+            "Group commits of audit records that could not be stored",
+            writer.failed_batches.clone(),
+        );
+        registry.register(
+            "audit_lost_records",
+            "Audit records of answered calls that could never be stored",
+            writer.lost_records.clone(),
+        );
+        registry.register(
+            "audit_degraded",
+            "1 while the audit log cannot be written (every call then waits for its record)",
+            writer.degraded.clone(),
+        );
         Self {
             registry,
             decisions,
             latency,
+            writer,
         }
     }
 }
@@ -70,6 +91,11 @@ impl Metrics {
                 tool: tool.to_owned(),
             })
             .observe(latency_ms as f64 / 1000.0);
+    }
+
+    /// The counters the audit writer reports to.
+    pub fn writer(&self) -> WriterMetrics {
+        self.writer.clone()
     }
 
     /// The text exposition format.

@@ -236,7 +236,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         shutdown.clone(),
     );
     let gateway_app = api::router(AppState {
-        gateway,
+        gateway: gateway.clone(),
         tokens,
         allowed_hosts: Vec::new(),
     });
@@ -262,11 +262,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let mcp = axum::serve(mcp_listener, mcp_app)
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .into_future();
-    let gateway = axum::serve(gateway_listener, gateway_app)
+    let gateway_server = axum::serve(gateway_listener, gateway_app)
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .into_future();
     let web = copilot::web::serve(web_listener, web_state, shutdown.clone().cancelled_owned());
-    tokio::try_join!(mcp, gateway, web)?;
+    let served = tokio::try_join!(mcp, gateway_server, web);
+    gateway_cmd::close_audit(&gateway).await?;
+    served?;
     Ok(())
 }
 

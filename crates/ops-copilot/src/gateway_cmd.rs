@@ -141,7 +141,7 @@ pub fn open(paths: &Paths) -> anyhow::Result<(Arc<Gateway>, Arc<TokensHandle>)> 
 async fn serve(paths: Paths, listen: SocketAddr, allowed_hosts: Vec<String>) -> anyhow::Result<()> {
     let (gateway, tokens) = open(&paths)?;
     let app = api::router(AppState {
-        gateway,
+        gateway: gateway.clone(),
         tokens,
         allowed_hosts,
     });
@@ -149,9 +149,22 @@ async fn serve(paths: Paths, listen: SocketAddr, allowed_hosts: Vec<String>) -> 
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(listen = %listener.local_addr()?, "ai-gateway serving /chat/tool, /approvals, /audit, /health");
-    axum::serve(listener, app)
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(crate::signals::shutdown())
-        .await?;
+        .await;
+    close_audit(&gateway).await?;
+    Ok(served?)
+}
+
+/// After the servers stopped: stores every audit record still queued (a read is
+/// answered before its record is written), then refuses new ones, so that a call
+/// still running somewhere is refused rather than answered unaudited.
+pub async fn close_audit(gateway: &Gateway) -> anyhow::Result<()> {
+    gateway
+        .close_audit()
+        .await
+        .map_err(|error| anyhow::anyhow!("closing the audit log: {error}"))?;
+    tracing::info!("audit log closed: every record is stored");
     Ok(())
 }
 

@@ -2,6 +2,13 @@
 //! unknown tool, bad arguments, role, cooldown, approval, execution. Every
 //! request ends in an audit record; a mutating call runs only after a durable
 //! record of its approval exists.
+//!
+//! Durability: every record of a mutating or approval-bound tool, and every
+//! record about an approval, is durable before the caller gets an answer (and
+//! before a mutating call runs). A call that changes nothing (a read, or a
+//! refused read) hands its record to the group-commit writer and answers at
+//! once; see [`crate::audit_writer`] for what that gives up and how a failing
+//! store makes every call wait again.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, RwLock};
@@ -88,17 +95,31 @@ impl Gateway {
         let current = config.current();
         let upstreams = build_upstreams(&current)?;
         let redactor = build_redactor(&current)?;
+        let metrics = Metrics::default();
         Ok(Self {
             upstreams: RwLock::new(Arc::new(upstreams)),
             redactor: RwLock::new((current.version.clone(), Arc::new(redactor))),
             config,
             state,
-            audit_writer: AuditWriter::start(audit.clone()),
+            audit_writer: AuditWriter::start(audit.clone(), metrics.writer()),
             audit,
             running: Mutex::new(HashSet::new()),
-            metrics: Metrics::default(),
+            metrics,
             build_upstreams: Box::new(build_upstreams),
         })
+    }
+
+    /// Waits until every audit record handed over so far is stored (a read's
+    /// record is written just after its answer): what `GET /audit` lists then
+    /// includes every call answered before it.
+    pub async fn flush_audit(&self) -> Result<(), String> {
+        self.audit_writer.flush().await
+    }
+
+    /// On shutdown, after the servers stopped: stores every queued audit record,
+    /// then refuses new ones (a call arriving later is refused, not left unaudited).
+    pub async fn close_audit(&self) -> Result<(), String> {
+        self.audit_writer.close().await
     }
 
     pub fn config(&self) -> Arc<Config> {
@@ -717,8 +738,12 @@ impl Gateway {
         .await
     }
 
-    /// Appends to the audit log off the async threads; Err when not durable.
+    /// Appends to the audit log off the async threads. For a record that must be
+    /// durable (see [`must_be_durable`], and every record while the store is
+    /// failing), Ok means it is; for the others, Ok means it is queued for the next
+    /// group commit. Err: not stored (fail closed).
     async fn write(&self, config: &Config, mut record: NewRecord) -> Result<(), String> {
+        let durable = self.audit_writer.degraded() || must_be_durable(config, &record);
         let tool = if config.tools.contains_key(&record.tool) {
             record.tool.as_str()
         } else {
@@ -731,8 +756,24 @@ impl Gateway {
         if let Some(reason) = &record.reason {
             record.reason = Some(redactor.redact_str(reason).into_owned());
         }
-        self.audit_writer.write(record).await
+        if durable {
+            self.audit_writer.write_durable(record).await
+        } else {
+            self.audit_writer.write_deferred(record).await
+        }
     }
+}
+
+/// Records of calls that can change something, or that concern an approval, are
+/// durable before the answer; a record of a registered tool that is neither
+/// mutating nor needs approval (or of an unknown tool, refused) may follow it.
+fn must_be_durable(config: &Config, record: &NewRecord) -> bool {
+    record.approval_id.is_some()
+        || record.approver.is_some()
+        || config
+            .tools
+            .get(&record.tool)
+            .is_some_and(|tool| tool.mutating || tool.needs_approval)
 }
 
 fn describe(error: &UpstreamError) -> String {

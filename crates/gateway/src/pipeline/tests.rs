@@ -171,7 +171,9 @@ impl Harness {
         self.service.calls.load(Ordering::SeqCst)
     }
 
-    fn audit(&self) -> Vec<audit::AuditRecord> {
+    /// The stored records, newest first, once every record handed over is stored.
+    async fn audit(&self) -> Vec<audit::AuditRecord> {
+        self.gateway.flush_audit().await.unwrap();
         self.gateway
             .audit_log()
             .list(&audit::AuditFilter {
@@ -181,8 +183,13 @@ impl Harness {
             .unwrap()
     }
 
-    fn last_decision(&self) -> (Decision, Option<String>) {
-        let newest = self.audit().into_iter().next().expect("an audit record");
+    async fn last_decision(&self) -> (Decision, Option<String>) {
+        let newest = self
+            .audit()
+            .await
+            .into_iter()
+            .next()
+            .expect("an audit record");
         (newest.decision, newest.reason)
     }
 }
@@ -219,7 +226,7 @@ async fn the_guides_smoke_tests_pass() {
         .await;
     assert!(executed(&second).ok);
     assert_eq!(h.calls(), 3);
-    let decisions: Vec<Decision> = h.audit().iter().rev().map(|r| r.decision).collect();
+    let decisions: Vec<Decision> = h.audit().await.iter().rev().map(|r| r.decision).collect();
     assert_eq!(
         decisions,
         [
@@ -274,8 +281,13 @@ async fn refusals_come_in_the_guides_order_and_are_audited() {
         .await;
     assert_eq!(refused(&r).status, 403);
     assert_eq!(h.calls(), 0);
-    assert_eq!(h.audit().len(), 5);
-    assert!(h.audit().iter().all(|r| r.decision == Decision::Denied));
+    assert_eq!(h.audit().await.len(), 5);
+    assert!(
+        h.audit()
+            .await
+            .iter()
+            .all(|r| r.decision == Decision::Denied)
+    );
 }
 
 #[tokio::test]
@@ -368,7 +380,7 @@ async fn a_role_that_cannot_approve_cannot_say_approved() {
         .ok
     );
     assert_eq!(h.calls(), 1);
-    let newest = h.audit().into_iter().next().unwrap();
+    let newest = h.audit().await.into_iter().next().unwrap();
     assert_eq!(
         (newest.principal.as_str(), newest.approver.as_deref()),
         ("robot", Some("bob"))
@@ -380,7 +392,7 @@ async fn a_role_that_cannot_approve_cannot_say_approved() {
         .await;
     assert!(matches!(refused(&r).status, 409 | 429), "{r:?}");
     assert_eq!(h.calls(), 1);
-    assert_eq!(h.last_decision().0, Decision::Denied);
+    assert_eq!(h.last_decision().await.0, Decision::Denied);
 }
 
 /// Rewrites a policy file and makes sure the change is picked up.
@@ -620,7 +632,7 @@ async fn a_slow_service_times_out_with_the_read_timeout() {
         .await;
     assert_eq!(refused(&r).status, 504);
     assert!(started.elapsed() < Duration::from_secs(2));
-    assert_eq!(h.last_decision().0, Decision::Failed);
+    assert_eq!(h.last_decision().await.0, Decision::Failed);
 }
 
 #[tokio::test]
@@ -691,6 +703,7 @@ async fn results_and_errors_are_redacted_and_capped() {
     assert!(!refused(&r).detail.contains("hunter2"), "{:?}", refused(&r));
     assert!(
         h.audit()
+            .await
             .iter()
             .all(|r| !r.reason.clone().unwrap_or_default().contains("hunter2"))
     );
@@ -753,4 +766,173 @@ async fn each_tool_goes_to_the_service_the_registry_names() {
         ),
         (1, 1)
     );
+}
+
+/// Another connection holding the audit database's write lock: the gateway's
+/// appends wait behind it (up to the busy timeout), readers do not (WAL).
+fn hold_audit_lock(h: &Harness) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(h.dir.path().join("audit.db")).unwrap();
+    conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+    conn
+}
+
+/// What is stored right now, without waiting for queued records.
+fn stored_now(h: &Harness) -> Vec<audit::AuditRecord> {
+    h.gateway
+        .audit_log()
+        .list(&audit::AuditFilter::default())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_read_is_answered_before_its_record_is_durable_and_stored_by_close() {
+    let h = harness();
+    let lock = hold_audit_lock(&h);
+    let r = h
+        .gateway
+        .call(&standard(), call("compose_ps", json!({"file": FILE})))
+        .await;
+    executed(&r);
+    assert!(stored_now(&h).is_empty(), "nothing can be committed yet");
+    drop(lock);
+    h.gateway.close_audit().await.unwrap();
+    let records = stored_now(&h);
+    assert_eq!(records.len(), 1);
+    assert_eq!(
+        (records[0].tool.as_str(), records[0].decision),
+        ("compose_ps", Decision::Executed)
+    );
+    assert!(records[0].result_digest.is_some());
+    assert!(h.gateway.audit_log().verify().unwrap().ok);
+
+    // After the close nothing is answered unaudited: reads are refused, nothing runs.
+    let calls = h.calls();
+    let after = h
+        .gateway
+        .call(&standard(), call("compose_ps", json!({"file": FILE})))
+        .await;
+    assert_eq!(refused(&after).code, "audit_unavailable");
+    let restart = h
+        .gateway
+        .call(&admin(), approved("compose_restart", restart("sonarr")))
+        .await;
+    assert_eq!(refused(&restart).status, 503);
+    assert_eq!(
+        h.calls(),
+        calls + 1,
+        "only the refused read reached the service"
+    );
+}
+
+#[tokio::test]
+async fn a_mutating_call_waits_for_its_approved_record() {
+    let h = harness();
+    let request = h
+        .gateway
+        .call(&admin(), call("compose_restart", restart("sonarr")))
+        .await;
+    need(&request);
+    // The approved record must be committed before the restart runs, so it waits
+    // for the lock; it is stored before the executed record, under one request id.
+    let lock = hold_audit_lock(&h);
+    let running = {
+        let gateway = &h.gateway;
+        async move {
+            gateway
+                .call(&admin(), approved("compose_restart", restart("sonarr")))
+                .await
+        }
+    };
+    let (reply, ()) = tokio::join!(running, async {
+        tokio::task::yield_now().await;
+        assert_eq!(h.calls(), 0, "ran before its approval was durable");
+        drop(lock);
+    });
+    executed(&reply);
+    assert_eq!(h.calls(), 1);
+    let records = h.audit().await;
+    let decisions: Vec<Decision> = records.iter().rev().map(|r| r.decision).collect();
+    assert_eq!(
+        decisions,
+        [
+            Decision::NeedApproval,
+            Decision::Approved,
+            Decision::Executed
+        ]
+    );
+    assert_eq!(records[0].request_id, records[1].request_id);
+}
+
+#[tokio::test]
+async fn a_broken_audit_store_blocks_mutations_then_reads_until_it_works_again() {
+    let h = harness();
+    let request = h
+        .gateway
+        .call(&admin(), call("compose_restart", restart("sonarr")))
+        .await;
+    need(&request);
+    let db = h.dir.path().join("audit.db");
+    let moved = h.dir.path().join("audit.db.moved");
+    std::fs::rename(&db, &moved).unwrap();
+
+    // A read answered before any write failed is answered; its record waits.
+    executed(
+        &h.gateway
+            .call(&standard(), call("compose_ps", json!({"file": FILE})))
+            .await,
+    );
+    assert!(h.gateway.flush_audit().await.is_err());
+    assert!(
+        h.gateway
+            .metrics()
+            .render()
+            .contains("ops_copilot_gateway_audit_degraded 1")
+    );
+    // Fail closed: the approved restart does not run...
+    let r = h
+        .gateway
+        .call(&admin(), approved("compose_restart", restart("sonarr")))
+        .await;
+    assert_eq!(refused(&r).code, "audit_unavailable");
+    // ... and while the store is failing, reads wait for their record and are refused.
+    let read = h
+        .gateway
+        .call(&standard(), call("compose_ps", json!({"file": FILE})))
+        .await;
+    assert_eq!(refused(&read).code, "audit_unavailable");
+    assert_eq!(h.calls(), 2, "the two reads; never the restart");
+
+    // The store is back: calls are answered again, and the first read's record,
+    // kept through the failures, is stored before the new one.
+    std::fs::rename(&moved, &db).unwrap();
+    executed(
+        &h.gateway
+            .call(&carol(), call("compose_ps", json!({"file": FILE})))
+            .await,
+    );
+    let records = h.audit().await;
+    let summary: Vec<(&str, &str, Decision)> = records
+        .iter()
+        .rev()
+        .map(|r| (r.principal.as_str(), r.tool.as_str(), r.decision))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("alice", "compose_restart", Decision::NeedApproval),
+            ("bob", "compose_ps", Decision::Executed),
+            ("carol", "compose_ps", Decision::Executed),
+        ]
+    );
+    assert!(h.gateway.audit_log().verify().unwrap().ok);
+    assert!(
+        h.gateway
+            .metrics()
+            .render()
+            .contains("ops_copilot_gateway_audit_degraded 0")
+    );
+}
+
+fn carol() -> Principal {
+    principal("carol", "standard")
 }

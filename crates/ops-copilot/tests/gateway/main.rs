@@ -12,6 +12,7 @@ mod mcp;
 mod refusals;
 mod reload;
 mod restart;
+mod shutdown;
 mod smoke;
 mod support;
 mod transports;

@@ -399,6 +399,25 @@ impl Env {
         }
     }
 
+    /// Stops the gateway gracefully (SIGTERM), runs `meanwhile`, and waits for it to
+    /// exit: its exit status and its log.
+    pub fn terminate_gateway(
+        &mut self,
+        meanwhile: impl FnOnce(),
+    ) -> (std::process::ExitStatus, String) {
+        let mut process = self.gateway.take().expect("the gateway is running");
+        let pid = process.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid}");
+        meanwhile();
+        let status = test_support::wait_for_sync(
+            "the gateway to exit on SIGTERM",
+            Duration::from_secs(20),
+            || process.exited().ok_or_else(|| "still running".to_owned()),
+        );
+        (status, process.log())
+    }
+
     pub async fn restart_gateway(&mut self) {
         self.stop_gateway();
         self.start_gateway().await;
