@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use super::DockerTools;
 use crate::compose::ComposeProject;
+use crate::engine::{Container, EngineError};
 use crate::error::ToolError;
 use crate::text::{clean_terminal_output, keep_tail};
 
@@ -22,7 +23,34 @@ pub async fn compose_logs(
     service: &str,
     tail: u32,
 ) -> Result<ComposeLogs, ToolError> {
-    let containers = tools.service_containers(project, service).await?;
+    // The service's containers from memory (kept current by the Engine's events),
+    // which saves an Engine round trip per call. A container created a moment ago
+    // may not be there yet, and one removed a moment ago may still be: on a miss,
+    // or when the Engine no longer knows a remembered container, the Engine's own
+    // list decides, as before.
+    let remembered: Vec<Container> = tools
+        .containers()
+        .list(true, Some(&project.name))
+        .await?
+        .into_iter()
+        .filter(|c| c.service() == Some(service) && !c.is_oneoff())
+        .collect();
+    if !remembered.is_empty() {
+        match read_logs(tools, service, tail, remembered).await {
+            Err(ToolError::Engine(EngineError::NotFound(_))) => {}
+            done => return done,
+        }
+    }
+    let listed = tools.service_containers(project, service).await?;
+    read_logs(tools, service, tail, listed).await
+}
+
+async fn read_logs(
+    tools: &DockerTools,
+    service: &str,
+    tail: u32,
+    containers: Vec<Container>,
+) -> Result<ComposeLogs, ToolError> {
     let cap = tools.limits.max_log_bytes;
     let prefix_lines = containers.len() > 1;
     let mut text = String::new();
