@@ -8,9 +8,11 @@
 #   3. creates .venv (Python) with the MCP SDK 2.x and pytest
 #   4. builds the fake ARR images and pushes them to a registry on 127.0.0.1:5000
 #      (testing/images/build.sh)
-#   5. cargo build --workspace --all-targets
-#   6. cargo test --workspace --no-fail-fast "$@"
-#   7. .venv/bin/pytest -q testing/interop (the official MCP SDK against our binary)
+#   5. builds the deployment's images ops-copilot:local and ops-copilot-docker-mcp:local
+#      (deploy/build.sh: a static release build, Debian's compose v2 fetched with apt)
+#   6. cargo build --workspace --all-targets
+#   7. cargo test --workspace --no-fail-fast "$@"
+#   8. .venv/bin/pytest -q testing/interop (the official MCP SDK against our binary)
 # and always removes the test compose projects (names starting "octest") that this run
 # left behind, and stale ones (older than OPS_TEST_STALE_MINUTES, default 120).
 #
@@ -187,6 +189,9 @@ main() {
     say "building test images (testing/images/build.sh)"
     "$REPO/testing/images/build.sh"
     [ "$registry_before" = 1 ] || REGISTRY_STARTED_HERE=1
+
+    say "building the deployment images (deploy/build.sh)"
+    "$REPO/deploy/build.sh"
 
     say "cargo build --workspace --all-targets (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
     cargo build --workspace --all-targets

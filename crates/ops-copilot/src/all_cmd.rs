@@ -21,13 +21,7 @@ use copilot::web::WebConfig;
 
 use crate::docker_mcp::{ToolSettings, build_tools};
 use crate::gateway_cmd::{self, Paths};
-
-/// The guide's files, the defaults of a first start.
-const REGISTRY: &str = include_str!("../../../config/tool_registry.yaml");
-const POLICY: &str = include_str!("../../../config/policy.yaml");
-/// What the guide's files say that a first start replaces.
-const GUIDE_COMPOSE_FILE: &str = "/opt/stack/docker-compose.yml";
-const GUIDE_BASE_URL: &str = "base_url: http://docker-mcp:8080";
+use crate::guide_config;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -57,45 +51,6 @@ pub struct Args {
         default_value = "/sys/class/thermal"
     )]
     thermal_dir: PathBuf,
-}
-
-/// `all` lets the chat start and stop services too: the guide's registry has
-/// only restart, so these two are added to the files a first start writes
-/// (the shipped `config/` stays the guide's, as printed).
-const START_STOP_TOOLS: &str = "
-  compose_start:
-    mcp: { service: docker-mcp, fn: compose_start }
-    mutating: true
-    approval: required
-    cooldown: { seconds: 60, key_by: service }
-    summary: \"Start a single stopped service.\"
-
-  compose_stop:
-    mcp: { service: docker-mcp, fn: compose_stop }
-    mutating: true
-    approval: required
-    cooldown: { seconds: 60, key_by: service }
-    summary: \"Stop a single service.\"
-";
-
-/// Their schemas: like compose_restart's.
-fn start_stop_schemas(compose_file: &str) -> String {
-    ["compose_start", "compose_stop"]
-        .iter()
-        .map(|tool| {
-            format!(
-                "
-  {tool}:
-    type: object
-    properties:
-      file:    {{ type: string, const: \"{compose_file}\" }}
-      service: {{ type: string, pattern: \"^[a-zA-Z0-9_-]{{1,32}}$\" }}
-    required: [file, service]
-    additionalProperties: false
-"
-            )
-        })
-        .collect()
 }
 
 /// Writes `text` unless the file exists, readable by the owner only.
@@ -132,28 +87,15 @@ fn prepare(args: &Args, compose_file: Option<&Path>) -> anyhow::Result<Paths> {
     write_new(&token_file, &random_hex()?)?;
     let registry = config_dir.join("tool_registry.yaml");
     let policy = config_dir.join("policy.yaml");
-    let wired = REGISTRY.replacen(
-            &format!("{GUIDE_BASE_URL}     # adjust per image docs\n    transport: http                      # or sse/stdio if supported\n    auth: none"),
-            &format!(
-                "base_url: http://{}\n    transport: http\n    auth: {{ bearer_token_file: \"{}\" }}",
-                args.docker_mcp_listen,
-                token_file.display()
-            ),
-            1,
-        );
-    // The embedded file is ours: a mismatch is a bug to catch here, not a broken start.
-    anyhow::ensure!(
-        !wired.contains("docker-mcp:8080"),
-        "the embedded registry did not take the docker-mcp address"
-    );
-    write_new(&registry, &format!("{wired}{START_STOP_TOOLS}"))?;
-    let locked = compose_file.map_or(GUIDE_COMPOSE_FILE.to_owned(), |f| f.display().to_string());
-    let policy_text = POLICY.replace(GUIDE_COMPOSE_FILE, &locked).replacen(
-        "\nguards:",
-        &format!("{}\nguards:", start_stop_schemas(&locked)),
-        1,
-    );
-    write_new(&policy, &policy_text)?;
+    let upstream = guide_config::Upstream {
+        base_url: &format!("http://{}", args.docker_mcp_listen),
+        bearer_token_file: &token_file.display().to_string(),
+    };
+    write_new(&registry, &guide_config::registry(&upstream)?)?;
+    let locked = compose_file.map_or(guide_config::GUIDE_COMPOSE_FILE.to_owned(), |f| {
+        f.display().to_string()
+    });
+    write_new(&policy, &guide_config::policy(&locked))?;
     let config = gateway::config::Config::load(&registry, &policy)?;
     if config.locked_compose_file.as_deref() != Some(locked.as_str()) {
         tracing::warn!(

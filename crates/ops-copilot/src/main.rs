@@ -3,6 +3,8 @@
 mod all_cmd;
 mod docker_mcp;
 mod gateway_cmd;
+mod guide_config;
+mod healthcheck;
 mod pi_health;
 mod signals;
 
@@ -37,6 +39,8 @@ enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Exit 0 when URL answers 2xx: the containers' healthcheck (no curl in the image).
+    Healthcheck(healthcheck::Args),
 }
 
 #[derive(Subcommand)]
@@ -90,6 +94,7 @@ async fn main() -> std::process::ExitCode {
             gateway_cmd::policy_check(&registry, &policy)
         }
         Command::Audit(AuditCommand::Verify { data_dir }) => gateway_cmd::audit_verify(&data_dir),
+        Command::Healthcheck(args) => healthcheck::run(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

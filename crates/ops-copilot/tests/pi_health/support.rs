@@ -215,49 +215,59 @@ impl PiHealth {
     }
 
     /// Signs in as `user` like a browser; panics when that fails.
-    pub async fn sign_in(&self, (user, password): (&str, &str)) -> Browser {
-        let reply = self.try_sign_in(user, password).await;
-        assert_eq!(
-            reply.status,
-            StatusCode::SEE_OTHER,
-            "sign-in as {user} failed: {}",
-            reply.body
-        );
-        let session = cookie(&reply.headers, "pi_health_session").expect("a session cookie");
-        let cookie = format!("pi_health_session={session}");
-        let page = client()
-            .get(self.url("/chat"))
-            .header(COOKIE, &cookie)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(page.status(), StatusCode::OK);
-        let page = page.text().await.unwrap();
-        let csrf = attribute(&page, "name=\"csrf-token\"", "content");
-        Browser {
-            base: self.base.clone(),
-            cookie,
-            csrf,
-        }
+    pub async fn sign_in(&self, credentials: (&str, &str)) -> Browser {
+        sign_in(&self.base, credentials).await
     }
 
     /// The sign-in form's GET and POST; the POST's answer.
     pub async fn try_sign_in(&self, user: &str, password: &str) -> Reply {
-        let form = client().get(self.url("/login")).send().await.unwrap();
-        let login_cookie = cookie(form.headers(), "pi_health_login").expect("a form cookie");
-        let token = attribute(&form.text().await.unwrap(), "name=\"csrf_token\"", "value");
-        let response = client()
-            .post(self.url("/login"))
-            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .header(COOKIE, format!("pi_health_login={login_cookie}"))
-            .body(format!(
-                "username={user}&password={password}&csrf_token={token}"
-            ))
-            .send()
-            .await
-            .unwrap();
-        Reply::read(response).await
+        try_sign_in(&self.base, user, password).await
     }
+}
+
+/// Signs in as `user` to the app at `base` like a browser; panics when that fails.
+pub async fn sign_in(base: &str, (user, password): (&str, &str)) -> Browser {
+    let reply = try_sign_in(base, user, password).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::SEE_OTHER,
+        "sign-in as {user} failed: {}",
+        reply.body
+    );
+    let session = cookie(&reply.headers, "pi_health_session").expect("a session cookie");
+    let cookie = format!("pi_health_session={session}");
+    let page = client()
+        .get(format!("{base}/chat"))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let page = page.text().await.unwrap();
+    let csrf = attribute(&page, "name=\"csrf-token\"", "content");
+    Browser {
+        base: base.to_owned(),
+        cookie,
+        csrf,
+    }
+}
+
+/// The sign-in form's GET and POST at `base`; the POST's answer.
+pub async fn try_sign_in(base: &str, user: &str, password: &str) -> Reply {
+    let form = client().get(format!("{base}/login")).send().await.unwrap();
+    let login_cookie = cookie(form.headers(), "pi_health_login").expect("a form cookie");
+    let token = attribute(&form.text().await.unwrap(), "name=\"csrf_token\"", "value");
+    let response = client()
+        .post(format!("{base}/login"))
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(COOKIE, format!("pi_health_login={login_cookie}"))
+        .body(format!(
+            "username={user}&password={password}&csrf_token={token}"
+        ))
+        .send()
+        .await
+        .unwrap();
+    Reply::read(response).await
 }
 
 impl Drop for PiHealth {

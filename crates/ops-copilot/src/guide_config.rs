@@ -1,0 +1,135 @@
+//! The guide's tool_registry.yaml and policy.yaml, adapted to where the planes
+//! run: `all` writes them on first start, and deploy/config/ holds them as the
+//! container deployment uses them (a test keeps the two the same).
+
+/// The guide's files, embedded.
+const REGISTRY: &str = include_str!("../../../config/tool_registry.yaml");
+const POLICY: &str = include_str!("../../../config/policy.yaml");
+/// What the guide's files say that an adaptation replaces.
+pub const GUIDE_COMPOSE_FILE: &str = "/opt/stack/docker-compose.yml";
+const GUIDE_UPSTREAM: &str = "base_url: http://docker-mcp:8080     # adjust per image docs\n    transport: http                      # or sse/stdio if supported\n    auth: none";
+
+/// The chat starts and stops services too: the guide's registry has only
+/// restart, so these two are added (the shipped `config/` stays the guide's).
+const START_STOP_TOOLS: &str = "
+  compose_start:
+    mcp: { service: docker-mcp, fn: compose_start }
+    mutating: true
+    approval: required
+    cooldown: { seconds: 60, key_by: service }
+    summary: \"Start a single stopped service.\"
+
+  compose_stop:
+    mcp: { service: docker-mcp, fn: compose_stop }
+    mutating: true
+    approval: required
+    cooldown: { seconds: 60, key_by: service }
+    summary: \"Stop a single service.\"
+";
+
+/// Where docker-mcp answers and how the gateway proves who it is.
+pub struct Upstream<'a> {
+    pub base_url: &'a str,
+    pub bearer_token_file: &'a str,
+}
+
+/// The registry: docker-mcp's address and token, plus compose_start/stop.
+pub fn registry(upstream: &Upstream) -> anyhow::Result<String> {
+    let wired = REGISTRY.replacen(
+        GUIDE_UPSTREAM,
+        &format!(
+            "base_url: {}\n    transport: http\n    auth: {{ bearer_token_file: \"{}\" }}",
+            upstream.base_url, upstream.bearer_token_file
+        ),
+        1,
+    );
+    // The embedded file is ours: a mismatch is a bug to catch here, not a broken start.
+    anyhow::ensure!(
+        !wired.contains("auth: none"),
+        "the embedded registry did not take the docker-mcp address"
+    );
+    Ok(format!("{wired}{START_STOP_TOOLS}"))
+}
+
+/// The policy: the compose file locked to `compose_file`, and the schemas of
+/// compose_start/stop (like compose_restart's).
+pub fn policy(compose_file: &str) -> String {
+    let schemas: String = ["compose_start", "compose_stop"]
+        .iter()
+        .map(|tool| {
+            format!(
+                "
+  {tool}:
+    type: object
+    properties:
+      file:    {{ type: string, const: \"{compose_file}\" }}
+      service: {{ type: string, pattern: \"^[a-zA-Z0-9_-]{{1,32}}$\" }}
+    required: [file, service]
+    additionalProperties: false
+"
+            )
+        })
+        .collect();
+    POLICY.replace(GUIDE_COMPOSE_FILE, compose_file).replacen(
+        "\nguards:",
+        &format!("{schemas}\nguards:"),
+        1,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// deploy/config/ is what these functions make for the containers: edit
+    /// here (or the guide's files) and regenerate, never by hand.
+    #[test]
+    fn deploy_config_matches_the_adaptation() {
+        let upstream = Upstream {
+            base_url: "http://docker-mcp:8080",
+            bearer_token_file: "/run/secrets/docker_mcp_token",
+        };
+        let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/config");
+        let registry_text = registry(&upstream).unwrap();
+        let policy_text = policy(GUIDE_COMPOSE_FILE);
+        if std::env::var_os("OPS_REGENERATE_DEPLOY_CONFIG").is_some() {
+            std::fs::write(deploy.join("tool_registry.yaml"), &registry_text).unwrap();
+            std::fs::write(deploy.join("policy.yaml"), &policy_text).unwrap();
+        }
+        for (name, expected) in [
+            ("tool_registry.yaml", registry_text),
+            ("policy.yaml", policy_text),
+        ] {
+            let shipped = std::fs::read_to_string(deploy.join(name)).unwrap();
+            assert!(
+                shipped == expected,
+                "deploy/config/{name} differs from the adaptation; regenerate it with \
+                 OPS_REGENERATE_DEPLOY_CONFIG=1 cargo test -p ops-copilot --bin ops-copilot deploy_config"
+            );
+        }
+    }
+
+    #[test]
+    fn the_adapted_files_load_and_lock_the_compose_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry_path = dir.path().join("tool_registry.yaml");
+        let policy_path = dir.path().join("policy.yaml");
+        let token_file = dir.path().join("token");
+        std::fs::write(&token_file, "0123456789abcdef0123456789abcdef").unwrap();
+        let token_file = token_file.display().to_string();
+        let upstream = Upstream {
+            base_url: "http://127.0.0.1:8091",
+            bearer_token_file: &token_file,
+        };
+        std::fs::write(&registry_path, registry(&upstream).unwrap()).unwrap();
+        std::fs::write(&policy_path, policy("/srv/arr/compose.yaml")).unwrap();
+        let config = gateway::config::Config::load(&registry_path, &policy_path).unwrap();
+        assert_eq!(
+            config.locked_compose_file.as_deref(),
+            Some("/srv/arr/compose.yaml")
+        );
+        for tool in ["compose_restart", "compose_start", "compose_stop"] {
+            assert!(config.tools.contains_key(tool), "{tool} missing");
+        }
+    }
+}

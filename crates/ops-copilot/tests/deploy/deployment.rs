@@ -1,0 +1,308 @@
+//! The fixture: the deployment brought up as a user would (setup.sh, then
+//! `docker compose -f docker-compose.yml -f engine-direct-socket.yml up -d`), its
+//! published ports, and a teardown on drop.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use reqwest::Method;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use test_support::{
+    Stack, compose_command, docker, http_client, repo_root, try_docker, unique_suffix,
+};
+
+use crate::gateway_support::Reply;
+
+pub const IMAGES: [&str; 2] = ["ops-copilot:local", "ops-copilot-docker-mcp:local"];
+pub const SERVICES: [&str; 3] = ["docker-mcp", "ai-gateway", "pi-health"];
+const PROJECT_LABEL: &str = "com.docker.compose.project";
+
+/// Test-only additions: quick healthchecks (the shipped 30 s interval would make
+/// the first check wait 30 s) and the label scripts/test.sh cleans up by.
+const TEST_OVERRIDE: &str = r#"
+x-test: &test
+  healthcheck: { interval: 1s, timeout: 5s, retries: 3, start_period: 30s }
+  labels: { org.ops-copilot.test-run: "${OPS_TEST_RUN_ID:-manual}" }
+services:
+  docker-mcp: *test
+  ai-gateway: *test
+  pi-health: *test
+"#;
+
+pub struct Deployment {
+    pub project: String,
+    pub admin_token: String,
+    pub gateway: String,
+    pub pi_health: String,
+    dir: TempDir,
+    torn_down: bool,
+}
+
+impl Deployment {
+    /// Brings the deployment up for `stack` and waits until the three services are healthy.
+    pub fn up(stack: &Stack) -> Self {
+        for image in IMAGES {
+            if try_docker(&["image", "inspect", "-f", "{{.Id}}", image]).is_err() {
+                panic!(
+                    "the image {image} is missing: build it with deploy/build.sh \
+                     (scripts/test.sh does); this test is never skipped"
+                );
+            }
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("ops-deploy-test-")
+            .tempdir()
+            .unwrap();
+        let config = dir.path().join("config");
+        std::fs::create_dir(&config).unwrap();
+        let shipped = repo_root().join("deploy/config");
+        // As a user whose stack is not at /opt/stack would: the policy pins its file.
+        std::fs::copy(
+            shipped.join("tool_registry.yaml"),
+            config.join("tool_registry.yaml"),
+        )
+        .unwrap();
+        let policy = std::fs::read_to_string(shipped.join("policy.yaml")).unwrap();
+        std::fs::write(
+            config.join("policy.yaml"),
+            policy.replace("/opt/stack/docker-compose.yml", stack.file_str()),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("test-override.yml"), TEST_OVERRIDE).unwrap();
+
+        let mut deployment = Self {
+            project: format!("octest-ops-{}", unique_suffix()),
+            admin_token: String::new(),
+            gateway: String::new(),
+            pi_health: String::new(),
+            dir,
+            torn_down: false,
+        };
+        deployment.admin_token = deployment.setup();
+        deployment
+            .compose(&["up", "-d"], stack)
+            .unwrap_or_else(|e| panic!("the deployment did not come up: {e}"));
+        deployment.wait_healthy(stack);
+        deployment.gateway = deployment.published(stack, "ai-gateway", 8090);
+        deployment.pi_health = deployment.published(stack, "pi-health", 8080);
+        deployment
+    }
+
+    fn secrets(&self) -> PathBuf {
+        self.dir.path().join("secrets")
+    }
+
+    /// deploy/setup.sh; returns the admin token it prints.
+    fn setup(&self) -> String {
+        let output = Command::new("bash")
+            .arg(repo_root().join("deploy/setup.sh"))
+            .env("OPS_SECRETS_DIR", self.secrets())
+            .env("OPS_CONFIG_DIR", self.dir.path().join("config"))
+            .stdin(Stdio::null())
+            .output()
+            .expect("run deploy/setup.sh");
+        assert!(
+            output.status.success(),
+            "deploy/setup.sh failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let token = stdout.trim().to_owned();
+        assert!(
+            token.len() >= 32 && !token.contains(char::is_whitespace),
+            "setup.sh printed no token: {stdout:?}"
+        );
+        token
+    }
+
+    /// The compose CLI on deploy/'s files, the direct-socket variant, as a user runs it.
+    pub fn compose(&self, args: &[&str], stack: &Stack) -> Result<String, String> {
+        let deploy = repo_root().join("deploy");
+        let cli = compose_command();
+        let socket_gid = std::fs::metadata("/var/run/docker.sock")
+            .map(|m| std::os::unix::fs::MetadataExt::gid(&m).to_string())
+            .expect("the Engine's socket at /var/run/docker.sock");
+        let output = Command::new(&cli[0])
+            .args(&cli[1..])
+            .args(["-p", &self.project, "-f"])
+            .arg(deploy.join("docker-compose.yml"))
+            .arg("-f")
+            .arg(deploy.join("engine-direct-socket.yml"))
+            .arg("-f")
+            .arg(self.dir.path().join("test-override.yml"))
+            .args(args)
+            .current_dir(&deploy)
+            .env_remove("COMPOSE_FILE")
+            .env_remove("COMPOSE_PROJECT_NAME")
+            .env("COMPOSE_ANSI", "never")
+            .env("STACK_DIR", stack.dir())
+            .env("OPS_CONFIG_DIR", self.dir.path().join("config"))
+            .env("OPS_SECRETS_DIR", self.secrets())
+            .env("DOCKER_GID", socket_gid)
+            .env("GATEWAY_PUBLISH", "127.0.0.1:")
+            .env("PI_HEALTH_PUBLISH", "127.0.0.1:")
+            .env("LOG_LEVEL", "info")
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", cli.join(" ")))?;
+        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).trim().to_owned();
+        if output.status.success() {
+            Ok(text(&output.stdout))
+        } else {
+            Err(format!(
+                "compose {args:?} failed: {}\n{}",
+                text(&output.stderr),
+                text(&output.stdout)
+            ))
+        }
+    }
+
+    /// The id of a service's container.
+    pub fn container(&self, service: &str) -> String {
+        docker(&[
+            "ps",
+            "-aq",
+            "--no-trunc",
+            "--filter",
+            &format!("label={PROJECT_LABEL}={}", self.project),
+            "--filter",
+            &format!("label=com.docker.compose.service={service}"),
+        ])
+    }
+
+    fn wait_healthy(&self, stack: &Stack) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let states: Vec<String> = SERVICES
+                .iter()
+                .map(|service| {
+                    let id = self.container(service);
+                    let health = try_docker(&["inspect", "-f", "{{.State.Health.Status}}", &id])
+                        .unwrap_or_else(|e| e);
+                    format!("{service}: {health}")
+                })
+                .collect();
+            if states.iter().all(|s| s.ends_with(": healthy")) {
+                return;
+            }
+            if std::time::Instant::now() >= deadline {
+                panic!(
+                    "the deployment did not become healthy ({states:?}):\n{}",
+                    self.logs(stack)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    /// `127.0.0.1:PORT`, the host side of a published port, as a URL.
+    fn published(&self, stack: &Stack, service: &str, port: u16) -> String {
+        let address = self
+            .compose(&["port", service, &port.to_string()], stack)
+            .unwrap_or_else(|e| panic!("{e}"));
+        format!(
+            "http://{}",
+            address.lines().last().unwrap_or_default().trim()
+        )
+    }
+
+    pub fn logs(&self, stack: &Stack) -> String {
+        self.compose(&["logs", "--no-color", "--tail", "80"], stack)
+            .unwrap_or_else(|e| e)
+    }
+
+    /// `POST /chat/tool` as the admin principal.
+    pub async fn call(&self, tool: &str, args: &Value, approved: bool) -> Reply {
+        let mut body = json!({ "tool": tool, "args": args });
+        if approved {
+            body["approved"] = json!(true);
+        }
+        self.gateway_request(Method::POST, "/chat/tool", Some(&body))
+            .await
+    }
+
+    /// A mutating call the guide's way: without approval it must be refused with
+    /// `need_approval`; then `"approved": true` runs it. Returns the second answer.
+    pub async fn call_with_approval(&self, tool: &str, args: &Value) -> Reply {
+        let first = self.call(tool, args, false).await;
+        let body = first.expect(200);
+        assert_eq!(body["need_approval"], true, "{tool} ran unapproved: {body}");
+        self.call(tool, args, true).await
+    }
+
+    pub async fn gateway_request(&self, method: Method, path: &str, body: Option<&Value>) -> Reply {
+        let mut request = http_client()
+            .request(method, format!("{}{path}", self.gateway))
+            .header(AUTHORIZATION, format!("Bearer {}", self.admin_token));
+        if let Some(body) = body {
+            request = request
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.to_string());
+        }
+        Reply::read(request.send().await.expect("the gateway answers")).await
+    }
+
+    /// pi-health's first sign-in, as it printed it once (on stdout, in its log).
+    pub fn initial_credentials(&self) -> (String, String) {
+        let log = docker(&["logs", &self.container("pi-health")]);
+        let line = log
+            .lines()
+            .find(|l| l.contains("created the user"))
+            .unwrap_or_else(|| panic!("pi-health printed no first sign-in:\n{log}"));
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let after = |word: &str| {
+            words
+                .iter()
+                .position(|w| *w == word)
+                .and_then(|i| words.get(i + 1))
+                .map(|w| w.to_string())
+                .unwrap_or_else(|| panic!("no {word} in {line:?}"))
+        };
+        (after("user"), after("password"))
+    }
+
+    /// `docker compose down -v` and a check that nothing of the project remains.
+    pub fn tear_down(&mut self, stack: &Stack) -> Vec<String> {
+        self.torn_down = true;
+        if let Err(e) = self.compose(&["down", "-v", "--remove-orphans", "-t", "5"], stack) {
+            panic!("{e}");
+        }
+        let label = format!("label={PROJECT_LABEL}={}", self.project);
+        let mut left = Vec::new();
+        for (what, args) in [
+            ("container", vec!["ps", "-aq", "--filter", &label]),
+            ("network", vec!["network", "ls", "-q", "--filter", &label]),
+            ("volume", vec!["volume", "ls", "-q", "--filter", &label]),
+        ] {
+            for id in docker(&args).lines().filter(|l| !l.is_empty()) {
+                left.push(format!("{what} {id}"));
+            }
+        }
+        left
+    }
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        if self.torn_down {
+            return;
+        }
+        // No stack at hand here: the compose files need only its directory, for a
+        // variable that `down` does not use.
+        let cli = compose_command();
+        let deploy = repo_root().join("deploy");
+        let _ = Command::new(&cli[0])
+            .args(&cli[1..])
+            .args(["-p", &self.project, "-f"])
+            .arg(deploy.join("docker-compose.yml"))
+            .args(["down", "-v", "--remove-orphans", "-t", "2"])
+            .current_dir(&deploy)
+            .env("OPS_SECRETS_DIR", self.secrets())
+            .env("OPS_CONFIG_DIR", self.dir.path().join("config"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
