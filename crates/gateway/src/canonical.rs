@@ -1,49 +1,58 @@
 //! A digest of arguments that does not depend on key order or whitespace,
 //! so an approval binds to the meaning of the arguments, not their spelling.
 
+use std::io::{self, Write};
+
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// Compact JSON with object keys sorted at every level.
 pub fn canonical_json(value: &Value) -> String {
-    let mut out = String::new();
-    write_canonical(value, &mut out);
-    out
+    let mut out = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = write_canonical(value, &mut out);
+    // serde_json writes valid UTF-8 only.
+    String::from_utf8(out).unwrap_or_default()
 }
 
-fn write_canonical(value: &Value, out: &mut String) {
+/// Written piece by piece (keys and scalars escaped by serde_json, as it prints
+/// them), so that a digest streams into the hash without building the text.
+fn write_canonical<W: Write>(value: &Value, out: &mut W) -> io::Result<()> {
     match value {
         Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, key) in keys.into_iter().enumerate() {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.write_all(b"{")?;
+            for (i, (key, item)) in entries.into_iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.write_all(b",")?;
                 }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push(':');
-                write_canonical(&map[key], out);
+                serde_json::to_writer(&mut *out, key)?;
+                out.write_all(b":")?;
+                write_canonical(item, out)?;
             }
-            out.push('}');
+            out.write_all(b"}")
         }
         Value::Array(items) => {
-            out.push('[');
+            out.write_all(b"[")?;
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.write_all(b",")?;
                 }
-                write_canonical(item, out);
+                write_canonical(item, out)?;
             }
-            out.push(']');
+            out.write_all(b"]")
         }
-        scalar => out.push_str(&scalar.to_string()),
+        scalar => Ok(serde_json::to_writer(&mut *out, scalar)?),
     }
 }
 
 /// Hex SHA-256 of the canonical JSON.
 pub fn digest(value: &Value) -> String {
-    hex::encode(Sha256::digest(canonical_json(value).as_bytes()))
+    let mut hasher = Sha256::new();
+    // Hashing cannot fail.
+    let _ = write_canonical(value, &mut hasher);
+    hex::encode(hasher.finalize())
 }
 
 #[cfg(test)]
@@ -69,6 +78,24 @@ mod tests {
         assert_eq!(
             canonical_json(&json!({"b": 1, "a": "x"})),
             r#"{"a":"x","b":1}"#
+        );
+    }
+
+    #[test]
+    fn the_encoding_and_digest_are_pinned() {
+        // Approvals store this digest of their arguments: it must not change across
+        // versions, or pending approvals stop matching their calls.
+        let value: Value = serde_json::from_str(
+            r#"{"z":[1,-2.5,1e300,true,null,"é\u0001\"\\/\n"],"a":{"y":{},"x":[],"\u00e9":"ü","":"empty","A":0}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            canonical_json(&value),
+            r#"{"a":{"":"empty","A":0,"x":[],"y":{},"é":"ü"},"z":[1,-2.5,1e+300,true,null,"é\u0001\"\\/\n"]}"#
+        );
+        assert_eq!(
+            digest(&value),
+            "0b1365fe19a58dad34d2d3d4d31867455a3b330f011016e2756a8c70d4e4a5cc"
         );
     }
 }
