@@ -151,6 +151,9 @@ impl StateStore {
             .map_err(fail)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(fail)?;
+        // A few hundred approvals and cooldowns: 256 KiB of page cache is plenty
+        // (SQLite's default, 2 MiB, would only fill up with pages read once).
+        conn.pragma_update(None, "cache_size", -256).map_err(fail)?;
         conn.execute_batch(SCHEMA).map_err(fail)?;
         Ok(Self {
             path: shown,
