@@ -10,6 +10,14 @@ use super::{CallFuture, Upstream, UpstreamError};
 
 /// Bytes of an upstream answer read at most; more is a failure, not a crash.
 const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
+/// Idle keep-alive connections kept per service, and for how long. Each idle one
+/// holds buffers on both ends (here and in the service), so they do not outlive a
+/// burst by long: reconnecting to a local service costs a fraction of a millisecond.
+/// The count is generous on purpose: under steady concurrency, a small cap closes
+/// connections between two calls and opens new ones (measured: a quarter to a third
+/// fewer calls per second at 64 concurrent clients with a cap of 8).
+const MAX_IDLE_CONNECTIONS: usize = 64;
+const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct RestUpstream {
     service: String,
@@ -22,6 +30,8 @@ impl RestUpstream {
     pub fn new(service: &str, base_url: &str, token: Option<String>) -> Result<Self, String> {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(3))
+            .pool_max_idle_per_host(MAX_IDLE_CONNECTIONS)
+            .pool_idle_timeout(IDLE_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| format!("services.{service}: {e}"))?;
