@@ -67,6 +67,93 @@ enum AuditCommand {
     },
 }
 
+/// glibc's allocator, tuned for a small long-running server (elsewhere, e.g. musl,
+/// nothing to tune). Measured with wrk (64 connections, 10 s) through the gateway:
+/// without the trim, the gateway kept about 7 MB more heap resident after the burst,
+/// for good.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+mod memory {
+    use std::time::Duration;
+
+    /// glibc gives each thread that allocates its own arena (up to 8 per core), and
+    /// an arena keeps what was freed in it: with a Tokio worker per core (four on a
+    /// Pi), its blocking pool and the audit writer, that is several partly empty
+    /// heaps. Two shared arenas bound that; no loss of throughput was measured.
+    const ARENA_MAX: libc::c_int = 2;
+    /// How often the idle check runs.
+    const TICK: Duration = Duration::from_secs(1);
+    /// CPU time per tick below which the process counts as idle.
+    const IDLE_CPU: Duration = Duration::from_millis(10);
+    /// Idle seconds after which the second trim runs: after idle keep-alive
+    /// connections are gone (the gateway drops its pooled connections to a service
+    /// 10 to 20 s after their last use, and the service's ends close with them).
+    const SETTLED: u32 = 30;
+
+    /// Caps the malloc arenas, unless the environment already says how many
+    /// (`MALLOC_ARENA_MAX`, or `GLIBC_TUNABLES=glibc.malloc.arena_max=N`).
+    pub fn limit_arenas() {
+        let chosen = std::env::var_os("MALLOC_ARENA_MAX").is_some()
+            || std::env::var("GLIBC_TUNABLES").is_ok_and(|t| t.contains("arena_max"));
+        if !chosen {
+            // SAFETY: mallopt only sets an allocator parameter; called before any
+            // other thread exists.
+            unsafe { libc::mallopt(libc::M_ARENA_MAX, ARENA_MAX) };
+        }
+    }
+
+    /// Hands memory freed after a burst of work back to the kernel. Once a second,
+    /// the process's CPU time says whether it worked; after work, the first idle
+    /// second and then [`SETTLED`] idle seconds (when idle keep-alive connections
+    /// and the like have been dropped) each end with `malloc_trim(0)`, which
+    /// returns the free pages of every arena. An idle process costs one `getrusage`
+    /// a second; a busy one is never trimmed.
+    pub async fn trim_when_idle() {
+        let mut ticks = tokio::time::interval(TICK);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last = cpu_time();
+        // Idle seconds since the last work; None once everything is trimmed.
+        let mut idle: Option<u32> = None;
+        loop {
+            ticks.tick().await;
+            if cpu_time().saturating_sub(last) >= IDLE_CPU {
+                idle = Some(0);
+            } else if let Some(seconds) = idle.as_mut() {
+                *seconds += 1;
+                if *seconds == 1 || *seconds == SETTLED {
+                    // SAFETY: malloc_trim has no preconditions.
+                    unsafe { libc::malloc_trim(0) };
+                }
+                if *seconds >= SETTLED {
+                    idle = None;
+                }
+            }
+            // The trim's own CPU time does not count as work.
+            last = cpu_time();
+        }
+    }
+
+    /// User and system CPU time of the whole process.
+    fn cpu_time() -> Duration {
+        // SAFETY: getrusage writes into the struct it is given.
+        let usage = unsafe {
+            let mut usage = std::mem::zeroed::<libc::rusage>();
+            libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+            usage
+        };
+        let time = |t: libc::timeval| {
+            Duration::from_secs(t.tv_sec.max(0) as u64)
+                + Duration::from_micros(t.tv_usec.max(0) as u64)
+        };
+        time(usage.ru_utime) + time(usage.ru_stime)
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+mod memory {
+    pub fn limit_arenas() {}
+    pub async fn trim_when_idle() {}
+}
+
 fn init_logging() {
     // Logs go to stderr: stdout belongs to MCP in --stdio mode.
     let filter = std::env::var("LOG_LEVEL")
@@ -81,10 +168,31 @@ fn init_logging() {
         .init();
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
+    // First, while this is the only thread.
+    memory::limit_arenas();
     let cli = Cli::parse();
     init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("ops-copilot: cannot start the async runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> std::process::ExitCode {
+    if matches!(
+        cli.command,
+        Command::All(_) | Command::DockerMcp(_) | Command::Gateway(_) | Command::PiHealth(_)
+    ) {
+        tokio::spawn(memory::trim_when_idle());
+    }
     let result = match cli.command {
         Command::All(args) => all_cmd::run(args).await,
         Command::DockerMcp(args) => docker_mcp::run(args).await,
