@@ -263,6 +263,41 @@ impl Deployment {
         (after("user"), after("password"))
     }
 
+    /// Stops the services (SIGTERM) and checks each exited cleanly, not killed after
+    /// the grace period; then checks the gateway's audit log in its volume.
+    pub fn stop_cleanly(&self, stack: &Stack) {
+        self.compose(&["stop", "-t", "20"], stack)
+            .unwrap_or_else(|e| panic!("{e}"));
+        for service in SERVICES {
+            let code = docker(&[
+                "inspect",
+                "-f",
+                "{{.State.ExitCode}}",
+                &self.container(service),
+            ]);
+            assert_eq!(
+                code, "0",
+                "{service} did not stop cleanly on SIGTERM (exit code {code})"
+            );
+        }
+        // `audit verify` opens the store as the gateway does (it may set up the schema
+        // of an empty one), so the volume is mounted writable.
+        let volume = format!("{}_gateway-data", self.project);
+        let verify = docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--read-only",
+            "-v",
+            &format!("{volume}:/data"),
+            IMAGES[0],
+            "audit",
+            "verify",
+        ]);
+        assert!(verify.starts_with("ok:"), "after the stop: {verify}");
+    }
+
     /// `docker compose down -v` and a check that nothing of the project remains.
     pub fn tear_down(&mut self, stack: &Stack) -> Vec<String> {
         self.torn_down = true;
