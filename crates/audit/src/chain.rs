@@ -7,7 +7,10 @@ use serde_json::{Value, json};
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// Versions the encoding: a future change of fields hashes differently by construction.
+/// A record without `on_behalf_of` is hashed exactly as before that field existed.
 const DOMAIN: &str = "ops-copilot-audit/v1";
+/// A record with `on_behalf_of`: the v1 fields, then `on_behalf_of`.
+const DOMAIN_V2: &str = "ops-copilot-audit/v2";
 
 /// Every hashed field, as stored (text columns verbatim, `args` as its canonical text).
 pub(crate) struct HashInput<'a> {
@@ -25,12 +28,19 @@ pub(crate) struct HashInput<'a> {
     pub approver: Option<&'a str>,
     pub result_digest: Option<&'a str>,
     pub latency_ms: i64,
+    pub on_behalf_of: Option<&'a str>,
 }
 
-/// `hex(sha256(canonical_json([DOMAIN, prev_hash, seq, time, ..., latency_ms])))`.
+/// `hex(sha256(canonical_json([DOMAIN, prev_hash, seq, time, ..., latency_ms])))`, or
+/// with `on_behalf_of`, `[DOMAIN_V2, prev_hash, ..., latency_ms, on_behalf_of]`.
 pub(crate) fn record_hash(r: &HashInput<'_>) -> String {
-    let encoding: Value = json!([
-        DOMAIN,
+    let domain = if r.on_behalf_of.is_some() {
+        DOMAIN_V2
+    } else {
+        DOMAIN
+    };
+    let mut encoding: Value = json!([
+        domain,
         r.prev_hash,
         r.seq,
         r.time,
@@ -46,6 +56,9 @@ pub(crate) fn record_hash(r: &HashInput<'_>) -> String {
         r.result_digest,
         r.latency_ms,
     ]);
+    if let (Some(on_behalf_of), Value::Array(fields)) = (r.on_behalf_of, &mut encoding) {
+        fields.push(Value::from(on_behalf_of));
+    }
     sha256_hex(canonical_json(&encoding).as_bytes())
 }
 
@@ -69,6 +82,7 @@ mod tests {
             approver: Some("bob"),
             result_digest: None,
             latency_ms: 1234,
+            on_behalf_of: None,
         }
     }
 
@@ -154,6 +168,10 @@ mod tests {
                 latency_ms: 1,
                 ..input()
             },
+            HashInput {
+                on_behalf_of: Some("alice"),
+                ..input()
+            },
         ];
         for (i, v) in variants.iter().enumerate() {
             assert_ne!(record_hash(v), base, "field {i} is not hashed");
@@ -175,5 +193,52 @@ mod tests {
             ..input()
         };
         assert_ne!(record_hash(&a), record_hash(&b));
+    }
+
+    #[test]
+    fn on_behalf_of_is_a_v2_encoding_with_the_field_last() {
+        let with = HashInput {
+            on_behalf_of: Some("carol"),
+            ..input()
+        };
+        let encoding = canonical_json(&json!([
+            "ops-copilot-audit/v2",
+            GENESIS_HASH,
+            1,
+            "2024-05-01T12:00:00.000Z",
+            "req-1",
+            "alice",
+            "admin",
+            "compose_restart",
+            r#"{"file":"/opt/stack/docker-compose.yml","service":"sonarr"}"#,
+            "executed",
+            null,
+            "ap-1",
+            "bob",
+            null,
+            1234,
+            "carol"
+        ]));
+        assert_eq!(record_hash(&with), sha256_hex(encoding.as_bytes()));
+        // Each value is its own hash, and none equals the record without the field.
+        let other = HashInput {
+            on_behalf_of: Some("dave"),
+            ..input()
+        };
+        let empty = HashInput {
+            on_behalf_of: Some(""),
+            ..input()
+        };
+        let hashes = [
+            record_hash(&input()),
+            record_hash(&with),
+            record_hash(&other),
+            record_hash(&empty),
+        ];
+        for (i, a) in hashes.iter().enumerate() {
+            for b in &hashes[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
     }
 }

@@ -18,6 +18,8 @@ pub struct AuditFilter {
     pub principal: Option<String>,
     pub tool: Option<String>,
     pub decision: Option<Decision>,
+    /// Only records made on behalf of this name (see `NewRecord::on_behalf_of`).
+    pub on_behalf_of: Option<String>,
     /// Inclusive lower bound, RFC 3339 (`2024-05-01`, `2024-05-01T12:00:00Z`, `...+02:00`).
     pub since: Option<String>,
     /// Exclusive upper bound, same forms as `since`.
@@ -34,6 +36,7 @@ impl Default for AuditFilter {
             principal: None,
             tool: None,
             decision: None,
+            on_behalf_of: None,
             since: None,
             until: None,
             before_seq: None,
@@ -66,6 +69,10 @@ impl AuditFilter {
         if let Some(d) = self.decision {
             clauses.push("decision = ?");
             params.push(SqlValue::Text(d.as_str().to_owned()));
+        }
+        if let Some(o) = &self.on_behalf_of {
+            clauses.push("on_behalf_of = ?");
+            params.push(SqlValue::Text(o.clone()));
         }
         // Stored times are fixed-width UTC, so string order is time order; the bounds
         // are normalised to that same form.
@@ -128,6 +135,7 @@ mod tests {
             principal: Some(evil.clone()),
             tool: Some("t".into()),
             decision: Some(Decision::Denied),
+            on_behalf_of: Some("bob".into()),
             since: Some("2024-05-01".into()),
             until: Some("2024-05-02T02:00:00+02:00".into()),
             before_seq: Some(10),
@@ -137,8 +145,8 @@ mod tests {
         assert!(!sql.contains(&evil));
         assert_eq!(
             sql,
-            " WHERE principal = ? AND tool = ? AND decision = ? AND time >= ? AND time < ? \
-             AND seq < ? ORDER BY seq DESC LIMIT ?"
+            " WHERE principal = ? AND tool = ? AND decision = ? AND on_behalf_of = ? \
+             AND time >= ? AND time < ? AND seq < ? ORDER BY seq DESC LIMIT ?"
         );
         assert_eq!(
             params,
@@ -146,6 +154,7 @@ mod tests {
                 SqlValue::Text(evil),
                 SqlValue::Text("t".into()),
                 SqlValue::Text("denied".into()),
+                SqlValue::Text("bob".into()),
                 SqlValue::Text("2024-05-01T00:00:00.000Z".into()),
                 SqlValue::Text("2024-05-02T00:00:00.000Z".into()),
                 SqlValue::Integer(10),

@@ -13,7 +13,12 @@
 //! ```
 //!
 //! with `args` embedded as its canonical JSON *text* (a string), absent options as
-//! `null`, and `seq`/`latency_ms` as integers. A fixed-order array, never a map, so the
+//! `null`, and `seq`/`latency_ms` as integers. A record with `on_behalf_of` (whom the
+//! principal said it acted for; schema version 2) is hashed as
+//! `["ops-copilot-audit/v2", prev_hash, ..., latency_ms, on_behalf_of]`; one without it
+//! exactly as above, so logs written before the field existed still verify (a
+//! version-1 database gains the column, NULL for its records, when opened).
+//! A fixed-order array, never a map, so the
 //! encoding cannot depend on any map's iteration order. Editing, deleting, reordering or
 //! inserting a record breaks the chain, and [`AuditLog::verify`] names the record.
 //!

@@ -12,7 +12,8 @@ use std::str::FromStr;
 /// block the request, fail-closed, for no security gain); the gateway's schemas keep
 /// real tool arguments far below this.
 pub const MAX_ARGS_BYTES: usize = 64 * 1024;
-/// Longest identifier kept (request id, principal, role, tool, approval id, approver).
+/// Longest identifier kept (request id, principal, role, tool, approval id, approver,
+/// on behalf of).
 /// Longer values are cut at a char boundary and end in `…`. A request id may come from
 /// a client header: it must not be able to bloat the log.
 pub const MAX_ID_BYTES: usize = 256;
@@ -87,6 +88,10 @@ pub struct NewRecord {
     /// Hex SHA-256 of the (redacted) result, see [`crate::digest_json`].
     pub result_digest: Option<String>,
     pub latency_ms: u64,
+    /// Whom the principal that made the request (the approver, when there is one)
+    /// said it acted for: a statement, recorded, never used to decide anything.
+    #[serde(default)]
+    pub on_behalf_of: Option<String>,
 }
 
 /// A stored record, as listed and verified.
@@ -108,6 +113,9 @@ pub struct AuditRecord {
     pub latency_ms: u64,
     pub prev_hash: String,
     pub hash: String,
+    /// See [`NewRecord::on_behalf_of`]; left out of the JSON when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_behalf_of: Option<String>,
 }
 
 impl AuditRecord {
@@ -129,6 +137,7 @@ impl AuditRecord {
             approver: self.approver.as_deref(),
             result_digest: self.result_digest.as_deref(),
             latency_ms: i64::try_from(self.latency_ms).unwrap_or(i64::MAX),
+            on_behalf_of: self.on_behalf_of.as_deref(),
         })
     }
 }
@@ -147,6 +156,7 @@ pub(crate) struct Prepared {
     pub approver: Option<String>,
     pub result_digest: Option<String>,
     pub latency_ms: i64,
+    pub on_behalf_of: Option<String>,
 }
 
 impl Prepared {
@@ -167,6 +177,7 @@ impl Prepared {
             result_digest,
             // SQLite integers are i64; no real latency comes near the clamp.
             latency_ms: i64::try_from(r.latency_ms).unwrap_or(i64::MAX),
+            on_behalf_of: r.on_behalf_of.map(|s| clip(s, MAX_ID_BYTES)),
         })
     }
 }
@@ -231,6 +242,7 @@ mod tests {
             approver: None,
             result_digest: None,
             latency_ms: u64::MAX,
+            on_behalf_of: None,
         }
     }
 
@@ -253,6 +265,7 @@ mod tests {
         let mut r = record();
         r.request_id = "é".repeat(1000);
         r.reason = Some("x".repeat(10_000));
+        r.on_behalf_of = Some("b".repeat(1000));
         let p = Prepared::new(r).map_err(|e| e.to_string());
         let p = p.as_ref().ok();
         let id = p.map(|p| p.request_id.clone()).unwrap_or_default();
@@ -263,6 +276,8 @@ mod tests {
         );
         let reason = p.and_then(|p| p.reason.clone()).unwrap_or_default();
         assert_eq!(reason.len(), MAX_REASON_BYTES);
+        let on_behalf_of = p.and_then(|p| p.on_behalf_of.clone()).unwrap_or_default();
+        assert!(on_behalf_of.len() <= MAX_ID_BYTES && on_behalf_of.ends_with('…'));
         assert_eq!(p.map(|p| p.latency_ms), Some(i64::MAX));
     }
 

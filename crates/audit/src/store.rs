@@ -22,7 +22,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-const SCHEMA_VERSION: i64 = 1;
+/// 1: the first schema. 2: `on_behalf_of` added (a v1 database is migrated on open).
+const SCHEMA_VERSION: i64 = 2;
 
 /// Page cache per connection, in KiB (SQLite's default is 2 MiB). An append touches
 /// the right edge of the table and of its four indexes, a few dozen pages; a listing
@@ -46,7 +47,8 @@ CREATE TABLE IF NOT EXISTS audit_log (
     result_digest TEXT,
     latency_ms    INTEGER NOT NULL,
     prev_hash     TEXT NOT NULL,
-    hash          TEXT NOT NULL
+    hash          TEXT NOT NULL,
+    on_behalf_of  TEXT
 ) STRICT;
 CREATE INDEX IF NOT EXISTS audit_log_principal ON audit_log (principal, seq);
 CREATE INDEX IF NOT EXISTS audit_log_tool ON audit_log (tool, seq);
@@ -55,7 +57,8 @@ CREATE INDEX IF NOT EXISTS audit_log_time ON audit_log (time);
 ";
 
 const COLUMNS: &str = "seq, time, request_id, principal, role, tool, args, decision, reason, \
-                       approval_id, approver, result_digest, latency_ms, prev_hash, hash";
+                       approval_id, approver, result_digest, latency_ms, prev_hash, hash, \
+                       on_behalf_of";
 
 /// Tunables for [`AuditLog::open_with`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,7 +166,7 @@ impl AuditLog {
             let mut insert = tx
                 .prepare_cached(&format!(
                     "INSERT INTO audit_log ({COLUMNS}) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
                 ))
                 .map_err(AuditError::sqlite("prepare append"))?;
             for p in prepared {
@@ -189,6 +192,7 @@ impl AuditLog {
                         i64::try_from(record.latency_ms).unwrap_or(i64::MAX),
                         record.prev_hash,
                         record.hash,
+                        record.on_behalf_of,
                     ])
                     .map_err(AuditError::sqlite("append"))?;
                 prev_hash = record.hash.clone();
@@ -384,6 +388,20 @@ fn create_schema(conn: &mut Connection, path: &Path) -> Result<(), AuditError> {
     }
     tx.execute_batch(SCHEMA)
         .map_err(AuditError::sqlite("create schema"))?;
+    // A v1 table (written before `on_behalf_of` existed) gains the column; its records
+    // keep NULL there and so hash, and verify, exactly as they did.
+    let has_on_behalf_of: bool = tx
+        .query_row(
+            "SELECT count(*) FROM pragma_table_info('audit_log') WHERE name = 'on_behalf_of'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map_err(AuditError::sqlite("read schema"))?
+        > 0;
+    if !has_on_behalf_of {
+        tx.execute_batch("ALTER TABLE audit_log ADD COLUMN on_behalf_of TEXT")
+            .map_err(AuditError::sqlite("migrate schema to version 2"))?;
+    }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)
         .map_err(AuditError::sqlite("set schema version"))?;
     tx.commit().map_err(AuditError::sqlite("create schema"))
@@ -419,6 +437,7 @@ fn seal(p: Prepared, seq: i64, time: String, prev_hash: String) -> (AuditRecord,
         approver: p.approver.as_deref(),
         result_digest: p.result_digest.as_deref(),
         latency_ms: p.latency_ms,
+        on_behalf_of: p.on_behalf_of.as_deref(),
     });
     let record = AuditRecord {
         seq,
@@ -437,6 +456,7 @@ fn seal(p: Prepared, seq: i64, time: String, prev_hash: String) -> (AuditRecord,
         latency_ms: u64::try_from(p.latency_ms).unwrap_or(0),
         prev_hash,
         hash,
+        on_behalf_of: p.on_behalf_of,
     };
     (record, p.args_text)
 }
@@ -458,6 +478,7 @@ fn raw_row(row: &Row<'_>) -> rusqlite::Result<RawRow> {
         latency_ms: row.get(12)?,
         prev_hash: row.get(13)?,
         hash: row.get(14)?,
+        on_behalf_of: row.get(15)?,
     })
 }
 
@@ -485,6 +506,7 @@ fn into_record(raw: RawRow) -> Result<AuditRecord, AuditError> {
         latency_ms,
         prev_hash: raw.prev_hash,
         hash: raw.hash,
+        on_behalf_of: raw.on_behalf_of,
     })
 }
 

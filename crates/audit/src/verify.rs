@@ -44,6 +44,7 @@ pub(crate) struct RawRow {
     pub latency_ms: i64,
     pub prev_hash: String,
     pub hash: String,
+    pub on_behalf_of: Option<String>,
 }
 
 /// Accumulates the walk; feed rows in ascending `seq` order, then `finish`.
@@ -110,6 +111,7 @@ impl Verifier {
             approver: row.approver.as_deref(),
             result_digest: row.result_digest.as_deref(),
             latency_ms: row.latency_ms,
+            on_behalf_of: row.on_behalf_of.as_deref(),
         });
         if computed != row.hash {
             self.problem(format!("record {seq}: hash mismatch (edited)"));

@@ -34,6 +34,7 @@ fn an_edited_field_is_named() -> TestResult {
         ("time", "'2020-01-01T00:00:00.000Z'"),
         ("latency_ms", "4"),
         ("approver", "'bob'"),
+        ("on_behalf_of", "'alice'"),
     ] {
         let (_dir, log, path) = log_with(20)?;
         tamper(
@@ -167,8 +168,8 @@ fn a_forged_record_with_a_valid_chain_is_caught_by_the_anchor() -> TestResult {
         &path,
         &format!(
             "INSERT INTO audit_log SELECT 6, time, request_id, 'mallory', role, tool, args, \
-             decision, reason, approval_id, approver, result_digest, latency_ms, '{}', '{}' \
-             FROM audit_log WHERE seq = 5",
+             decision, reason, approval_id, approver, result_digest, latency_ms, '{}', '{}', \
+             on_behalf_of FROM audit_log WHERE seq = 5",
             forged.prev_hash, forged.hash
         ),
     )?;

@@ -20,6 +20,7 @@ pub fn record(principal: &str, tool: &str, decision: Decision) -> NewRecord {
         approver: None,
         result_digest: None,
         latency_ms: 3,
+        on_behalf_of: None,
     }
 }
 
