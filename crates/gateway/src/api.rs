@@ -65,6 +65,22 @@ fn detail(status: StatusCode, code: &str, text: impl Into<String>) -> Response {
     (status, Json(json!({ "detail": text.into(), "code": code }))).into_response()
 }
 
+/// The request header naming whom the principal acts for (see
+/// [`crate::pipeline::check_on_behalf_of`]).
+pub const ON_BEHALF_OF: &str = "x-on-behalf-of";
+
+/// `X-On-Behalf-Of` as sent, unchecked. Sent more than once, the values are joined
+/// with `,`, which the check refuses; bytes that are not UTF-8 are replaced, which
+/// it refuses too.
+fn on_behalf_of(headers: &HeaderMap) -> Option<String> {
+    let values: Vec<String> = headers
+        .get_all(ON_BEHALF_OF)
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect();
+    (!values.is_empty()).then(|| values.join(","))
+}
+
 /// Resolves the bearer token to a principal; the role comes from here only.
 async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let token = request
@@ -160,6 +176,7 @@ async fn chat_tool(
         approved: body.approved,
         approval_id: body.approval_id,
         claimed_role: body.role,
+        on_behalf_of: on_behalf_of(&headers),
     };
     reply_response(state.gateway.call(&principal, request).await)
 }
@@ -190,16 +207,29 @@ async fn approve(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
+    headers: HeaderMap,
 ) -> Response {
-    reply_response(state.gateway.approve(&principal, &id).await)
+    let on_behalf_of = on_behalf_of(&headers);
+    reply_response(
+        state
+            .gateway
+            .approve(&principal, &id, on_behalf_of.as_deref())
+            .await,
+    )
 }
 
 async fn deny(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
+    headers: HeaderMap,
 ) -> Response {
-    match state.gateway.deny(&principal, &id).await {
+    let on_behalf_of = on_behalf_of(&headers);
+    match state
+        .gateway
+        .deny(&principal, &id, on_behalf_of.as_deref())
+        .await
+    {
         Ok(approval) => Json(json!({ "denied": true, "approval": approval })).into_response(),
         Err(refusal) => refusal_response(refusal),
     }
@@ -211,6 +241,7 @@ struct AuditQuery {
     principal: Option<String>,
     tool: Option<String>,
     decision: Option<String>,
+    on_behalf_of: Option<String>,
     since: Option<String>,
     until: Option<String>,
     before: Option<i64>,
@@ -253,6 +284,7 @@ async fn list_audit(
         principal: principal_filter,
         tool: query.tool,
         decision,
+        on_behalf_of: query.on_behalf_of,
         since: query.since,
         until: query.until,
         before_seq: query.before,
@@ -307,4 +339,158 @@ async fn metrics(State(state): State<AppState>) -> Response {
         state.gateway.metrics().render(),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::config::ConfigHandle;
+    use crate::state::StateStore;
+    use crate::upstream::Upstreams;
+
+    const REGISTRY: &str = include_str!("../../../config/tool_registry.yaml");
+    const POLICY: &str = include_str!("../../../config/policy.yaml");
+
+    /// The API on a loopback port, with a `standard` and an `admin` token, and no
+    /// service clients (nothing can execute).
+    async fn serve() -> (tempfile::TempDir, String, String, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = dir.path().join("tool_registry.yaml");
+        let policy = dir.path().join("policy.yaml");
+        std::fs::write(&registry, REGISTRY).unwrap();
+        std::fs::write(&policy, POLICY).unwrap();
+        let tokens = dir.path().join("tokens.yaml");
+        let standard = crate::auth::add_token(&tokens, "pi-health", "standard").unwrap();
+        let admin = crate::auth::add_token(&tokens, "root", "admin").unwrap();
+        let config = ConfigHandle::load(&registry, &policy).unwrap();
+        let state = Arc::new(StateStore::open(&dir.path().join("state.db")).unwrap());
+        let audit = Arc::new(audit::AuditLog::open(&dir.path().join("audit.db")).unwrap());
+        let gateway = Gateway::new(config, state, audit, |config: &crate::config::Config| {
+            Ok(Upstreams::from_clients(
+                config.version.clone(),
+                HashMap::new(),
+            ))
+        })
+        .unwrap();
+        let app = router(AppState {
+            gateway: Arc::new(gateway),
+            tokens: Arc::new(crate::auth::TokensHandle::load(&tokens).unwrap()),
+            allowed_hosts: Vec::new(),
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (dir, base, standard, admin)
+    }
+
+    fn restart() -> Value {
+        json!({"tool": "compose_restart", "args": {
+            "file": "/opt/stack/docker-compose.yml", "service": "sonarr"}})
+    }
+
+    #[tokio::test]
+    async fn x_on_behalf_of_is_checked_recorded_and_listed() {
+        let (_dir, base, standard, admin) = serve().await;
+        let http = reqwest::Client::new();
+        let post = |path: &str, token: &str| {
+            http.post(format!("{base}{path}"))
+                .bearer_auth(token)
+                .json(&restart())
+        };
+
+        // Malformed, sent twice, or not UTF-8: 400, and no approval is created.
+        let bad: [&[&[u8]]; 4] = [
+            &[b"alice bob"],
+            &[b"alice", b"bob"],
+            &[b"al\xffice"],
+            &[b""],
+        ];
+        for values in bad {
+            let mut request = post("/chat/tool", &standard);
+            for v in values {
+                request = request.header(ON_BEHALF_OF, HeaderValue::from_bytes(v).unwrap());
+            }
+            let r = request.send().await.unwrap();
+            assert_eq!(r.status(), 400, "{values:?}");
+            let body: Value = r.json().await.unwrap();
+            assert_eq!(body["code"], "bad_on_behalf_of", "{body}");
+        }
+
+        let r = post("/chat/tool", &standard)
+            .header("X-On-Behalf-Of", "alice")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let need: Value = r.json().await.unwrap();
+        let id = need["approval_id"].as_str().unwrap().to_owned();
+
+        // The approvals routes check it too, before touching the approval.
+        let r = post(&format!("/approvals/{id}/deny"), &admin)
+            .header("X-On-Behalf-Of", "bob/../admin")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400);
+        let r = post(&format!("/approvals/{id}/deny"), &admin)
+            .header("X-On-Behalf-Of", "bob")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+
+        let audit: Value = http
+            .get(format!("{base}/audit?on_behalf_of=alice"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let records = audit["records"].as_array().unwrap();
+        assert_eq!(records.len(), 1, "{audit}");
+        assert_eq!(records[0]["decision"], "need_approval");
+        assert_eq!(records[0]["principal"], "pi-health");
+        assert_eq!(records[0]["on_behalf_of"], "alice");
+
+        let audit: Value = http
+            .get(format!("{base}/audit"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let trail: Vec<(String, Value, Value)> = audit["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["decision"].as_str().unwrap_or_default().to_owned(),
+                    r["approver"].clone(),
+                    r.get("on_behalf_of").cloned().unwrap_or(Value::Null),
+                )
+            })
+            .collect();
+        assert_eq!(
+            trail[..2],
+            [
+                ("denied".to_owned(), json!("root"), json!("bob")),
+                ("denied".to_owned(), Value::Null, Value::Null),
+            ]
+        );
+        assert!(
+            audit["records"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["on_behalf_of"] != "bob/../admin"),
+            "an unchecked value is never recorded"
+        );
+    }
 }

@@ -345,6 +345,7 @@ mod tests {
             approver: None,
             result_digest: None,
             latency_ms: 1,
+            on_behalf_of: None,
         }
     }
 

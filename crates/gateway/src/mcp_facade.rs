@@ -99,6 +99,7 @@ impl ServerHandler for GatewayMcp {
             approved: false,
             approval_id: None,
             claimed_role: None,
+            on_behalf_of: None,
         };
         let result = match self.gateway.call(&principal, call).await {
             Reply::Executed(executed) => CallToolResult::structured(executed.result),

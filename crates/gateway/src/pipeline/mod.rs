@@ -1,5 +1,6 @@
 //! The decision, in the order the guide's `/chat/tool` contract gives it:
-//! unknown tool, bad arguments, role, cooldown, approval, execution. Every
+//! unknown tool, bad arguments, role, cooldown, approval, execution (a malformed
+//! `X-On-Behalf-Of` is refused before all of them). Every
 //! request ends in an audit record; a mutating call runs only after a durable
 //! record of its approval exists.
 //!
@@ -199,6 +200,11 @@ impl Gateway {
         let request_id = new_id();
         let mut record = Record::new(&request_id, principal, &request.tool, &request.args);
 
+        // Before anything else: a malformed statement of whom the call is for stops it.
+        match check_on_behalf_of(request.on_behalf_of.as_deref()) {
+            Ok(on_behalf_of) => record.on_behalf_of = on_behalf_of,
+            Err(refusal) => return self.refuse(&config, record, refusal, started).await,
+        }
         if let Some(claimed) = &request.claimed_role
             && claimed != &principal.role
         {
@@ -319,13 +325,27 @@ impl Gateway {
 
     /// `POST /approvals/{id}/approve`: a principal whose role can approve the
     /// tool approves a pending request, and the call runs now, re-checked.
-    pub async fn approve(&self, approver: &Principal, approval_id: &str) -> Reply {
+    /// `on_behalf_of` (`X-On-Behalf-Of`, unchecked) is recorded, never used to decide.
+    pub async fn approve(
+        &self,
+        approver: &Principal,
+        approval_id: &str,
+        on_behalf_of: Option<&str>,
+    ) -> Reply {
         let started = Instant::now();
         let config = self.config.current();
+        let on_behalf_of = match check_on_behalf_of(on_behalf_of) {
+            Ok(on_behalf_of) => on_behalf_of,
+            Err(refusal) => {
+                let record = Record::new(&new_id(), approver, "", &Value::Null);
+                return self.refuse(&config, record, refusal, started).await;
+            }
+        };
         let approval = match self.state.get(approval_id) {
             Ok(Some(approval)) => approval,
             Ok(None) => {
-                let record = Record::new(&new_id(), approver, "", &Value::Null);
+                let mut record = Record::new(&new_id(), approver, "", &Value::Null);
+                record.on_behalf_of = on_behalf_of;
                 return self
                     .refuse(
                         &config,
@@ -336,7 +356,8 @@ impl Gateway {
                     .await;
             }
             Err(error) => {
-                let record = Record::new(&new_id(), approver, "", &Value::Null);
+                let mut record = Record::new(&new_id(), approver, "", &Value::Null);
+                record.on_behalf_of = on_behalf_of;
                 return self
                     .internal(&config, record, error.to_string(), started)
                     .await;
@@ -349,6 +370,7 @@ impl Gateway {
         let mut record = Record::new(&new_id(), &requester, &approval.tool, &approval.args);
         record.approval_id = Some(approval.id.clone());
         record.approver = Some(approver.name.clone());
+        record.on_behalf_of = on_behalf_of;
         if !config.can_approve(&approver.role, &approval.tool) {
             let refusal = Refusal::new(
                 403,
@@ -406,10 +428,23 @@ impl Gateway {
             .await
     }
 
-    /// `POST /approvals/{id}/deny`.
-    pub async fn deny(&self, approver: &Principal, approval_id: &str) -> Result<Approval, Refusal> {
+    /// `POST /approvals/{id}/deny`; `on_behalf_of` as for [`Gateway::approve`].
+    pub async fn deny(
+        &self,
+        approver: &Principal,
+        approval_id: &str,
+        on_behalf_of: Option<&str>,
+    ) -> Result<Approval, Refusal> {
         let started = Instant::now();
         let config = self.config.current();
+        let on_behalf_of = match check_on_behalf_of(on_behalf_of) {
+            Ok(on_behalf_of) => on_behalf_of,
+            Err(refusal) => {
+                let record = Record::new(&new_id(), approver, "", &Value::Null);
+                let _ = self.refuse(&config, record, refusal.clone(), started).await;
+                return Err(refusal);
+            }
+        };
         let approval = match self.state.get(approval_id) {
             Ok(Some(approval)) => approval,
             Ok(None) => return Err(Refusal::new(404, "unknown_approval", "no such approval")),
@@ -422,6 +457,7 @@ impl Gateway {
         let mut record = Record::new(&new_id(), &requester, &approval.tool, &approval.args);
         record.approval_id = Some(approval.id.clone());
         record.approver = Some(approver.name.clone());
+        record.on_behalf_of = on_behalf_of;
         // The requester may withdraw its own request; others need the right to approve.
         if approver.name != requester.name && !config.can_approve(&approver.role, &approval.tool) {
             let refusal = Refusal::new(
@@ -774,6 +810,35 @@ fn must_be_durable(config: &Config, record: &NewRecord) -> bool {
             .tools
             .get(&record.tool)
             .is_some_and(|tool| tool.mutating || tool.needs_approval)
+}
+
+/// Longest `X-On-Behalf-Of` accepted.
+pub const MAX_ON_BEHALF_OF: usize = 64;
+
+/// Checks an `X-On-Behalf-Of` value: absent, or 1..=[`MAX_ON_BEHALF_OF`] characters of
+/// `[A-Za-z0-9._@-]`. It is only a statement of the authenticated principal about
+/// whom it acts for (a person signed in to it, say): recorded in the audit log, never
+/// used for roles, approvals or cooldowns.
+pub fn check_on_behalf_of(value: Option<&str>) -> Result<Option<String>, Refusal> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let valid = (1..=MAX_ON_BEHALF_OF).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._@-".contains(&b));
+    if valid {
+        Ok(Some(value.to_owned()))
+    } else {
+        Err(Refusal::new(
+            400,
+            "bad_on_behalf_of",
+            format!(
+                "X-On-Behalf-Of must be 1 to {MAX_ON_BEHALF_OF} characters of A-Z, a-z, 0-9, \
+                 '.', '_', '@' and '-' (sent once); nothing was done"
+            ),
+        ))
+    }
 }
 
 fn describe(error: &UpstreamError) -> String {

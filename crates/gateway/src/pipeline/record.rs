@@ -19,6 +19,8 @@ pub(super) struct Record {
     pub(super) approval_id: Option<String>,
     pub(super) approver: Option<String>,
     pub(super) result_digest: Option<String>,
+    /// Checked `X-On-Behalf-Of` of the request (see [`super::check_on_behalf_of`]).
+    pub(super) on_behalf_of: Option<String>,
 }
 
 impl Record {
@@ -33,6 +35,7 @@ impl Record {
             approval_id: None,
             approver: None,
             result_digest: None,
+            on_behalf_of: None,
         }
     }
 
@@ -49,6 +52,7 @@ impl Record {
             approver: self.approver,
             result_digest: self.result_digest,
             latency_ms: started.elapsed().as_millis() as u64,
+            on_behalf_of: self.on_behalf_of,
         }
     }
 }

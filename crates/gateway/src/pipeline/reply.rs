@@ -12,6 +12,9 @@ pub struct CallRequest {
     pub approval_id: Option<String>,
     /// A `role` sent in the body: never trusted, refused when it differs.
     pub claimed_role: Option<String>,
+    /// `X-On-Behalf-Of` as received (not yet checked): whom the principal says it
+    /// acts for. Recorded in the audit log, never used to decide anything.
+    pub on_behalf_of: Option<String>,
 }
 
 /// What the gateway answers.

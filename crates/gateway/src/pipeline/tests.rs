@@ -367,14 +367,17 @@ async fn a_role_that_cannot_approve_cannot_say_approved() {
         403
     );
     // The agent cannot approve through the approvals route either.
-    let r = h.gateway.approve(&agent(), &need(&first).approval_id).await;
+    let r = h
+        .gateway
+        .approve(&agent(), &need(&first).approval_id, None)
+        .await;
     assert_eq!(refused(&r).code, "cannot_approve");
     assert_eq!(h.calls(), 0);
     // A human whose role can approve it does, and the call runs once.
     assert!(
         executed(
             &h.gateway
-                .approve(&standard(), &need(&first).approval_id)
+                .approve(&standard(), &need(&first).approval_id, None)
                 .await
         )
         .ok
@@ -388,7 +391,7 @@ async fn a_role_that_cannot_approve_cannot_say_approved() {
     // Replay: refused (the cooldown now running is checked first) and audited.
     let r = h
         .gateway
-        .approve(&standard(), &need(&first).approval_id)
+        .approve(&standard(), &need(&first).approval_id, None)
         .await;
     assert!(matches!(refused(&r).status, 409 | 429), "{r:?}");
     assert_eq!(h.calls(), 1);
@@ -430,8 +433,8 @@ async fn a_replayed_approval_is_refused() {
         .call(&agent(), call("compose_restart", restart("sonarr")))
         .await;
     let id = need(&first).approval_id.clone();
-    executed(&h.gateway.approve(&admin(), &id).await);
-    let r = h.gateway.approve(&admin(), &id).await;
+    executed(&h.gateway.approve(&admin(), &id, None).await);
+    let r = h.gateway.approve(&admin(), &id, None).await;
     assert_eq!(
         (refused(&r).status, refused(&r).code),
         (409, "approval_used")
@@ -496,7 +499,10 @@ async fn an_expired_approval_is_refused() {
         .call(&agent(), call("compose_restart", restart("sonarr")))
         .await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let r = h.gateway.approve(&admin(), &need(&first).approval_id).await;
+    let r = h
+        .gateway
+        .approve(&admin(), &need(&first).approval_id, None)
+        .await;
     assert_eq!(
         (refused(&r).status, refused(&r).code),
         (410, "approval_expired")
@@ -512,18 +518,18 @@ async fn a_denied_approval_cannot_run() {
         .call(&agent(), call("compose_restart", restart("sonarr")))
         .await;
     let id = need(&first).approval_id.clone();
-    assert!(h.gateway.deny(&agent(), "nope").await.is_err());
+    assert!(h.gateway.deny(&agent(), "nope", None).await.is_err());
     assert_eq!(
         h.gateway
-            .deny(&principal("mallory", "agent"), &id)
+            .deny(&principal("mallory", "agent"), &id, None)
             .await
             .unwrap_err()
             .code,
         "cannot_approve"
     );
-    h.gateway.deny(&admin(), &id).await.unwrap();
+    h.gateway.deny(&admin(), &id, None).await.unwrap();
     assert_eq!(
-        refused(&h.gateway.approve(&admin(), &id).await).code,
+        refused(&h.gateway.approve(&admin(), &id, None).await).code,
         "approval_used"
     );
     assert_eq!(h.calls(), 0);
@@ -572,7 +578,7 @@ async fn approvals_survive_a_restart() {
     let Harness { dir, .. } = h;
     let again = open_harness(dir, Ok(json!({"ok": 1})), Duration::ZERO, "");
     assert_eq!(again.gateway.pending_for(&admin()).unwrap().len(), 1);
-    executed(&again.gateway.approve(&admin(), &id).await);
+    executed(&again.gateway.approve(&admin(), &id, None).await);
     assert_eq!(again.calls(), 1);
 }
 
@@ -584,7 +590,10 @@ async fn a_policy_change_invalidates_pending_approvals_and_is_rechecked() {
         .call(&agent(), call("compose_restart", restart("sonarr")))
         .await;
     edit_policy(&h, format!("{}\n# edited\n", policy_text("")));
-    let r = h.gateway.approve(&admin(), &need(&first).approval_id).await;
+    let r = h
+        .gateway
+        .approve(&admin(), &need(&first).approval_id, None)
+        .await;
     assert_eq!(refused(&r).code, "policy_changed");
     assert_eq!(h.calls(), 0);
 }
@@ -935,4 +944,196 @@ async fn a_broken_audit_store_blocks_mutations_then_reads_until_it_works_again()
 
 fn carol() -> Principal {
     principal("carol", "standard")
+}
+
+fn for_(name: &str, request: CallRequest) -> CallRequest {
+    CallRequest {
+        on_behalf_of: Some(name.into()),
+        ..request
+    }
+}
+
+/// (decision, principal, approver, on_behalf_of) of every stored record, oldest first.
+async fn trail(h: &Harness) -> Vec<(Decision, String, Option<String>, Option<String>)> {
+    let mut records: Vec<_> = h
+        .audit()
+        .await
+        .into_iter()
+        .map(|r| (r.decision, r.principal, r.approver, r.on_behalf_of))
+        .collect();
+    records.reverse();
+    records
+}
+
+#[tokio::test]
+async fn on_behalf_of_is_recorded_in_every_record_of_its_request() {
+    let h = harness();
+    let first = h
+        .gateway
+        .call(
+            &agent(),
+            for_("carol", call("compose_restart", restart("sonarr"))),
+        )
+        .await;
+    let id = need(&first).approval_id.clone();
+    executed(&h.gateway.approve(&standard(), &id, Some("dave")).await);
+    let second = h
+        .gateway
+        .call(&agent(), call("compose_restart", restart("radarr")))
+        .await;
+    let second = need(&second).approval_id.clone();
+    h.gateway
+        .deny(&admin(), &second, Some("erin@example.org"))
+        .await
+        .unwrap();
+    let s = |v: &str| Some(v.to_owned());
+    assert_eq!(
+        trail(&h).await,
+        vec![
+            (Decision::NeedApproval, "robot".into(), None, s("carol")),
+            (Decision::Approved, "robot".into(), s("bob"), s("dave")),
+            (Decision::Executed, "robot".into(), s("bob"), s("dave")),
+            (Decision::NeedApproval, "robot".into(), None, None),
+            (
+                Decision::Denied,
+                "robot".into(),
+                s("alice"),
+                s("erin@example.org")
+            ),
+        ]
+    );
+    assert!(h.gateway.audit_log().verify().unwrap().ok);
+
+    // A failed call carries it too.
+    let down = UpstreamError::Unreachable {
+        service: "docker-mcp".into(),
+        reason: "connection refused".into(),
+    };
+    let h = harness_with(Err(down), Duration::ZERO, "");
+    let r = h
+        .gateway
+        .call(
+            &standard(),
+            for_("Frank_1.x", call("compose_ps", json!({"file": FILE}))),
+        )
+        .await;
+    assert_eq!(refused(&r).status, 502);
+    assert_eq!(
+        trail(&h).await,
+        vec![(Decision::Failed, "bob".into(), None, s("Frank_1.x"))]
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_on_behalf_of_is_refused_before_anything_runs() {
+    let h = harness();
+    let long = "a".repeat(MAX_ON_BEHALF_OF + 1);
+    let bad = [
+        "",
+        "al ice",
+        "alice,bob",
+        "alicé",
+        "al\nice",
+        "a/b",
+        long.as_str(),
+    ];
+    for value in bad {
+        let r = h
+            .gateway
+            .call(
+                &admin(),
+                for_(value, approved("compose_restart", restart("sonarr"))),
+            )
+            .await;
+        assert_eq!(
+            (refused(&r).status, refused(&r).code),
+            (400, "bad_on_behalf_of"),
+            "{value:?}"
+        );
+        let newest = h.audit().await.into_iter().next().unwrap();
+        assert_eq!(newest.decision, Decision::Denied);
+        assert_eq!(
+            newest.on_behalf_of, None,
+            "an unchecked value is not recorded"
+        );
+        assert!(newest.reason.unwrap().starts_with("bad_on_behalf_of"));
+    }
+    assert_eq!(h.calls(), 0);
+    // The longest accepted value passes.
+    let max = "b".repeat(MAX_ON_BEHALF_OF);
+    let r = h
+        .gateway
+        .call(
+            &admin(),
+            for_(&max, call("compose_ps", json!({"file": FILE}))),
+        )
+        .await;
+    executed(&r);
+
+    // On the approval routes: refused, and the approval stays pending.
+    let first = h
+        .gateway
+        .call(&agent(), call("compose_restart", restart("sonarr")))
+        .await;
+    let id = need(&first).approval_id.clone();
+    let r = h.gateway.approve(&admin(), &id, Some("no way")).await;
+    assert_eq!(refused(&r).code, "bad_on_behalf_of");
+    let r = h.gateway.deny(&admin(), &id, Some("")).await;
+    assert_eq!(r.map(|_| ()).unwrap_err().code, "bad_on_behalf_of");
+    assert_eq!(h.calls(), 1);
+    let state = h.gateway.state().get(&id).unwrap().unwrap();
+    assert_eq!(state.status, ApprovalStatus::Pending);
+    executed(&h.gateway.approve(&admin(), &id, Some("alice")).await);
+    assert!(h.gateway.audit_log().verify().unwrap().ok);
+}
+
+#[tokio::test]
+async fn on_behalf_of_grants_nothing() {
+    let h = harness();
+    // The agent role claims to act for the admin, by name and by role name: nothing changes.
+    for claim in ["alice", "admin"] {
+        let r = h
+            .gateway
+            .call(
+                &agent(),
+                for_(claim, approved("compose_restart", restart("sonarr"))),
+            )
+            .await;
+        assert_eq!(refused(&r).code, "cannot_self_approve");
+    }
+    // A standard token cannot reach a tool its role is denied.
+    let r = h
+        .gateway
+        .call(
+            &standard(),
+            for_("admin", call("compose_pull", json!({"file": FILE}))),
+        )
+        .await;
+    assert_eq!(refused(&r).code, "not_authorized");
+    // Nor approve on the approvals route, nor use someone else's approval.
+    let first = h
+        .gateway
+        .call(
+            &agent(),
+            for_("alice", call("compose_restart", restart("sonarr"))),
+        )
+        .await;
+    let id = need(&first).approval_id.clone();
+    let r = h.gateway.approve(&agent(), &id, Some("admin")).await;
+    assert_eq!(refused(&r).code, "cannot_approve");
+    let with_id = CallRequest {
+        approval_id: Some(id.clone()),
+        ..for_("robot", approved("compose_restart", restart("sonarr")))
+    };
+    let r = h.gateway.call(&admin(), with_id).await;
+    assert_eq!(refused(&r).status, 403);
+    assert_eq!(h.calls(), 0);
+    // The records name the token's principal and role, whatever was claimed.
+    for r in h.audit().await {
+        assert!(
+            ["robot", "bob", "alice"].contains(&r.principal.as_str()),
+            "{r:?}"
+        );
+        assert_ne!(r.decision, Decision::Executed);
+    }
 }
