@@ -15,6 +15,36 @@ pub const GUIDE_COMPOSE_FILE: &str = "/opt/stack/docker-compose.yml";
 /// Gateway answers larger than this are refused (its own output cap is 120 kB).
 const MAX_REPLY_BYTES: usize = 2 * 1024 * 1024;
 
+/// The header that tells the gateway whom a call is made for.
+pub const ON_BEHALF_OF: &str = "X-On-Behalf-Of";
+
+tokio::task_local! {
+    /// The signed-in user the current web request works for; see [`on_behalf_of`].
+    static USER: String;
+}
+
+/// Runs `work` (a chat turn, an approval) for the signed-in `user`: every gateway
+/// call it makes says so in `X-On-Behalf-Of`, and the gateway records it in its
+/// audit log. The gateway never grants anything for it: roles and approvals stay
+/// those of this app's token.
+pub async fn on_behalf_of<F: Future>(user: &str, work: F) -> F::Output {
+    USER.scope(user.to_owned(), work).await
+}
+
+/// The current user, when there is one the gateway accepts (1 to 64 of
+/// `[A-Za-z0-9._@-]`; pi-health's user names always are).
+fn current_user() -> Option<String> {
+    USER.try_with(|user| {
+        let valid = (1..=64).contains(&user.len())
+            && user
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._@-".contains(&b));
+        valid.then(|| user.clone())
+    })
+    .ok()
+    .flatten()
+}
+
 /// How pi-health reaches the gateway, from the guide's environment variables.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GatewaySettings {
@@ -241,6 +271,9 @@ impl GatewayClient {
             .timeout(self.timeout(kind));
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
+        }
+        if let Some(user) = current_user() {
+            request = request.header(ON_BEHALF_OF, user);
         }
         request
     }

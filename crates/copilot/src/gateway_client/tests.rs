@@ -214,3 +214,55 @@ async fn a_gateway_that_is_not_there_is_unreachable_not_an_error_answer() {
         Err(GatewayError::Unreachable(_))
     ));
 }
+
+#[tokio::test]
+async fn calls_made_for_a_user_say_so_and_others_do_not() {
+    // (path, X-On-Behalf-Of) of every request.
+    type Sent = Vec<(String, Option<String>)>;
+    let seen: Arc<Mutex<Sent>> = Arc::default();
+    let record = seen.clone();
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri, headers: HeaderMap| {
+        let record = record.clone();
+        async move {
+            let user = headers
+                .get("x-on-behalf-of")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            record.lock().unwrap().push((uri.path().to_owned(), user));
+            Json(json!({"ok": true, "tool": "compose_ps", "result": {}}))
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let gateway = client(&base, Duration::from_secs(1));
+
+    on_behalf_of("alice", async {
+        gateway.call("compose_ps", json!({}), Kind::Read).await;
+        gateway
+            .call_approved("compose_restart", json!({}), "a1")
+            .await;
+    })
+    .await;
+    on_behalf_of("bob", async {
+        gateway.approve("a2").await;
+        gateway.deny("a3").await.unwrap();
+    })
+    .await;
+    gateway.call("compose_ps", json!({}), Kind::Read).await;
+    // A name the gateway would refuse is not sent (the call still goes out).
+    on_behalf_of("no way", gateway.call("compose_ps", json!({}), Kind::Read)).await;
+
+    let s = |p: &str, u: Option<&str>| (p.to_owned(), u.map(str::to_owned));
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![
+            s("/chat/tool", Some("alice")),
+            s("/chat/tool", Some("alice")),
+            s("/approvals/a2/approve", Some("bob")),
+            s("/approvals/a3/deny", Some("bob")),
+            s("/chat/tool", None),
+            s("/chat/tool", None),
+        ]
+    );
+}

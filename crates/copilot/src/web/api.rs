@@ -15,7 +15,7 @@ use super::guard::json_error;
 use super::session::Session;
 use crate::agent::approve::{ApproveReply, Status};
 use crate::agent::{MAX_MESSAGE_CHARS, Problem};
-use crate::gateway_client::{AuditQuery, ToolOutcome};
+use crate::gateway_client::{AuditQuery, ToolOutcome, on_behalf_of};
 use crate::pending::TakeError;
 use crate::summary;
 
@@ -70,7 +70,7 @@ pub async fn chat(
             "the message is longer than {MAX_MESSAGE_CHARS} characters"
         ));
     }
-    let chat = state.agent.chat(&message).await;
+    let chat = on_behalf_of(&session.user, state.agent.chat(&message)).await;
     if let Some(planned) = chat.planned {
         tracing::info!(
             user = %session.user,
@@ -128,7 +128,7 @@ pub async fn approve(
         id = %id,
         "pi-health: action approved by the user; running it through the gateway"
     );
-    let outcome = state.agent.approve(&planned).await;
+    let outcome = on_behalf_of(&session.user, state.agent.approve(&planned)).await;
     tracing::info!(user = %session.user, id = %id, status = ?outcome.status, result = %outcome.result, "pi-health: action outcome");
     let status = match (outcome.status, state.agent.gateway()) {
         (Status::Success, _) => StatusCode::OK,
@@ -270,7 +270,7 @@ pub async fn approve_gateway(
         );
     };
     tracing::info!(user = %session.user, approval = %id, "pi-health: approving a gateway approval");
-    match gateway.approve(&id).await {
+    match on_behalf_of(&session.user, gateway.approve(&id)).await {
         ToolOutcome::Executed(_) => decision(
             StatusCode::OK,
             true,
@@ -311,7 +311,7 @@ pub async fn deny_gateway(
         );
     };
     tracing::info!(user = %session.user, approval = %id, "pi-health: denying a gateway approval");
-    match gateway.deny(&id).await {
+    match on_behalf_of(&session.user, gateway.deny(&id)).await {
         Ok(_) => decision(StatusCode::OK, true, format!("Approval {id} denied.")),
         Err(problem) => decision(StatusCode::BAD_GATEWAY, false, gateway_problem(&problem)),
     }

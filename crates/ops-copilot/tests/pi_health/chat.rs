@@ -161,6 +161,20 @@ async fn the_chat_answers_from_the_stack_and_an_approved_restart_really_runs() {
             .any(|r| r["principal"] == PRINCIPAL && r["decision"] == "denied"),
         "the cooldown refusal: {records:?}"
     );
+    // ... acting for alice, who approved: every record of her approvals names her.
+    for decision in ["need_approval", "approved", "executed", "denied"] {
+        assert!(
+            records.iter().any(|r| r["decision"] == decision
+                && r["principal"] == PRINCIPAL
+                && r["on_behalf_of"] == ALICE.0),
+            "{decision} for {}: {records:?}",
+            ALICE.0
+        );
+    }
+    assert!(
+        records.iter().all(|r| r["on_behalf_of"] == ALICE.0),
+        "only alice approved restarts: {records:?}"
+    );
 
     // Markup in a message comes back as text.
     let xss = alice.chat("<script>alert(document.cookie)</script>").await;

@@ -319,7 +319,12 @@
     const records = data.records || [];
     byId("audit-empty").classList.toggle("hidden", records.length > 0 || !!data.warning);
     fill(document.querySelector("#audit tbody"), records.map(function (r) {
-      const tr = row([r.seq, r.time, r.principal + " (" + r.role + ")", r.tool, JSON.stringify(r.args), r.decision, r.reason || "", r.approver || "", r.latency_ms]);
+      // on_behalf_of is whom the caller of the request said it acted for: the
+      // approver when there is one, else the principal ("pi-health for alice").
+      const forWhom = r.on_behalf_of ? " for " + r.on_behalf_of : "";
+      const who = r.principal + " (" + r.role + ")" + (r.approver ? "" : forWhom);
+      const approver = r.approver ? r.approver + forWhom : "";
+      const tr = row([r.seq, r.time, who, r.tool, JSON.stringify(r.args), r.decision, r.reason || "", approver, r.latency_ms]);
       tr.className = "decision-" + r.decision;
       return tr;
     }));
