@@ -337,15 +337,14 @@ impl Gateway {
         let on_behalf_of = match check_on_behalf_of(on_behalf_of) {
             Ok(on_behalf_of) => on_behalf_of,
             Err(refusal) => {
-                let record = Record::new(&new_id(), approver, "", &Value::Null);
+                let record = Record::without_call(approver, None);
                 return self.refuse(&config, record, refusal, started).await;
             }
         };
         let approval = match self.state.get(approval_id) {
             Ok(Some(approval)) => approval,
             Ok(None) => {
-                let mut record = Record::new(&new_id(), approver, "", &Value::Null);
-                record.on_behalf_of = on_behalf_of;
+                let record = Record::without_call(approver, on_behalf_of);
                 return self
                     .refuse(
                         &config,
@@ -356,8 +355,7 @@ impl Gateway {
                     .await;
             }
             Err(error) => {
-                let mut record = Record::new(&new_id(), approver, "", &Value::Null);
-                record.on_behalf_of = on_behalf_of;
+                let record = Record::without_call(approver, on_behalf_of);
                 return self
                     .internal(&config, record, error.to_string(), started)
                     .await;
@@ -440,7 +438,7 @@ impl Gateway {
         let on_behalf_of = match check_on_behalf_of(on_behalf_of) {
             Ok(on_behalf_of) => on_behalf_of,
             Err(refusal) => {
-                let record = Record::new(&new_id(), approver, "", &Value::Null);
+                let record = Record::without_call(approver, None);
                 let _ = self.refuse(&config, record, refusal.clone(), started).await;
                 return Err(refusal);
             }

@@ -39,6 +39,14 @@ impl Record {
         }
     }
 
+    /// A record of a decision on an approval that could not be looked up (a bad
+    /// id or header): no tool, no arguments, a request id of its own.
+    pub(super) fn without_call(approver: &Principal, on_behalf_of: Option<String>) -> Self {
+        let mut record = Self::new(&super::new_id(), approver, "", &Value::Null);
+        record.on_behalf_of = on_behalf_of;
+        record
+    }
+
     pub(super) fn finish(self, decision: Decision, started: Instant) -> NewRecord {
         NewRecord {
             request_id: self.request_id,
