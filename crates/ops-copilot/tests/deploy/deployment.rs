@@ -37,6 +37,8 @@ pub struct Deployment {
     pub admin_token: String,
     pub gateway: String,
     pub pi_health: String,
+    /// The watched stack's directory (the deployment's `STACK_DIR`).
+    stack_dir: PathBuf,
     dir: TempDir,
     torn_down: bool,
 }
@@ -78,16 +80,17 @@ impl Deployment {
             admin_token: String::new(),
             gateway: String::new(),
             pi_health: String::new(),
+            stack_dir: stack.dir().to_path_buf(),
             dir,
             torn_down: false,
         };
         deployment.admin_token = deployment.setup();
         deployment
-            .compose(&["up", "-d"], stack)
+            .compose(&["up", "-d"])
             .unwrap_or_else(|e| panic!("the deployment did not come up: {e}"));
-        deployment.wait_healthy(stack);
-        deployment.gateway = deployment.published(stack, "ai-gateway", 8090);
-        deployment.pi_health = deployment.published(stack, "pi-health", 8080);
+        deployment.wait_healthy();
+        deployment.gateway = deployment.published("ai-gateway", 8090);
+        deployment.pi_health = deployment.published("pi-health", 8080);
         deployment
     }
 
@@ -119,12 +122,14 @@ impl Deployment {
     }
 
     /// The compose CLI on deploy/'s files, the direct-socket variant, as a user runs it.
-    pub fn compose(&self, args: &[&str], stack: &Stack) -> Result<String, String> {
+    pub fn compose(&self, args: &[&str]) -> Result<String, String> {
         let deploy = repo_root().join("deploy");
         let cli = compose_command();
+        // No panic here (Drop calls this): without the socket, compose itself
+        // refuses the empty DOCKER_GID with engine-direct-socket.yml's message.
         let socket_gid = std::fs::metadata("/var/run/docker.sock")
             .map(|m| std::os::unix::fs::MetadataExt::gid(&m).to_string())
-            .expect("the Engine's socket at /var/run/docker.sock");
+            .unwrap_or_default();
         let output = Command::new(&cli[0])
             .args(&cli[1..])
             .args(["-p", &self.project, "-f"])
@@ -138,7 +143,7 @@ impl Deployment {
             .env_remove("COMPOSE_FILE")
             .env_remove("COMPOSE_PROJECT_NAME")
             .env("COMPOSE_ANSI", "never")
-            .env("STACK_DIR", stack.dir())
+            .env("STACK_DIR", &self.stack_dir)
             .env("OPS_CONFIG_DIR", self.dir.path().join("config"))
             .env("OPS_SECRETS_DIR", self.secrets())
             .env("DOCKER_GID", socket_gid)
@@ -172,7 +177,7 @@ impl Deployment {
         ])
     }
 
-    fn wait_healthy(&self, stack: &Stack) {
+    fn wait_healthy(&self) {
         let deadline = std::time::Instant::now() + Duration::from_secs(120);
         loop {
             let states: Vec<String> = SERVICES
@@ -190,7 +195,7 @@ impl Deployment {
             if std::time::Instant::now() >= deadline {
                 panic!(
                     "the deployment did not become healthy ({states:?}):\n{}",
-                    self.logs(stack)
+                    self.logs()
                 );
             }
             std::thread::sleep(Duration::from_millis(500));
@@ -198,9 +203,9 @@ impl Deployment {
     }
 
     /// `127.0.0.1:PORT`, the host side of a published port, as a URL.
-    fn published(&self, stack: &Stack, service: &str, port: u16) -> String {
+    fn published(&self, service: &str, port: u16) -> String {
         let address = self
-            .compose(&["port", service, &port.to_string()], stack)
+            .compose(&["port", service, &port.to_string()])
             .unwrap_or_else(|e| panic!("{e}"));
         format!(
             "http://{}",
@@ -208,8 +213,8 @@ impl Deployment {
         )
     }
 
-    pub fn logs(&self, stack: &Stack) -> String {
-        self.compose(&["logs", "--no-color", "--tail", "80"], stack)
+    pub fn logs(&self) -> String {
+        self.compose(&["logs", "--no-color", "--tail", "80"])
             .unwrap_or_else(|e| e)
     }
 
@@ -265,8 +270,8 @@ impl Deployment {
 
     /// Stops the services (SIGTERM) and checks each exited cleanly, not killed after
     /// the grace period; then checks the gateway's audit log in its volume.
-    pub fn stop_cleanly(&self, stack: &Stack) {
-        self.compose(&["stop", "-t", "20"], stack)
+    pub fn stop_cleanly(&self) {
+        self.compose(&["stop", "-t", "20"])
             .unwrap_or_else(|e| panic!("{e}"));
         for service in SERVICES {
             let code = docker(&[
@@ -299,9 +304,9 @@ impl Deployment {
     }
 
     /// `docker compose down -v` and a check that nothing of the project remains.
-    pub fn tear_down(&mut self, stack: &Stack) -> Vec<String> {
+    pub fn tear_down(&mut self) -> Vec<String> {
         self.torn_down = true;
-        if let Err(e) = self.compose(&["down", "-v", "--remove-orphans", "-t", "5"], stack) {
+        if let Err(e) = self.compose(&["down", "-v", "--remove-orphans", "-t", "5"]) {
             panic!("{e}");
         }
         let label = format!("label={PROJECT_LABEL}={}", self.project);
@@ -321,23 +326,8 @@ impl Deployment {
 
 impl Drop for Deployment {
     fn drop(&mut self) {
-        if self.torn_down {
-            return;
+        if !self.torn_down {
+            let _ = self.compose(&["down", "-v", "--remove-orphans", "-t", "2"]);
         }
-        // No stack at hand here: the compose files need only its directory, for a
-        // variable that `down` does not use.
-        let cli = compose_command();
-        let deploy = repo_root().join("deploy");
-        let _ = Command::new(&cli[0])
-            .args(&cli[1..])
-            .args(["-p", &self.project, "-f"])
-            .arg(deploy.join("docker-compose.yml"))
-            .args(["down", "-v", "--remove-orphans", "-t", "2"])
-            .current_dir(&deploy)
-            .env("OPS_SECRETS_DIR", self.secrets())
-            .env("OPS_CONFIG_DIR", self.dir.path().join("config"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
     }
 }

@@ -140,8 +140,8 @@ async fn the_container_deployment_works_end_to_end_and_leaves_nothing_behind() {
     ]);
     assert!(verify.starts_with("ok:"), "{verify}");
 
-    deployment.stop_cleanly(&stack);
-    let left = deployment.tear_down(&stack);
+    deployment.stop_cleanly();
+    let left = deployment.tear_down();
     assert!(left.is_empty(), "the deployment left {left:?}");
 }
 
