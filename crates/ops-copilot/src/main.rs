@@ -5,7 +5,7 @@ mod docker_mcp;
 mod gateway_cmd;
 mod guide_config;
 mod healthcheck;
-mod pi_health;
+mod pi_health_cmd;
 mod signals;
 
 use std::path::PathBuf;
@@ -32,7 +32,7 @@ enum Command {
     /// The ai-gateway: policy, approvals and audit in front of the MCP services.
     Gateway(gateway_cmd::Args),
     /// The pi-health web app: dashboard, Ops-Copilot chat, approvals and audit.
-    PiHealth(pi_health::Args),
+    PiHealth(pi_health_cmd::Args),
     /// Policy files.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -197,7 +197,7 @@ async fn run(cli: Cli) -> std::process::ExitCode {
         Command::All(args) => all_cmd::run(args).await,
         Command::DockerMcp(args) => docker_mcp::run(args).await,
         Command::Gateway(args) => gateway_cmd::run(args).await,
-        Command::PiHealth(args) => pi_health::run(args).await,
+        Command::PiHealth(args) => pi_health_cmd::run(args).await,
         Command::Policy(PolicyCommand::Check { registry, policy }) => {
             gateway_cmd::policy_check(&registry, &policy)
         }

@@ -118,7 +118,7 @@ fn base_url(url: &str) -> Result<String, String> {
     }
     if https && !cfg!(feature = "https") {
         return Err(
-            "OPS_COPILOT_LLM_BASE_URL is https://, but this build has no TLS: build with `cargo build --release --features copilot/https`, or use a model reached over http (Ollama or llama.cpp on this machine or the LAN)".into(),
+            "OPS_COPILOT_LLM_BASE_URL is https://, but this build has no TLS: build with `cargo build --release --features pi-health/https`, or use a model reached over http (Ollama or llama.cpp on this machine or the LAN)".into(),
         );
     }
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -249,7 +249,7 @@ mod tests {
             assert!(result.unwrap().is_some());
         } else {
             let error = result.unwrap_err();
-            assert!(error.contains("--features copilot/https"), "{error}");
+            assert!(error.contains("--features pi-health/https"), "{error}");
         }
     }
 

@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::serve::Listener as _;
-use copilot::agent::Agent;
-use copilot::gateway_client::GatewaySettings;
-use copilot::host::HostProbe;
-use copilot::llm::{Model, ModelSettings};
-use copilot::users::Users;
-use copilot::web::{self, AppState, WebConfig};
+use pi_health::agent::Agent;
+use pi_health::gateway_client::GatewaySettings;
+use pi_health::host::HostProbe;
+use pi_health::llm::{Model, ModelSettings};
+use pi_health::users::Users;
+use pi_health::web::{self, AppState, WebConfig};
 
 #[derive(clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
