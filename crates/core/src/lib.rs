@@ -1,6 +1,7 @@
 //! Small pieces every plane of Ops-Copilot shares.
 
 pub mod bearer;
+pub mod contract;
 pub mod net;
 pub mod schema;
 

@@ -1,0 +1,19 @@
+//! The contract between the planes: what pi-health (or any client) sends the
+//! gateway and what it gets back, and the rules both sides check the same way.
+//! One definition of each wire type; `tests/contract.rs` pins their JSON.
+//!
+//! - [`call`]: `POST /chat/tool`'s request and its three kinds of answer;
+//! - [`refusal`]: every refusal code with its HTTP status;
+//! - [`audit_query`]: `GET /audit`'s filters;
+//! - [`rules`]: service names, log tails, `X-On-Behalf-Of`, approval ids;
+//! - [`ids`]: unguessable ids, failing closed when the OS has no randomness.
+
+pub mod audit_query;
+pub mod call;
+pub mod ids;
+pub mod refusal;
+pub mod rules;
+
+pub use audit_query::AuditQuery;
+pub use call::{ChatToolReply, ChatToolRequest, Executed, NeedApproval};
+pub use refusal::{Refusal, RefusalCode};
