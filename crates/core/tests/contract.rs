@@ -100,7 +100,8 @@ fn an_incomplete_need_approval_is_a_bad_reply_not_a_zero() {
 
 #[test]
 fn refusals_carry_their_status_and_the_guides_error_shape() {
-    let refusal = Refusal::new(RefusalCode::Cooldown, "compose_restart is cooling down").retry_after(42);
+    let refusal =
+        Refusal::new(RefusalCode::Cooldown, "compose_restart is cooling down").retry_after(42);
     let wire = ChatToolReply::Refused(refusal.clone());
     assert_eq!(wire.status(), 429);
     assert_eq!(
@@ -139,6 +140,9 @@ fn the_audit_query_has_every_filter() {
     let query = query.normalized();
     assert_eq!(query.tool, None);
     assert_eq!(query.on_behalf_of.as_deref(), Some("alice"));
-    assert_eq!(query.limit, Some(ops_core::contract::audit_query::AUDIT_MAX_LIMIT));
+    assert_eq!(
+        query.limit,
+        Some(ops_core::contract::audit_query::AUDIT_MAX_LIMIT)
+    );
     assert!(serde_json::from_value::<AuditQuery>(json!({"principle": "x"})).is_err());
 }

@@ -10,15 +10,17 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 
 use crate::auth::{Principal, TokensHandle, bearer_token};
+use crate::decision::{self, AuditScope};
 use crate::mcp_facade::GatewayMcp;
-use crate::pipeline::{CallRequest, Gateway, Refusal, Reply};
+use ops_core::contract::{AuditQuery, ChatToolRequest, rules};
+
+use crate::pipeline::{CallRequest, Gateway, Refusal, RefusalCode, Reply};
 
 /// Request bodies larger than this are refused.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -61,13 +63,14 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-fn detail(status: StatusCode, code: &str, text: impl Into<String>) -> Response {
-    (status, Json(json!({ "detail": text.into(), "code": code }))).into_response()
+/// A refusal made here rather than in the pipeline (malformed requests, reads).
+fn refuse(code: RefusalCode, detail: impl Into<String>) -> Response {
+    refusal_response(Refusal::new(code, detail))
 }
 
 /// The request header naming whom the principal acts for (see
-/// [`crate::pipeline::check_on_behalf_of`]).
-pub const ON_BEHALF_OF: &str = "x-on-behalf-of";
+/// [`rules::check_on_behalf_of`]).
+pub const ON_BEHALF_OF: &str = rules::ON_BEHALF_OF_HEADER;
 
 /// `X-On-Behalf-Of` as sent, unchecked. Sent more than once, the values are joined
 /// with `,`, which the check refuses; bytes that are not UTF-8 are replaced, which
@@ -95,9 +98,8 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
             next.run(request).await
         }
         None => {
-            let mut response = detail(
-                StatusCode::UNAUTHORIZED,
-                "unauthenticated",
+            let mut response = refuse(
+                RefusalCode::Unauthenticated,
                 "a valid bearer token is required",
             );
             response
@@ -108,18 +110,14 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
     }
 }
 
+/// Every answer of the pipeline becomes a response here, refusals included.
 pub fn reply_response(reply: Reply) -> Response {
-    match reply {
-        Reply::Executed(executed) => Json(executed).into_response(),
-        Reply::NeedApproval(need) => Json(need).into_response(),
-        Reply::Refused(refusal) => refusal_response(refusal),
-    }
-}
-
-pub fn refusal_response(refusal: Refusal) -> Response {
-    let status = StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let retry = refusal.retry_after_seconds;
-    let mut response = (status, Json(&refusal)).into_response();
+    let status = StatusCode::from_u16(reply.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let retry = match &reply {
+        Reply::Refused(refusal) => refusal.retry_after_seconds,
+        _ => None,
+    };
+    let mut response = (status, Json(reply.body())).into_response();
     if let Some(seconds) = retry
         && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
     {
@@ -128,19 +126,8 @@ pub fn refusal_response(refusal: Refusal) -> Response {
     response
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ChatToolBody {
-    tool: String,
-    #[serde(default)]
-    args: Option<Value>,
-    #[serde(default)]
-    approved: bool,
-    #[serde(default)]
-    approval_id: Option<String>,
-    /// The guide's client sends a role; it is compared with the token's, never trusted.
-    #[serde(default)]
-    role: Option<String>,
+pub fn refusal_response(refusal: Refusal) -> Response {
+    reply_response(Reply::Refused(refusal))
 }
 
 async fn chat_tool(
@@ -154,18 +141,13 @@ async fn chat_tool(
         .and_then(|v| v.to_str().ok())
         .is_none_or(|v| v.starts_with("application/json"));
     if !is_json {
-        return detail(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "bad_request",
-            "send application/json",
-        );
+        return refuse(RefusalCode::UnsupportedMediaType, "send application/json");
     }
-    let body: ChatToolBody = match serde_json::from_slice(&body) {
+    let body: ChatToolRequest = match serde_json::from_slice(&body) {
         Ok(body) => body,
         Err(e) => {
-            return detail(
-                StatusCode::BAD_REQUEST,
-                "bad_request",
+            return refuse(
+                RefusalCode::BadRequest,
                 format!("the body must be {{\"tool\", \"args\", \"approved\"?}}: {e}"),
             );
         }
@@ -191,7 +173,7 @@ async fn list_approvals(
             let items: Vec<Value> = pending
                 .into_iter()
                 .map(|a| {
-                    let can_decide = config.can_approve(&principal.role, &a.tool);
+                    let can_decide = decision::may_approve(&config, &principal.role, &a.tool);
                     let mut value = serde_json::to_value(&a).unwrap_or(Value::Null);
                     value["can_approve"] = json!(can_decide);
                     value
@@ -235,19 +217,6 @@ async fn deny(
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AuditQuery {
-    principal: Option<String>,
-    tool: Option<String>,
-    decision: Option<String>,
-    on_behalf_of: Option<String>,
-    since: Option<String>,
-    until: Option<String>,
-    before: Option<i64>,
-    limit: Option<usize>,
-}
-
 async fn list_audit(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -255,30 +224,21 @@ async fn list_audit(
 ) -> Response {
     let Query(query) = match query {
         Ok(query) => query,
-        Err(e) => return detail(StatusCode::BAD_REQUEST, "bad_request", e.body_text()),
+        Err(e) => return refuse(RefusalCode::BadRequest, e.body_text()),
     };
     let decision = match query.decision.as_deref().map(str::parse::<audit::Decision>) {
         None => None,
         Some(Ok(decision)) => Some(decision),
         Some(Err(_)) => {
-            return detail(
-                StatusCode::BAD_REQUEST,
-                "bad_request",
+            return refuse(
+                RefusalCode::BadRequest,
                 "decision is one of denied, need_approval, approved, executed, failed",
             );
         }
     };
-    // Only a role that may approve everything (the guide's admin: `can_approve: ["*"]`)
-    // reads everyone's records; others, approvers of a few tools included, their own.
-    let config = state.gateway.config();
-    let sees_all = config
-        .roles
-        .get(&principal.role)
-        .is_some_and(|r| r.can_approve.iter().any(|t| t == "*"));
-    let principal_filter = if sees_all {
-        query.principal
-    } else {
-        Some(principal.name.clone())
+    let principal_filter = match decision::audit_scope(&state.gateway.config(), &principal) {
+        AuditScope::Everyone => query.principal,
+        AuditScope::Own(name) => Some(name),
     };
     let filter = audit::AuditFilter {
         principal: principal_filter,
@@ -300,17 +260,12 @@ async fn list_audit(
         Ok(Ok(records)) => Json(json!({ "records": records })).into_response(),
         Ok(Err(error)) => {
             tracing::error!(%error, "audit read failed");
-            detail(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "audit_unavailable",
+            refuse(
+                RefusalCode::AuditUnavailable,
                 "the audit log cannot be read",
             )
         }
-        Err(_) => detail(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error",
-        ),
+        Err(_) => refuse(RefusalCode::Internal, "internal error"),
     }
 }
 

@@ -7,6 +7,7 @@ pub mod audit_writer;
 pub mod auth;
 pub mod canonical;
 pub mod config;
+pub mod decision;
 pub mod mcp_facade;
 pub mod metrics;
 pub mod pipeline;

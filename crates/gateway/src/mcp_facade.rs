@@ -15,7 +15,8 @@ use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::{Value, json};
 
 use crate::auth::Principal;
-use crate::pipeline::{CallRequest, Gateway, Reply, check_role};
+use crate::decision;
+use crate::pipeline::{CallRequest, Gateway, Reply};
 
 #[derive(Clone)]
 pub struct GatewayMcp {
@@ -61,7 +62,7 @@ impl ServerHandler for GatewayMcp {
         let tools = config
             .tools
             .values()
-            .filter(|tool| check_role(&config, tool, &principal.role).is_ok())
+            .filter(|tool| decision::may_call(&config, tool, &principal.role).is_ok())
             .map(|tool| {
                 let schema: JsonObject = match &tool.schema {
                     Value::Object(map) => map.clone(),

@@ -58,6 +58,10 @@ pub struct Approval {
     pub status: ApprovalStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decided_by: Option<String>,
+    /// Whom the requester said it asked for (`X-On-Behalf-Of`), e.g. the person
+    /// signed in to pi-health. Shown and recorded, never used to decide.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested_for: Option<String>,
 }
 
 /// What a consumer claims the approval is for; all of it must match.
@@ -118,6 +122,18 @@ CREATE TABLE IF NOT EXISTS cooldowns (
 );
 ";
 
+/// Stores made before approvals named whom they were requested for get the
+/// column (empty for their rows).
+fn add_requested_for(conn: &Connection) -> rusqlite::Result<()> {
+    let has_column = conn
+        .prepare("SELECT 1 FROM pragma_table_info('approvals') WHERE name = 'requested_for'")?
+        .exists([])?;
+    if !has_column {
+        conn.execute_batch("ALTER TABLE approvals ADD COLUMN requested_for TEXT")?;
+    }
+    Ok(())
+}
+
 fn row_to_approval(row: &rusqlite::Row<'_>) -> rusqlite::Result<Approval> {
     let args: String = row.get("args")?;
     let status: String = row.get("status")?;
@@ -134,6 +150,7 @@ fn row_to_approval(row: &rusqlite::Row<'_>) -> rusqlite::Result<Approval> {
         expires_at_ms: row.get::<_, i64>("expires_at_ms")? as u64,
         status: ApprovalStatus::parse(&status),
         decided_by: row.get("decided_by")?,
+        requested_for: row.get("requested_for")?,
     })
 }
 
@@ -155,6 +172,7 @@ impl StateStore {
         // (SQLite's default, 2 MiB, would only fill up with pages read once).
         conn.pragma_update(None, "cache_size", -256).map_err(fail)?;
         conn.execute_batch(SCHEMA).map_err(fail)?;
+        add_requested_for(&conn).map_err(fail)?;
         Ok(Self {
             path: shown,
             conn: Mutex::new(conn),
@@ -176,8 +194,8 @@ impl StateStore {
         self.conn()
             .execute(
                 "INSERT INTO approvals (id, principal, role, tool, args, args_digest, policy_version,
-                 rationale, created_at_ms, expires_at_ms, status, decided_by)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                 rationale, created_at_ms, expires_at_ms, status, decided_by, requested_for)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                 params![
                     approval.id,
                     approval.principal,
@@ -191,6 +209,7 @@ impl StateStore {
                     approval.expires_at_ms as i64,
                     approval.status.as_str(),
                     approval.decided_by,
+                    approval.requested_for,
                 ],
             )
             .map(|_| ())
@@ -349,6 +368,7 @@ mod tests {
             expires_at_ms,
             status: ApprovalStatus::Pending,
             decided_by: None,
+            requested_for: None,
         }
     }
 

@@ -11,7 +11,11 @@ pub struct NoRandomness(pub String);
 
 impl std::fmt::Display for NoRandomness {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "the operating system has no randomness to give: {}", self.0)
+        write!(
+            f,
+            "the operating system has no randomness to give: {}",
+            self.0
+        )
     }
 }
 

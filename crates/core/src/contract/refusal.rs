@@ -181,10 +181,7 @@ mod tests {
     #[test]
     fn every_code_parses_back_to_itself() {
         for &code in RefusalCode::ALL {
-            assert_eq!(
-                RefusalCode::parse(code.as_str(), code.status()),
-                Some(code)
-            );
+            assert_eq!(RefusalCode::parse(code.as_str(), code.status()), Some(code));
         }
         assert_eq!(RefusalCode::parse("nope", 400), None);
     }
@@ -203,7 +200,11 @@ mod tests {
 
     #[test]
     fn reads_error_bodies_and_refuses_strangers() {
-        let r = Refusal::from_wire(429, br#"{"detail":"wait","code":"cooldown","retry_after_seconds":7}"#, None);
+        let r = Refusal::from_wire(
+            429,
+            br#"{"detail":"wait","code":"cooldown","retry_after_seconds":7}"#,
+            None,
+        );
         assert_eq!(r.code, RefusalCode::Cooldown);
         assert_eq!(r.retry_after_seconds, Some(7));
         let r = Refusal::from_wire(502, b"<html>Bad Gateway</html>", None);

@@ -19,7 +19,7 @@ pub(super) struct Record {
     pub(super) approval_id: Option<String>,
     pub(super) approver: Option<String>,
     pub(super) result_digest: Option<String>,
-    /// Checked `X-On-Behalf-Of` of the request (see [`super::check_on_behalf_of`]).
+    /// Checked `X-On-Behalf-Of` of the request (see [`ops_core::contract::rules::check_on_behalf_of`]).
     pub(super) on_behalf_of: Option<String>,
 }
 
@@ -41,8 +41,12 @@ impl Record {
 
     /// A record of a decision on an approval that could not be looked up (a bad
     /// id or header): no tool, no arguments, a request id of its own.
-    pub(super) fn without_call(approver: &Principal, on_behalf_of: Option<String>) -> Self {
-        let mut record = Self::new(&super::new_id(), approver, "", &Value::Null);
+    pub(super) fn without_call(
+        request_id: &str,
+        approver: &Principal,
+        on_behalf_of: Option<String>,
+    ) -> Self {
+        let mut record = Self::new(request_id, approver, "", &Value::Null);
         record.on_behalf_of = on_behalf_of;
         record
     }

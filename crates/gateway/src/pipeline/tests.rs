@@ -6,9 +6,19 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::json;
 
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use audit::{AuditLog, Decision};
+use ops_core::contract::rules::ON_BEHALF_OF_MAX_LEN as MAX_ON_BEHALF_OF;
+use serde_json::Value;
+
 use super::*;
-use crate::config::ConfigHandle;
+use crate::auth::Principal;
+use crate::config::{Config, ConfigHandle};
+use crate::state::{ApprovalStatus, StateStore};
 use crate::upstream::{CallFuture, Upstream};
+use crate::upstream::{UpstreamError, Upstreams};
 
 const REGISTRY: &str = include_str!("../../../../config/tool_registry.yaml");
 const POLICY: &str = include_str!("../../../../config/policy.yaml");
@@ -248,14 +258,14 @@ async fn refusals_come_in_the_guides_order_and_are_audited() {
         .call(&admin(), call("docker_exec", json!({})))
         .await;
     assert_eq!(
-        (refused(&r).status, refused(&r).detail.as_str()),
+        (refused(&r).status(), refused(&r).detail.as_str()),
         (400, "Unknown tool")
     );
     let r = h
         .gateway
         .call(&admin(), call("compose_ps", json!({"file": "/etc/passwd"})))
         .await;
-    assert_eq!(refused(&r).status, 400);
+    assert_eq!(refused(&r).status(), 400);
     assert!(
         refused(&r).detail.starts_with("Bad args: "),
         "{:?}",
@@ -266,12 +276,12 @@ async fn refusals_come_in_the_guides_order_and_are_audited() {
         .gateway
         .call(&standard(), call("compose_pull", json!({})))
         .await;
-    assert_eq!(refused(&r).status, 400);
+    assert_eq!(refused(&r).status(), 400);
     let r = h
         .gateway
         .call(&standard(), call("compose_pull", json!({"file": FILE})))
         .await;
-    assert_eq!(refused(&r).status, 403);
+    assert_eq!(refused(&r).status(), 403);
     let r = h
         .gateway
         .call(
@@ -279,7 +289,7 @@ async fn refusals_come_in_the_guides_order_and_are_audited() {
             call("compose_ps", json!({"file": FILE})),
         )
         .await;
-    assert_eq!(refused(&r).status, 403);
+    assert_eq!(refused(&r).status(), 403);
     assert_eq!(h.calls(), 0);
     assert_eq!(h.audit().await.len(), 5);
     assert!(
@@ -306,7 +316,7 @@ async fn injection_and_lookalike_service_names_are_bad_args() {
             .gateway
             .call(&admin(), approved("compose_restart", restart(service)))
             .await;
-        assert_eq!(refused(&r).status, 400, "{service:?}");
+        assert_eq!(refused(&r).status(), 400, "{service:?}");
     }
     let r = h
         .gateway
@@ -318,7 +328,7 @@ async fn injection_and_lookalike_service_names_are_bad_args() {
             ),
         )
         .await;
-    assert_eq!(refused(&r).status, 400);
+    assert_eq!(refused(&r).status(), 400);
     assert_eq!(h.calls(), 0);
 }
 
@@ -331,7 +341,7 @@ async fn a_role_in_the_body_is_never_trusted() {
     };
     let r = h.gateway.call(&standard(), escalate).await;
     assert_eq!(
-        (refused(&r).status, refused(&r).code),
+        (refused(&r).status(), refused(&r).code.as_str()),
         (403, "role_mismatch")
     );
     // The same role as the token's is fine (the guide's client sends one).
@@ -355,7 +365,7 @@ async fn a_role_that_cannot_approve_cannot_say_approved() {
         .call(&agent(), approved("compose_restart", restart("sonarr")))
         .await;
     assert_eq!(
-        (refused(&r).status, refused(&r).code),
+        (refused(&r).status(), refused(&r).code.as_str()),
         (403, "cannot_self_approve")
     );
     let with_id = CallRequest {
@@ -363,7 +373,7 @@ async fn a_role_that_cannot_approve_cannot_say_approved() {
         ..approved("compose_restart", restart("sonarr"))
     };
     assert_eq!(
-        refused(&h.gateway.call(&agent(), with_id).await).status,
+        refused(&h.gateway.call(&agent(), with_id).await).status(),
         403
     );
     // The agent cannot approve through the approvals route either.
@@ -393,7 +403,7 @@ async fn a_role_that_cannot_approve_cannot_say_approved() {
         .gateway
         .approve(&standard(), &need(&first).approval_id, None)
         .await;
-    assert!(matches!(refused(&r).status, 409 | 429), "{r:?}");
+    assert!(matches!(refused(&r).status(), 409 | 429), "{r:?}");
     assert_eq!(h.calls(), 1);
     assert_eq!(h.last_decision().await.0, Decision::Denied);
 }
@@ -436,7 +446,7 @@ async fn a_replayed_approval_is_refused() {
     executed(&h.gateway.approve(&admin(), &id, None).await);
     let r = h.gateway.approve(&admin(), &id, None).await;
     assert_eq!(
-        (refused(&r).status, refused(&r).code),
+        (refused(&r).status(), refused(&r).code.as_str()),
         (409, "approval_used")
     );
     let mine = h
@@ -486,7 +496,7 @@ async fn arguments_swapped_after_approval_are_refused() {
     };
     executed(&h.gateway.call(&standard(), genuine.clone()).await);
     assert_eq!(
-        refused(&h.gateway.call(&standard(), genuine).await).status,
+        refused(&h.gateway.call(&standard(), genuine).await).status(),
         429
     );
 }
@@ -504,7 +514,7 @@ async fn an_expired_approval_is_refused() {
         .approve(&admin(), &need(&first).approval_id, None)
         .await;
     assert_eq!(
-        (refused(&r).status, refused(&r).code),
+        (refused(&r).status(), refused(&r).code.as_str()),
         (410, "approval_expired")
     );
     assert_eq!(h.calls(), 0);
@@ -552,7 +562,7 @@ async fn cooldowns_are_per_service_and_survive_a_restart() {
     };
     executed(&run(standard(), "sonarr").await);
     let r = run(standard(), "sonarr").await;
-    assert_eq!(refused(&r).status, 429);
+    assert_eq!(refused(&r).status(), 429);
     let left = refused(&r).retry_after_seconds.unwrap();
     assert!((295..=300).contains(&left), "{left}");
     executed(&run(standard(), "radarr").await);
@@ -564,7 +574,7 @@ async fn cooldowns_are_per_service_and_survive_a_restart() {
         .gateway
         .call(&standard(), call("compose_restart", restart("sonarr")))
         .await;
-    assert_eq!(refused(&r).status, 429);
+    assert_eq!(refused(&r).status(), 429);
 }
 
 #[tokio::test]
@@ -616,7 +626,7 @@ async fn one_mutating_call_per_target_at_a_time() {
     );
     let outcomes = [&a, &b].map(|r| match r {
         Reply::Executed(_) => 200,
-        Reply::Refused(refusal) => refusal.status,
+        Reply::Refused(refusal) => refusal.status(),
         Reply::NeedApproval(_) => 0,
     });
     assert!(
@@ -639,7 +649,7 @@ async fn a_slow_service_times_out_with_the_read_timeout() {
         .gateway
         .call(&admin(), call("compose_ps", json!({"file": FILE})))
         .await;
-    assert_eq!(refused(&r).status, 504);
+    assert_eq!(refused(&r).status(), 504);
     assert!(started.elapsed() < Duration::from_secs(2));
     assert_eq!(h.last_decision().await.0, Decision::Failed);
 }
@@ -655,7 +665,7 @@ async fn a_service_failure_is_a_502_and_nothing_more_is_tried() {
         .gateway
         .call(&standard(), call("compose_ps", json!({"file": FILE})))
         .await;
-    assert_eq!(refused(&r).status, 502);
+    assert_eq!(refused(&r).status(), 502);
     assert!(refused(&r).detail.contains("connection refused"));
     h.gateway
         .call(&standard(), call("compose_restart", restart("sonarr")))
@@ -664,7 +674,7 @@ async fn a_service_failure_is_a_502_and_nothing_more_is_tried() {
         .gateway
         .call(&standard(), approved("compose_restart", restart("sonarr")))
         .await;
-    assert_eq!(refused(&r).status, 502);
+    assert_eq!(refused(&r).status(), 502);
     // A failed restart starts no cooldown.
     let again = h
         .gateway
@@ -825,7 +835,7 @@ async fn a_read_is_answered_before_its_record_is_durable_and_stored_by_close() {
         .gateway
         .call(&admin(), approved("compose_restart", restart("sonarr")))
         .await;
-    assert_eq!(refused(&restart).status, 503);
+    assert_eq!(refused(&restart).status(), 503);
     assert_eq!(
         h.calls(),
         calls + 1,
@@ -1017,7 +1027,7 @@ async fn on_behalf_of_is_recorded_in_every_record_of_its_request() {
             for_("Frank_1.x", call("compose_ps", json!({"file": FILE}))),
         )
         .await;
-    assert_eq!(refused(&r).status, 502);
+    assert_eq!(refused(&r).status(), 502);
     assert_eq!(
         trail(&h).await,
         vec![(Decision::Failed, "bob".into(), None, s("Frank_1.x"))]
@@ -1046,7 +1056,7 @@ async fn a_malformed_on_behalf_of_is_refused_before_anything_runs() {
             )
             .await;
         assert_eq!(
-            (refused(&r).status, refused(&r).code),
+            (refused(&r).status(), refused(&r).code.as_str()),
             (400, "bad_on_behalf_of"),
             "{value:?}"
         );
@@ -1126,7 +1136,7 @@ async fn on_behalf_of_grants_nothing() {
         ..for_("robot", approved("compose_restart", restart("sonarr")))
     };
     let r = h.gateway.call(&admin(), with_id).await;
-    assert_eq!(refused(&r).status, 403);
+    assert_eq!(refused(&r).status(), 403);
     assert_eq!(h.calls(), 0);
     // The records name the token's principal and role, whatever was claimed.
     for r in h.audit().await {
@@ -1136,4 +1146,88 @@ async fn on_behalf_of_grants_nothing() {
         );
         assert_ne!(r.decision, Decision::Executed);
     }
+}
+
+#[tokio::test]
+async fn a_stack_wide_call_and_a_service_call_exclude_each_other_and_keep_the_approval() {
+    let h = harness_with(Ok(json!({"ok": 1})), Duration::from_millis(400), "");
+    let up = json!({"file": FILE});
+    need(
+        &h.gateway
+            .call(&admin(), call("compose_up", up.clone()))
+            .await,
+    );
+    let restart_id = need(
+        &h.gateway
+            .call(&agent(), call("compose_restart", restart("sonarr")))
+            .await,
+    )
+    .approval_id
+    .clone();
+    let alice = admin();
+    let stack_wide = h.gateway.call(&alice, approved("compose_up", up));
+    let service = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        h.gateway.approve(&admin(), &restart_id, None).await
+    };
+    let (up_reply, restart_reply) = tokio::join!(stack_wide, service);
+    executed(&up_reply);
+    let busy = refused(&restart_reply);
+    assert_eq!((busy.status(), busy.code), (409, RefusalCode::Busy));
+    assert!(busy.detail.contains("already running"), "{busy:?}");
+    // Refused before it was consumed: the same approval runs once the stack is free.
+    executed(&h.gateway.approve(&admin(), &restart_id, None).await);
+    assert_eq!(h.calls(), 2);
+}
+
+#[tokio::test]
+async fn a_deny_of_an_unknown_approval_is_audited() {
+    let h = harness();
+    for id in ["0123456789abcdef01234567", "../../etc/passwd"] {
+        let refusal = h.gateway.deny(&admin(), id, None).await.unwrap_err();
+        assert_eq!(refusal.code, RefusalCode::UnknownApproval);
+    }
+    let records = h.audit().await;
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert!(records.iter().all(|r| {
+        r.decision == Decision::Denied
+            && r.reason
+                .as_deref()
+                .is_some_and(|t| t.starts_with("unknown_approval"))
+    }));
+}
+
+#[tokio::test]
+async fn an_approval_for_people_says_who_asked_and_who_approved() {
+    let h = harness();
+    let web = principal("pi-health", "admin");
+    let asked = CallRequest {
+        on_behalf_of: Some("alice".into()),
+        ..call("compose_restart", restart("sonarr"))
+    };
+    let id = need(&h.gateway.call(&web, asked).await).approval_id.clone();
+    let pending = h.gateway.pending_for(&admin()).unwrap();
+    assert_eq!(pending[0].requested_for.as_deref(), Some("alice"));
+    executed(&h.gateway.approve(&web, &id, Some("bob")).await);
+    let records = h.audit().await;
+    let executed_record = records
+        .iter()
+        .find(|r| r.decision == Decision::Executed)
+        .unwrap();
+    assert_eq!(executed_record.on_behalf_of.as_deref(), Some("bob"));
+    assert_eq!(
+        executed_record.reason.as_deref(),
+        Some("requested by alice via pi-health; approved by bob via pi-health")
+    );
+    // One approval, used once: one approved and one executed record, one call.
+    let decisions: Vec<Decision> = records.iter().rev().map(|r| r.decision).collect();
+    assert_eq!(
+        decisions,
+        [
+            Decision::NeedApproval,
+            Decision::Approved,
+            Decision::Executed
+        ]
+    );
+    assert_eq!(h.calls(), 1);
 }

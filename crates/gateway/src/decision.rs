@@ -1,0 +1,118 @@
+//! Who may do what. The one owner of every access rule of the gateway: calling a
+//! tool, approving or denying a request, seeing a pending approval, reading the
+//! audit log. Pure: it reads the configuration in force and the authenticated
+//! principal (whose role comes from its token only), never the request body or
+//! `X-On-Behalf-Of`, and does no I/O.
+
+use crate::auth::Principal;
+use crate::config::{Config, ToolPolicy};
+use crate::pipeline::{Refusal, RefusalCode};
+use crate::state::Approval;
+
+/// Whether `role` may call `tool` at all: the role must be defined, be among
+/// the tool's `roles` when it has any, and not deny the tool.
+pub fn may_call(config: &Config, tool: &ToolPolicy, role: &str) -> Result<(), Refusal> {
+    let refuse = |detail: String| Err(Refusal::new(RefusalCode::NotAuthorized, detail));
+    let Some(definition) = config.roles.get(role) else {
+        return refuse(format!(
+            "Not authorized: role {role} is not defined in the policy"
+        ));
+    };
+    if tool
+        .roles
+        .as_ref()
+        .is_some_and(|roles| !roles.iter().any(|r| r == role))
+    {
+        return refuse(format!(
+            "Not authorized: {} is limited to other roles",
+            tool.name
+        ));
+    }
+    if definition
+        .deny_tools
+        .iter()
+        .any(|t| t == &tool.name || t == "*")
+    {
+        return refuse(format!(
+            "Not authorized: role {role} may not use {}",
+            tool.name
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `role` may approve calls of `tool` (`can_approve`).
+pub fn may_approve(config: &Config, role: &str, tool: &str) -> bool {
+    config.can_approve(role, tool)
+}
+
+/// A caller repeating its own call with `approved: true`.
+pub fn may_self_approve(config: &Config, caller: &Principal, tool: &str) -> Result<(), Refusal> {
+    if may_approve(config, &caller.role, tool) {
+        return Ok(());
+    }
+    Err(Refusal::new(
+        RefusalCode::CannotSelfApprove,
+        format!(
+            "role {} cannot approve {tool}: request it without `approved` and have a principal whose role can approve it use POST /approvals/{{id}}/approve",
+            caller.role
+        ),
+    ))
+}
+
+/// `POST /approvals/{id}/approve`.
+pub fn may_decide_approve(
+    config: &Config,
+    approver: &Principal,
+    approval: &Approval,
+) -> Result<(), Refusal> {
+    if may_approve(config, &approver.role, &approval.tool) {
+        return Ok(());
+    }
+    Err(Refusal::new(
+        RefusalCode::CannotApprove,
+        format!("role {} cannot approve {}", approver.role, approval.tool),
+    ))
+}
+
+/// `POST /approvals/{id}/deny`: the requester may withdraw its own request;
+/// anyone else needs the right to approve it.
+pub fn may_deny(config: &Config, decider: &Principal, approval: &Approval) -> Result<(), Refusal> {
+    if decider.name == approval.principal || may_approve(config, &decider.role, &approval.tool) {
+        return Ok(());
+    }
+    Err(Refusal::new(
+        RefusalCode::CannotApprove,
+        format!("role {} cannot decide on {}", decider.role, approval.tool),
+    ))
+}
+
+/// Which pending approvals `principal` sees: its own and those it may decide on.
+pub fn sees_approval(config: &Config, principal: &Principal, approval: &Approval) -> bool {
+    approval.principal == principal.name || may_approve(config, &principal.role, &approval.tool)
+}
+
+/// Whose audit records a principal may read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditScope {
+    Everyone,
+    Own(String),
+}
+
+/// Only a role that may approve everything (the guide's admin:
+/// `can_approve: ["*"]`) reads everyone's records; others, approvers of a few
+/// tools included, their own.
+pub fn audit_scope(config: &Config, principal: &Principal) -> AuditScope {
+    let sees_all = config
+        .roles
+        .get(&principal.role)
+        .is_some_and(|r| r.can_approve.iter().any(|t| t == "*"));
+    if sees_all {
+        AuditScope::Everyone
+    } else {
+        AuditScope::Own(principal.name.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,360 @@
+//! Approvals, owned here and nowhere else: requesting one (a `need_approval`
+//! answer), approving it (the call then runs, re-checked against the policy in
+//! force), denying or withdrawing it, and listing the pending ones a principal
+//! may see. A client acting for people (pi-health) approves on their behalf with
+//! `X-On-Behalf-Of`; the record says who asked and who approved.
+
+use std::time::Instant;
+
+use audit::Decision;
+use ops_core::contract::rules;
+use serde_json::Value;
+
+use super::call::validate;
+use super::record::Record;
+use super::run::{UseApproval, consume_refusal};
+use super::{Gateway, NeedApproval, Refusal, RefusalCode, Reply, new_id, now_ms};
+use crate::auth::Principal;
+use crate::canonical;
+use crate::config::{Config, ToolPolicy};
+use crate::decision;
+use crate::state::{Approval, ApprovalStatus};
+
+/// Pending approvals listed at most (oldest first).
+const PENDING_LISTED: usize = 500;
+
+impl Gateway {
+    /// `POST /approvals/{id}/approve`: a principal whose role can approve the
+    /// tool approves a pending request, and the call runs now, re-checked.
+    /// `on_behalf_of` (`X-On-Behalf-Of`) is recorded, never used to decide.
+    pub async fn approve(
+        &self,
+        approver: &Principal,
+        approval_id: &str,
+        on_behalf_of: Option<&str>,
+    ) -> Reply {
+        let started = Instant::now();
+        let config = self.config.current();
+        let (record, approval) = match self
+            .open_decision(&config, approver, approval_id, on_behalf_of, started)
+            .await
+        {
+            Ok(opened) => opened,
+            Err(refusal) => return Reply::Refused(refusal),
+        };
+        let mut record = record;
+        if let Err(refusal) = decision::may_decide_approve(&config, approver, &approval) {
+            return self.refuse(&config, record, refusal, started).await;
+        }
+        // Re-check everything against the policy in force now.
+        let Some(tool) = config.tools.get(&approval.tool) else {
+            let refusal = Refusal::new(
+                RefusalCode::PolicyChanged,
+                "the tool is no longer registered",
+            );
+            return self.refuse(&config, record, refusal, started).await;
+        };
+        if let Err(detail) = validate(tool, &approval.args) {
+            let refusal = Refusal::new(
+                RefusalCode::PolicyChanged,
+                format!("the arguments no longer pass the policy: {detail}"),
+            );
+            return self.refuse(&config, record, refusal, started).await;
+        }
+        if let Err(refusal) = decision::may_call(&config, tool, &approval.role) {
+            return self.refuse(&config, record, refusal, started).await;
+        }
+        record.reason = Some(approval_reason(
+            &approval,
+            approver,
+            record.on_behalf_of.as_deref(),
+        ));
+        let args_digest = canonical::digest(&approval.args);
+        let using = UseApproval {
+            id: &approval.id,
+            args_digest: &args_digest,
+            requester: None,
+            approver: &approver.name,
+        };
+        self.run(&config, tool, &approval.args, record, started, Some(using))
+            .await
+    }
+
+    /// `POST /approvals/{id}/deny`; `on_behalf_of` as for [`Gateway::approve`].
+    /// Every refusal is audited, an unknown id included.
+    pub async fn deny(
+        &self,
+        decider: &Principal,
+        approval_id: &str,
+        on_behalf_of: Option<&str>,
+    ) -> Result<Approval, Refusal> {
+        let started = Instant::now();
+        let config = self.config.current();
+        let (mut record, approval) = self
+            .open_decision(&config, decider, approval_id, on_behalf_of, started)
+            .await?;
+        if let Err(refusal) = decision::may_deny(&config, decider, &approval) {
+            let _ = self.refuse(&config, record, refusal.clone(), started).await;
+            return Err(refusal);
+        }
+        match self.state.decide(
+            approval_id,
+            None,
+            ApprovalStatus::Denied,
+            &decider.name,
+            now_ms(),
+        ) {
+            Ok(denied) => {
+                record.reason = Some(format!(
+                    "denied by {}",
+                    who(&decider.name, record.on_behalf_of.as_deref())
+                ));
+                self.write(&config, record.finish(Decision::Denied, started))
+                    .await
+                    .map_err(|detail| Refusal::new(RefusalCode::AuditUnavailable, detail))?;
+                Ok(denied)
+            }
+            Err(error) => {
+                let refusal = consume_refusal(error);
+                let _ = self.refuse(&config, record, refusal.clone(), started).await;
+                Err(refusal)
+            }
+        }
+    }
+
+    /// The start of a decision on an approval: a checked `X-On-Behalf-Of`, the
+    /// approval, and the audit record of the decision. What goes wrong here is
+    /// audited too (with no tool when the approval cannot be found).
+    async fn open_decision(
+        &self,
+        config: &Config,
+        decider: &Principal,
+        approval_id: &str,
+        on_behalf_of: Option<&str>,
+        started: Instant,
+    ) -> Result<(Record, Approval), Refusal> {
+        let request_id = new_id()?;
+        let on_behalf_of = match rules::check_on_behalf_of(on_behalf_of) {
+            Ok(on_behalf_of) => on_behalf_of,
+            Err(refusal) => {
+                let record = Record::without_call(&request_id, decider, None);
+                return Err(self.refused(config, record, refusal, started).await);
+            }
+        };
+        let found = if rules::is_approval_id(approval_id) {
+            self.state.get(approval_id)
+        } else {
+            Ok(None)
+        };
+        let approval = match found {
+            Ok(Some(approval)) => approval,
+            Ok(None) => {
+                let mut record = Record::without_call(&request_id, decider, on_behalf_of);
+                record.approval_id = Some(ops_core::bounded(approval_id, 32));
+                let refusal = Refusal::new(RefusalCode::UnknownApproval, "no such approval");
+                return Err(self.refused(config, record, refusal, started).await);
+            }
+            Err(error) => {
+                let record = Record::without_call(&request_id, decider, on_behalf_of);
+                let reply = self
+                    .internal(config, record, error.to_string(), started)
+                    .await;
+                return Err(into_refusal(reply));
+            }
+        };
+        let requester = Principal {
+            name: approval.principal.clone(),
+            role: approval.role.clone(),
+        };
+        let mut record = Record::new(&request_id, &requester, &approval.tool, &approval.args);
+        record.approval_id = Some(approval.id.clone());
+        record.approver = Some(decider.name.clone());
+        record.on_behalf_of = on_behalf_of;
+        Ok((record, approval))
+    }
+
+    async fn refused(
+        &self,
+        config: &Config,
+        record: Record,
+        refusal: Refusal,
+        started: Instant,
+    ) -> Refusal {
+        into_refusal(self.refuse(config, record, refusal, started).await)
+    }
+
+    /// Pending approvals `principal` may see: all it can decide on, and its own.
+    pub fn pending_for(&self, principal: &Principal) -> Result<Vec<Approval>, Refusal> {
+        let config = self.config.current();
+        let all = self
+            .state
+            .pending(now_ms(), PENDING_LISTED)
+            .map_err(|error| {
+                tracing::error!(%error, "cannot list the pending approvals");
+                Refusal::new(
+                    RefusalCode::Internal,
+                    "internal error; see the gateway's log",
+                )
+            })?;
+        Ok(all
+            .into_iter()
+            .filter(|a| decision::sees_approval(&config, principal, a))
+            .collect())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn request_approval(
+        &self,
+        config: &Config,
+        tool: &ToolPolicy,
+        principal: &Principal,
+        args: &Value,
+        args_digest: &str,
+        mut record: Record,
+        started: Instant,
+    ) -> Reply {
+        let id = match new_id() {
+            Ok(id) => id,
+            Err(refusal) => return self.refuse(config, record, refusal, started).await,
+        };
+        let now = now_ms();
+        let approval = Approval {
+            id,
+            principal: principal.name.clone(),
+            role: principal.role.clone(),
+            tool: tool.name.clone(),
+            args: args.clone(),
+            args_digest: args_digest.to_owned(),
+            policy_version: config.version.clone(),
+            rationale: tool.summary.clone(),
+            created_at_ms: now,
+            expires_at_ms: now + config.defaults.approval_ttl_seconds * 1000,
+            status: ApprovalStatus::Pending,
+            decided_by: None,
+            requested_for: record.on_behalf_of.clone(),
+        };
+        if let Err(error) = self.state.create_approval(&approval) {
+            return self
+                .internal(config, record, error.to_string(), started)
+                .await;
+        }
+        let self_approval = decision::may_approve(config, &principal.role, &tool.name);
+        record.approval_id = Some(approval.id.clone());
+        record.reason = Some(tool.summary.clone());
+        if let Err(detail) = self
+            .write(config, record.finish(Decision::NeedApproval, started))
+            .await
+        {
+            return Reply::Refused(Refusal::new(RefusalCode::AuditUnavailable, detail));
+        }
+        let how_to_approve = if self_approval {
+            format!(
+                "send the same call again with \"approved\": true, or POST /approvals/{}/approve",
+                approval.id
+            )
+        } else {
+            format!(
+                "a principal whose role can approve {} must POST /approvals/{}/approve",
+                tool.name, approval.id
+            )
+        };
+        Reply::NeedApproval(NeedApproval {
+            need_approval: true,
+            tool: tool.name.clone(),
+            args: args.clone(),
+            rationale: tool.summary.clone(),
+            approval_id: approval.id,
+            expires_at_ms: approval.expires_at_ms,
+            self_approval,
+            how_to_approve,
+        })
+    }
+}
+
+fn into_refusal(reply: Reply) -> Refusal {
+    match reply {
+        Reply::Refused(refusal) => refusal,
+        _ => Refusal::new(
+            RefusalCode::Internal,
+            "internal error; see the gateway's log",
+        ),
+    }
+}
+
+/// "alice via pi-health", or the principal alone.
+fn who(principal: &str, on_behalf_of: Option<&str>) -> String {
+    match on_behalf_of {
+        Some(person) => format!("{person} via {principal}"),
+        None => principal.to_owned(),
+    }
+}
+
+/// Who asked and who approved, for the audit record of an approved call.
+fn approval_reason(
+    approval: &Approval,
+    approver: &Principal,
+    on_behalf_of: Option<&str>,
+) -> String {
+    let asked = who(&approval.principal, approval.requested_for.as_deref());
+    let approved = who(&approver.name, on_behalf_of);
+    if asked == approved {
+        if approval.requested_for.is_some() {
+            format!("self-approval by {asked}")
+        } else {
+            "self-approval".into()
+        }
+    } else {
+        format!("requested by {asked}; approved by {approved}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn approval(principal: &str, requested_for: Option<&str>) -> Approval {
+        Approval {
+            id: "a".into(),
+            principal: principal.into(),
+            role: "admin".into(),
+            tool: "compose_restart".into(),
+            args: Value::Null,
+            args_digest: String::new(),
+            policy_version: String::new(),
+            rationale: String::new(),
+            created_at_ms: 0,
+            expires_at_ms: 0,
+            status: ApprovalStatus::Pending,
+            decided_by: None,
+            requested_for: requested_for.map(str::to_owned),
+        }
+    }
+
+    fn principal(name: &str) -> Principal {
+        Principal {
+            name: name.into(),
+            role: "admin".into(),
+        }
+    }
+
+    #[test]
+    fn the_reason_names_who_asked_and_who_approved() {
+        let web = principal("pi-health");
+        assert_eq!(
+            approval_reason(&approval("pi-health", Some("alice")), &web, Some("bob")),
+            "requested by alice via pi-health; approved by bob via pi-health"
+        );
+        assert_eq!(
+            approval_reason(&approval("pi-health", Some("alice")), &web, Some("alice")),
+            "self-approval by alice via pi-health"
+        );
+        assert_eq!(
+            approval_reason(&approval("robot", None), &principal("alice"), None),
+            "requested by robot; approved by alice"
+        );
+        assert_eq!(
+            approval_reason(&approval("alice", None), &principal("alice"), None),
+            "self-approval"
+        );
+    }
+}

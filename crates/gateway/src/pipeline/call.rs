@@ -1,0 +1,144 @@
+//! `POST /chat/tool` and the MCP facade's `tools/call`, in the guide's order:
+//! unknown tool, bad arguments, role, cooldown, approval, execution. A malformed
+//! `X-On-Behalf-Of` and a claimed role that is not the token's stop it first.
+
+use std::time::Instant;
+
+use ops_core::contract::rules;
+use serde_json::Value;
+
+use super::record::Record;
+use super::run::UseApproval;
+use super::{CallRequest, Gateway, Refusal, RefusalCode, Reply, new_id, now_ms};
+use crate::auth::Principal;
+use crate::canonical;
+use crate::config::ToolPolicy;
+use crate::decision;
+
+impl Gateway {
+    /// `POST /chat/tool`.
+    pub async fn call(&self, principal: &Principal, request: CallRequest) -> Reply {
+        let started = Instant::now();
+        let config = self.config.current();
+        let request_id = match new_id() {
+            Ok(id) => id,
+            Err(refusal) => return Reply::Refused(refusal),
+        };
+        let mut record = Record::new(&request_id, principal, &request.tool, &request.args);
+
+        match rules::check_on_behalf_of(request.on_behalf_of.as_deref()) {
+            Ok(on_behalf_of) => record.on_behalf_of = on_behalf_of,
+            Err(refusal) => return self.refuse(&config, record, refusal, started).await,
+        }
+        if let Some(claimed) = &request.claimed_role
+            && claimed != &principal.role
+        {
+            let refusal = Refusal::new(
+                RefusalCode::RoleMismatch,
+                format!(
+                    "the role comes from your token ({}), not from the request",
+                    principal.role
+                ),
+            );
+            return self.refuse(&config, record, refusal, started).await;
+        }
+        let Some(tool) = config.tools.get(&request.tool) else {
+            record.tool = ops_core::bounded(&request.tool, 64);
+            let refusal = Refusal::new(RefusalCode::UnknownTool, "Unknown tool");
+            return self.refuse(&config, record, refusal, started).await;
+        };
+        if let Err(detail) = validate(tool, &request.args) {
+            let refusal = Refusal::new(RefusalCode::BadArgs, format!("Bad args: {detail}"));
+            return self.refuse(&config, record, refusal, started).await;
+        }
+        if let Err(refusal) = decision::may_call(&config, tool, &principal.role) {
+            return self.refuse(&config, record, refusal, started).await;
+        }
+        // An approved call checks the cooldown where it runs, under its lock; any
+        // other call is told now, before an approval is requested for nothing.
+        if !request.approved
+            && let Err(refusal) = self.check_cooldown(tool, &request.args)
+        {
+            return self.refuse(&config, record, refusal, started).await;
+        }
+        if !tool.needs_approval {
+            return self
+                .run(&config, tool, &request.args, record, started, None)
+                .await;
+        }
+
+        let args_digest = canonical::digest(&request.args);
+        if !request.approved {
+            return self
+                .request_approval(
+                    &config,
+                    tool,
+                    principal,
+                    &request.args,
+                    &args_digest,
+                    record,
+                    started,
+                )
+                .await;
+        }
+        if let Err(refusal) = decision::may_self_approve(&config, principal, &tool.name) {
+            return self.refuse(&config, record, refusal, started).await;
+        }
+        // Self-approval consumes the caller's own pending approval of this exact call.
+        let pending = match &request.approval_id {
+            Some(id) => Some(id.clone()),
+            None => {
+                match self
+                    .state
+                    .find_pending(&principal.name, &tool.name, &args_digest, now_ms())
+                {
+                    Ok(found) => found.map(|a| a.id),
+                    Err(error) => {
+                        return self
+                            .internal(&config, record, error.to_string(), started)
+                            .await;
+                    }
+                }
+            }
+        };
+        let Some(approval_id) = pending else {
+            // Nothing to consume: this becomes a request, told of the cooldown now.
+            if let Err(refusal) = self.check_cooldown(tool, &request.args) {
+                return self.refuse(&config, record, refusal, started).await;
+            }
+            return self
+                .request_approval(
+                    &config,
+                    tool,
+                    principal,
+                    &request.args,
+                    &args_digest,
+                    record,
+                    started,
+                )
+                .await;
+        };
+        record.approval_id = Some(approval_id.clone());
+        record.approver = Some(principal.name.clone());
+        record.reason = Some("self-approval".into());
+        let approval = UseApproval {
+            id: &approval_id,
+            args_digest: &args_digest,
+            requester: Some(&principal.name),
+            approver: &principal.name,
+        };
+        self.run(
+            &config,
+            tool,
+            &request.args,
+            record,
+            started,
+            Some(approval),
+        )
+        .await
+    }
+}
+
+pub(super) fn validate(tool: &ToolPolicy, args: &Value) -> Result<(), String> {
+    ops_core::schema::check(&tool.validator, args)
+}

@@ -1,0 +1,221 @@
+//! Running a call: the target's lock, the cooldown, the approval consumed, the
+//! durable `approved` record, the service call with its timeout, and the output
+//! guards (redaction, then the cap) on the way back.
+
+use std::time::{Duration, Instant};
+
+use audit::Decision;
+use serde_json::Value;
+
+use super::locks::Target;
+use super::record::Record;
+use super::{Executed, Gateway, Refusal, RefusalCode, Reply, now_ms};
+use crate::canonical;
+use crate::config::{Config, CooldownKey, ToolPolicy};
+use crate::state::{ApprovalStatus, Binding, ConsumeError};
+use crate::upstream::UpstreamError;
+
+/// The approval a call runs on, consumed under the target's lock.
+pub(super) struct UseApproval<'a> {
+    pub(super) id: &'a str,
+    pub(super) args_digest: &'a str,
+    /// For a self-approval: the approval must be this principal's own.
+    pub(super) requester: Option<&'a str>,
+    pub(super) approver: &'a str,
+}
+
+impl Gateway {
+    /// Runs a call that passed the checks of its stage: claims its target
+    /// (mutating calls), checks the cooldown, consumes its approval, writes the
+    /// durable `approved` record, all under the target's lock and in that order,
+    /// so one action is one approval, one lock and one cooldown check at run time.
+    pub(super) async fn run(
+        &self,
+        config: &Config,
+        tool: &ToolPolicy,
+        args: &Value,
+        mut record: Record,
+        started: Instant,
+        approval: Option<UseApproval<'_>>,
+    ) -> Reply {
+        let _lock = if tool.mutating {
+            let target = Target::of(args);
+            let described = target.to_string();
+            match self.locks.claim(target) {
+                Some(lock) => Some(lock),
+                None => {
+                    let refusal = Refusal::new(
+                        RefusalCode::Busy,
+                        format!(
+                            "an action that touches {described} is already running; try again when it has finished"
+                        ),
+                    );
+                    return self.refuse(config, record, refusal, started).await;
+                }
+            }
+        } else {
+            None
+        };
+        if (tool.mutating || approval.is_some())
+            && let Err(refusal) = self.check_cooldown(tool, args)
+        {
+            return self.refuse(config, record, refusal, started).await;
+        }
+        if let Some(approval) = approval {
+            let binding = Binding {
+                tool: &tool.name,
+                args_digest: approval.args_digest,
+                policy_version: &config.version,
+                requester: approval.requester,
+            };
+            if let Err(error) = self.state.decide(
+                approval.id,
+                Some(&binding),
+                ApprovalStatus::Consumed,
+                approval.approver,
+                now_ms(),
+            ) {
+                return self
+                    .refuse(config, record, consume_refusal(error), started)
+                    .await;
+            }
+        }
+        if tool.mutating {
+            // Fail closed: the approval is durably recorded before anything changes.
+            if let Err(detail) = self
+                .write(config, record.clone().finish(Decision::Approved, started))
+                .await
+            {
+                return Reply::Refused(Refusal::new(
+                    RefusalCode::AuditUnavailable,
+                    format!("not executed: {detail}"),
+                ));
+            }
+        }
+        let Some(upstream) = self.upstreams(config).get(&tool.service) else {
+            let refusal = Refusal::new(
+                RefusalCode::McpUnavailable,
+                format!("no client for service {}", tool.service),
+            );
+            return self.fail(config, record, refusal, started).await;
+        };
+        let timeout = Duration::from_millis(if tool.mutating {
+            config.defaults.write_timeout_ms
+        } else {
+            config.defaults.read_timeout_ms
+        });
+        match upstream.call(&tool.function, args, timeout).await {
+            Ok(result) => {
+                if tool.mutating
+                    && let Some((key, seconds)) = Self::cooldown_key(tool, args)
+                    && let Err(error) = self.state.start_cooldown(&key, now_ms() + seconds * 1000)
+                {
+                    tracing::error!(%error, "cannot record the cooldown");
+                }
+                let result = self.guard_output(config, result);
+                record.result_digest = Some(canonical::digest(&result));
+                if let Err(detail) = self
+                    .write(config, record.finish(Decision::Executed, started))
+                    .await
+                {
+                    if !tool.mutating {
+                        // Nothing leaves unaudited.
+                        return Reply::Refused(Refusal::new(RefusalCode::AuditUnavailable, detail));
+                    }
+                    tracing::error!(detail, "executed, but the outcome could not be audited");
+                }
+                Reply::Executed(Executed {
+                    ok: true,
+                    tool: tool.name.clone(),
+                    result,
+                })
+            }
+            Err(error) => {
+                let detail = self
+                    .redactor(config)
+                    .redact_str(&format!("MCP {} -> {}", tool.function, describe(&error)))
+                    .into_owned();
+                let code = if matches!(error, UpstreamError::Timeout { .. }) {
+                    RefusalCode::McpTimeout
+                } else {
+                    RefusalCode::McpFailed
+                };
+                self.fail(config, record, Refusal::new(code, detail), started)
+                    .await
+            }
+        }
+    }
+
+    /// Redaction, then the cap, as the guards say.
+    pub fn guard_output(&self, config: &Config, mut result: Value) -> Value {
+        if config.guards.redact_output {
+            self.redactor(config).redact_json(&mut result);
+        }
+        if config.guards.trim_output {
+            result = redact::cap_json(result, config.defaults.output_cap_bytes).value;
+        }
+        result
+    }
+
+    pub(super) fn cooldown_key(tool: &ToolPolicy, args: &Value) -> Option<(String, u64)> {
+        let cooldown = tool.cooldown?;
+        let scope = match cooldown.key {
+            CooldownKey::Service => args.get("service").and_then(Value::as_str).unwrap_or("*"),
+            CooldownKey::Global => "*",
+        };
+        Some((format!("{}:{scope}", tool.name), cooldown.seconds))
+    }
+
+    pub(super) fn check_cooldown(&self, tool: &ToolPolicy, args: &Value) -> Result<(), Refusal> {
+        let Some((key, _)) = Self::cooldown_key(tool, args) else {
+            return Ok(());
+        };
+        let now = now_ms();
+        match self.state.cooldown_until(&key, now) {
+            Ok(None) => Ok(()),
+            Ok(Some(until)) => {
+                let seconds = (until - now).div_ceil(1000);
+                Err(Refusal::new(
+                    RefusalCode::Cooldown,
+                    format!("{} is cooling down: {seconds} s left", tool.name),
+                )
+                .retry_after(seconds))
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot read the cooldowns");
+                Err(Refusal::new(
+                    RefusalCode::Internal,
+                    "internal error; see the gateway's log",
+                ))
+            }
+        }
+    }
+}
+
+fn describe(error: &UpstreamError) -> String {
+    match error {
+        UpstreamError::Failed {
+            status, message, ..
+        } => match status {
+            Some(status) => format!("{status}: {message}"),
+            None => message.clone(),
+        },
+        other => other.to_string(),
+    }
+}
+
+/// Why an approval could not be used, as the caller is told.
+pub(super) fn consume_refusal(error: ConsumeError) -> Refusal {
+    let code = match &error {
+        ConsumeError::NotFound => RefusalCode::UnknownApproval,
+        ConsumeError::NotPending(_) => RefusalCode::ApprovalUsed,
+        ConsumeError::Expired => RefusalCode::ApprovalExpired,
+        ConsumeError::OtherTool(_) | ConsumeError::ArgumentsChanged => {
+            RefusalCode::ApprovalMismatch
+        }
+        ConsumeError::PolicyChanged => RefusalCode::PolicyChanged,
+        ConsumeError::OtherPrincipal => RefusalCode::ApprovalNotYours,
+        ConsumeError::Store(_) => RefusalCode::Internal,
+    };
+    Refusal::new(code, error.to_string())
+}
