@@ -135,9 +135,21 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let tokens_file = paths.tokens_file();
     if gateway::auth::Tokens::load(&tokens_file)?.is_empty() {
         let token = gateway::auth::add_token(&tokens_file, "admin", "admin")?;
+        let word = std::ffi::OsStr::new;
+        let add_another = crate::printable_command([
+            word("gateway"),
+            word("token"),
+            word("add"),
+            word("alice"),
+            word("--role"),
+            word("standard"),
+            word("--data-dir"),
+            paths.data_dir.as_os_str(),
+        ]);
         println!(
-            "First start: made the principal `admin` (role admin). Its token, shown only now:\n{token}\nUse it as `Authorization: Bearer <token>`; add others with `ops-copilot gateway token add NAME --role ROLE --data-dir {}`.",
-            paths.data_dir.display()
+            "First start: made the gateway principal `admin` (role admin). Its token, shown only now:\n{token}\n\
+             Use it as `Authorization: Bearer <token>` on http://{}. Add another principal, e.g. alice with the role standard (the token is printed on standard output):\n  {add_another}",
+            args.gateway_listen
         );
     }
     let pi_health_token = paths.data_dir.join("pi-health.token");
@@ -182,19 +194,28 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         tokens,
         allowed_hosts: Vec::new(),
     });
-    let bind = |address: SocketAddr| async move {
-        ops_core::net::bind(address)
-            .await
-            .with_context(|| format!("cannot listen on {address}"))
+    let bind = |address: SocketAddr, setting: &'static str| async move {
+        ops_core::net::bind(address).await.with_context(|| {
+            format!(
+                "cannot listen on {address}: is Ops-Copilot (or another server) already running there? \
+                 Stop it, or choose another address with {setting}"
+            )
+        })
     };
-    let mcp_listener = bind(args.docker_mcp_listen).await?;
-    let gateway_listener = bind(args.gateway_listen).await?;
-    let web_listener = bind(args.listen).await?;
+    let mcp_listener = bind(
+        args.docker_mcp_listen,
+        "--docker-mcp-listen (DOCKER_MCP_LISTEN)",
+    )
+    .await?;
+    let gateway_listener = bind(args.gateway_listen, "--gateway-listen (GATEWAY_LISTEN)").await?;
+    let web_listener = bind(args.listen, "--listen (PI_HEALTH_LISTEN)").await?;
     println!(
-        "Ops-Copilot is running: open http://{} (sign in as admin). The gateway is at http://{} (POST /chat/tool, /approvals, /audit, /mcp); docker-mcp at http://{} answers only the gateway.",
+        "Ops-Copilot is running: open http://{} (sign in as admin). The gateway is at http://{} (POST /chat/tool, /approvals, /audit, /mcp); docker-mcp at http://{} answers only the gateway (and holders of {}). Data: {}. Ctrl-C stops it.",
         web_listener.local_addr()?,
         gateway_listener.local_addr()?,
-        mcp_listener.local_addr()?
+        mcp_listener.local_addr()?,
+        paths.data_dir.join("docker-mcp.token").display(),
+        paths.data_dir.display(),
     );
     let stop = shutdown.clone();
     tokio::spawn(async move {

@@ -14,24 +14,103 @@ use gateway::pipeline::Gateway;
 use gateway::state::StateStore;
 use gateway::upstream::Upstreams;
 
-/// Where the configuration and the state live.
+/// Which tool_registry.yaml and policy.yaml: the ones given, else those in the data
+/// directory's `config/` (what `ops-copilot all` writes on first start and serves)
+/// when it has them, else the shipped `config/` of the working directory.
 #[derive(clap::Args, Clone)]
-pub struct Paths {
-    /// The guide's tool_registry.yaml.
-    #[arg(
-        long,
-        env = "GATEWAY_REGISTRY",
-        default_value = "config/tool_registry.yaml"
-    )]
-    pub registry: PathBuf,
-    /// The guide's policy.yaml.
-    #[arg(long, env = "GATEWAY_POLICY", default_value = "config/policy.yaml")]
-    pub policy: PathBuf,
-    /// Approvals, cooldowns and the audit log are kept here.
+pub struct ConfigArgs {
+    /// The guide's tool_registry.yaml [default: <data-dir>/config/tool_registry.yaml
+    /// when it exists, else config/tool_registry.yaml]
+    #[arg(long, env = "GATEWAY_REGISTRY")]
+    registry: Option<PathBuf>,
+    /// The guide's policy.yaml [default: <data-dir>/config/policy.yaml when
+    /// <data-dir>/config/tool_registry.yaml exists, else config/policy.yaml]
+    #[arg(long, env = "GATEWAY_POLICY")]
+    policy: Option<PathBuf>,
+    /// Approvals, cooldowns, tokens and the audit log are kept here (and, after
+    /// `ops-copilot all`, its configuration in config/).
     #[arg(long, env = "OPS_COPILOT_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
+}
+
+impl ConfigArgs {
+    /// The registry and the policy to use, or an error saying where none was found.
+    pub fn files(&self) -> anyhow::Result<(PathBuf, PathBuf)> {
+        if let (Some(registry), Some(policy)) = (&self.registry, &self.policy) {
+            return Ok((registry.clone(), policy.clone()));
+        }
+        let written = self.data_dir.join("config");
+        let dir = if written.join("tool_registry.yaml").is_file() {
+            written
+        } else {
+            PathBuf::from("config")
+        };
+        let registry = self
+            .registry
+            .clone()
+            .unwrap_or_else(|| dir.join("tool_registry.yaml"));
+        let policy = self
+            .policy
+            .clone()
+            .unwrap_or_else(|| dir.join("policy.yaml"));
+        for (file, given) in [(&registry, &self.registry), (&policy, &self.policy)] {
+            if given.is_some() || file.is_file() {
+                continue;
+            }
+            let name = file.file_name().unwrap_or_default().to_string_lossy();
+            if dir == Path::new("config") {
+                anyhow::bail!(
+                    "no {name}: neither {} (written by `ops-copilot all` on its first start) nor \
+                     {} (the shipped file, in the repository's root) exists; give the data \
+                     directory of `ops-copilot all` with --data-dir, or the files with \
+                     --registry and --policy",
+                    crate::absolute(&self.data_dir.join("config").join(&*name)).display(),
+                    crate::absolute(file).display(),
+                );
+            }
+            anyhow::bail!(
+                "{} is missing while {} exists: restore it (e.g. from config/{name}), or give \
+                 the files with --registry and --policy",
+                file.display(),
+                registry.display()
+            );
+        }
+        Ok((registry, policy))
+    }
+}
+
+/// The command line's [`Paths`].
+#[derive(clap::Args, Clone)]
+pub struct PathArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
     /// Token hashes; default: <data-dir>/tokens.yaml.
     #[arg(long, env = "GATEWAY_TOKENS_FILE")]
+    tokens: Option<PathBuf>,
+}
+
+impl PathArgs {
+    pub fn resolve(self) -> anyhow::Result<Paths> {
+        let (registry, policy) = self.config.files()?;
+        Ok(Paths {
+            registry,
+            policy,
+            data_dir: self.config.data_dir,
+            tokens: self.tokens,
+        })
+    }
+}
+
+/// Where the configuration and the state live.
+#[derive(Clone)]
+pub struct Paths {
+    /// The guide's tool_registry.yaml.
+    pub registry: PathBuf,
+    /// The guide's policy.yaml.
+    pub policy: PathBuf,
+    /// Approvals, cooldowns and the audit log are kept here.
+    pub data_dir: PathBuf,
+    /// Token hashes; default: <data-dir>/tokens.yaml.
     pub tokens: Option<PathBuf>,
 }
 
@@ -55,7 +134,7 @@ pub struct Args {
     #[command(subcommand)]
     command: Option<GatewayCommand>,
     #[command(flatten)]
-    paths: Paths,
+    paths: PathArgs,
     /// Where to serve the gateway's HTTP API.
     #[arg(long, env = "GATEWAY_LISTEN", default_value = "127.0.0.1:8090")]
     listen: SocketAddr,
@@ -84,13 +163,14 @@ enum TokenCommand {
         #[arg(long)]
         role: String,
         #[command(flatten)]
-        paths: Paths,
+        paths: PathArgs,
     },
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
         Some(GatewayCommand::Token(TokenCommand::Add { name, role, paths })) => {
+            let paths = paths.resolve()?;
             let config = Config::load(&paths.registry, &paths.policy)?;
             if !config.roles.contains_key(&role) {
                 anyhow::bail!(
@@ -108,7 +188,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             println!("{token}");
             Ok(())
         }
-        None => serve(args.paths, args.listen, args.allowed_host).await,
+        None => serve(args.paths.resolve()?, args.listen, args.allowed_host).await,
     }
 }
 
@@ -128,9 +208,19 @@ pub fn open(paths: &Paths) -> anyhow::Result<(Arc<Gateway>, Arc<TokensHandle>)> 
     let audit = Arc::new(audit::AuditLog::open(&paths.audit_db())?);
     let tokens = Arc::new(TokensHandle::load(&paths.tokens_file())?);
     if tokens.current().is_empty() {
+        let add = crate::printable_command([
+            std::ffi::OsStr::new("gateway"),
+            "token".as_ref(),
+            "add".as_ref(),
+            "NAME".as_ref(),
+            "--role".as_ref(),
+            "admin".as_ref(),
+            "--data-dir".as_ref(),
+            crate::absolute(&paths.data_dir).as_os_str(),
+        ]);
         tracing::warn!(
             file = %paths.tokens_file().display(),
-            "no tokens yet: add one with `ops-copilot gateway token add NAME --role admin`"
+            "no tokens yet: add one with `{add}`"
         );
     }
     let gateway =
@@ -183,7 +273,9 @@ pub fn policy_check(registry: &Path, policy: &Path) -> anyhow::Result<()> {
         println!("warning: {warning}");
     }
     println!(
-        "ok: {} tools on {} services, {} roles, {} redaction patterns from the policy plus {} built-in detectors, version {}",
+        "ok: {} and {}: {} tools on {} services, {} roles, {} redaction patterns from the policy plus {} built-in detectors, version {}",
+        registry.display(),
+        policy.display(),
         config.tools.len(),
         config.services.len(),
         config.roles.len(),

@@ -8,7 +8,7 @@ mod healthcheck;
 mod pi_health_cmd;
 mod signals;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 
@@ -45,16 +45,11 @@ enum Command {
 
 #[derive(Subcommand)]
 enum PolicyCommand {
-    /// Validate tool_registry.yaml and policy.yaml without starting anything.
+    /// Validate tool_registry.yaml and policy.yaml without starting anything: the
+    /// ones given, else <data-dir>/config/ when `ops-copilot all` wrote it, else config/.
     Check {
-        #[arg(
-            long,
-            env = "GATEWAY_REGISTRY",
-            default_value = "config/tool_registry.yaml"
-        )]
-        registry: PathBuf,
-        #[arg(long, env = "GATEWAY_POLICY", default_value = "config/policy.yaml")]
-        policy: PathBuf,
+        #[command(flatten)]
+        config: gateway_cmd::ConfigArgs,
     },
 }
 
@@ -65,6 +60,45 @@ enum AuditCommand {
         #[arg(long, env = "OPS_COPILOT_DATA_DIR", default_value = "data")]
         data_dir: PathBuf,
     },
+}
+
+/// A command line that runs this very binary, for people to paste: its absolute
+/// path (`ops-copilot` need not be on their PATH) and `args`, quoted for a POSIX
+/// shell where needed. Paths among `args` should be absolute too.
+pub fn printable_command<I, S>(args: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let exe = std::env::current_exe()
+        .map(|path| {
+            // Linux names a binary replaced on disk since it started "PATH (deleted)".
+            let text = path.to_string_lossy();
+            PathBuf::from(text.strip_suffix(" (deleted)").unwrap_or(&text))
+        })
+        .unwrap_or_else(|_| PathBuf::from("ops-copilot"));
+    std::iter::once(shell_quote(&exe.to_string_lossy()))
+        .chain(
+            args.into_iter()
+                .map(|arg| shell_quote(&arg.as_ref().to_string_lossy())),
+        )
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `word` as one word for a POSIX shell: as it is when that is safe, else in single quotes.
+fn shell_quote(word: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "_-./:=@,+%".contains(c);
+    if !word.is_empty() && word.chars().all(safe) {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+/// `path` made absolute against the working directory (as it is when that fails).
+pub fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// glibc's allocator, tuned for a small long-running server (elsewhere, e.g. musl,
@@ -198,9 +232,9 @@ async fn run(cli: Cli) -> std::process::ExitCode {
         Command::DockerMcp(args) => docker_mcp::run(args).await,
         Command::Gateway(args) => gateway_cmd::run(args).await,
         Command::PiHealth(args) => pi_health_cmd::run(args).await,
-        Command::Policy(PolicyCommand::Check { registry, policy }) => {
-            gateway_cmd::policy_check(&registry, &policy)
-        }
+        Command::Policy(PolicyCommand::Check { config }) => config
+            .files()
+            .and_then(|(registry, policy)| gateway_cmd::policy_check(&registry, &policy)),
         Command::Audit(AuditCommand::Verify { data_dir }) => gateway_cmd::audit_verify(&data_dir),
         Command::Healthcheck(args) => healthcheck::run(args).await,
     };
@@ -210,5 +244,30 @@ async fn run(cli: Cli) -> std::process::ExitCode {
             eprintln!("ops-copilot: {error:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printed_commands_are_quoted_for_a_shell() {
+        assert_eq!(
+            shell_quote("/var/tmp/ops-target/ops-copilot"),
+            "/var/tmp/ops-target/ops-copilot"
+        );
+        assert_eq!(shell_quote("--data-dir"), "--data-dir");
+        assert_eq!(shell_quote("/srv/my stack"), "'/srv/my stack'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("$HOME"), "'$HOME'");
+        let command = printable_command(["gateway", "token", "add"]);
+        let exe = std::env::current_exe().unwrap();
+        assert!(
+            command.starts_with(&shell_quote(&exe.to_string_lossy())),
+            "{command}"
+        );
+        assert!(command.ends_with(" gateway token add"), "{command}");
     }
 }

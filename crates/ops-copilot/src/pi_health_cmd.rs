@@ -134,9 +134,19 @@ pub fn prepare(
         .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
     let users = Users::in_data_dir(data_dir);
     if let Some((name, password)) = users.ensure_initial().map_err(anyhow::Error::msg)? {
+        let data_dir = crate::absolute(data_dir);
+        let word = std::ffi::OsStr::new;
+        let change = crate::printable_command([
+            word("pi-health"),
+            word("user"),
+            word("add"),
+            word(&name),
+            word("--data-dir"),
+            data_dir.as_os_str(),
+        ]);
         println!(
             "pi-health: created the user {name} with the password {password}\n\
-             pi-health: it is shown only now; change it with `ops-copilot pi-health user add {name}`"
+             pi-health: it is shown only now; change it with (the new password on standard input):\n  {change}"
         );
     }
     let agent = Agent::new(settings, HostProbe::new(thermal_dir)).with_model(language_model()?);

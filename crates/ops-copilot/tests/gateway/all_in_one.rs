@@ -109,6 +109,45 @@ async fn all_runs_both_planes_and_docker_mcp_answers_only_the_gateway() {
         "the app is protected"
     );
 
+    // The commands the first start printed work as printed, from another directory.
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let printed = |what: &str| {
+        all.log()
+            .lines()
+            .find(|l| l.starts_with("  ") && l.contains(what))
+            .map(|l| l.trim().to_owned())
+            .unwrap_or_else(|| panic!("no `{what}` command printed:\n{}", all.log()))
+    };
+    let shell = |line: &str, stdin: &str| {
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(line)
+            .current_dir(&elsewhere)
+            .env_remove("OPS_COPILOT_DATA_DIR")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), stdin.as_bytes()).unwrap();
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "{line}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    };
+    let token_add = printed(" gateway token add ");
+    let alice = shell(&token_add, "");
+    assert!(alice.starts_with("oct_"), "{token_add} printed {alice:?}");
+    let user_add = printed(" pi-health user add ");
+    shell(&user_add, "a-new-password-for-admin\n");
+    let users = std::fs::read_to_string(data.join("pi-health-users.json")).unwrap();
+    assert!(users.contains("\"admin\""), "{users}");
+
     // docker-mcp is there, but only for the gateway.
     let direct = client
         .post(format!("http://127.0.0.1:{mcp_port}/tools/docker_ps"))
