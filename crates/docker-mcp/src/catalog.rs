@@ -26,11 +26,8 @@ pub struct Hints {
     pub open_world: bool,
 }
 
-/// The guide's service name pattern.
-pub const SERVICE_PATTERN: &str = "^[a-zA-Z0-9_-]{1,32}$";
-pub const TAIL_MIN: u32 = 50;
-pub const TAIL_MAX: u32 = 500;
-pub const TAIL_DEFAULT: u32 = 100;
+/// The guide's service name pattern and `tail` bounds, as the contract states them.
+pub use ops_core::contract::rules::{SERVICE_PATTERN, TAIL_DEFAULT, TAIL_MAX, TAIL_MIN};
 
 impl ToolName {
     pub const ALL: [ToolName; 8] = [

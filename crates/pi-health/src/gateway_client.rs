@@ -6,9 +6,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use reqwest::StatusCode;
-use serde::Serialize;
-use serde_json::{Value, json};
+use ops_core::contract::{ChatToolReply, ChatToolRequest, Refusal, RefusalCode, rules};
+use serde_json::Value;
+
+pub use ops_core::contract::{AuditQuery, NeedApproval};
 
 /// The compose file the guide's policy pins (used when `DOCKER_MCP_COMPOSE_FILE` is unset).
 pub const GUIDE_COMPOSE_FILE: &str = "/opt/stack/docker-compose.yml";
@@ -16,7 +17,7 @@ pub const GUIDE_COMPOSE_FILE: &str = "/opt/stack/docker-compose.yml";
 const MAX_REPLY_BYTES: usize = 2 * 1024 * 1024;
 
 /// The header that tells the gateway whom a call is made for.
-pub const ON_BEHALF_OF: &str = "X-On-Behalf-Of";
+pub const ON_BEHALF_OF: &str = rules::ON_BEHALF_OF_HEADER;
 
 tokio::task_local! {
     /// The signed-in user the current web request works for; see [`on_behalf_of`].
@@ -34,15 +35,9 @@ pub async fn on_behalf_of<F: Future>(user: &str, work: F) -> F::Output {
 /// The current user, when there is one the gateway accepts (1 to 64 of
 /// `[A-Za-z0-9._@-]`; pi-health's user names always are).
 fn current_user() -> Option<String> {
-    USER.try_with(|user| {
-        let valid = (1..=64).contains(&user.len())
-            && user
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._@-".contains(&b));
-        valid.then(|| user.clone())
-    })
-    .ok()
-    .flatten()
+    USER.try_with(|user| rules::is_on_behalf_of(user).then(|| user.clone()))
+        .ok()
+        .flatten()
 }
 
 /// How pi-health reaches the gateway, from the guide's environment variables.
@@ -122,39 +117,17 @@ impl GatewaySettings {
     }
 }
 
-/// A tool call that needs a human's approval, as the gateway answered it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PendingApproval {
-    pub approval_id: String,
-    pub tool: String,
-    pub args: Value,
-    pub rationale: String,
-    pub expires_at_ms: u64,
-    /// Whether this app's principal may approve it itself.
-    pub self_approval: bool,
-}
-
 /// What became of a call through the gateway.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ToolOutcome {
     /// `{"ok": true, "result"}`: the tool ran; this is its (redacted) result.
     Executed(Value),
     /// It needs approval first.
-    NeedApproval(PendingApproval),
+    NeedApproval(NeedApproval),
     /// The gateway answered with an error (refusal, failed tool, timeout upstream).
     Refused(Refusal),
     /// No answer from the gateway: nothing is known to have happened.
     Unreachable(String),
-}
-
-/// A gateway error answer: its HTTP status and `{"detail", "code"}`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Refusal {
-    pub status: u16,
-    pub code: String,
-    pub detail: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub retry_after_seconds: Option<u64>,
 }
 
 /// Why a read of `/approvals` or `/audit` (or a deny) gave no data.
@@ -167,7 +140,7 @@ pub enum GatewayError {
 impl std::fmt::Display for GatewayError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Refused(r) => write!(f, "the gateway refused ({}): {}", r.status, r.detail),
+            Self::Refused(r) => write!(f, "the gateway refused ({}): {}", r.status(), r.detail),
             Self::Unreachable(why) => write!(f, "the gateway is unreachable: {why}"),
         }
     }
@@ -178,41 +151,6 @@ impl std::fmt::Display for GatewayError {
 pub enum Kind {
     Read,
     Write,
-}
-
-/// The filters of the gateway's `GET /audit`.
-#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, Serialize)]
-pub struct AuditQuery {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub principal: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tool: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub decision: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub since: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub until: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub before: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub limit: Option<usize>,
-}
-
-impl AuditQuery {
-    /// Empty filters dropped (a form sends `tool=` for "any tool").
-    pub fn normalized(self) -> Self {
-        let keep = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
-        Self {
-            principal: keep(self.principal),
-            tool: keep(self.tool),
-            decision: keep(self.decision),
-            since: keep(self.since),
-            until: keep(self.until),
-            before: self.before,
-            limit: Some(self.limit.unwrap_or(100).clamp(1, 500)),
-        }
-    }
 }
 
 /// The client. `None` from [`GatewayClient::new`] means offline mode.
@@ -278,32 +216,39 @@ impl GatewayClient {
         request
     }
 
-    /// `POST /chat/tool {"tool", "args"}`.
+    /// `POST /chat/tool {"tool", "args"}`: a read runs; an action comes back as
+    /// a request for approval, owned by the gateway.
     pub async fn call(&self, tool: &str, args: Value, kind: Kind) -> ToolOutcome {
-        self.chat_tool(json!({ "tool": tool, "args": args }), kind)
-            .await
-    }
-
-    /// `POST /chat/tool {"tool", "args", "approved": true, "approval_id"}`.
-    pub async fn call_approved(&self, tool: &str, args: Value, approval_id: &str) -> ToolOutcome {
-        let body = json!({
-            "tool": tool, "args": args, "approved": true, "approval_id": approval_id,
-        });
-        self.chat_tool(body, Kind::Write).await
-    }
-
-    async fn chat_tool(&self, body: Value, kind: Kind) -> ToolOutcome {
+        let body = ChatToolRequest {
+            tool: tool.to_owned(),
+            args: Some(args),
+            ..ChatToolRequest::default()
+        };
         let request = self
             .request(reqwest::Method::POST, "/chat/tool", kind)
             .json(&body);
-        outcome(self.send(request, kind).await)
+        self.outcome(request, kind).await
     }
 
-    /// `POST /approvals/{id}/approve`: the call runs now when the gateway agrees.
+    /// `POST /approvals/{id}/approve`, for the signed-in user: the call runs now
+    /// when the gateway agrees.
     pub async fn approve(&self, approval_id: &str) -> ToolOutcome {
         let path = format!("/approvals/{}/approve", path_segment(approval_id));
         let request = self.request(reqwest::Method::POST, &path, Kind::Write);
-        outcome(self.send(request, Kind::Write).await)
+        self.outcome(request, Kind::Write).await
+    }
+
+    async fn outcome(&self, request: reqwest::RequestBuilder, kind: Kind) -> ToolOutcome {
+        match self.exchange(request, kind).await {
+            Err(why) => ToolOutcome::Unreachable(why),
+            Ok(answer) => {
+                match ChatToolReply::from_wire(answer.status, &answer.body, answer.retry_after) {
+                    ChatToolReply::Executed(executed) => ToolOutcome::Executed(executed.result),
+                    ChatToolReply::NeedApproval(need) => ToolOutcome::NeedApproval(need),
+                    ChatToolReply::Refused(refusal) => ToolOutcome::Refused(refusal),
+                }
+            }
+        }
     }
 
     /// `POST /approvals/{id}/deny`.
@@ -327,17 +272,14 @@ impl GatewayClient {
         self.send(request, Kind::Read).await
     }
 
-    /// Sends, reads a bounded JSON answer, and sorts it into data or an error.
-    async fn send(
+    /// Sends and reads a bounded answer; Err is no answer at all (why, in words).
+    async fn exchange(
         &self,
         request: reqwest::RequestBuilder,
         kind: Kind,
-    ) -> Result<Value, GatewayError> {
-        let mut response = match request.send().await {
-            Ok(response) => response,
-            Err(error) => return Err(GatewayError::Unreachable(self.describe(&error, kind))),
-        };
-        let status = response.status();
+    ) -> Result<Answer, String> {
+        let mut response = request.send().await.map_err(|e| self.describe(&e, kind))?;
+        let status = response.status().as_u16();
         let retry_after = response
             .headers()
             .get(reqwest::header::RETRY_AFTER)
@@ -348,36 +290,48 @@ impl GatewayClient {
             match response.chunk().await {
                 Ok(Some(chunk)) => {
                     if body.len() + chunk.len() > MAX_REPLY_BYTES {
-                        return Err(GatewayError::Refused(Refusal {
+                        return Ok(Answer {
                             status: 502,
-                            code: "reply_too_large".into(),
-                            detail: "the gateway's answer is too large".into(),
-                            retry_after_seconds: None,
-                        }));
+                            body: too_large(),
+                            retry_after: None,
+                        });
                     }
                     body.extend_from_slice(&chunk);
                 }
                 Ok(None) => break,
-                Err(error) => return Err(GatewayError::Unreachable(self.describe(&error, kind))),
+                Err(error) => return Err(self.describe(&error, kind)),
             }
         }
-        let json: Option<Value> = serde_json::from_slice(&body).ok();
-        if status.is_success() {
-            return json.ok_or_else(|| {
-                GatewayError::Refused(Refusal {
-                    status: 502,
-                    code: "bad_reply".into(),
-                    detail: "the gateway's answer is not JSON".into(),
-                    retry_after_seconds: None,
-                })
-            });
-        }
-        Err(GatewayError::Refused(refusal(
+        Ok(Answer {
             status,
-            json.as_ref(),
-            &body,
+            body,
             retry_after,
-        )))
+        })
+    }
+
+    /// A read of `/approvals` or `/audit` (or a deny): JSON data or an error.
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        kind: Kind,
+    ) -> Result<Value, GatewayError> {
+        let answer = self
+            .exchange(request, kind)
+            .await
+            .map_err(GatewayError::Unreachable)?;
+        if !(200..300).contains(&answer.status) {
+            return Err(GatewayError::Refused(Refusal::from_wire(
+                answer.status,
+                &answer.body,
+                answer.retry_after,
+            )));
+        }
+        serde_json::from_slice(&answer.body).map_err(|_| {
+            GatewayError::Refused(Refusal::new(
+                RefusalCode::BadReply,
+                "the gateway's answer is not JSON",
+            ))
+        })
     }
 
     fn describe(&self, error: &reqwest::Error, kind: Kind) -> String {
@@ -412,71 +366,20 @@ fn path_segment(id: &str) -> String {
         .collect()
 }
 
-fn refusal(status: StatusCode, json: Option<&Value>, body: &[u8], retry: Option<u64>) -> Refusal {
-    let text = |key: &str| json.and_then(|j| j.get(key)).and_then(Value::as_str);
-    let detail = text("detail").map(str::to_owned).unwrap_or_else(|| {
-        let raw = String::from_utf8_lossy(body);
-        if raw.trim().is_empty() {
-            status.canonical_reason().unwrap_or("error").to_owned()
-        } else {
-            raw.into_owned()
-        }
-    });
-    Refusal {
-        status: status.as_u16(),
-        code: text("code").unwrap_or("error").to_owned(),
-        detail: ops_core::bounded(&detail, 500),
-        retry_after_seconds: retry.or_else(|| {
-            json.and_then(|j| j.get("retry_after_seconds"))
-                .and_then(Value::as_u64)
-        }),
-    }
+/// What the gateway answered, before it is read.
+struct Answer {
+    status: u16,
+    body: Vec<u8>,
+    retry_after: Option<u64>,
 }
 
-/// Sorts a `/chat/tool` answer into its outcome.
-fn outcome(reply: Result<Value, GatewayError>) -> ToolOutcome {
-    let body = match reply {
-        Ok(body) => body,
-        Err(GatewayError::Refused(refusal)) => return ToolOutcome::Refused(refusal),
-        Err(GatewayError::Unreachable(why)) => return ToolOutcome::Unreachable(why),
-    };
-    if body.get("need_approval").and_then(Value::as_bool) == Some(true) {
-        let text = |key: &str| {
-            body.get(key)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned()
-        };
-        let approval_id = text("approval_id");
-        if approval_id.is_empty() {
-            return ToolOutcome::Refused(Refusal {
-                status: 502,
-                code: "bad_reply".into(),
-                detail: "the gateway asked for approval without an approval id".into(),
-                retry_after_seconds: None,
-            });
-        }
-        return ToolOutcome::NeedApproval(PendingApproval {
-            approval_id,
-            tool: text("tool"),
-            args: body.get("args").cloned().unwrap_or(Value::Null),
-            rationale: text("rationale"),
-            expires_at_ms: body
-                .get("expires_at_ms")
-                .and_then(Value::as_u64)
-                .unwrap_or_default(),
-            self_approval: body.get("self_approval").and_then(Value::as_bool) == Some(true),
-        });
-    }
-    if body.get("ok").and_then(Value::as_bool) == Some(true) {
-        return ToolOutcome::Executed(body.get("result").cloned().unwrap_or(Value::Null));
-    }
-    ToolOutcome::Refused(Refusal {
-        status: 502,
-        code: "bad_reply".into(),
-        detail: "the gateway's answer is neither a result nor a request for approval".into(),
-        retry_after_seconds: None,
-    })
+/// The refusal body for an answer over [`MAX_REPLY_BYTES`].
+fn too_large() -> Vec<u8> {
+    let refusal = Refusal::new(
+        RefusalCode::ReplyTooLarge,
+        "the gateway's answer is too large",
+    );
+    serde_json::to_vec(&refusal).unwrap_or_default()
 }
 
 #[cfg(test)]

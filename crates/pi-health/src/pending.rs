@@ -1,6 +1,12 @@
-//! The actions this app suggested, per signed-in session, until they are
-//! approved once, expire, or are pushed out. Only an action found here can be
-//! approved: the client names an id, never an action or a target.
+//! Which suggestion cards this app showed to which signed-in session, until they
+//! expire or are pushed out: only the session a card was shown to can approve
+//! it, and the client names an id, never an action or a target.
+//!
+//! This is not an approval store. A card made while the gateway answered carries
+//! the gateway's approval id, and the gateway alone decides whether it is still
+//! pending, expired or used, and holds the lock and the cooldown. Only a card made
+//! while the gateway was unreachable (no approval id: approving it says nothing
+//! ran) is marked used here, so that it answers "already approved" the second time.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -96,7 +102,7 @@ impl PendingActions {
         );
     }
 
-    /// Takes the action `id` for approval by `session`: once only.
+    /// The card `id` for approval by `session` (a card without an approval id: once).
     pub fn take(&self, session: &str, id: &str) -> Result<Planned, TakeError> {
         self.take_at(session, id, Instant::now())
     }
@@ -110,10 +116,12 @@ impl PendingActions {
         if now.saturating_duration_since(entry.created) >= self.ttl {
             return Err(TakeError::Expired);
         }
-        if entry.used {
-            return Err(TakeError::AlreadyUsed);
+        if entry.planned.approval_id.is_none() {
+            if entry.used {
+                return Err(TakeError::AlreadyUsed);
+            }
+            entry.used = true;
         }
-        entry.used = true;
         Ok(entry.planned.clone())
     }
 
@@ -138,7 +146,7 @@ mod tests {
     use crate::suggestion;
 
     fn planned(service: &str) -> Planned {
-        suggestion::plan(Action::Restart, service, "/f.yml", None)
+        suggestion::plan(Action::Restart, service, "/f.yml", None).unwrap()
     }
 
     #[test]
@@ -168,6 +176,20 @@ mod tests {
             store.take_at("s1", &id, t0 + Duration::from_secs(600)),
             Err(TakeError::Expired)
         );
+    }
+
+    #[test]
+    fn a_card_with_a_gateway_approval_is_left_to_the_gateway_to_use_once() {
+        let store = PendingActions::new(Duration::from_secs(600), 10, 100);
+        let t0 = Instant::now();
+        let mut card = planned("sonarr");
+        card.approval_id = Some(card.suggestion.id.clone());
+        let id = card.suggestion.id.clone();
+        store.insert_at("s1", card.clone(), t0);
+        // A click refused for now (busy, cooling down) can be tried again.
+        assert_eq!(store.take_at("s1", &id, t0), Ok(card.clone()));
+        assert_eq!(store.take_at("s1", &id, t0), Ok(card));
+        assert_eq!(store.take_at("s2", &id, t0), Err(TakeError::Unknown));
     }
 
     #[test]

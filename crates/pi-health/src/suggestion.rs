@@ -24,12 +24,16 @@ pub struct Suggestion {
     pub action_params: Value,
 }
 
-/// What a suggestion stands for: the action and its target (never client input).
+/// What a suggestion stands for: the action and its target (never client input),
+/// and the gateway's approval of it once the gateway has been asked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Planned {
     pub suggestion: Suggestion,
     pub action: Action,
     pub service: String,
+    /// The gateway's approval id (then also the card's id); `None` while the
+    /// gateway has not been asked or could not be reached.
+    pub approval_id: Option<String>,
 }
 
 impl Planned {
@@ -74,7 +78,15 @@ fn shell_word(text: &str) -> String {
 
 /// Builds the suggestion for `action` on `service`; `state` is what the stack
 /// says of it now (e.g. "running, Up 2 hours"), when known.
-pub fn plan(action: Action, service: &str, compose_file: &str, state: Option<&str>) -> Planned {
+/// The card's id is random until the gateway's approval id replaces it; without
+/// randomness there is no card (`None`).
+pub fn plan(
+    action: Action,
+    service: &str,
+    compose_file: &str,
+    state: Option<&str>,
+) -> Option<Planned> {
+    let id = ids::random_hex(16).ok()?;
     let now = state.map(|s| format!(" (now: {s})")).unwrap_or_default();
     let (description, impact) = match action {
         Action::Restart => (
@@ -94,9 +106,9 @@ pub fn plan(action: Action, service: &str, compose_file: &str, state: Option<&st
             ),
         ),
     };
-    Planned {
+    Some(Planned {
         suggestion: Suggestion {
-            id: ids::random_hex(16),
+            id,
             description,
             command: format!(
                 "docker compose -f {} {} {service}",
@@ -111,7 +123,8 @@ pub fn plan(action: Action, service: &str, compose_file: &str, state: Option<&st
         },
         action,
         service: service.to_owned(),
-    }
+        approval_id: None,
+    })
 }
 
 #[cfg(test)]
@@ -125,7 +138,8 @@ mod tests {
             "sonarr",
             "/opt/stack/docker-compose.yml",
             Some("running"),
-        );
+        )
+        .unwrap();
         let value = serde_json::to_value(&planned.suggestion).unwrap();
         assert_eq!(value["ctaLabel"], "Approve Restart");
         assert_eq!(value["toolId"], "docker_actions");
@@ -152,14 +166,14 @@ mod tests {
 
     #[test]
     fn start_and_stop_map_to_their_methods() {
-        let start = plan(Action::Start, "radarr", "/s/c.yml", None);
+        let start = plan(Action::Start, "radarr", "/s/c.yml", None).unwrap();
         assert_eq!(start.suggestion.action, "start_container");
         assert_eq!(start.suggestion.cta_label, "Approve Start");
         assert_eq!(
             start.suggestion.command,
             "docker compose -f /s/c.yml start radarr"
         );
-        let stop = plan(Action::Stop, "radarr", "/my stack/it's.yml", None);
+        let stop = plan(Action::Stop, "radarr", "/my stack/it's.yml", None).unwrap();
         assert_eq!(stop.suggestion.action, "stop_container");
         assert_eq!(
             stop.suggestion.command,

@@ -68,7 +68,12 @@ pub fn check_password(hash: &str, password: &str) -> bool {
 /// name takes as long as a wrong password.
 fn decoy_hash() -> &'static str {
     static DECOY: OnceLock<String> = OnceLock::new();
-    DECOY.get_or_init(|| hash_password(&ids::random_hex(16)).unwrap_or_default())
+    DECOY.get_or_init(|| {
+        ids::random_hex(16)
+            .ok()
+            .and_then(|secret| hash_password(&secret).ok())
+            .unwrap_or_default()
+    })
 }
 
 impl Users {
@@ -101,9 +106,10 @@ impl Users {
                 .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
         let text = serde_json::to_string_pretty(file).map_err(|e| e.to_string())?;
-        let tmp = self
-            .path
-            .with_extension(format!("tmp-{}", ids::random_hex(4)));
+        let tmp = self.path.with_extension(format!(
+            "tmp-{}",
+            ids::random_hex(4).map_err(|e| e.to_string())?
+        ));
         write_private(&tmp, text.as_bytes())
             .and_then(|()| std::fs::rename(&tmp, &self.path))
             .map_err(|e| {
@@ -151,7 +157,7 @@ impl Users {
         if !self.read()?.users.is_empty() {
             return Ok(None);
         }
-        let password = ids::random_hex(12);
+        let password = ids::random_hex(12).map_err(|e| e.to_string())?;
         self.add(INITIAL_USER, &password)?;
         Ok(Some((INITIAL_USER.to_owned(), password)))
     }

@@ -1,11 +1,15 @@
-//! Running an approved suggestion through the gateway's approval flow: the call,
-//! its `need_approval`, then the same call with `"approved": true` and the
-//! approval id. Whatever goes wrong is an error, never a simulated success.
+//! Approving a suggestion: `POST /approvals/{id}/approve` at the gateway, on
+//! behalf of the signed-in person, for the approval the gateway made when the
+//! card was suggested. One click is one gateway request: the gateway consumes
+//! its approval once, under its lock, after its cooldown check, and records who
+//! asked and who approved. Whatever goes wrong is an error, never a simulated
+//! success.
 
+use ops_core::contract::RefusalCode;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::gateway_client::{GatewayClient, Kind, ToolOutcome};
+use crate::gateway_client::{GatewayClient, ToolOutcome};
 use crate::suggestion::Planned;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -26,15 +30,19 @@ pub struct ApproveReply {
     /// The gateway's approval id, when the gateway made one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approval_id: Option<String>,
+    /// The HTTP status the answer goes out with.
+    #[serde(skip)]
+    pub http_status: u16,
 }
 
 impl ApproveReply {
-    pub fn error(result: impl Into<String>, followup: Option<String>) -> Self {
+    pub fn error(http_status: u16, result: impl Into<String>, followup: Option<String>) -> Self {
         Self {
             status: Status::Error,
             result: result.into(),
             followup,
             approval_id: None,
+            http_status,
         }
     }
 
@@ -64,89 +72,85 @@ fn describe_result(result: &Value) -> String {
     }
 }
 
-/// Runs `planned` as `tool(args)` through the gateway.
+/// The HTTP status for a refusal of the approval itself, else 502.
+fn status_of(code: RefusalCode) -> u16 {
+    match code {
+        RefusalCode::UnknownApproval => 404,
+        RefusalCode::ApprovalExpired => 410,
+        RefusalCode::ApprovalUsed => 409,
+        _ => 502,
+    }
+}
+
+/// Approves `planned`'s gateway approval.
 pub async fn run(gateway: Option<&GatewayClient>, planned: &Planned) -> ApproveReply {
     let service = &planned.service;
     let Some(gateway) = gateway else {
         return ApproveReply::error(
+            503,
             format!(
                 "Not executed: the Docker integration is offline (DOCKER_MCP_BASE_URL is not set), so {service} was not touched."
             ),
             Some("Set DOCKER_MCP_BASE_URL to the ai-gateway's URL to enable actions.".into()),
         );
     };
-    let (tool, args) = planned.tool_call(gateway.compose_file());
+    let (tool, _) = planned.tool_call(gateway.compose_file());
     let what = format!("{tool} {service}");
-    let approval = match gateway.call(tool, args.clone(), Kind::Write).await {
-        ToolOutcome::NeedApproval(approval) => approval,
-        // A policy that lets it run without approval: it ran.
-        ToolOutcome::Executed(result) => return success(&what, &result, None),
-        ToolOutcome::Refused(r) => {
-            return ApproveReply::error(
-                format!(
-                    "Not executed: the gateway refused {what} ({} {}): {}",
-                    r.status, r.code, r.detail
-                ),
-                r.retry_after_seconds
-                    .map(|s| format!("Try again in {s} seconds.")),
-            );
-        }
-        ToolOutcome::Unreachable(why) => {
-            return ApproveReply::error(
-                format!("Not executed: {why}."),
-                Some("Check that the ai-gateway is running, then ask again.".into()),
-            );
-        }
+    let Some(id) = planned.approval_id.clone() else {
+        return ApproveReply::error(
+            503,
+            format!(
+                "Not executed: the gateway could not be reached when this was suggested, so there is no approval to give and {service} was not touched."
+            ),
+            Some("Ask the Ops-Copilot again once the gateway is back.".into()),
+        );
     };
-    if !approval.self_approval {
-        return ApproveReply {
-            status: Status::Error,
-            result: format!("Not executed: this app's gateway role may not approve {tool}."),
-            followup: Some(format!(
-                "The request is pending in the gateway as approval {}: a principal whose role can approve {tool} can approve it there.",
-                approval.approval_id
-            )),
-            approval_id: Some(approval.approval_id),
-        };
-    }
-    let id = approval.approval_id;
-    match gateway.call_approved(tool, args, &id).await {
-        ToolOutcome::Executed(result) => success(&what, &result, Some(id)),
+    let with_id = |mut reply: ApproveReply| {
+        reply.approval_id = Some(id.clone());
+        reply
+    };
+    match gateway.approve(&id).await {
+        ToolOutcome::Executed(result) => with_id(ApproveReply {
+            status: Status::Success,
+            result: format!("{what} succeeded.{}", describe_result(&result)),
+            followup: None,
+            approval_id: None,
+            http_status: 200,
+        }),
         ToolOutcome::Refused(r) => {
-            let ran = matches!(r.status, 502 | 504);
-            let head = if ran {
+            let head = if r.code.may_have_run() {
                 format!("{what} failed")
             } else {
                 format!("Not executed: the gateway refused {what}")
             };
-            ApproveReply {
-                status: Status::Error,
-                result: format!("{head} ({} {}): {}", r.status, r.code, r.detail),
-                followup: Some("Check the Containers page and the Audit log.".into()),
-                approval_id: Some(id),
-            }
+            let followup = match r.code {
+                RefusalCode::ApprovalUsed => {
+                    "This suggestion was already approved once.".to_owned()
+                }
+                RefusalCode::ApprovalExpired | RefusalCode::UnknownApproval => {
+                    "This suggestion has expired: ask the Ops-Copilot again.".to_owned()
+                }
+                _ => match r.retry_after_seconds {
+                    Some(seconds) => format!("Try again in {seconds} seconds."),
+                    None => "Check the Containers page and the Audit log.".to_owned(),
+                },
+            };
+            with_id(ApproveReply::error(
+                status_of(r.code),
+                format!("{head} ({} {}): {}", r.status(), r.code, r.detail),
+                Some(followup),
+            ))
         }
-        ToolOutcome::Unreachable(why) => ApproveReply {
-            status: Status::Error,
-            result: format!("No confirmation: {why}. The outcome of {what} is unknown."),
-            followup: Some("Check the Containers page and the gateway's Audit log.".into()),
-            approval_id: Some(id),
-        },
-        ToolOutcome::NeedApproval(_) => ApproveReply {
-            status: Status::Error,
-            result: format!("Not executed: the gateway asked for approval of {what} again."),
-            followup: None,
-            approval_id: Some(id),
-        },
-    }
-}
-
-fn success(what: &str, result: &Value, approval_id: Option<String>) -> ApproveReply {
-    ApproveReply {
-        status: Status::Success,
-        result: format!("{what} succeeded.{}", describe_result(result)),
-        followup: None,
-        approval_id,
+        ToolOutcome::Unreachable(why) => with_id(ApproveReply::error(
+            502,
+            format!("No confirmation: {why}. The outcome of {what} is unknown."),
+            Some("Check the Containers page and the gateway's Audit log.".into()),
+        )),
+        ToolOutcome::NeedApproval(_) => with_id(ApproveReply::error(
+            502,
+            format!("Not executed: the gateway asked for approval of {what} again."),
+            None,
+        )),
     }
 }
 
@@ -159,12 +163,14 @@ mod tests {
 
     #[tokio::test]
     async fn offline_is_never_a_success() {
-        let planned = suggestion::plan(Action::Restart, "sonarr", "/f.yml", None);
+        let planned = suggestion::plan(Action::Restart, "sonarr", "/f.yml", None).unwrap();
         let reply = run(None, &planned).await;
         assert_eq!(reply.status, Status::Error);
+        assert_eq!(reply.http_status, 503);
         assert!(reply.result.starts_with("Not executed"), "{reply:?}");
         let json = serde_json::to_value(&reply).unwrap();
         assert_eq!(json["status"], "error");
+        assert!(json.get("http_status").is_none());
     }
 
     #[test]
@@ -174,5 +180,13 @@ mod tests {
         ]}));
         assert_eq!(text, " stack-sonarr-1: restarted (running).");
         assert_eq!(describe_result(&json!({})), "");
+    }
+
+    #[test]
+    fn a_refused_approval_keeps_its_meaning_in_the_status() {
+        assert_eq!(status_of(RefusalCode::ApprovalUsed), 409);
+        assert_eq!(status_of(RefusalCode::ApprovalExpired), 410);
+        assert_eq!(status_of(RefusalCode::UnknownApproval), 404);
+        assert_eq!(status_of(RefusalCode::Cooldown), 502);
     }
 }

@@ -14,14 +14,14 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::gateway_client::{GatewayClient, GatewaySettings, Kind, Refusal, ToolOutcome};
+use crate::gateway_client::{GatewayClient, GatewaySettings, Kind, ToolOutcome};
 use crate::host::HostProbe;
 use crate::html::Html;
-use crate::ids;
 use crate::llm::Model;
 use crate::planner::{self, Action, Intent};
 use crate::suggestion::{self, Planned, Suggestion};
 use crate::summary;
+use ops_core::contract::Refusal;
 
 pub use approve::ApproveReply;
 use services::ServiceCache;
@@ -67,7 +67,15 @@ pub struct Chat {
 pub enum Problem {
     Offline,
     Unreachable(String),
-    Refused { tool: String, refusal: Refusal },
+    Refused {
+        tool: String,
+        refusal: Refusal,
+    },
+    /// A policy that wants approval even for a read.
+    ReadNeedsApproval {
+        tool: String,
+        approval_id: String,
+    },
 }
 
 impl Problem {
@@ -80,7 +88,10 @@ impl Problem {
             ),
             Self::Refused { tool, refusal } => format!(
                 "The gateway refused {tool} ({} {}): {}",
-                refusal.status, refusal.code, refusal.detail
+                refusal.status(), refusal.code, refusal.detail
+            ),
+            Self::ReadNeedsApproval { tool, approval_id } => format!(
+                "The gateway's policy wants an approval to read {tool}: approval {approval_id} waits on the Approvals page."
             ),
         }
     }
@@ -171,14 +182,9 @@ impl Agent {
                 tool: tool.to_owned(),
                 refusal,
             }),
-            ToolOutcome::NeedApproval(approval) => Err(Problem::Refused {
+            ToolOutcome::NeedApproval(approval) => Err(Problem::ReadNeedsApproval {
                 tool: tool.to_owned(),
-                refusal: Refusal {
-                    status: 403,
-                    code: "need_approval".into(),
-                    detail: format!("a read needs approval {}", approval.approval_id),
-                    retry_after_seconds: None,
-                },
+                approval_id: approval.approval_id,
             }),
         }
     }
@@ -228,7 +234,10 @@ impl Agent {
         let (services, ps) = self.services(&mut answer).await;
         if let Some(model) = &self.model {
             match model::converse(self, model, &message, &services, ps.as_ref(), &answer).await {
-                Ok(answered) => return self.finish(answered, model.name()),
+                Ok(mut answered) => {
+                    self.request_approval(&mut answered).await;
+                    return self.finish(answered, model.name());
+                }
                 Err(why) => answer.notes.push(format!(
                     "The language model {} did not answer ({why}); the built-in planner answered.",
                     model.name()
@@ -237,7 +246,53 @@ impl Agent {
         }
         self.plan(&message, &services, ps.as_ref(), &mut answer)
             .await;
+        self.request_approval(&mut answer).await;
         self.finish(answer, BUILT_IN_MODEL)
+    }
+
+    /// A suggested action becomes a request for approval at the gateway, which
+    /// owns it from then on: the card carries the gateway's approval id, and
+    /// Approve approves exactly that (once, under the gateway's lock and
+    /// cooldown). Nothing runs here. Offline or unreachable, the card keeps a
+    /// local id and approving it says that nothing ran.
+    async fn request_approval(&self, answer: &mut Answer) {
+        let (Some(gateway), Some(planned)) = (&self.gateway, answer.planned.as_mut()) else {
+            return;
+        };
+        if !answer.warnings.is_empty() {
+            return;
+        }
+        let (tool, args) = planned.tool_call(&self.compose_file);
+        let what = format!("{tool} {}", planned.service);
+        match gateway.call(tool, args, Kind::Read).await {
+            ToolOutcome::NeedApproval(need) => {
+                planned.suggestion.id = need.approval_id.clone();
+                planned.approval_id = Some(need.approval_id);
+            }
+            ToolOutcome::Refused(refusal) => {
+                let retry = refusal
+                    .retry_after_seconds
+                    .map(|s| format!(" Try again in {s} seconds."))
+                    .unwrap_or_default();
+                answer.planned = None;
+                answer.html.append(&render::warning(&format!(
+                    "The gateway will not take {what} now ({}): {}.{retry}",
+                    refusal.code, refusal.detail
+                )));
+            }
+            ToolOutcome::Executed(_) => {
+                // Only a policy that lets this app's role run it unapproved does this.
+                answer.planned = None;
+                answer.html.append(&render::warning(&format!(
+                    "The gateway ran {what} without asking for approval: its policy allows that for this app's role."
+                )));
+            }
+            ToolOutcome::Unreachable(why) => {
+                answer.html.append(&render::warning(&format!(
+                    "The gateway cannot be reached ({why}). Approving it now will not execute anything."
+                )));
+            }
+        }
     }
 
     /// The built-in planner's answer.
@@ -276,7 +331,13 @@ impl Agent {
     /// text, and the action kept for approval. Nothing runs.
     fn suggest(&self, answer: &mut Answer, action: Action, service: &str, ps: Option<&Value>) {
         let state = ps.and_then(|ps| services::state_of(ps, service));
-        let planned = suggestion::plan(action, service, &self.compose_file, state.as_deref());
+        let Some(planned) = suggestion::plan(action, service, &self.compose_file, state.as_deref())
+        else {
+            answer.html.append(&render::warning(
+                "I cannot make that suggestion right now (an internal error); nothing was done.",
+            ));
+            return;
+        };
         answer
             .html
             .append(&render::suggest(action, service, state.as_deref()));
@@ -396,7 +457,7 @@ impl Agent {
         Chat {
             reply: ChatReply {
                 messages: vec![ChatMessage {
-                    id: ids::random_hex(8),
+                    id: next_message_id(),
                     role: "assistant",
                     content: html.into_string(),
                     suggestion: answer.planned.as_ref().map(|p| p.suggestion.clone()),
@@ -422,6 +483,15 @@ impl Agent {
         }
         reply
     }
+}
+
+/// Message ids only tell messages apart in one page: a counter, not a secret.
+fn next_message_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    format!(
+        "m{}",
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
 }
 
 #[cfg(test)]

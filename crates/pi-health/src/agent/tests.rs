@@ -5,6 +5,7 @@
 use std::sync::{Arc, Mutex};
 
 use axum::Json;
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -48,14 +49,14 @@ impl Fake {
                 "logs": self.logs.as_deref().unwrap_or("started\n<script>alert(1)</script>\napikey=[REDACTED]\n")
             }})).into_response(),
             "compose_restart" | "compose_start" | "compose_stop" => {
-                if self.refuse_mutation {
+                if self.refuse_mutation && body["approved"] == true {
                     return (StatusCode::TOO_MANY_REQUESTS, Json(json!({"detail": "cooldown: 120 s left", "code": "cooldown", "retry_after_seconds": 120}))).into_response();
                 }
                 if body["approved"] != true {
                     return Json(json!({"need_approval": true, "tool": tool, "args": body["args"], "approval_id": "appr-1", "expires_at_ms": 1, "self_approval": true, "rationale": "mutating", "how_to_approve": "..."})).into_response();
                 }
                 if self.fail_execution {
-                    return (StatusCode::BAD_GATEWAY, Json(json!({"detail": "the container did not start", "code": "upstream_failed"}))).into_response();
+                    return (StatusCode::BAD_GATEWAY, Json(json!({"detail": "the container did not start", "code": "mcp_failed"}))).into_response();
                 }
                 Json(json!({"ok": true, "tool": tool, "result": {"service": body["args"]["service"], "containers": [
                     {"name": "arr-sonarr-1", "outcome": "restarted", "state": "running"}
@@ -65,25 +66,68 @@ impl Fake {
         }
     }
 
+    /// `POST /approvals/{id}/approve`: the approval the fake made (`appr-1`, for
+    /// the last action requested) runs as that call, approved.
+    fn approve(&self, id: &str) -> Response {
+        let requested = self
+            .calls
+            .lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|c| {
+                c["tool"].as_str().is_some_and(|t| {
+                    t.starts_with("compose_") && t != "compose_ps" && t != "compose_logs"
+                })
+            })
+            .cloned();
+        match requested {
+            Some(call) if id == "appr-1" => self.answer(json!({
+                "tool": call["tool"], "args": call["args"], "approved": true, "approval_id": id
+            })),
+            _ => (
+                StatusCode::NOT_FOUND,
+                Json(json!({"detail": "no such approval", "code": "unknown_approval"})),
+            )
+                .into_response(),
+        }
+    }
+
     pub(super) async fn serve(self) -> String {
-        let app = axum::Router::new().route(
-            "/chat/tool",
-            post(move |Json(body): Json<Value>| {
-                let fake = self.clone();
-                async move { fake.answer(body) }
-            }),
-        );
+        let approver = self.clone();
+        let app = axum::Router::new()
+            .route(
+                "/chat/tool",
+                post(move |Json(body): Json<Value>| {
+                    let fake = self.clone();
+                    async move { fake.answer(body) }
+                }),
+            )
+            .route(
+                "/approvals/{id}/approve",
+                post(move |Path(id): Path<String>| {
+                    let fake = approver.clone();
+                    async move { fake.approve(&id) }
+                }),
+            );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         base
     }
 
+    /// The tools that ran: reads, and actions only once approved (a request for
+    /// approval runs nothing).
     pub(super) fn tools_called(&self) -> Vec<String> {
         self.calls
             .lock()
             .unwrap()
             .iter()
+            .filter(|c| {
+                let tool = c["tool"].as_str().unwrap_or_default();
+                !["compose_restart", "compose_start", "compose_stop"].contains(&tool)
+                    || c["approved"] == true
+            })
             .map(|c| c["tool"].as_str().unwrap_or_default().to_owned())
             .collect()
     }
@@ -204,7 +248,13 @@ async fn approval_runs_the_gateways_flow_and_reports_the_real_outcome() {
         mutating[0]["args"],
         json!({"file": FILE, "service": "sonarr"})
     );
+    // The request when suggested, then the approval of exactly that at the gateway.
     assert!(mutating[0].get("approved").is_none());
+    assert_eq!(planned.approval_id.as_deref(), Some("appr-1"));
+    assert_eq!(
+        planned.suggestion.id, "appr-1",
+        "the card carries the gateway's id"
+    );
     assert_eq!(mutating[1]["approved"], true);
     assert_eq!(mutating[1]["approval_id"], "appr-1");
     assert_eq!(mutating[1]["args"], mutating[0]["args"]);
@@ -217,7 +267,8 @@ async fn approval_runs_the_gateways_flow_and_reports_the_real_outcome() {
         &settings(Some(failing.serve().await), FILE),
         HostProbe::default(),
     );
-    let reply = agent2.approve(&planned).await;
+    let planned2 = agent2.chat("restart sonarr").await.planned.unwrap();
+    let reply = agent2.approve(&planned2).await;
     assert_eq!(reply.status, approve::Status::Error, "{reply:?}");
     assert!(reply.result.contains("failed"), "{reply:?}");
 
@@ -229,7 +280,8 @@ async fn approval_runs_the_gateways_flow_and_reports_the_real_outcome() {
         &settings(Some(refusing.serve().await), FILE),
         HostProbe::default(),
     );
-    let reply = agent3.approve(&planned).await;
+    let planned3 = agent3.chat("restart sonarr").await.planned.unwrap();
+    let reply = agent3.approve(&planned3).await;
     assert_eq!(reply.status, approve::Status::Error);
     assert!(reply.result.starts_with("Not executed"), "{reply:?}");
     assert_eq!(reply.followup.as_deref(), Some("Try again in 120 seconds."));
@@ -303,7 +355,7 @@ async fn an_unreachable_gateway_is_a_warning_not_a_crash() {
         "one warning, not one per call: {text}"
     );
     assert!(!chat.reply.tools.contains(&"docker_status".to_owned()));
-    let planned = suggestion::plan(Action::Restart, "sonarr", FILE, None);
+    let planned = suggestion::plan(Action::Restart, "sonarr", FILE, None).unwrap();
     let reply = agent.approve(&planned).await;
     assert_eq!(reply.status, approve::Status::Error);
     assert!(reply.result.starts_with("Not executed"), "{reply:?}");

@@ -5,6 +5,7 @@
 //! `policy.yaml`: service pattern, `tail` 50 to 500, no other properties)
 //! narrowed to this stack's services; `file` is never the model's to choose.
 
+use ops_core::contract::rules;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -15,12 +16,11 @@ pub const DOCKER_ACTIONS: &str = "docker_actions";
 pub const COMPOSE_LOGS: &str = "compose_logs";
 pub const SYSTEM_HEALTH: &str = "system_health";
 
-/// The gateway catalog's service name pattern.
-pub const SERVICE_PATTERN: &str = "^[a-zA-Z0-9_-]{1,32}$";
-/// The gateway catalog's bounds of `compose_logs`' `tail`.
-pub const TAIL_MIN: u64 = 50;
-pub const TAIL_MAX: u64 = 500;
-const TAIL_DEFAULT: u64 = 100;
+/// The contract's service name pattern and `compose_logs`' `tail` bounds.
+pub use ops_core::contract::rules::SERVICE_PATTERN;
+pub const TAIL_MIN: u64 = rules::TAIL_MIN as u64;
+pub const TAIL_MAX: u64 = rules::TAIL_MAX as u64;
+const TAIL_DEFAULT: u64 = rules::TAIL_DEFAULT as u64;
 /// Arguments longer than this are not even parsed.
 const MAX_ARGUMENT_BYTES: usize = 4096;
 /// Services offered at most (a compose file rarely has more).
@@ -109,20 +109,16 @@ struct ActionArguments {
     service: String,
 }
 
-fn valid_service(name: &str) -> bool {
-    (1..=32).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-}
-
 impl Catalog {
     /// The catalog for a stack with `services`; without any known service only
     /// the tools that need none are offered.
     pub fn new(services: &[String]) -> Self {
         let mut names: Vec<String> = Vec::new();
         for service in services {
-            if valid_service(service) && !names.contains(service) && names.len() < MAX_SERVICES {
+            if rules::is_service_name(service)
+                && !names.contains(service)
+                && names.len() < MAX_SERVICES
+            {
                 names.push(service.clone());
             }
         }

@@ -48,7 +48,15 @@ impl Guard {
     pub fn tool_output(&self, tool: &str, mut data: Value) -> String {
         self.redactor.redact_json(&mut data);
         let capped = cap_json(data, self.max_bytes);
-        let nonce = ids::random_hex(8);
+        // Without a nonce the markers could be forged: the model gets no output.
+        let Ok(nonce) = ids::random_hex(8) else {
+            tracing::error!(
+                "no randomness for the untrusted-output markers; withholding {tool}'s output"
+            );
+            return format!(
+                "{tool}'s output is withheld (an internal error); say that it could not be read."
+            );
+        };
         let truncated = if capped.truncated {
             format!(" truncated from {} bytes", capped.original_bytes)
         } else {

@@ -7,13 +7,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use ops_core::contract::rules;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
 use super::guard::json_error;
 use super::session::Session;
-use crate::agent::approve::{ApproveReply, Status};
+use crate::agent::approve::ApproveReply;
 use crate::agent::{MAX_MESSAGE_CHARS, Problem};
 use crate::gateway_client::{AuditQuery, ToolOutcome, on_behalf_of};
 use crate::pending::TakeError;
@@ -117,7 +118,11 @@ pub async fn approve(
             };
             return reply(
                 status,
-                ApproveReply::error(format!("Not executed: {}.", error.text()), None),
+                ApproveReply::error(
+                    status.as_u16(),
+                    format!("Not executed: {}.", error.text()),
+                    None,
+                ),
             );
         }
     };
@@ -130,11 +135,7 @@ pub async fn approve(
     );
     let outcome = on_behalf_of(&session.user, state.agent.approve(&planned)).await;
     tracing::info!(user = %session.user, id = %id, status = ?outcome.status, result = %outcome.result, "pi-health: action outcome");
-    let status = match (outcome.status, state.agent.gateway()) {
-        (Status::Success, _) => StatusCode::OK,
-        (Status::Error, None) => StatusCode::SERVICE_UNAVAILABLE,
-        (Status::Error, Some(_)) => StatusCode::BAD_GATEWAY,
-    };
+    let status = StatusCode::from_u16(outcome.http_status).unwrap_or(StatusCode::BAD_GATEWAY);
     reply(status, outcome)
 }
 
@@ -148,13 +149,6 @@ pub async fn system_stats(State(state): State<AppState>) -> Response {
 pub struct ContainersQuery {
     logs: Option<String>,
     tail: Option<u64>,
-}
-
-fn valid_service(name: &str) -> bool {
-    (1..=32).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 fn online(state: &AppState) -> bool {
@@ -171,7 +165,7 @@ pub async fn containers(
         return bad_request("the parameters are logs=SERVICE and tail=N");
     };
     if let Some(service) = &query.logs
-        && !valid_service(service)
+        && !rules::is_service_name(service)
     {
         return bad_request("a service name is 1 to 32 letters, digits, '_' or '-'");
     }
@@ -214,7 +208,9 @@ fn gateway_problem(problem: &crate::gateway_client::GatewayError) -> String {
         GatewayError::Unreachable(why) => Problem::Unreachable(why.clone()).warning(),
         GatewayError::Refused(refusal) => format!(
             "The gateway refused ({} {}): {}",
-            refusal.status, refusal.code, refusal.detail
+            refusal.status(),
+            refusal.code,
+            refusal.detail
         ),
     }
 }
@@ -240,13 +236,6 @@ pub async fn approvals(State(state): State<AppState>) -> Response {
     }
 }
 
-fn valid_approval_id(id: &str) -> bool {
-    (1..=128).contains(&id.len())
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-}
-
 fn decision(status: StatusCode, success: bool, result: String) -> Response {
     let label = if success { "success" } else { "error" };
     (status, Json(json!({ "status": label, "result": result }))).into_response()
@@ -259,7 +248,7 @@ pub async fn approve_gateway(
     Extension(session): Extension<Session>,
     Path(id): Path<String>,
 ) -> Response {
-    if !valid_approval_id(&id) {
+    if !rules::is_approval_id(&id) {
         return bad_request("not an approval id");
     }
     let Some(gateway) = state.agent.gateway() else {
@@ -279,7 +268,12 @@ pub async fn approve_gateway(
         ToolOutcome::Refused(r) => decision(
             StatusCode::BAD_GATEWAY,
             false,
-            format!("Refused or failed ({} {}): {}", r.status, r.code, r.detail),
+            format!(
+                "Refused or failed ({} {}): {}",
+                r.status(),
+                r.code,
+                r.detail
+            ),
         ),
         ToolOutcome::Unreachable(why) => decision(
             StatusCode::BAD_GATEWAY,
@@ -300,7 +294,7 @@ pub async fn deny_gateway(
     Extension(session): Extension<Session>,
     Path(id): Path<String>,
 ) -> Response {
-    if !valid_approval_id(&id) {
+    if !rules::is_approval_id(&id) {
         return bad_request("not an approval id");
     }
     let Some(gateway) = state.agent.gateway() else {

@@ -34,7 +34,14 @@ fn with_cookies(mut response: Response, cookies: &[String]) -> Response {
 
 /// The form, with a fresh double-submit token.
 fn form_response(state: &AppState, status: StatusCode, error: Option<&str>) -> Response {
-    let token = ids::random_hex(24);
+    let Ok(token) = ids::random_hex(24) else {
+        tracing::error!("pi-health: no randomness for the sign-in form's token");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Signing in is not possible right now (an internal error); try again later.",
+        )
+            .into_response();
+    };
     let page = (status, pages::login(&token, error)).into_response();
     with_cookies(
         page,
@@ -132,7 +139,14 @@ pub async fn submit(
         );
     }
     state.limiter.succeed(&keys[1]);
-    let session = state.sessions.create(&name);
+    let Ok(session) = state.sessions.create(&name) else {
+        tracing::error!(user = %name, "pi-health: no randomness for a session id; sign-in refused");
+        return form_response(
+            &state,
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some("Signing in is not possible right now (an internal error); try again later."),
+        );
+    };
     tracing::info!(user = %name, %address, "pi-health: signed in");
     let name = state.cookies.session_name();
     with_cookies(

@@ -47,15 +47,16 @@ impl Sessions {
             && now.saturating_duration_since(session.created) < self.lifetime
     }
 
-    pub fn create(&self, user: &str) -> Session {
+    /// A new session; none without randomness for its id and CSRF token.
+    pub fn create(&self, user: &str) -> Result<Session, ids::NoRandomness> {
         self.create_at(user, Instant::now())
     }
 
-    pub fn create_at(&self, user: &str, now: Instant) -> Session {
+    pub fn create_at(&self, user: &str, now: Instant) -> Result<Session, ids::NoRandomness> {
         let session = Session {
-            id: ids::random_hex(32),
+            id: ids::random_hex(32)?,
             user: user.to_owned(),
-            csrf: ids::random_hex(32),
+            csrf: ids::random_hex(32)?,
             created: now,
             last_seen: now,
         };
@@ -72,7 +73,7 @@ impl Sessions {
             };
         }
         map.insert(session.id.clone(), session.clone());
-        session
+        Ok(session)
     }
 
     /// The live session with this id (its idle timer restarts), or `None`.
@@ -105,7 +106,7 @@ mod tests {
     fn sessions_expire_when_idle_and_after_their_lifetime() {
         let sessions = Sessions::new(Duration::from_secs(60), Duration::from_secs(300), 10);
         let t0 = Instant::now();
-        let s = sessions.create_at("alice", t0);
+        let s = sessions.create_at("alice", t0).unwrap();
         assert_eq!(s.id.len(), 64);
         assert_ne!(s.id, s.csrf);
         assert_eq!(
@@ -139,7 +140,7 @@ mod tests {
             "removed"
         );
 
-        let idle = sessions.create_at("bob", t0);
+        let idle = sessions.create_at("bob", t0).unwrap();
         assert!(
             sessions
                 .get_at(&idle.id, t0 + Duration::from_secs(61))
@@ -147,7 +148,7 @@ mod tests {
         );
         assert!(sessions.get_at("made-up", t0).is_none());
 
-        let gone = sessions.create_at("carol", t0);
+        let gone = sessions.create_at("carol", t0).unwrap();
         sessions.remove(&gone.id);
         assert!(sessions.get_at(&gone.id, t0).is_none());
     }
@@ -156,9 +157,13 @@ mod tests {
     fn the_number_of_sessions_is_bounded() {
         let sessions = Sessions::new(Duration::from_secs(60), Duration::from_secs(300), 2);
         let t0 = Instant::now();
-        let a = sessions.create_at("a", t0);
-        let b = sessions.create_at("b", t0 + Duration::from_secs(1));
-        let c = sessions.create_at("c", t0 + Duration::from_secs(2));
+        let a = sessions.create_at("a", t0).unwrap();
+        let b = sessions
+            .create_at("b", t0 + Duration::from_secs(1))
+            .unwrap();
+        let c = sessions
+            .create_at("c", t0 + Duration::from_secs(2))
+            .unwrap();
         let now = t0 + Duration::from_secs(3);
         assert!(
             sessions.get_at(&a.id, now).is_none(),

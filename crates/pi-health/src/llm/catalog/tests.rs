@@ -218,8 +218,9 @@ fn accepted_proposals_pass_the_gateways_schemas() {
             else {
                 panic!("{args}");
             };
-            let (_, gateway_args) =
-                suggestion::plan(action, &service, &file, None).tool_call(&file);
+            let (_, gateway_args) = suggestion::plan(action, &service, &file, None)
+                .unwrap()
+                .tool_call(&file);
             // The guide's policy has no compose_start/compose_stop schemas (README):
             // theirs are compose_restart's.
             assert_eq!(
