@@ -16,6 +16,9 @@
 # and always removes the test compose projects (names starting "octest") that this run
 # left behind, and stale ones (older than OPS_TEST_STALE_MINUTES, default 120).
 #
+# The registry on 127.0.0.1:5000 is left running afterwards (it says so, and how to stop
+# it: testing/images/build.sh --stop-registry), except in CI.
+#
 # Environment: CARGO_TARGET_DIR (default /var/tmp/ops-target), CI (when "true", a
 # registry started by this run is stopped at the end), OPS_TEST_RUN_ID (exported: the
 # label value that marks this run's test stacks).
@@ -170,6 +173,11 @@ on_exit() {
     cleanup_test_projects || true
     if [ "$REGISTRY_STARTED_HERE" = 1 ] && [ "${CI:-}" = true ]; then
         "$REPO/testing/images/build.sh" --stop-registry || true
+    elif registry_up; then
+        local started="started by an earlier run"
+        [ "$REGISTRY_STARTED_HERE" = 1 ] && started="started by this run"
+        say "the local registry on 127.0.0.1:5000 ($started) keeps running, with the test images," \
+            "for a faster next run; stop it with: $REPO/testing/images/build.sh --stop-registry"
     fi
     exit $rc
 }

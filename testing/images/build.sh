@@ -15,6 +15,10 @@
 #       (or compose_pull) is a real change. Prints the variant's image ID
 #       (sha256:...) on stdout; that is the ID a pull of the tag gives afterwards.
 #
+#   testing/images/build.sh --tag IMAGE
+#       Build the base image if its inputs changed and tag it as IMAGE (e.g.
+#       ops-copilot-demo/arr:local, the demo stack's, see scripts/run.sh). No registry.
+#
 #   testing/images/build.sh --stop-registry
 #       Stop the registry this script started (pid in /var/tmp/ops-registry.pid).
 #
@@ -22,7 +26,8 @@
 #   BUILD_MARKER   content of /etc/arr-build in the base image (default: 1)
 #   BUSYBOX        the static busybox binary (default: /bin/busybox, Debian's busybox-static)
 #
-# Needs: docker (Engine reachable), busybox-static, docker-registry, curl, flock.
+# Needs: docker (Engine reachable), busybox-static, docker-registry, curl, flock
+# (--tag: docker, busybox-static and flock only).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -42,7 +47,7 @@ log() { echo "build.sh: $*" >&2; }
 die() { echo "build.sh: ERROR: $*" >&2; exit 1; }
 
 usage() {
-    sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,29p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -50,9 +55,9 @@ need() {
     command -v "$1" >/dev/null 2>&1 || die "'$1' not found ($2)"
 }
 
-check_tools() {
+check_tools() { # [--tag]
     need docker "install Docker Engine"
-    need curl "apt-get install curl"
+    [ "${1:-}" = --tag ] || need curl "apt-get install curl"
     need flock "apt-get install util-linux"
     [ -x "$BUSYBOX" ] || die "$BUSYBOX not found (apt-get install busybox-static)"
     # A dynamically linked busybox would not run in an image without libc.
@@ -234,7 +239,7 @@ main() {
             return 0
             ;;
     esac
-    check_tools
+    check_tools "${1:-}"
     docker info >/dev/null 2>&1 || die "the Docker Engine is not reachable (docker info failed)"
     # One build at a time: tests may call --push-variant concurrently.
     exec 9>"$LOCKFILE"
@@ -244,6 +249,12 @@ main() {
             build_base
             ensure_registry
             push_all
+            ;;
+        --tag)
+            [ $# -eq 2 ] && [ -n "$2" ] || usage
+            build_base
+            docker tag "$BASE_IMAGE" "$2"
+            log "tagged $BASE_IMAGE as $2"
             ;;
         --push-variant)
             [ $# -eq 3 ] || usage
