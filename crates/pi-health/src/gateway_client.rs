@@ -126,8 +126,11 @@ pub enum ToolOutcome {
     NeedApproval(NeedApproval),
     /// The gateway answered with an error (refusal, failed tool, timeout upstream).
     Refused(Refusal),
-    /// No answer from the gateway: nothing is known to have happened.
+    /// No answer from the gateway after the request may have reached it: what
+    /// became of it is unknown.
     Unreachable(String),
+    /// The gateway could not even be connected to: nothing was sent, nothing ran.
+    NotSent(String),
 }
 
 /// Why a read of `/approvals` or `/audit` (or a deny) gave no data.
@@ -240,7 +243,8 @@ impl GatewayClient {
 
     async fn outcome(&self, request: reqwest::RequestBuilder, kind: Kind) -> ToolOutcome {
         match self.exchange(request, kind).await {
-            Err(why) => ToolOutcome::Unreachable(why),
+            Err(NoAnswer { why, sent: false }) => ToolOutcome::NotSent(why),
+            Err(NoAnswer { why, sent: true }) => ToolOutcome::Unreachable(why),
             Ok(answer) => {
                 match ChatToolReply::from_wire(answer.status, &answer.body, answer.retry_after) {
                     ChatToolReply::Executed(executed) => ToolOutcome::Executed(executed.result),
@@ -272,13 +276,16 @@ impl GatewayClient {
         self.send(request, Kind::Read).await
     }
 
-    /// Sends and reads a bounded answer; Err is no answer at all (why, in words).
+    /// Sends and reads a bounded answer; Err is no answer at all.
     async fn exchange(
         &self,
         request: reqwest::RequestBuilder,
         kind: Kind,
-    ) -> Result<Answer, String> {
-        let mut response = request.send().await.map_err(|e| self.describe(&e, kind))?;
+    ) -> Result<Answer, NoAnswer> {
+        let mut response = request.send().await.map_err(|e| NoAnswer {
+            why: self.describe(&e, kind),
+            sent: !e.is_connect(),
+        })?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
@@ -299,7 +306,12 @@ impl GatewayClient {
                     body.extend_from_slice(&chunk);
                 }
                 Ok(None) => break,
-                Err(error) => return Err(self.describe(&error, kind)),
+                Err(error) => {
+                    return Err(NoAnswer {
+                        why: self.describe(&error, kind),
+                        sent: true,
+                    });
+                }
             }
         }
         Ok(Answer {
@@ -318,7 +330,7 @@ impl GatewayClient {
         let answer = self
             .exchange(request, kind)
             .await
-            .map_err(GatewayError::Unreachable)?;
+            .map_err(|no_answer| GatewayError::Unreachable(no_answer.why))?;
         if !(200..300).contains(&answer.status) {
             return Err(GatewayError::Refused(Refusal::from_wire(
                 answer.status,
@@ -364,6 +376,12 @@ fn path_segment(id: &str) -> String {
             }
         })
         .collect()
+}
+
+/// Why there is no answer, and whether the request may have reached the gateway.
+struct NoAnswer {
+    why: String,
+    sent: bool,
 }
 
 /// What the gateway answered, before it is read.

@@ -127,18 +127,24 @@ async fn the_chat_answers_from_the_stack_and_an_approved_restart_really_runs() {
     assert_eq!(again.status.as_u16(), 409);
     assert_eq!(env.stack.started_at("sonarr"), after, "ran twice");
 
-    // The gateway refuses a second restart within its cooldown: an error, never success.
-    let reply = alice.chat("restart sonarr").await;
-    let id = reply.suggestion()["id"].as_str().unwrap().to_owned();
-    let refused = alice.approve(&id).await;
-    assert_eq!(refused.body["status"], "error", "{:?}", refused.body);
+    // The card carried the gateway's own approval id.
     assert!(
-        refused.body["result"]
-            .as_str()
-            .unwrap()
-            .contains("Not executed"),
-        "{:?}",
-        refused.body
+        body["approval_id"] == json!(id),
+        "the card's id is the gateway's approval: {body}"
+    );
+
+    // Within its cooldown the gateway will not even take the request: no card,
+    // and the answer says why, with the time left.
+    let reply = alice.chat("restart sonarr").await;
+    assert!(
+        reply.body["messages"][0]["suggestion"].is_null(),
+        "{}",
+        reply.body
+    );
+    let content = reply.content();
+    assert!(
+        content.contains("cooldown") && content.contains("Try again in"),
+        "{content}"
     );
     assert_eq!(
         env.stack.started_at("sonarr"),

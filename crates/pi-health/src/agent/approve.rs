@@ -141,6 +141,11 @@ pub async fn run(gateway: Option<&GatewayClient>, planned: &Planned) -> ApproveR
                 Some(followup),
             ))
         }
+        ToolOutcome::NotSent(why) => with_id(ApproveReply::error(
+            502,
+            format!("Not executed: {why}, so {service} was not touched."),
+            Some("Check that the ai-gateway is running, then approve again.".into()),
+        )),
         ToolOutcome::Unreachable(why) => with_id(ApproveReply::error(
             502,
             format!("No confirmation: {why}. The outcome of {what} is unknown."),

@@ -173,7 +173,7 @@ impl Agent {
         };
         match gateway.call(tool, args, Kind::Read).await {
             ToolOutcome::Executed(result) => Ok(result),
-            ToolOutcome::Unreachable(why) => {
+            ToolOutcome::Unreachable(why) | ToolOutcome::NotSent(why) => {
                 // What was read before no longer says how things are.
                 self.cache.expire();
                 Err(Problem::Unreachable(why))
@@ -287,7 +287,7 @@ impl Agent {
                     "The gateway ran {what} without asking for approval: its policy allows that for this app's role."
                 )));
             }
-            ToolOutcome::Unreachable(why) => {
+            ToolOutcome::Unreachable(why) | ToolOutcome::NotSent(why) => {
                 answer.html.append(&render::warning(&format!(
                     "The gateway cannot be reached ({why}). Approving it now will not execute anything."
                 )));

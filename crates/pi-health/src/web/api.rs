@@ -275,10 +275,17 @@ pub async fn approve_gateway(
                 r.detail
             ),
         ),
-        ToolOutcome::Unreachable(why) => decision(
+        ToolOutcome::NotSent(why) => decision(
             StatusCode::BAD_GATEWAY,
             false,
             format!("Not executed: {why}."),
+        ),
+        ToolOutcome::Unreachable(why) => decision(
+            StatusCode::BAD_GATEWAY,
+            false,
+            format!(
+                "No confirmation: {why}. Whether approval {id} ran is unknown: check the Audit page."
+            ),
         ),
         ToolOutcome::NeedApproval(_) => decision(
             StatusCode::BAD_GATEWAY,
