@@ -16,8 +16,7 @@ use gateway::api::{self, AppState};
 use ops_core::bearer::ExpectedToken;
 use tokio_util::sync::CancellationToken;
 
-use pi_health::gateway_client::GatewaySettings;
-use pi_health::web::WebConfig;
+use pi_health::{GatewaySettings, WebConfig};
 
 use crate::docker_mcp::{ToolSettings, build_tools};
 use crate::gateway_cmd::{self, Paths};
@@ -228,7 +227,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let gateway_server = axum::serve(gateway_listener, gateway_app)
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .into_future();
-    let web = pi_health::web::serve(web_listener, web_state, shutdown.clone().cancelled_owned());
+    let web = pi_health::serve(web_listener, web_state, shutdown.clone().cancelled_owned());
     let served = tokio::try_join!(mcp, gateway_server, web);
     gateway_cmd::close_audit(&gateway).await?;
     served?;

@@ -9,12 +9,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::serve::Listener as _;
-use pi_health::agent::Agent;
-use pi_health::gateway_client::GatewaySettings;
-use pi_health::host::HostProbe;
-use pi_health::llm::{Model, ModelSettings};
-use pi_health::users::Users;
-use pi_health::web::{self, AppState, WebConfig};
+use pi_health::{
+    Agent, AppState, GatewaySettings, HostProbe, Model, ModelSettings, Users, WebConfig,
+};
 
 #[derive(clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -186,6 +183,6 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     tracing::info!(url = %format!("http://{}", listener.local_addr()?), "pi-health serving");
-    web::serve(listener, state, crate::signals::shutdown()).await?;
+    pi_health::serve(listener, state, crate::signals::shutdown()).await?;
     Ok(())
 }

@@ -15,3 +15,10 @@ pub mod suggestion;
 pub mod summary;
 pub mod users;
 pub mod web;
+
+pub use agent::Agent;
+pub use gateway_client::GatewaySettings;
+pub use host::HostProbe;
+pub use llm::{Model, ModelSettings};
+pub use users::Users;
+pub use web::{AppState, WebConfig, serve};
