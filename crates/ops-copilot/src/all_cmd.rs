@@ -126,7 +126,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         project_name: None,
         docker_host: args.docker_host.clone(),
         compose_command: None,
-        up_timeout: Duration::from_secs(300),
+        up_timeout: Duration::from_secs(guide_config::UP_TIMEOUT_SECS),
+        pull_timeout: Duration::from_secs(guide_config::PULL_TIMEOUT_SECS),
         max_log_bytes: 64 * 1024,
     })?;
     let internal = ExpectedToken::from_file(&paths.data_dir.join("docker-mcp.token"))

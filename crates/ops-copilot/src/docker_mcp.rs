@@ -45,6 +45,9 @@ pub struct Args {
     /// Seconds compose_up may run before it is stopped.
     #[arg(long, default_value_t = 300)]
     up_timeout_secs: u64,
+    /// Seconds compose_pull may take for all its images together.
+    #[arg(long, default_value_t = 600)]
+    pull_timeout_secs: u64,
     /// A file holding the bearer token every HTTP call but /health must carry
     /// (give the same file to the gateway's `bearer_token_file`).
     #[arg(long, env = "DOCKER_MCP_AUTH_TOKEN_FILE")]
@@ -61,6 +64,7 @@ pub struct ToolSettings {
     pub docker_host: Option<String>,
     pub compose_command: Option<String>,
     pub up_timeout: Duration,
+    pub pull_timeout: Duration,
     pub max_log_bytes: usize,
 }
 
@@ -81,6 +85,7 @@ pub fn build_tools(settings: ToolSettings) -> anyhow::Result<Arc<DockerTools>> {
         limits: Limits {
             max_log_bytes: settings.max_log_bytes.max(1024),
             up_timeout: settings.up_timeout.max(Duration::from_secs(1)),
+            pull_timeout: settings.pull_timeout.max(Duration::from_secs(1)),
             ..Limits::default()
         },
     }));
@@ -108,6 +113,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         docker_host: args.docker_host,
         compose_command: args.compose_command,
         up_timeout: Duration::from_secs(args.up_timeout_secs),
+        pull_timeout: Duration::from_secs(args.pull_timeout_secs),
         max_log_bytes: args.max_log_bytes,
     })?;
 

@@ -27,6 +27,43 @@ const START_STOP_TOOLS: &str = "
     summary: \"Stop a single service.\"
 ";
 
+/// docker-mcp's own bounds, as `all` and the deployment run it.
+pub const UP_TIMEOUT_SECS: u64 = 300;
+pub const PULL_TIMEOUT_SECS: u64 = 600;
+/// How much longer the gateway waits than docker-mcp may take.
+const NESTING_MARGIN_SECS: u64 = 30;
+
+/// How long the gateway waits for each mutating tool: longer than docker-mcp
+/// can take for it, so that the gateway never gives up on a call that is still
+/// running (the timeouts nest). A restart, start or stop is bounded by the
+/// Engine's write timeout, the check that the container runs, and the settle.
+fn tool_timeouts() -> [(&'static str, u64); 5] {
+    let engine = docker_mcp::engine::EngineTimeouts::default().write;
+    let limits = docker_mcp::Limits::default();
+    let lifecycle = (engine + limits.verify_window + limits.settle).as_secs() + NESTING_MARGIN_SECS;
+    [
+        ("compose_restart", lifecycle),
+        ("compose_start", lifecycle),
+        ("compose_stop", lifecycle),
+        ("compose_pull", PULL_TIMEOUT_SECS + NESTING_MARGIN_SECS),
+        ("compose_up", UP_TIMEOUT_SECS + NESTING_MARGIN_SECS),
+    ]
+}
+
+/// Adds each tool's `timeout_seconds` after its `mcp:` line.
+fn with_timeouts(registry: &str) -> String {
+    tool_timeouts()
+        .iter()
+        .fold(registry.to_owned(), |text, (tool, seconds)| {
+            let target = format!("fn: {tool} }}\n");
+            text.replacen(
+                &target,
+                &format!("{target}    timeout_seconds: {seconds}\n"),
+                1,
+            )
+        })
+}
+
 /// Where docker-mcp answers and how the gateway proves who it is.
 pub struct Upstream<'a> {
     pub base_url: &'a str,
@@ -48,7 +85,12 @@ pub fn registry(upstream: &Upstream) -> anyhow::Result<String> {
         !wired.contains("auth: none"),
         "the embedded registry did not take the docker-mcp address"
     );
-    Ok(format!("{wired}{START_STOP_TOOLS}"))
+    let adapted = with_timeouts(&format!("{wired}{START_STOP_TOOLS}"));
+    anyhow::ensure!(
+        adapted.matches("timeout_seconds:").count() == tool_timeouts().len(),
+        "the embedded registry did not take every tool's timeout"
+    );
+    Ok(adapted)
 }
 
 /// The policy: the compose file locked to `compose_file`, and the schemas of
@@ -130,6 +172,21 @@ mod tests {
         );
         for tool in ["compose_restart", "compose_start", "compose_stop"] {
             assert!(config.tools.contains_key(tool), "{tool} missing");
+        }
+        // The gateway waits longer than docker-mcp may take, for every mutating tool.
+        let up = config.tools["compose_up"].timeout.unwrap();
+        assert!(
+            up > std::time::Duration::from_secs(UP_TIMEOUT_SECS),
+            "{up:?}"
+        );
+        let pull = config.tools["compose_pull"].timeout.unwrap();
+        assert!(
+            pull > std::time::Duration::from_secs(PULL_TIMEOUT_SECS),
+            "{pull:?}"
+        );
+        let engine = docker_mcp::engine::EngineTimeouts::default().write;
+        for tool in ["compose_restart", "compose_start", "compose_stop"] {
+            assert!(config.tools[tool].timeout.unwrap() > engine, "{tool}");
         }
     }
 }

@@ -32,6 +32,8 @@ pub struct Limits {
     /// The encoded result of any tool, at most.
     pub max_result_bytes: usize,
     pub up_timeout: Duration,
+    /// How long compose_pull may take for all its images together.
+    pub pull_timeout: Duration,
     /// How long a restarted or started container has to be seen running.
     pub verify_window: Duration,
     /// How long it must then stay running (with the same start time) to count.
@@ -46,6 +48,7 @@ impl Default for Limits {
             max_cli_output_bytes: 16 * 1024,
             max_result_bytes: 1024 * 1024,
             up_timeout: Duration::from_secs(300),
+            pull_timeout: Duration::from_secs(600),
             verify_window: Duration::from_secs(10),
             settle: Duration::from_millis(750),
         }

@@ -60,6 +60,8 @@ pub async fn compose_pull(
 ) -> Result<ComposePull, ToolError> {
     let mut outcomes = Vec::new();
     let mut failures = Vec::new();
+    // The whole pull is bounded, so that the gateway's wait (longer) covers it.
+    let deadline = tokio::time::Instant::now() + tools.limits.pull_timeout;
     // Services sharing an image are pulled once.
     let mut pulled: HashMap<String, Result<ImageChange, EngineError>> = HashMap::new();
     for (service, image) in &project.services {
@@ -80,7 +82,10 @@ pub async fn compose_pull(
         let (repository, tag) = split_reference(image);
         let full = reference(&repository, &tag);
         if !pulled.contains_key(&full) {
-            let result = pull_one(tools, &repository, &tag, &full).await;
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let result = tokio::time::timeout(left, pull_one(tools, &repository, &tag, &full))
+                .await
+                .unwrap_or(Err(EngineError::Timeout(tools.limits.pull_timeout)));
             pulled.insert(full.clone(), result);
         }
         match &pulled[&full] {

@@ -37,6 +37,9 @@ pub struct Cooldown {
     pub key: CooldownKey,
 }
 
+/// The longest a tool's `timeout_seconds` may be (an hour).
+pub const MAX_TOOL_TIMEOUT_SECONDS: u64 = 3600;
+
 /// Everything the gateway knows about one tool.
 #[derive(Debug, Clone)]
 pub struct ToolPolicy {
@@ -48,6 +51,8 @@ pub struct ToolPolicy {
     /// Only these roles may call it, when set.
     pub roles: Option<Vec<String>>,
     pub cooldown: Option<Cooldown>,
+    /// The registry's `timeout_seconds`, when set; else the policy's defaults.
+    pub timeout: Option<std::time::Duration>,
     pub summary: String,
     pub schema: Value,
     pub validator: Arc<jsonschema::Validator>,
@@ -185,6 +190,17 @@ impl Config {
                 &mut locked_files,
             )
             .map_err(|reason| at(&policy, schema.referenced.line(), reason))?;
+            if let Some(seconds) = tool.timeout_seconds
+                && !(1..=MAX_TOOL_TIMEOUT_SECONDS).contains(&seconds)
+            {
+                return Err(at(
+                    &registry,
+                    line,
+                    format!(
+                        "tools.{name}: timeout_seconds must be between 1 and {MAX_TOOL_TIMEOUT_SECONDS}, not {seconds}"
+                    ),
+                ));
+            }
             let cooldown =
                 resolve_cooldown(name, tool, policy_file.cooldowns.get(name), &mut warnings);
             tools.insert(
@@ -197,6 +213,7 @@ impl Config {
                     needs_approval: tool.mutating || tool.approval == Some(ApprovalMode::Required),
                     roles: tool.roles.clone(),
                     cooldown,
+                    timeout: tool.timeout_seconds.map(std::time::Duration::from_secs),
                     summary: tool.summary.clone().unwrap_or_else(|| {
                         if tool.mutating {
                             "Mutating action".into()

@@ -79,6 +79,11 @@ pub struct ToolDef {
     pub cooldown: Option<RegistryCooldown>,
     #[serde(default)]
     pub summary: Option<String>,
+    /// How long the gateway waits for this tool's service, in seconds, instead of
+    /// the policy's read or write timeout: set it above the service's own bound
+    /// (docker-mcp's compose_up runs up to 300 s), so the timeouts nest.
+    #[serde(default)]
+    pub timeout_seconds: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

@@ -218,3 +218,36 @@ fn a_broken_edit_keeps_the_last_good_configuration() {
     assert_eq!(now.tools["compose_restart"].cooldown.unwrap().seconds, 120);
     assert!(handle.last_error().is_none());
 }
+
+#[test]
+fn a_tool_may_wait_longer_than_the_default_within_bounds() {
+    let guide = parse(REGISTRY, POLICY).unwrap();
+    assert_eq!(
+        guide.tools["compose_up"].timeout, None,
+        "the guide's files set none"
+    );
+    let registry = REGISTRY.replacen(
+        "fn: compose_up }\n",
+        "fn: compose_up }\n    timeout_seconds: 330\n",
+        1,
+    );
+    let config = parse(&registry, POLICY).unwrap();
+    assert_eq!(
+        config.tools["compose_up"].timeout,
+        Some(std::time::Duration::from_secs(330))
+    );
+    for bad in ["0", "3601"] {
+        let registry = REGISTRY.replacen(
+            "fn: compose_up }\n",
+            &format!("fn: compose_up }}\n    timeout_seconds: {bad}\n"),
+            1,
+        );
+        assert_refused(
+            &registry,
+            POLICY,
+            "tool_registry.yaml",
+            None,
+            "timeout_seconds must be between 1 and 3600",
+        );
+    }
+}

@@ -99,11 +99,13 @@ impl Gateway {
             );
             return self.fail(config, record, refusal, started).await;
         };
-        let timeout = Duration::from_millis(if tool.mutating {
-            config.defaults.write_timeout_ms
-        } else {
-            config.defaults.read_timeout_ms
-        });
+        let timeout = tool
+            .timeout
+            .unwrap_or(Duration::from_millis(if tool.mutating {
+                config.defaults.write_timeout_ms
+            } else {
+                config.defaults.read_timeout_ms
+            }));
         match upstream.call(&tool.function, args, timeout).await {
             Ok(result) => {
                 if tool.mutating

@@ -1231,3 +1231,55 @@ async fn an_approval_for_people_says_who_asked_and_who_approved() {
     );
     assert_eq!(h.calls(), 1);
 }
+
+#[tokio::test]
+async fn a_tools_own_timeout_replaces_the_write_timeout() {
+    // The fake takes 300 ms; the policy's write timeout is 100 ms.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("tool_registry.yaml"), REGISTRY).unwrap();
+    let policy = policy_text("").replace("write_timeout_ms: 30000", "write_timeout_ms: 100");
+    std::fs::write(dir.path().join("policy.yaml"), policy).unwrap();
+    let h = open_harness(dir, Ok(json!({"ok": 1})), Duration::from_millis(300), "");
+    let up = json!({"file": FILE});
+    need(
+        &h.gateway
+            .call(&admin(), call("compose_up", up.clone()))
+            .await,
+    );
+    let r = h
+        .gateway
+        .call(&admin(), approved("compose_up", up.clone()))
+        .await;
+    assert_eq!(refused(&r).code, RefusalCode::McpTimeout);
+    assert_eq!(refused(&r).status(), 504);
+
+    // With a timeout of its own (a second), it is waited for.
+    let registry = h.dir.path().join("tool_registry.yaml");
+    let text = std::fs::read_to_string(&registry).unwrap().replacen(
+        "fn: compose_up }\n",
+        "fn: compose_up }\n    timeout_seconds: 1\n",
+        1,
+    );
+    std::fs::write(&registry, text).unwrap();
+    let Harness { dir, .. } = h;
+    let again = open_harness(dir, Ok(json!({"ok": 1})), Duration::from_millis(300), "");
+    let policy = again.dir.path().join("policy.yaml");
+    assert!(
+        std::fs::read_to_string(policy)
+            .unwrap()
+            .contains("write_timeout_ms: 100")
+    );
+    // The cooldown started by nothing: the timed-out call did not succeed.
+    need(
+        &again
+            .gateway
+            .call(&admin(), call("compose_up", up.clone()))
+            .await,
+    );
+    executed(
+        &again
+            .gateway
+            .call(&admin(), approved("compose_up", up))
+            .await,
+    );
+}
