@@ -124,9 +124,8 @@ pub fn add_token(path: &Path, name: &str, role: &str) -> Result<String, TokenErr
             path.display()
         )));
     }
-    let mut secret = [0u8; 32];
-    getrandom::fill(&mut secret).map_err(|e| TokenError(format!("no randomness: {e}")))?;
-    let token = format!("{TOKEN_PREFIX}{}", hex::encode(secret));
+    let secret = ops_core::contract::ids::random_hex(32).map_err(|e| TokenError(e.to_string()))?;
+    let token = format!("{TOKEN_PREFIX}{secret}");
     let entry = format!(
         "  - name: {name}\n    role: {role}\n    sha256: {}\n",
         hex::encode(hash(&token))

@@ -5,7 +5,6 @@
 pub mod api;
 pub mod audit_writer;
 pub mod auth;
-pub mod canonical;
 pub mod config;
 pub mod decision;
 pub mod mcp_facade;

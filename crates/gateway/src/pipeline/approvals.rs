@@ -15,7 +15,6 @@ use super::record::Record;
 use super::run::{UseApproval, consume_refusal};
 use super::{Gateway, NeedApproval, Refusal, RefusalCode, Reply, new_id, now_ms};
 use crate::auth::Principal;
-use crate::canonical;
 use crate::config::{Config, ToolPolicy};
 use crate::decision;
 use crate::state::{Approval, ApprovalStatus};
@@ -69,7 +68,7 @@ impl Gateway {
             approver,
             record.on_behalf_of.as_deref(),
         ));
-        let args_digest = canonical::digest(&approval.args);
+        let args_digest = audit::digest_json(&approval.args);
         let using = UseApproval {
             id: &approval.id,
             args_digest: &args_digest,

@@ -11,7 +11,6 @@ use super::record::Record;
 use super::run::UseApproval;
 use super::{CallRequest, Gateway, Refusal, RefusalCode, Reply, new_id, now_ms};
 use crate::auth::Principal;
-use crate::canonical;
 use crate::config::ToolPolicy;
 use crate::decision;
 
@@ -67,7 +66,7 @@ impl Gateway {
                 .await;
         }
 
-        let args_digest = canonical::digest(&request.args);
+        let args_digest = audit::digest_json(&request.args);
         if !request.approved {
             return self
                 .request_approval(

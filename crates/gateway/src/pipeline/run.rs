@@ -10,7 +10,6 @@ use serde_json::Value;
 use super::locks::Target;
 use super::record::Record;
 use super::{Executed, Gateway, Refusal, RefusalCode, Reply, now_ms};
-use crate::canonical;
 use crate::config::{Config, CooldownKey, ToolPolicy};
 use crate::state::{ApprovalStatus, Binding, ConsumeError};
 use crate::upstream::UpstreamError;
@@ -115,7 +114,7 @@ impl Gateway {
                     tracing::error!(%error, "cannot record the cooldown");
                 }
                 let result = self.guard_output(config, result);
-                record.result_digest = Some(canonical::digest(&result));
+                record.result_digest = Some(audit::digest_json(&result));
                 if let Err(detail) = self
                     .write(config, record.finish(Decision::Executed, started))
                     .await
