@@ -45,6 +45,11 @@ impl Gateway {
         if let Err(refusal) = decision::may_decide_approve(&config, approver, &approval) {
             return self.refuse(&config, record, refusal, started).await;
         }
+        // Said first, so that a used approval is not reported as, say, cooling down
+        // (consuming it under the lock stays the check that counts).
+        if let Err(refusal) = still_pending(&approval, now_ms()) {
+            return self.refuse(&config, record, refusal, started).await;
+        }
         // Re-check everything against the policy in force now.
         let Some(tool) = config.tools.get(&approval.tool) else {
             let refusal = Refusal::new(
@@ -267,6 +272,25 @@ impl Gateway {
             self_approval,
             how_to_approve,
         })
+    }
+}
+
+/// Why an approval can no longer be approved, if it cannot.
+fn still_pending(approval: &Approval, now_ms: u64) -> Result<(), Refusal> {
+    match approval.status {
+        ApprovalStatus::Pending if approval.expires_at_ms <= now_ms => Err(Refusal::new(
+            RefusalCode::ApprovalExpired,
+            "approval expired",
+        )),
+        ApprovalStatus::Pending => Ok(()),
+        ApprovalStatus::Consumed => Err(Refusal::new(
+            RefusalCode::ApprovalUsed,
+            "approval was already used: an approval is used once",
+        )),
+        ApprovalStatus::Denied => Err(Refusal::new(
+            RefusalCode::ApprovalUsed,
+            "approval was denied",
+        )),
     }
 }
 

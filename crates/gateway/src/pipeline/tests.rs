@@ -1283,3 +1283,22 @@ async fn a_tools_own_timeout_replaces_the_write_timeout() {
             .await,
     );
 }
+
+#[tokio::test]
+async fn a_used_approval_says_so_even_while_its_cooldown_runs() {
+    let h = harness();
+    let id = need(
+        &h.gateway
+            .call(&agent(), call("compose_restart", restart("sonarr")))
+            .await,
+    )
+    .approval_id
+    .clone();
+    executed(&h.gateway.approve(&admin(), &id, None).await);
+    let again = h.gateway.approve(&admin(), &id, None).await;
+    assert_eq!(
+        (refused(&again).status(), refused(&again).code),
+        (409, RefusalCode::ApprovalUsed)
+    );
+    assert_eq!(h.calls(), 1);
+}

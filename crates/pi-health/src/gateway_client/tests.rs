@@ -165,7 +165,7 @@ async fn a_gateway_that_is_not_there_is_unreachable_not_an_error_answer() {
     let gateway = client(&format!("http://127.0.0.1:{port}"), Duration::from_secs(1));
     let reply = gateway.call("compose_ps", json!({}), Kind::Read).await;
     assert!(
-        matches!(reply, ToolOutcome::Unreachable(ref why) if why.contains("cannot connect")),
+        matches!(reply, ToolOutcome::NotSent(ref why) if why.contains("cannot connect")),
         "{reply:?}"
     );
     assert!(matches!(
