@@ -2,7 +2,7 @@
 //! supplied goes through [`html`] before it becomes part of an answer.
 
 /// Escapes text for an HTML element body or a double- or single-quoted attribute.
-pub fn html(text: &str) -> String {
+pub(crate) fn html(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + text.len() / 8);
     for c in text.chars() {
         match c {

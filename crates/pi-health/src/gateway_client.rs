@@ -6,18 +6,20 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ops_core::contract::{ChatToolReply, ChatToolRequest, Refusal, RefusalCode, rules};
+use ops_core::contract::{
+    ChatToolReply, ChatToolRequest, NeedApproval, Refusal, RefusalCode, rules,
+};
 use serde_json::Value;
 
-pub use ops_core::contract::{AuditQuery, NeedApproval};
+pub(crate) use ops_core::contract::AuditQuery;
 
 /// The compose file the guide's policy pins (used when `DOCKER_MCP_COMPOSE_FILE` is unset).
-pub const GUIDE_COMPOSE_FILE: &str = "/opt/stack/docker-compose.yml";
+const GUIDE_COMPOSE_FILE: &str = "/opt/stack/docker-compose.yml";
 /// Gateway answers larger than this are refused (its own output cap is 120 kB).
 const MAX_REPLY_BYTES: usize = 2 * 1024 * 1024;
 
 /// The header that tells the gateway whom a call is made for.
-pub const ON_BEHALF_OF: &str = rules::ON_BEHALF_OF_HEADER;
+const ON_BEHALF_OF: &str = rules::ON_BEHALF_OF_HEADER;
 
 tokio::task_local! {
     /// The signed-in user the current web request works for; see [`on_behalf_of`].
@@ -28,7 +30,7 @@ tokio::task_local! {
 /// call it makes says so in `X-On-Behalf-Of`, and the gateway records it in its
 /// audit log. The gateway never grants anything for it: roles and approvals stay
 /// those of this app's token.
-pub async fn on_behalf_of<F: Future>(user: &str, work: F) -> F::Output {
+pub(crate) async fn on_behalf_of<F: Future>(user: &str, work: F) -> F::Output {
     USER.scope(user.to_owned(), work).await
 }
 
@@ -50,9 +52,9 @@ pub struct GatewaySettings {
     /// `DOCKER_MCP_COMPOSE_FILE`: the `file` argument of the compose tools.
     pub compose_file: String,
     /// `MCP_READ_TIMEOUT` (seconds, default 5.0): reads.
-    pub read_timeout: Duration,
+    pub(crate) read_timeout: Duration,
     /// `MCP_WRITE_TIMEOUT` (seconds, default 30.0): approved actions.
-    pub write_timeout: Duration,
+    pub(crate) write_timeout: Duration,
 }
 
 fn seconds(name: &str, value: Option<String>, default: f64) -> Result<Duration, String> {
@@ -119,7 +121,7 @@ impl GatewaySettings {
 
 /// What became of a call through the gateway.
 #[derive(Debug, Clone, PartialEq)]
-pub enum ToolOutcome {
+pub(crate) enum ToolOutcome {
     /// `{"ok": true, "result"}`: the tool ran; this is its (redacted) result.
     Executed(Value),
     /// It needs approval first.
@@ -135,7 +137,7 @@ pub enum ToolOutcome {
 
 /// Why a read of `/approvals` or `/audit` (or a deny) gave no data.
 #[derive(Debug, Clone, PartialEq)]
-pub enum GatewayError {
+pub(crate) enum GatewayError {
     Refused(Refusal),
     Unreachable(String),
 }
@@ -151,14 +153,14 @@ impl std::fmt::Display for GatewayError {
 
 /// Whether a call reads (read timeout) or changes something (write timeout).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Read,
     Write,
 }
 
 /// The client. `None` from [`GatewayClient::new`] means offline mode.
 #[derive(Debug, Clone)]
-pub struct GatewayClient {
+pub(crate) struct GatewayClient {
     http: reqwest::Client,
     base: String,
     token: Option<String>,
@@ -168,7 +170,7 @@ pub struct GatewayClient {
 }
 
 impl GatewayClient {
-    pub fn new(settings: &GatewaySettings) -> Option<Self> {
+    pub(crate) fn new(settings: &GatewaySettings) -> Option<Self> {
         let base = settings.base_url.clone()?;
         let http = reqwest::Client::builder()
             .no_proxy()
@@ -186,16 +188,8 @@ impl GatewayClient {
         })
     }
 
-    pub fn base_url(&self) -> &str {
-        &self.base
-    }
-
-    pub fn compose_file(&self) -> &str {
+    pub(crate) fn compose_file(&self) -> &str {
         &self.compose_file
-    }
-
-    pub fn has_token(&self) -> bool {
-        self.token.is_some()
     }
 
     fn timeout(&self, kind: Kind) -> Duration {
@@ -221,7 +215,7 @@ impl GatewayClient {
 
     /// `POST /chat/tool {"tool", "args"}`: a read runs; an action comes back as
     /// a request for approval, owned by the gateway.
-    pub async fn call(&self, tool: &str, args: Value, kind: Kind) -> ToolOutcome {
+    pub(crate) async fn call(&self, tool: &str, args: Value, kind: Kind) -> ToolOutcome {
         let body = ChatToolRequest {
             tool: tool.to_owned(),
             args: Some(args),
@@ -235,7 +229,7 @@ impl GatewayClient {
 
     /// `POST /approvals/{id}/approve`, for the signed-in user: the call runs now
     /// when the gateway agrees.
-    pub async fn approve(&self, approval_id: &str) -> ToolOutcome {
+    pub(crate) async fn approve(&self, approval_id: &str) -> ToolOutcome {
         let path = format!("/approvals/{}/approve", path_segment(approval_id));
         let request = self.request(reqwest::Method::POST, &path, Kind::Write);
         self.outcome(request, Kind::Write).await
@@ -256,20 +250,20 @@ impl GatewayClient {
     }
 
     /// `POST /approvals/{id}/deny`.
-    pub async fn deny(&self, approval_id: &str) -> Result<Value, GatewayError> {
+    pub(crate) async fn deny(&self, approval_id: &str) -> Result<Value, GatewayError> {
         let path = format!("/approvals/{}/deny", path_segment(approval_id));
         let request = self.request(reqwest::Method::POST, &path, Kind::Read);
         self.send(request, Kind::Read).await
     }
 
     /// `GET /approvals`: the pending approvals this app's principal may see.
-    pub async fn approvals(&self) -> Result<Value, GatewayError> {
+    pub(crate) async fn approvals(&self) -> Result<Value, GatewayError> {
         let request = self.request(reqwest::Method::GET, "/approvals", Kind::Read);
         self.send(request, Kind::Read).await
     }
 
     /// `GET /audit?...`.
-    pub async fn audit(&self, query: &AuditQuery) -> Result<Value, GatewayError> {
+    pub(crate) async fn audit(&self, query: &AuditQuery) -> Result<Value, GatewayError> {
         let request = self
             .request(reqwest::Method::GET, "/audit", Kind::Read)
             .query(query);

@@ -5,45 +5,51 @@
 use crate::escape;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Html(String);
+pub(crate) struct Html(String);
 
 impl Html {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Literal markup, written in this crate's source.
-    pub fn raw(&mut self, markup: &'static str) -> &mut Self {
+    pub(crate) fn raw(&mut self, markup: &'static str) -> &mut Self {
         self.0.push_str(markup);
         self
     }
 
     /// Text, escaped.
-    pub fn text(&mut self, text: &str) -> &mut Self {
+    pub(crate) fn text(&mut self, text: &str) -> &mut Self {
         self.0.push_str(&escape::html(text));
         self
     }
 
     /// `<tag>text</tag>` for a literal tag pair.
-    pub fn wrap(&mut self, open: &'static str, text: &str, close: &'static str) -> &mut Self {
+    pub(crate) fn wrap(
+        &mut self,
+        open: &'static str,
+        text: &str,
+        close: &'static str,
+    ) -> &mut Self {
         self.raw(open).text(text).raw(close)
     }
 
     /// Another fragment built the same way.
-    pub fn append(&mut self, other: &Html) -> &mut Self {
+    pub(crate) fn append(&mut self, other: &Html) -> &mut Self {
         self.0.push_str(&other.0);
         self
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
-    pub fn as_str(&self) -> &str {
+    #[cfg(test)]
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 
-    pub fn into_string(self) -> String {
+    pub(crate) fn into_string(self) -> String {
         self.0
     }
 }

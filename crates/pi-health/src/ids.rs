@@ -2,4 +2,4 @@
 //! passwords), from the one definition in [`ops_core::contract::ids`]: without
 //! the operating system's randomness the caller refuses what it was doing.
 
-pub use ops_core::contract::ids::{NoRandomness, random_hex};
+pub(crate) use ops_core::contract::ids::{NoRandomness, random_hex};

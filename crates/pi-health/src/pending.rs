@@ -16,7 +16,7 @@ use crate::suggestion::Planned;
 
 /// Why an action id cannot be approved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TakeError {
+pub(crate) enum TakeError {
     /// Never suggested, suggested to another session, or forgotten.
     Unknown,
     Expired,
@@ -24,7 +24,7 @@ pub enum TakeError {
 }
 
 impl TakeError {
-    pub fn text(self) -> &'static str {
+    pub(crate) fn text(self) -> &'static str {
         match self {
             Self::Unknown => "no such suggested action for you: ask the Ops-Copilot again",
             Self::Expired => "this suggestion has expired: ask the Ops-Copilot again",
@@ -40,7 +40,7 @@ struct Entry {
     used: bool,
 }
 
-pub struct PendingActions {
+pub(crate) struct PendingActions {
     entries: Mutex<HashMap<String, Entry>>,
     ttl: Duration,
     per_session: usize,
@@ -50,7 +50,7 @@ pub struct PendingActions {
 impl PendingActions {
     /// Suggestions live `ttl`; a session keeps its newest `per_session`, all
     /// sessions together at most `total`.
-    pub fn new(ttl: Duration, per_session: usize, total: usize) -> Self {
+    pub(crate) fn new(ttl: Duration, per_session: usize, total: usize) -> Self {
         Self {
             entries: Mutex::default(),
             ttl,
@@ -59,19 +59,15 @@ impl PendingActions {
         }
     }
 
-    pub fn ttl(&self) -> Duration {
-        self.ttl
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn insert(&self, session: &str, planned: Planned) {
+    pub(crate) fn insert(&self, session: &str, planned: Planned) {
         self.insert_at(session, planned, Instant::now());
     }
 
-    pub fn insert_at(&self, session: &str, planned: Planned, now: Instant) {
+    fn insert_at(&self, session: &str, planned: Planned, now: Instant) {
         let mut entries = self.lock();
         // Expired entries (used or not) are dropped first.
         entries.retain(|_, e| now.saturating_duration_since(e.created) < self.ttl);
@@ -103,11 +99,11 @@ impl PendingActions {
     }
 
     /// The card `id` for approval by `session` (a card without an approval id: once).
-    pub fn take(&self, session: &str, id: &str) -> Result<Planned, TakeError> {
+    pub(crate) fn take(&self, session: &str, id: &str) -> Result<Planned, TakeError> {
         self.take_at(session, id, Instant::now())
     }
 
-    pub fn take_at(&self, session: &str, id: &str, now: Instant) -> Result<Planned, TakeError> {
+    fn take_at(&self, session: &str, id: &str, now: Instant) -> Result<Planned, TakeError> {
         let mut entries = self.lock();
         let entry = entries
             .get_mut(id)
@@ -126,16 +122,13 @@ impl PendingActions {
     }
 
     /// Sign-out: the session's suggestions go with it.
-    pub fn forget_session(&self, session: &str) {
+    pub(crate) fn forget_session(&self, session: &str) {
         self.lock().retain(|_, e| e.session != session);
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

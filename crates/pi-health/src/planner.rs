@@ -6,7 +6,7 @@ use serde::Serialize;
 /// A lifecycle action the chat may suggest (never run without approval).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Action {
+pub(crate) enum Action {
     Restart,
     Start,
     Stop,
@@ -14,7 +14,7 @@ pub enum Action {
 
 impl Action {
     /// The docker-mcp tool that performs it.
-    pub fn tool(self) -> &'static str {
+    pub(crate) fn tool(self) -> &'static str {
         match self {
             Self::Restart => "compose_restart",
             Self::Start => "compose_start",
@@ -23,7 +23,7 @@ impl Action {
     }
 
     /// The button's label, as the guide shows it ("Approve Restart").
-    pub fn cta_label(self) -> &'static str {
+    pub(crate) fn cta_label(self) -> &'static str {
         match self {
             Self::Restart => "Approve Restart",
             Self::Start => "Approve Start",
@@ -35,7 +35,7 @@ impl Action {
 /// What the person asked for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "intent", rename_all = "snake_case")]
-pub enum Intent {
+pub(crate) enum Intent {
     /// "What is the Docker status?", "check docker"
     DockerStatus,
     /// "Is anything unhealthy?"
@@ -146,7 +146,7 @@ const STATUS: &[&str] = &[
 ];
 
 /// Plans an answer to `message` given the services the compose file declares.
-pub fn plan(message: &str, services: &[String]) -> Intent {
+pub(crate) fn plan(message: &str, services: &[String]) -> Intent {
     let words = words(message);
     let service = named_service(&words, services);
     let action = if has_any(&words, RESTART) || (has_any(&words, STUCK) && service.is_some()) {

@@ -9,36 +9,36 @@ use crate::ids;
 use crate::planner::Action;
 
 /// The tool id suggestions carry (the guide's `docker_actions`).
-pub const TOOL_ID: &str = "docker_actions";
+pub(crate) const TOOL_ID: &str = "docker_actions";
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Suggestion {
-    pub id: String,
-    pub description: String,
-    pub command: String,
-    pub impact: String,
-    pub cta_label: String,
-    pub tool_id: String,
-    pub action: String,
-    pub action_params: Value,
+pub(crate) struct Suggestion {
+    pub(crate) id: String,
+    pub(crate) description: String,
+    pub(crate) command: String,
+    pub(crate) impact: String,
+    pub(crate) cta_label: String,
+    tool_id: String,
+    pub(crate) action: String,
+    action_params: Value,
 }
 
 /// What a suggestion stands for: the action and its target (never client input),
 /// and the gateway's approval of it once the gateway has been asked.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Planned {
-    pub suggestion: Suggestion,
-    pub action: Action,
-    pub service: String,
+pub(crate) struct Planned {
+    pub(crate) suggestion: Suggestion,
+    pub(crate) action: Action,
+    pub(crate) service: String,
     /// The gateway's approval id (then also the card's id); `None` while the
     /// gateway has not been asked or could not be reached.
-    pub approval_id: Option<String>,
+    pub(crate) approval_id: Option<String>,
 }
 
 impl Planned {
     /// The gateway call this action is: the compose tool and its arguments.
-    pub fn tool_call(&self, compose_file: &str) -> (&'static str, Value) {
+    pub(crate) fn tool_call(&self, compose_file: &str) -> (&'static str, Value) {
         (
             self.action.tool(),
             json!({ "file": compose_file, "service": self.service }),
@@ -47,7 +47,7 @@ impl Planned {
 }
 
 /// `restart_container`, as the contract names the methods of `docker_actions`.
-pub fn method(action: Action) -> &'static str {
+pub(crate) fn method(action: Action) -> &'static str {
     match action {
         Action::Restart => "restart_container",
         Action::Start => "start_container",
@@ -80,7 +80,7 @@ fn shell_word(text: &str) -> String {
 /// says of it now (e.g. "running, Up 2 hours"), when known.
 /// The card's id is random until the gateway's approval id replaces it; without
 /// randomness there is no card (`None`).
-pub fn plan(
+pub(crate) fn plan(
     action: Action,
     service: &str,
     compose_file: &str,

@@ -5,17 +5,17 @@ use serde_json::{Value, json};
 
 /// The state of the compose stack, as `compose_ps` reported it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct StackSummary {
-    pub running: usize,
-    pub total: usize,
-    pub unhealthy: Vec<String>,
+pub(crate) struct StackSummary {
+    pub(crate) running: usize,
+    pub(crate) total: usize,
+    pub(crate) unhealthy: Vec<String>,
     /// Service and exit code.
-    pub exited: Vec<(String, Option<i64>)>,
-    pub not_created: Vec<String>,
+    pub(crate) exited: Vec<(String, Option<i64>)>,
+    pub(crate) not_created: Vec<String>,
 }
 
 /// Reads `compose_ps`'s structured result; unknown shapes give an empty summary.
-pub fn summarize(compose_ps: &Value) -> StackSummary {
+pub(crate) fn summarize(compose_ps: &Value) -> StackSummary {
     let mut summary = StackSummary::default();
     let services = compose_ps
         .get("services")
@@ -56,7 +56,7 @@ pub fn summarize(compose_ps: &Value) -> StackSummary {
 
 /// What a model is told of `compose_ps`: the summary sentence and each
 /// declared service's state, health and status (nothing else of the result).
-pub fn for_model(compose_ps: &Value) -> Value {
+pub(crate) fn for_model(compose_ps: &Value) -> Value {
     let services: Vec<Value> = compose_ps
         .get("services")
         .and_then(Value::as_array)
@@ -79,7 +79,7 @@ pub fn for_model(compose_ps: &Value) -> Value {
 
 impl StackSummary {
     /// What is wrong, one phrase per kind: "unhealthy: prowlarr", "exited: ...".
-    pub fn problems(&self) -> Vec<String> {
+    pub(crate) fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         if !self.unhealthy.is_empty() {
             problems.push(format!("unhealthy: {}", self.unhealthy.join(", ")));
@@ -102,7 +102,7 @@ impl StackSummary {
     }
 
     /// One plain sentence (no markup): "4 of 6 services running; unhealthy: prowlarr; ..."
-    pub fn sentence(&self) -> String {
+    pub(crate) fn sentence(&self) -> String {
         let mut parts = vec![format!(
             "{} of {} services running",
             self.running, self.total

@@ -13,16 +13,16 @@ use serde::{Deserialize, Serialize};
 use crate::ids;
 
 /// The file's name in the data directory.
-pub const USERS_FILE: &str = "pi-health-users.json";
+const USERS_FILE: &str = "pi-health-users.json";
 /// The user created on first start when there is none.
-pub const INITIAL_USER: &str = "admin";
-pub const MIN_PASSWORD_CHARS: usize = 8;
+const INITIAL_USER: &str = "admin";
+const MIN_PASSWORD_CHARS: usize = 8;
 const MAX_PASSWORD_BYTES: usize = 1024;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct UserRecord {
-    pub name: String,
-    pub password_hash: String,
+struct UserRecord {
+    pub(crate) name: String,
+    password_hash: String,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -31,19 +31,20 @@ struct UsersFile {
     users: Vec<UserRecord>,
 }
 
+/// The web app's users: names and Argon2 password hashes in a JSON file.
 pub struct Users {
     path: PathBuf,
 }
 
 /// A user name: 1 to 32 of `[A-Za-z0-9_.-]`.
-pub fn valid_name(name: &str) -> bool {
+fn valid_name(name: &str) -> bool {
     (1..=32).contains(&name.len())
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
 }
 
-pub fn hash_password(password: &str) -> Result<String, String> {
+fn hash_password(password: &str) -> Result<String, String> {
     Argon2::default()
         .hash_password(password.as_bytes())
         .map(|hash| hash.to_string())
@@ -51,7 +52,7 @@ pub fn hash_password(password: &str) -> Result<String, String> {
 }
 
 /// Whether `password` matches the PHC string `hash` (false for a malformed hash).
-pub fn check_password(hash: &str, password: &str) -> bool {
+fn check_password(hash: &str, password: &str) -> bool {
     if password.len() > MAX_PASSWORD_BYTES {
         return false;
     }
@@ -77,7 +78,7 @@ fn decoy_hash() -> &'static str {
 }
 
 impl Users {
-    pub fn new(path: impl Into<PathBuf>) -> Self {
+    pub(crate) fn new(path: impl Into<PathBuf>) -> Self {
         Self { path: path.into() }
     }
 
@@ -86,6 +87,7 @@ impl Users {
         Self::new(data_dir.join(USERS_FILE))
     }
 
+    /// The users file.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -118,7 +120,8 @@ impl Users {
             })
     }
 
-    pub fn names(&self) -> Result<Vec<String>, String> {
+    #[cfg(test)]
+    pub(crate) fn names(&self) -> Result<Vec<String>, String> {
         Ok(self.read()?.users.into_iter().map(|u| u.name).collect())
     }
 
@@ -163,7 +166,7 @@ impl Users {
     }
 
     /// Whether `name` / `password` sign in (blocking: Argon2 is deliberately slow).
-    pub fn verify(&self, name: &str, password: &str) -> bool {
+    pub(crate) fn verify(&self, name: &str, password: &str) -> bool {
         let users = self.read().map(|f| f.users).unwrap_or_else(|error| {
             tracing::error!(%error, "users file");
             Vec::new()

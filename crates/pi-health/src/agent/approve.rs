@@ -14,29 +14,33 @@ use crate::suggestion::Planned;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Status {
+pub(crate) enum Status {
     Success,
     Error,
 }
 
 /// `POST /api/ops-copilot/approve`'s answer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ApproveReply {
-    pub status: Status,
+pub(crate) struct ApproveReply {
+    pub(crate) status: Status,
     /// What happened, in one or two sentences (plain text).
-    pub result: String,
+    pub(crate) result: String,
     /// What to do or know next (plain text), if anything.
-    pub followup: Option<String>,
+    pub(crate) followup: Option<String>,
     /// The gateway's approval id, when the gateway made one.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub approval_id: Option<String>,
+    pub(crate) approval_id: Option<String>,
     /// The HTTP status the answer goes out with.
     #[serde(skip)]
-    pub http_status: u16,
+    pub(crate) http_status: u16,
 }
 
 impl ApproveReply {
-    pub fn error(http_status: u16, result: impl Into<String>, followup: Option<String>) -> Self {
+    pub(crate) fn error(
+        http_status: u16,
+        result: impl Into<String>,
+        followup: Option<String>,
+    ) -> Self {
         Self {
             status: Status::Error,
             result: result.into(),
@@ -46,7 +50,7 @@ impl ApproveReply {
         }
     }
 
-    pub fn is_success(&self) -> bool {
+    pub(crate) fn is_success(&self) -> bool {
         self.status == Status::Success
     }
 }
@@ -83,7 +87,7 @@ fn status_of(code: RefusalCode) -> u16 {
 }
 
 /// Approves `planned`'s gateway approval.
-pub async fn run(gateway: Option<&GatewayClient>, planned: &Planned) -> ApproveReply {
+pub(crate) async fn run(gateway: Option<&GatewayClient>, planned: &Planned) -> ApproveReply {
     let service = &planned.service;
     let Some(gateway) = gateway else {
         return ApproveReply::error(

@@ -3,10 +3,10 @@
 //! tools through the gateway, and turns actions into suggestions (never
 //! executing them). Answers are HTML built with every value escaped.
 
-pub mod approve;
+mod approve;
 mod model;
-pub mod render;
-pub mod services;
+mod render;
+mod services;
 
 use std::path::Path;
 use std::time::Duration;
@@ -23,48 +23,48 @@ use crate::suggestion::{self, Planned, Suggestion};
 use crate::summary;
 use ops_core::contract::Refusal;
 
-pub use approve::ApproveReply;
+pub(crate) use approve::ApproveReply;
 use services::ServiceCache;
 
 /// The `model` the chat reports when no language model is configured.
-pub const BUILT_IN_MODEL: &str = "built-in planner";
+const BUILT_IN_MODEL: &str = "built-in planner";
 /// How long the services `compose_ps` reported are trusted for planning.
 const SERVICES_TTL: Duration = Duration::from_secs(20);
 /// A message longer than this is cut before planning.
-pub const MAX_MESSAGE_CHARS: usize = 2000;
+pub(crate) const MAX_MESSAGE_CHARS: usize = 2000;
 /// Lines of logs the chat asks for.
 const LOG_TAIL: u64 = 100;
 
 /// One chat message of the contract.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ChatMessage {
-    pub id: String,
-    pub role: &'static str,
+pub(crate) struct ChatMessage {
+    pub(crate) id: String,
+    pub(crate) role: &'static str,
     /// HTML, every value escaped.
-    pub content: String,
+    pub(crate) content: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub suggestion: Option<Suggestion>,
+    pub(crate) suggestion: Option<Suggestion>,
 }
 
 /// `POST /api/ops-copilot/chat`'s answer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ChatReply {
-    pub messages: Vec<ChatMessage>,
-    pub model: String,
+pub(crate) struct ChatReply {
+    pub(crate) messages: Vec<ChatMessage>,
+    pub(crate) model: String,
     /// The tools that ran for this answer.
-    pub tools: Vec<String>,
+    pub(crate) tools: Vec<String>,
 }
 
 /// An answer and the action it suggests (to be kept for approval).
 #[derive(Debug, Clone)]
-pub struct Chat {
-    pub reply: ChatReply,
-    pub planned: Option<Planned>,
+pub(crate) struct Chat {
+    pub(crate) reply: ChatReply,
+    pub(crate) planned: Option<Planned>,
 }
 
 /// Why the stack could not be read.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Problem {
+pub(crate) enum Problem {
     Offline,
     Unreachable(String),
     Refused {
@@ -80,7 +80,7 @@ pub enum Problem {
 
 impl Problem {
     /// The warning shown with an answer.
-    pub fn warning(&self) -> String {
+    pub(crate) fn warning(&self) -> String {
         match self {
             Self::Offline => "The Docker integration is offline (DOCKER_MCP_BASE_URL is not set): I cannot see or change the containers.".into(),
             Self::Unreachable(why) => format!(
@@ -98,8 +98,11 @@ impl Problem {
 }
 
 /// A read through the gateway: its result or why there is none.
-pub type Read = Result<Value, Problem>;
+pub(crate) type Read = Result<Value, Problem>;
 
+/// The chat agent: answers chat messages and runs approved suggestions, with
+/// the stack read through the gateway (none in offline mode) and the host's
+/// statistics.
 pub struct Agent {
     gateway: Option<GatewayClient>,
     compose_file: String,
@@ -138,6 +141,8 @@ impl Answer {
 }
 
 impl Agent {
+    /// An agent reaching the gateway as `settings` say (offline without a
+    /// base URL), with the built-in planner only.
     pub fn new(settings: &GatewaySettings, host: HostProbe) -> Self {
         Self {
             gateway: GatewayClient::new(settings),
@@ -154,20 +159,20 @@ impl Agent {
         self
     }
 
-    pub fn gateway(&self) -> Option<&GatewayClient> {
+    pub(crate) fn gateway(&self) -> Option<&GatewayClient> {
         self.gateway.as_ref()
     }
 
-    pub fn host(&self) -> &HostProbe {
+    pub(crate) fn host(&self) -> &HostProbe {
         &self.host
     }
 
-    pub fn compose_file(&self) -> &str {
+    pub(crate) fn compose_file(&self) -> &str {
         &self.compose_file
     }
 
     /// A read tool through the gateway.
-    pub async fn read(&self, tool: &str, args: Value) -> Read {
+    pub(crate) async fn read(&self, tool: &str, args: Value) -> Read {
         let Some(gateway) = &self.gateway else {
             return Err(Problem::Offline);
         };
@@ -190,7 +195,7 @@ impl Agent {
     }
 
     /// `compose_ps` now; the result also refreshes the services cache.
-    pub async fn compose_ps(&self) -> Read {
+    pub(crate) async fn compose_ps(&self) -> Read {
         let result = self
             .read("compose_ps", json!({ "file": self.compose_file }))
             .await?;
@@ -199,7 +204,7 @@ impl Agent {
     }
 
     /// `compose_logs` of one service (redacted and capped by the gateway).
-    pub async fn logs(&self, service: &str, tail: u64) -> Read {
+    pub(crate) async fn logs(&self, service: &str, tail: u64) -> Read {
         self.read(
             "compose_logs",
             json!({ "file": self.compose_file, "service": service, "tail": tail.clamp(50, 500) }),
@@ -228,7 +233,7 @@ impl Agent {
 
     /// Answers one chat message: the model when one is configured and answers,
     /// otherwise the built-in planner.
-    pub async fn chat(&self, message: &str) -> Chat {
+    pub(crate) async fn chat(&self, message: &str) -> Chat {
         let message = ops_core::bounded(message.trim(), MAX_MESSAGE_CHARS);
         let mut answer = Answer::default();
         let (services, ps) = self.services(&mut answer).await;
@@ -471,7 +476,7 @@ impl Agent {
 
     /// Runs an approved suggestion through the gateway; on success, says how the
     /// service is now.
-    pub async fn approve(&self, planned: &Planned) -> ApproveReply {
+    pub(crate) async fn approve(&self, planned: &Planned) -> ApproveReply {
         let mut reply = approve::run(self.gateway.as_ref(), planned).await;
         if reply.is_success() {
             self.cache.expire();

@@ -18,9 +18,9 @@ use crate::llm::wire::{self, ToolChoice};
 use crate::llm::{Model, ModelError, prompt};
 
 /// Requests to the model for one chat message: tool rounds, then the answer.
-pub const MAX_REQUESTS: usize = 3;
+pub(super) const MAX_REQUESTS: usize = 3;
 /// Tool calls run per turn of the model; more are answered "not run".
-pub const MAX_CALLS_PER_TURN: usize = 4;
+pub(super) const MAX_CALLS_PER_TURN: usize = 4;
 
 /// Asks `model` about `message`, on top of what `base` already holds (the
 /// services' warnings). `Err` when the model cannot be used for this message.

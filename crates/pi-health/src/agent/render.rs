@@ -10,7 +10,7 @@ use crate::planner::Action;
 use crate::summary::StackSummary;
 
 /// Lines of a log shown in the chat.
-pub const LOG_LINES: usize = 100;
+const LOG_LINES: usize = 100;
 /// Characters of a log shown in the chat.
 const LOG_CHARS: usize = 20_000;
 
@@ -18,7 +18,7 @@ const LOG_CHARS: usize = 20_000;
 const MODEL_CHARS: usize = 4000;
 
 /// Small print under an answer: which agent answered, what was dropped.
-pub fn note(text: &str) -> Html {
+pub(crate) fn note(text: &str) -> Html {
     let mut html = Html::new();
     html.wrap("<p class=\"note\">", text, "</p>");
     html
@@ -46,7 +46,7 @@ fn without_thinking(text: &str) -> String {
 
 /// A language model's words: text only (markup it wrote shows as text), its
 /// thinking left out, bounded, in paragraphs.
-pub fn model_text(text: &str) -> Html {
+pub(crate) fn model_text(text: &str) -> Html {
     let text = ops_core::bounded(without_thinking(text).trim(), MODEL_CHARS);
     let mut html = Html::new();
     for paragraph in text.split("\n\n").map(str::trim).filter(|p| !p.is_empty()) {
@@ -62,7 +62,7 @@ pub fn model_text(text: &str) -> Html {
     html
 }
 
-pub fn warning(text: &str) -> Html {
+pub(crate) fn warning(text: &str) -> Html {
     let mut html = Html::new();
     html.wrap("<p class=\"warning\">\u{26a0} ", text, "</p>");
     html
@@ -80,7 +80,7 @@ fn str_of<'a>(value: &'a Value, key: &str) -> &'a str {
 }
 
 /// `docker_status`: the stack's summary, each service, and the host's container count.
-pub fn status(summary: &StackSummary, ps: &Value, running_on_host: Option<usize>) -> Html {
+pub(crate) fn status(summary: &StackSummary, ps: &Value, running_on_host: Option<usize>) -> Html {
     let mut html = Html::new();
     html.raw("<p><strong>Docker status:</strong> ")
         .text(&summary.sentence())
@@ -123,7 +123,7 @@ pub fn status(summary: &StackSummary, ps: &Value, running_on_host: Option<usize>
 }
 
 /// "Is anything unhealthy?": only what is wrong.
-pub fn unhealthy(summary: &StackSummary) -> Html {
+pub(crate) fn unhealthy(summary: &StackSummary) -> Html {
     let mut html = Html::new();
     let problems = summary.problems();
     if problems.is_empty() {
@@ -157,7 +157,7 @@ pub fn unhealthy(summary: &StackSummary) -> Html {
 }
 
 /// `compose_logs`: the newest lines, as text in a `<pre>`.
-pub fn logs(service: &str, result: &Value) -> Html {
+pub(crate) fn logs(service: &str, result: &Value) -> Html {
     let text = str_of(result, "logs");
     let lines: Vec<&str> = text.lines().collect();
     let shown = &lines[lines.len().saturating_sub(LOG_LINES)..];
@@ -184,7 +184,7 @@ pub fn logs(service: &str, result: &Value) -> Html {
 }
 
 /// The host: CPU, memory, temperature, disks, uptime.
-pub fn system_health(stats: &HostStats) -> Html {
+pub(crate) fn system_health(stats: &HostStats) -> Html {
     let mut html = Html::new();
     html.wrap(
         "<p><strong>System health</strong> of ",
@@ -241,7 +241,7 @@ fn verb(action: Action) -> &'static str {
 }
 
 /// The text that goes with a suggestion card.
-pub fn suggest(action: Action, service: &str, state: Option<&str>) -> Html {
+pub(crate) fn suggest(action: Action, service: &str, state: Option<&str>) -> Html {
     let mut html = Html::new();
     html.raw("<p>I can ")
         .text(verb(action))
@@ -255,7 +255,11 @@ pub fn suggest(action: Action, service: &str, state: Option<&str>) -> Html {
     html
 }
 
-pub fn unknown_service(action: Option<Action>, named: Option<&str>, services: &[String]) -> Html {
+pub(crate) fn unknown_service(
+    action: Option<Action>,
+    named: Option<&str>,
+    services: &[String],
+) -> Html {
     let mut html = Html::new();
     match (action, named) {
         (_, Some(name)) => {
@@ -288,7 +292,7 @@ pub fn unknown_service(action: Option<Action>, named: Option<&str>, services: &[
     html
 }
 
-pub fn help(message: &str, services: &[String]) -> Html {
+pub(crate) fn help(message: &str, services: &[String]) -> Html {
     let mut html = Html::new();
     if !message.trim().is_empty() {
         html.wrap(

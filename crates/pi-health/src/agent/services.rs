@@ -11,13 +11,13 @@ use serde::de::IgnoredAny;
 use serde_json::Value;
 
 /// The last `compose_ps` result and when it was read.
-pub struct ServiceCache {
+pub(crate) struct ServiceCache {
     ttl: Duration,
     last: Mutex<Option<(Instant, Value)>>,
 }
 
 impl ServiceCache {
-    pub fn new(ttl: Duration) -> Self {
+    pub(crate) fn new(ttl: Duration) -> Self {
         Self {
             ttl,
             last: Mutex::default(),
@@ -29,7 +29,7 @@ impl ServiceCache {
     }
 
     /// The cached result when younger than `max_age` (the cache's ttl when `None`).
-    pub fn fresh(&self, max_age: Option<Duration>) -> Option<Value> {
+    pub(crate) fn fresh(&self, max_age: Option<Duration>) -> Option<Value> {
         let max_age = max_age.unwrap_or(self.ttl);
         self.lock()
             .as_ref()
@@ -38,16 +38,16 @@ impl ServiceCache {
     }
 
     /// Whatever was read last, however old.
-    pub fn stale(&self) -> Option<Value> {
+    pub(crate) fn stale(&self) -> Option<Value> {
         self.lock().as_ref().map(|(_, value)| value.clone())
     }
 
-    pub fn store(&self, compose_ps: Value) {
+    pub(crate) fn store(&self, compose_ps: Value) {
         *self.lock() = Some((Instant::now(), compose_ps));
     }
 
     /// After an action: the next read goes to the stack.
-    pub fn expire(&self) {
+    pub(crate) fn expire(&self) {
         if let Some((at, _)) = self.lock().as_mut() {
             *at = Instant::now() - self.ttl - Duration::from_secs(1);
         }
@@ -55,7 +55,7 @@ impl ServiceCache {
 }
 
 /// The services `compose_ps` says the compose file declares.
-pub fn declared(compose_ps: &Value) -> Vec<String> {
+pub(crate) fn declared(compose_ps: &Value) -> Vec<String> {
     compose_ps
         .get("services")
         .and_then(Value::as_array)
@@ -71,7 +71,7 @@ pub fn declared(compose_ps: &Value) -> Vec<String> {
 }
 
 /// "running, Up 5 minutes (healthy)" for one service, from `compose_ps`.
-pub fn state_of(compose_ps: &Value, service: &str) -> Option<String> {
+pub(crate) fn state_of(compose_ps: &Value, service: &str) -> Option<String> {
     let entry = compose_ps
         .get("services")?
         .as_array()?
@@ -95,7 +95,7 @@ struct ComposeFile {
 }
 
 /// The services a compose file declares, when this process can read it.
-pub fn from_file(path: &Path) -> Option<Vec<String>> {
+pub(crate) fn from_file(path: &Path) -> Option<Vec<String>> {
     let meta = std::fs::metadata(path).ok()?;
     if !meta.is_file() || meta.len() > 1024 * 1024 {
         return None;

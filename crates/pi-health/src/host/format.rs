@@ -1,7 +1,7 @@
 //! Human-readable sizes and durations for the pages and the chat.
 
 /// `1536` -> `1.5 KiB`.
-pub fn bytes(n: u64) -> String {
+pub(crate) fn bytes(n: u64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
     let mut value = n as f64;
     let mut unit = 0;
@@ -17,7 +17,7 @@ pub fn bytes(n: u64) -> String {
 }
 
 /// `93784` -> `1 d 2 h 3 min`.
-pub fn duration(seconds: u64) -> String {
+pub(crate) fn duration(seconds: u64) -> String {
     let (days, hours, minutes) = (
         seconds / 86_400,
         seconds % 86_400 / 3600,

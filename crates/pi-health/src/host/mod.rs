@@ -1,8 +1,8 @@
 //! Host statistics for the dashboard and the chat's system health: CPU, memory,
 //! temperature, disks, network and uptime (`sysinfo`, plus the thermal zones).
 
-pub mod format;
-pub mod thermal;
+pub(crate) mod format;
+mod thermal;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -11,68 +11,68 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use sysinfo::{Disks, Networks, System};
 
-pub use thermal::Zone;
+use thermal::Zone;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct HostStats {
-    pub hostname: String,
-    pub os: String,
-    pub uptime_seconds: u64,
-    pub uptime: String,
-    pub cpu: Cpu,
-    pub memory: Memory,
-    pub swap: Memory,
-    pub temperature: Temperature,
-    pub disks: Vec<Disk>,
-    pub network: Vec<Interface>,
+pub(crate) struct HostStats {
+    pub(crate) hostname: String,
+    pub(crate) os: String,
+    pub(crate) uptime_seconds: u64,
+    pub(crate) uptime: String,
+    pub(crate) cpu: Cpu,
+    pub(crate) memory: Memory,
+    swap: Memory,
+    pub(crate) temperature: Temperature,
+    pub(crate) disks: Vec<Disk>,
+    pub(crate) network: Vec<Interface>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Cpu {
-    pub percent: f64,
-    pub cores: usize,
+pub(crate) struct Cpu {
+    pub(crate) percent: f64,
+    pub(crate) cores: usize,
     /// Load averages over 1, 5 and 15 minutes.
-    pub load: [f64; 3],
+    pub(crate) load: [f64; 3],
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Memory {
-    pub total_bytes: u64,
-    pub used_bytes: u64,
-    pub percent: f64,
-    pub text: String,
+pub(crate) struct Memory {
+    pub(crate) total_bytes: u64,
+    used_bytes: u64,
+    pub(crate) percent: f64,
+    pub(crate) text: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Temperature {
+pub(crate) struct Temperature {
     /// The CPU zone's temperature (or the hottest zone's); `None` when the host has none.
-    pub celsius: Option<f64>,
+    pub(crate) celsius: Option<f64>,
     /// "48.3 °C" or "not available".
-    pub text: String,
-    pub zones: Vec<Zone>,
+    pub(crate) text: String,
+    pub(crate) zones: Vec<Zone>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Disk {
-    pub mount: String,
-    pub filesystem: String,
-    pub total_bytes: u64,
-    pub available_bytes: u64,
-    pub percent_used: f64,
-    pub text: String,
+pub(crate) struct Disk {
+    pub(crate) mount: String,
+    filesystem: String,
+    pub(crate) total_bytes: u64,
+    available_bytes: u64,
+    pub(crate) percent_used: f64,
+    pub(crate) text: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Interface {
-    pub interface: String,
-    pub rx_bytes: u64,
-    pub tx_bytes: u64,
-    pub rx_bytes_per_sec: u64,
-    pub tx_bytes_per_sec: u64,
+pub(crate) struct Interface {
+    interface: String,
+    rx_bytes: u64,
+    tx_bytes: u64,
+    rx_bytes_per_sec: u64,
+    tx_bytes_per_sec: u64,
 }
 
 /// What a model is told of the host: the figures the chat shows, as JSON.
-pub fn for_model(stats: &HostStats) -> serde_json::Value {
+pub(crate) fn for_model(stats: &HostStats) -> serde_json::Value {
     serde_json::json!({
         "hostname": stats.hostname,
         "uptime": stats.uptime,
@@ -161,7 +161,7 @@ impl HostProbe {
     }
 
     /// Samples the host now (blocking for ~0.2 s on the first call, for CPU usage).
-    pub fn sample(&self) -> HostStats {
+    fn sample(&self) -> HostStats {
         let mut samplers = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let first = samplers.last.is_none();
         if let Some(system) = samplers.system.as_mut() {
@@ -233,7 +233,7 @@ impl HostProbe {
     }
 
     /// [`Self::sample`] off the async runtime.
-    pub async fn sample_async(&self) -> HostStats {
+    pub(crate) async fn sample_async(&self) -> HostStats {
         let probe = self.clone();
         match tokio::task::spawn_blocking(move || probe.sample()).await {
             Ok(stats) => stats,

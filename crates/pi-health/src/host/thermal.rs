@@ -6,15 +6,15 @@ use std::path::Path;
 use serde::Serialize;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Zone {
+pub(crate) struct Zone {
     /// The zone's `type` (e.g. `cpu-thermal`), or its directory name.
-    pub zone: String,
-    pub celsius: f64,
+    pub(crate) zone: String,
+    pub(crate) celsius: f64,
 }
 
 /// Every readable zone under `root` (normally `/sys/class/thermal`), sorted by name;
 /// empty when the host has none (a VM, a container without /sys).
-pub fn read_zones(root: &Path) -> Vec<Zone> {
+pub(crate) fn read_zones(root: &Path) -> Vec<Zone> {
     let Ok(entries) = std::fs::read_dir(root) else {
         return Vec::new();
     };
@@ -50,7 +50,7 @@ fn natural(name: &str) -> (usize, String) {
 }
 
 /// The temperature to show: the CPU zone when there is one, else the hottest.
-pub fn headline(zones: &[Zone]) -> Option<f64> {
+pub(crate) fn headline(zones: &[Zone]) -> Option<f64> {
     zones
         .iter()
         .find(|z| z.zone.to_lowercase().contains("cpu"))

@@ -5,16 +5,16 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// How long the model is skipped after a failure.
-pub const DEFAULT_PAUSE: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_PAUSE: Duration = Duration::from_secs(30);
 
 #[derive(Debug)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     pause: Duration,
     until: Mutex<Option<Instant>>,
 }
 
 impl Backoff {
-    pub fn new(pause: Duration) -> Self {
+    pub(crate) fn new(pause: Duration) -> Self {
         Self {
             pause,
             until: Mutex::default(),
@@ -26,26 +26,26 @@ impl Backoff {
     }
 
     /// `Ok` when the model may be asked, else how long it is still skipped.
-    pub fn ready(&self) -> Result<(), Duration> {
+    pub(crate) fn ready(&self) -> Result<(), Duration> {
         self.ready_at(Instant::now())
     }
 
-    pub fn ready_at(&self, now: Instant) -> Result<(), Duration> {
+    fn ready_at(&self, now: Instant) -> Result<(), Duration> {
         match *self.lock() {
             Some(until) if now < until => Err(until - now),
             _ => Ok(()),
         }
     }
 
-    pub fn failed(&self) {
+    pub(crate) fn failed(&self) {
         self.failed_at(Instant::now());
     }
 
-    pub fn failed_at(&self, now: Instant) {
+    fn failed_at(&self, now: Instant) {
         *self.lock() = Some(now + self.pause);
     }
 
-    pub fn succeeded(&self) {
+    pub(crate) fn succeeded(&self) {
         *self.lock() = None;
     }
 }

@@ -5,21 +5,20 @@
 //! `policy.yaml`: service pattern, `tail` 50 to 500, no other properties)
 //! narrowed to this stack's services; `file` is never the model's to choose.
 
-use ops_core::contract::rules;
+use ops_core::contract::rules::{self, SERVICE_PATTERN};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::planner::Action;
 
-pub const DOCKER_STATUS: &str = "docker_status";
-pub const DOCKER_ACTIONS: &str = "docker_actions";
-pub const COMPOSE_LOGS: &str = "compose_logs";
-pub const SYSTEM_HEALTH: &str = "system_health";
+pub(crate) const DOCKER_STATUS: &str = "docker_status";
+const DOCKER_ACTIONS: &str = "docker_actions";
+pub(crate) const COMPOSE_LOGS: &str = "compose_logs";
+pub(crate) const SYSTEM_HEALTH: &str = "system_health";
 
-/// The contract's service name pattern and `compose_logs`' `tail` bounds.
-pub use ops_core::contract::rules::SERVICE_PATTERN;
-pub const TAIL_MIN: u64 = rules::TAIL_MIN as u64;
-pub const TAIL_MAX: u64 = rules::TAIL_MAX as u64;
+// `compose_logs`' `tail` bounds (and the service name pattern, SERVICE_PATTERN): the contract's.
+const TAIL_MIN: u64 = rules::TAIL_MIN as u64;
+const TAIL_MAX: u64 = rules::TAIL_MAX as u64;
 const TAIL_DEFAULT: u64 = rules::TAIL_DEFAULT as u64;
 /// Arguments longer than this are not even parsed.
 const MAX_ARGUMENT_BYTES: usize = 4096;
@@ -28,7 +27,7 @@ const MAX_SERVICES: usize = 100;
 
 /// A proposal that passed the check.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Proposal {
+pub(crate) enum Proposal {
     /// `docker_ps` and `compose_ps` through the gateway.
     DockerStatus,
     /// `compose_logs` through the gateway.
@@ -39,24 +38,12 @@ pub enum Proposal {
     Action { action: Action, service: String },
 }
 
-impl Proposal {
-    /// The catalog's name of the tool.
-    pub fn tool(&self) -> &'static str {
-        match self {
-            Self::DockerStatus => DOCKER_STATUS,
-            Self::Logs { .. } => COMPOSE_LOGS,
-            Self::SystemHealth => SYSTEM_HEALTH,
-            Self::Action { .. } => DOCKER_ACTIONS,
-        }
-    }
-}
-
 /// A proposal that was dropped, and why (plain text; tool names and reasons
 /// may echo the model's words, so they are bounded and always escaped when shown).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Rejection {
-    pub tool: String,
-    pub reason: String,
+pub(crate) struct Rejection {
+    pub(crate) tool: String,
+    pub(crate) reason: String,
 }
 
 impl Rejection {
@@ -68,7 +55,7 @@ impl Rejection {
     }
 
     /// "docker_actions: "plex" is not one of [...]".
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let tool = if self.tool.is_empty() {
             "(no tool name)"
         } else {
@@ -86,7 +73,7 @@ struct Tool {
 }
 
 /// The tools for one conversation, with this stack's services in their schemas.
-pub struct Catalog {
+pub(crate) struct Catalog {
     services: Vec<String>,
     tools: Vec<Tool>,
 }
@@ -112,7 +99,7 @@ struct ActionArguments {
 impl Catalog {
     /// The catalog for a stack with `services`; without any known service only
     /// the tools that need none are offered.
-    pub fn new(services: &[String]) -> Self {
+    pub(crate) fn new(services: &[String]) -> Self {
         let mut names: Vec<String> = Vec::new();
         for service in services {
             if rules::is_service_name(service)
@@ -189,17 +176,17 @@ impl Catalog {
         }
     }
 
-    pub fn services(&self) -> &[String] {
+    pub(crate) fn services(&self) -> &[String] {
         &self.services
     }
 
     /// The names of the tools offered.
-    pub fn names(&self) -> Vec<&'static str> {
+    pub(crate) fn names(&self) -> Vec<&'static str> {
         self.tools.iter().map(|t| t.name).collect()
     }
 
     /// The `tools` of a chat-completions request.
-    pub fn definitions(&self) -> Value {
+    pub(crate) fn definitions(&self) -> Value {
         Value::Array(
             self.tools
                 .iter()
@@ -218,7 +205,7 @@ impl Catalog {
     }
 
     /// Checks one tool call of the model: a proposal, or why it is dropped.
-    pub fn check(&self, name: &str, arguments: &Value) -> Result<Proposal, Rejection> {
+    pub(crate) fn check(&self, name: &str, arguments: &Value) -> Result<Proposal, Rejection> {
         let Some(tool) = self.tools.iter().find(|t| t.name == name) else {
             let reason = if [DOCKER_ACTIONS, COMPOSE_LOGS].contains(&name) {
                 "the stack's services are not known right now".to_owned()

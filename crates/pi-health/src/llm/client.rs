@@ -11,11 +11,11 @@ use super::settings::ModelSettings;
 use super::wire::{self, Turn};
 
 /// Answers larger than this are refused (a turn is a few kB).
-pub const MAX_REPLY_BYTES: usize = 256 * 1024;
+pub(crate) const MAX_REPLY_BYTES: usize = 256 * 1024;
 
 /// Why the model gave no usable turn.
 #[derive(Debug, Clone, PartialEq)]
-pub enum ModelError {
+pub(crate) enum ModelError {
     /// Nothing came back: connection refused, reset, DNS...
     Unreachable(String),
     /// No (complete) answer within the time left.
@@ -47,7 +47,7 @@ impl std::fmt::Display for ModelError {
 }
 
 #[derive(Debug, Clone)]
-pub struct ModelClient {
+pub(crate) struct ModelClient {
     http: reqwest::Client,
     endpoint: String,
     model: String,
@@ -55,7 +55,7 @@ pub struct ModelClient {
 }
 
 impl ModelClient {
-    pub fn new(settings: &ModelSettings) -> Result<Self, String> {
+    pub(crate) fn new(settings: &ModelSettings) -> Result<Self, String> {
         let http = reqwest::Client::builder()
             .no_proxy()
             .connect_timeout(settings.timeout.min(Duration::from_secs(5)))
@@ -70,16 +70,20 @@ impl ModelClient {
         })
     }
 
-    pub fn model(&self) -> &str {
+    pub(crate) fn model(&self) -> &str {
         &self.model
     }
 
-    pub fn endpoint(&self) -> &str {
+    pub(crate) fn endpoint(&self) -> &str {
         &self.endpoint
     }
 
     /// Sends one request body and reads the assistant's turn, within `time_left`.
-    pub async fn complete(&self, body: &Value, time_left: Duration) -> Result<Turn, ModelError> {
+    pub(crate) async fn complete(
+        &self,
+        body: &Value,
+        time_left: Duration,
+    ) -> Result<Turn, ModelError> {
         if time_left.is_zero() {
             return Err(ModelError::Timeout(time_left));
         }

@@ -12,17 +12,17 @@
 //! model is left alone for a while ([`backoff`]). The conversation itself is
 //! the agent's (`agent::model`).
 
-pub mod backoff;
-pub mod catalog;
-pub mod client;
-pub mod prompt;
-pub mod settings;
-pub mod untrusted;
-pub mod wire;
+mod backoff;
+pub(crate) mod catalog;
+mod client;
+pub(crate) mod prompt;
+mod settings;
+pub(crate) mod untrusted;
+pub(crate) mod wire;
 
 use std::time::Duration;
 
-pub use client::{ModelClient, ModelError};
+pub(crate) use client::{ModelClient, ModelError};
 pub use settings::ModelSettings;
 
 use backoff::Backoff;
@@ -31,14 +31,15 @@ use untrusted::Guard;
 /// A configured model and what surrounds it.
 #[derive(Debug)]
 pub struct Model {
-    pub client: ModelClient,
-    pub guard: Guard,
-    pub backoff: Backoff,
+    pub(crate) client: ModelClient,
+    pub(crate) guard: Guard,
+    pub(crate) backoff: Backoff,
     /// The time one chat message's conversation with the model may take.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 impl Model {
+    /// The model `settings` describe (its HTTP client built, nothing sent yet).
     pub fn new(settings: &ModelSettings) -> Result<Self, String> {
         Ok(Self {
             client: ModelClient::new(settings)?,
@@ -49,7 +50,7 @@ impl Model {
     }
 
     /// The model's name, as the chat reports it.
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         self.client.model()
     }
 }

@@ -2,7 +2,7 @@
 //! is data, never instructions.
 
 /// The system message for a stack with `services`.
-pub fn system(services: &[String]) -> String {
+pub(crate) fn system(services: &[String]) -> String {
     let services = if services.is_empty() {
         "not known right now".to_owned()
     } else {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 /// `OPS_COPILOT_LLM_TIMEOUT`'s default: seconds the whole conversation with the
 /// model may take for one chat message (a small model on a Pi 5 needs several).
-pub const DEFAULT_TIMEOUT_SECS: f64 = 30.0;
+const DEFAULT_TIMEOUT_SECS: f64 = 30.0;
 /// The longest `OPS_COPILOT_LLM_TIMEOUT` accepted.
 const MAX_TIMEOUT_SECS: f64 = 600.0;
 
@@ -15,11 +15,11 @@ const MAX_TIMEOUT_SECS: f64 = 600.0;
 pub struct ModelSettings {
     /// `OPS_COPILOT_LLM_BASE_URL` without a trailing `/` (nor `/chat/completions`),
     /// e.g. `http://127.0.0.1:11434/v1` for Ollama.
-    pub base_url: String,
+    pub(crate) base_url: String,
     /// `OPS_COPILOT_LLM_MODEL`, e.g. `qwen2.5:3b`.
     pub model: String,
     /// From `OPS_COPILOT_LLM_API_KEY_FILE` (preferred) or `OPS_COPILOT_LLM_API_KEY`.
-    pub api_key: Option<String>,
+    pub(crate) api_key: Option<String>,
     /// `OPS_COPILOT_LLM_TIMEOUT` (seconds): all rounds with the model together.
     pub timeout: Duration,
 }
@@ -43,7 +43,9 @@ impl ModelSettings {
     }
 
     /// From any variable lookup (the environment, or a test's map).
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, String> {
+    pub(crate) fn from_lookup(
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<Self>, String> {
         let non_empty = |name: &str| {
             get(name)
                 .map(|v| v.trim().to_owned())

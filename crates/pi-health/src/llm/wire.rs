@@ -6,36 +6,36 @@
 use serde_json::{Value, json};
 
 /// The most tool calls of one turn that are kept (the rest are ignored).
-pub const MAX_TOOL_CALLS: usize = 8;
+const MAX_TOOL_CALLS: usize = 8;
 /// The answer's length the model is asked to stay within.
 const MAX_TOKENS: u64 = 800;
 
 /// One tool call the model asked for: its arguments are still unchecked.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ToolCall {
-    pub id: String,
-    pub name: String,
+pub(crate) struct ToolCall {
+    pub(crate) id: String,
+    pub(crate) name: String,
     /// As sent: a JSON text (OpenAI) or already an object (some servers).
-    pub arguments: Value,
+    pub(crate) arguments: Value,
 }
 
 /// The assistant's turn: text, tool calls, or both.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Turn {
-    pub content: Option<String>,
-    pub tool_calls: Vec<ToolCall>,
+pub(crate) struct Turn {
+    pub(crate) content: Option<String>,
+    pub(crate) tool_calls: Vec<ToolCall>,
 }
 
 /// Whether the model may call tools in this request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ToolChoice {
+pub(crate) enum ToolChoice {
     Auto,
     /// The last round: an answer in words.
     None,
 }
 
 /// The request body of `POST /chat/completions`.
-pub fn request(model: &str, messages: &[Value], tools: &Value, choice: ToolChoice) -> Value {
+pub(crate) fn request(model: &str, messages: &[Value], tools: &Value, choice: ToolChoice) -> Value {
     let mut body = json!({
         "model": model,
         "messages": messages,
@@ -53,16 +53,16 @@ pub fn request(model: &str, messages: &[Value], tools: &Value, choice: ToolChoic
     body
 }
 
-pub fn system(text: &str) -> Value {
+pub(crate) fn system(text: &str) -> Value {
     json!({ "role": "system", "content": text })
 }
 
-pub fn user(text: &str) -> Value {
+pub(crate) fn user(text: &str) -> Value {
     json!({ "role": "user", "content": text })
 }
 
 /// The model's own turn, echoed back so that tool results follow their calls.
-pub fn assistant(turn: &Turn) -> Value {
+pub(crate) fn assistant(turn: &Turn) -> Value {
     let calls: Vec<Value> = turn
         .tool_calls
         .iter()
@@ -86,7 +86,7 @@ pub fn assistant(turn: &Turn) -> Value {
 }
 
 /// A tool's answer to the call `id`.
-pub fn tool_result(id: &str, content: &str) -> Value {
+pub(crate) fn tool_result(id: &str, content: &str) -> Value {
     json!({ "role": "tool", "tool_call_id": id, "content": content })
 }
 
@@ -105,7 +105,7 @@ fn text_of(content: Option<&Value>) -> Option<String> {
 }
 
 /// The assistant's turn in a chat-completions answer.
-pub fn parse_turn(body: &[u8]) -> Result<Turn, String> {
+pub(crate) fn parse_turn(body: &[u8]) -> Result<Turn, String> {
     let answer: Value =
         serde_json::from_slice(body).map_err(|_| "the answer is not JSON".to_owned())?;
     let message = answer

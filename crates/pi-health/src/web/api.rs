@@ -11,10 +11,10 @@ use ops_core::contract::rules;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::AppState;
+use super::Shared;
 use super::guard::json_error;
 use super::session::Session;
-use crate::agent::approve::ApproveReply;
+use crate::agent::ApproveReply;
 use crate::agent::{MAX_MESSAGE_CHARS, Problem};
 use crate::gateway_client::{AuditQuery, ToolOutcome, on_behalf_of};
 use crate::pending::TakeError;
@@ -32,11 +32,11 @@ fn rejection_status(status: StatusCode) -> StatusCode {
     }
 }
 
-pub async fn not_found() -> Response {
+pub(crate) async fn not_found() -> Response {
     json_error(StatusCode::NOT_FOUND, "not_found", "no such page")
 }
 
-pub async fn health(State(state): State<AppState>) -> Response {
+pub(crate) async fn health(State(state): State<Shared>) -> Response {
     let mode = if state.agent.gateway().is_some() {
         "online"
     } else {
@@ -46,13 +46,13 @@ pub async fn health(State(state): State<AppState>) -> Response {
 }
 
 #[derive(Deserialize)]
-pub struct ChatBody {
+pub(crate) struct ChatBody {
     message: String,
 }
 
 /// `POST /api/ops-copilot/chat {"message"}`.
-pub async fn chat(
-    State(state): State<AppState>,
+pub(crate) async fn chat(
+    State(state): State<Shared>,
     Extension(session): Extension<Session>,
     body: Result<Json<ChatBody>, JsonRejection>,
 ) -> Response {
@@ -86,7 +86,7 @@ pub async fn chat(
 }
 
 #[derive(Deserialize)]
-pub struct ApproveBody {
+pub(crate) struct ApproveBody {
     action_id: String,
 }
 
@@ -96,8 +96,8 @@ fn reply(status: StatusCode, reply: ApproveReply) -> Response {
 
 /// `POST /api/ops-copilot/approve {"action_id"}`: only an action this app
 /// suggested to this session, pending and unexpired, once.
-pub async fn approve(
-    State(state): State<AppState>,
+pub(crate) async fn approve(
+    State(state): State<Shared>,
     Extension(session): Extension<Session>,
     body: Result<Json<ApproveBody>, JsonRejection>,
 ) -> Response {
@@ -140,25 +140,25 @@ pub async fn approve(
 }
 
 /// `GET /api/system-stats`.
-pub async fn system_stats(State(state): State<AppState>) -> Response {
+pub(crate) async fn system_stats(State(state): State<Shared>) -> Response {
     Json(state.agent.host().sample_async().await).into_response()
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ContainersQuery {
+pub(crate) struct ContainersQuery {
     logs: Option<String>,
     tail: Option<u64>,
 }
 
-fn online(state: &AppState) -> bool {
+fn online(state: &Shared) -> bool {
     state.agent.gateway().is_some()
 }
 
 /// `GET /api/containers[?logs=SERVICE&tail=N]`: the stack through `compose_ps`,
 /// and one service's recent logs (redacted by the gateway) on request.
-pub async fn containers(
-    State(state): State<AppState>,
+pub(crate) async fn containers(
+    State(state): State<Shared>,
     query: Result<Query<ContainersQuery>, QueryRejection>,
 ) -> Response {
     let Ok(Query(query)) = query else {
@@ -216,7 +216,7 @@ fn gateway_problem(problem: &crate::gateway_client::GatewayError) -> String {
 }
 
 /// `GET /api/approvals`: the gateway's pending approvals this app may see.
-pub async fn approvals(State(state): State<AppState>) -> Response {
+pub(crate) async fn approvals(State(state): State<Shared>) -> Response {
     let Some(gateway) = state.agent.gateway() else {
         return Json(
             json!({ "online": false, "approvals": [], "warning": Problem::Offline.warning() }),
@@ -243,8 +243,8 @@ fn decision(status: StatusCode, success: bool, result: String) -> Response {
 
 /// `POST /api/approvals/{id}/approve`: approve a pending gateway approval (an
 /// agent's request, say); the call runs in the gateway now.
-pub async fn approve_gateway(
-    State(state): State<AppState>,
+pub(crate) async fn approve_gateway(
+    State(state): State<Shared>,
     Extension(session): Extension<Session>,
     Path(id): Path<String>,
 ) -> Response {
@@ -296,8 +296,8 @@ pub async fn approve_gateway(
 }
 
 /// `POST /api/approvals/{id}/deny`.
-pub async fn deny_gateway(
-    State(state): State<AppState>,
+pub(crate) async fn deny_gateway(
+    State(state): State<Shared>,
     Extension(session): Extension<Session>,
     Path(id): Path<String>,
 ) -> Response {
@@ -319,8 +319,8 @@ pub async fn deny_gateway(
 }
 
 /// `GET /api/audit?principal=&tool=&decision=&since=&until=&before=&limit=`.
-pub async fn audit(
-    State(state): State<AppState>,
+pub(crate) async fn audit(
+    State(state): State<Shared>,
     query: Result<Query<AuditQuery>, QueryRejection>,
 ) -> Response {
     let Ok(Query(query)) = query else {

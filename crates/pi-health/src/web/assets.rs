@@ -3,10 +3,10 @@
 use axum::http::header;
 use axum::response::IntoResponse;
 
-pub const APP_JS: &str = include_str!("assets/app.js");
-pub const APP_CSS: &str = include_str!("assets/app.css");
+const APP_JS: &str = include_str!("assets/app.js");
+const APP_CSS: &str = include_str!("assets/app.css");
 
-pub async fn js() -> impl IntoResponse {
+pub(crate) async fn js() -> impl IntoResponse {
     (
         [
             (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
@@ -16,7 +16,7 @@ pub async fn js() -> impl IntoResponse {
     )
 }
 
-pub async fn css() -> impl IntoResponse {
+pub(crate) async fn css() -> impl IntoResponse {
     (
         [
             (header::CONTENT_TYPE, "text/css; charset=utf-8"),

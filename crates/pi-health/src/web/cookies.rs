@@ -4,7 +4,7 @@ use axum::http::HeaderMap;
 use axum::http::header::COOKIE;
 
 /// The value of cookie `name`, if sent.
-pub fn get(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn get(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(COOKIE)
         .iter()
@@ -17,14 +17,14 @@ pub fn get(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// Attributes of the cookies this app sets.
 #[derive(Debug, Clone, Copy)]
-pub struct Policy {
+pub(crate) struct Policy {
     /// `Secure` (the app is served over https, directly or behind a proxy).
-    pub secure: bool,
+    pub(crate) secure: bool,
 }
 
 impl Policy {
     /// The session cookie's name: `__Host-` prefixed when `Secure`.
-    pub fn session_name(self) -> &'static str {
+    pub(crate) fn session_name(self) -> &'static str {
         if self.secure {
             "__Host-pi_health_session"
         } else {
@@ -33,14 +33,14 @@ impl Policy {
     }
 
     /// `NAME=VALUE; Path=PATH; HttpOnly; SameSite=Strict[; Secure]; Max-Age=N`.
-    pub fn set(self, name: &str, value: &str, path: &str, max_age_secs: u64) -> String {
+    pub(crate) fn set(self, name: &str, value: &str, path: &str, max_age_secs: u64) -> String {
         format!(
             "{name}={value}; Path={path}; HttpOnly; SameSite=Strict{}; Max-Age={max_age_secs}",
             if self.secure { "; Secure" } else { "" }
         )
     }
 
-    pub fn clear(self, name: &str, path: &str) -> String {
+    pub(crate) fn clear(self, name: &str, path: &str) -> String {
         self.set(name, "", path, 0)
     }
 }

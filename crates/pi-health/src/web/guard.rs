@@ -10,17 +10,17 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
-use super::AppState;
+use super::Shared;
 use super::cookies;
 use super::session::Session;
 
-pub const CSRF_HEADER: &str = "x-csrf-token";
+pub(crate) const CSRF_HEADER: &str = "x-csrf-token";
 
-pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+pub(crate) const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
      connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
-pub async fn security_headers(
-    State(state): State<AppState>,
+pub(crate) async fn security_headers(
+    State(state): State<Shared>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -55,19 +55,19 @@ pub async fn security_headers(
     response
 }
 
-pub fn json_error(status: StatusCode, code: &str, detail: &str) -> Response {
+pub(crate) fn json_error(status: StatusCode, code: &str, detail: &str) -> Response {
     (status, Json(json!({ "detail": detail, "code": code }))).into_response()
 }
 
 /// The session the request's cookie names, if it is alive.
-pub fn session_of(state: &AppState, headers: &HeaderMap) -> Option<Session> {
+pub(crate) fn session_of(state: &Shared, headers: &HeaderMap) -> Option<Session> {
     let id = cookies::get(headers, state.cookies.session_name())?;
     state.sessions.get(&id)
 }
 
 /// API calls without a session get 401; pages are redirected to the sign-in page.
-pub async fn require_session(
-    State(state): State<AppState>,
+pub(crate) async fn require_session(
+    State(state): State<Shared>,
     mut request: Request,
     next: Next,
 ) -> Response {
@@ -91,14 +91,14 @@ pub async fn require_session(
 }
 
 /// Constant-time comparison of two tokens.
-pub fn same_token(a: &str, b: &str) -> bool {
+pub(crate) fn same_token(a: &str, b: &str) -> bool {
     !a.is_empty() && a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
 /// A request from another origin. Browsers say so in `Sec-Fetch-Site` (only
 /// `same-origin` and `none`, a typed URL, pass); without it, `Origin` must match
 /// `Host` when present (`Origin: null` does not).
-pub fn cross_site(headers: &HeaderMap) -> bool {
+pub(crate) fn cross_site(headers: &HeaderMap) -> bool {
     let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
     if let Some(site) = text(header::HeaderName::from_static("sec-fetch-site")) {
         return !matches!(site, "same-origin" | "none");
@@ -116,7 +116,7 @@ pub fn cross_site(headers: &HeaderMap) -> bool {
 }
 
 /// Every non-GET request carries the session's CSRF token and comes from this site.
-pub async fn require_csrf(request: Request, next: Next) -> Response {
+pub(crate) async fn require_csrf(request: Request, next: Next) -> Response {
     if matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS

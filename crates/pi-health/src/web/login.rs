@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::AppState;
+use super::Shared;
 use super::guard::{self, CSRF_HEADER, same_token, session_of};
 use super::pages;
 use super::session::Session;
@@ -33,7 +33,7 @@ fn with_cookies(mut response: Response, cookies: &[String]) -> Response {
 }
 
 /// The form, with a fresh double-submit token.
-fn form_response(state: &AppState, status: StatusCode, error: Option<&str>) -> Response {
+fn form_response(state: &Shared, status: StatusCode, error: Option<&str>) -> Response {
     let Ok(token) = ids::random_hex(24) else {
         tracing::error!("pi-health: no randomness for the sign-in form's token");
         return (
@@ -49,7 +49,7 @@ fn form_response(state: &AppState, status: StatusCode, error: Option<&str>) -> R
     )
 }
 
-pub async fn form(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub(crate) async fn form(State(state): State<Shared>, headers: HeaderMap) -> Response {
     if session_of(&state, &headers).is_some() {
         return Redirect::to("/").into_response();
     }
@@ -57,7 +57,7 @@ pub async fn form(State(state): State<AppState>, headers: HeaderMap) -> Response
 }
 
 /// The client's address, when the server knows it (`ConnectInfo`).
-pub struct ClientAddress(Option<String>);
+pub(crate) struct ClientAddress(Option<String>);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
     type Rejection = std::convert::Infallible;
@@ -73,7 +73,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
 }
 
 #[derive(Deserialize)]
-pub struct LoginForm {
+pub(crate) struct LoginForm {
     #[serde(default)]
     username: String,
     #[serde(default)]
@@ -82,8 +82,8 @@ pub struct LoginForm {
     csrf_token: String,
 }
 
-pub async fn submit(
-    State(state): State<AppState>,
+pub(crate) async fn submit(
+    State(state): State<Shared>,
     ClientAddress(peer): ClientAddress,
     headers: HeaderMap,
     form: Result<Form<LoginForm>, FormRejection>,
@@ -161,14 +161,14 @@ pub async fn submit(
 }
 
 #[derive(Deserialize)]
-pub struct LogoutForm {
+pub(crate) struct LogoutForm {
     #[serde(default)]
     csrf_token: String,
 }
 
 /// `POST /logout` with the CSRF token as a form field or in `X-CSRF-Token`.
-pub async fn logout(
-    State(state): State<AppState>,
+pub(crate) async fn logout(
+    State(state): State<Shared>,
     Extension(session): Extension<Session>,
     headers: HeaderMap,
     form: Result<Form<LogoutForm>, FormRejection>,

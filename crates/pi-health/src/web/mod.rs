@@ -2,14 +2,14 @@
 //! (`/api/ops-copilot/chat` and `/approve` of the guide's contract,
 //! `/api/system-stats`, `/api/containers`, and the gateway's approvals and audit).
 
-pub mod api;
-pub mod assets;
-pub mod cookies;
-pub mod guard;
-pub mod login;
-pub mod pages;
-pub mod ratelimit;
-pub mod session;
+mod api;
+mod assets;
+mod cookies;
+mod guard;
+mod login;
+mod pages;
+mod ratelimit;
+mod session;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -27,19 +27,25 @@ use ratelimit::LoginLimiter;
 use session::Sessions;
 
 /// Request bodies larger than this are refused.
-pub const MAX_BODY_BYTES: usize = 16 * 1024;
+const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// The app's knobs; [`WebConfig::default`] is what `ops-copilot pi-health` uses.
 #[derive(Debug, Clone)]
 pub struct WebConfig {
     /// Mark cookies `Secure` (and send HSTS): the app is reached over https.
     pub secure_cookies: bool,
+    /// A session unused this long ends.
     pub session_idle: Duration,
+    /// A session ends this long after sign-in, used or not.
     pub session_lifetime: Duration,
+    /// Sessions kept at most.
     pub max_sessions: usize,
     /// How long a suggestion can be approved.
     pub suggestion_ttl: Duration,
+    /// The sliding window failed sign-ins are counted over.
     pub login_window: Duration,
+    /// Failed sign-ins (per client address and per user name) allowed in
+    /// `login_window`.
     pub login_max_failures: usize,
 }
 
@@ -57,28 +63,28 @@ impl Default for WebConfig {
     }
 }
 
-pub struct Inner {
-    pub agent: Agent,
-    pub users: Users,
-    pub sessions: Sessions,
-    pub pending: PendingActions,
-    pub limiter: LoginLimiter,
-    pub cookies: cookies::Policy,
+/// What the handlers share; they take it as [`Shared`] (the `Arc` inside
+/// [`AppState`], which keeps it out of the crate's public API).
+pub(crate) struct Inner {
+    pub(crate) agent: Agent,
+    pub(crate) users: Users,
+    pub(crate) sessions: Sessions,
+    pub(crate) pending: PendingActions,
+    limiter: LoginLimiter,
+    cookies: cookies::Policy,
     /// Argon2 checks running at once (each takes ~20 MiB and tens of ms).
-    pub login_slots: tokio::sync::Semaphore,
+    login_slots: tokio::sync::Semaphore,
 }
 
-#[derive(Clone)]
-pub struct AppState(Arc<Inner>);
+/// The handlers' state.
+pub(crate) type Shared = Arc<Inner>;
 
-impl std::ops::Deref for AppState {
-    type Target = Inner;
-    fn deref(&self) -> &Inner {
-        &self.0
-    }
-}
+/// The web app's state, made once with [`AppState::new`] and given to [`serve`].
+pub struct AppState(Shared);
 
 impl AppState {
+    /// The app's state: `agent` answers the chat, `users` sign in, `config`
+    /// sets the sessions, sign-in limits and suggestion lifetime.
     pub fn new(agent: Agent, users: Users, config: &WebConfig) -> Self {
         Self(Arc::new(Inner {
             agent,
@@ -98,7 +104,7 @@ impl AppState {
     }
 }
 
-pub fn router(state: AppState) -> Router {
+fn router(AppState(state): AppState) -> Router {
     let api = Router::new()
         .route("/api/ops-copilot/chat", post(api::chat))
         .route("/api/ops-copilot/approve", post(api::approve))

@@ -6,7 +6,7 @@ use axum::Extension;
 use axum::extract::State;
 use axum::response::Html as HtmlResponse;
 
-use super::AppState;
+use super::Shared;
 use super::session::Session;
 use crate::html::Html;
 
@@ -67,7 +67,7 @@ fn head(html: &mut Html, title: &str) {
 }
 
 fn layout(
-    state: &AppState,
+    state: &Shared,
     session: &Session,
     page: Page,
     body: &'static str,
@@ -151,43 +151,43 @@ const AUDIT: &str = r#"<h1>Audit</h1>
 <table id="audit"><thead><tr><th>#</th><th>Time</th><th>Principal</th><th>Tool</th><th>Arguments</th><th>Decision</th><th>Reason</th><th>Approver</th><th>ms</th></tr></thead><tbody></tbody></table>
 <p id="audit-empty" class="hidden">No records match.</p>"#;
 
-pub async fn dashboard(
-    State(state): State<AppState>,
+pub(crate) async fn dashboard(
+    State(state): State<Shared>,
     Extension(session): Extension<Session>,
 ) -> HtmlResponse<String> {
     layout(&state, &session, Page::Dashboard, DASHBOARD)
 }
 
-pub async fn containers(
-    State(state): State<AppState>,
+pub(crate) async fn containers(
+    State(state): State<Shared>,
     Extension(session): Extension<Session>,
 ) -> HtmlResponse<String> {
     layout(&state, &session, Page::Containers, CONTAINERS)
 }
 
-pub async fn chat(
-    State(state): State<AppState>,
+pub(crate) async fn chat(
+    State(state): State<Shared>,
     Extension(session): Extension<Session>,
 ) -> HtmlResponse<String> {
     layout(&state, &session, Page::Chat, CHAT)
 }
 
-pub async fn approvals(
-    State(state): State<AppState>,
+pub(crate) async fn approvals(
+    State(state): State<Shared>,
     Extension(session): Extension<Session>,
 ) -> HtmlResponse<String> {
     layout(&state, &session, Page::Approvals, APPROVALS)
 }
 
-pub async fn audit(
-    State(state): State<AppState>,
+pub(crate) async fn audit(
+    State(state): State<Shared>,
     Extension(session): Extension<Session>,
 ) -> HtmlResponse<String> {
     layout(&state, &session, Page::Audit, AUDIT)
 }
 
 /// The sign-in page (no script at all).
-pub fn login(token: &str, error: Option<&str>) -> HtmlResponse<String> {
+pub(crate) fn login(token: &str, error: Option<&str>) -> HtmlResponse<String> {
     let mut html = Html::new();
     head(&mut html, "Sign in");
     html.raw("</head><body data-page=\"login\"><main class=\"login\"><h1>pi-health</h1>");

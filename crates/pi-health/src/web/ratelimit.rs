@@ -5,7 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-pub struct LoginLimiter {
+pub(crate) struct LoginLimiter {
     failures: Mutex<HashMap<String, VecDeque<Instant>>>,
     window: Duration,
     max_failures: usize,
@@ -13,7 +13,7 @@ pub struct LoginLimiter {
 }
 
 impl LoginLimiter {
-    pub fn new(window: Duration, max_failures: usize) -> Self {
+    pub(crate) fn new(window: Duration, max_failures: usize) -> Self {
         Self {
             failures: Mutex::default(),
             window,
@@ -27,7 +27,7 @@ impl LoginLimiter {
     }
 
     /// `Err(retry_after)` when any key has used up its failures.
-    pub fn check(&self, keys: &[String], now: Instant) -> Result<(), Duration> {
+    pub(crate) fn check(&self, keys: &[String], now: Instant) -> Result<(), Duration> {
         let mut map = self.lock();
         let mut wait = Duration::ZERO;
         for key in keys {
@@ -48,7 +48,7 @@ impl LoginLimiter {
         if wait.is_zero() { Ok(()) } else { Err(wait) }
     }
 
-    pub fn fail(&self, keys: &[String], now: Instant) {
+    pub(crate) fn fail(&self, keys: &[String], now: Instant) {
         let mut map = self.lock();
         if map.len() >= self.max_keys {
             map.retain(|_, times| {
@@ -70,7 +70,7 @@ impl LoginLimiter {
     }
 
     /// A successful sign-in clears the user's count (not the address's).
-    pub fn succeed(&self, key: &str) {
+    pub(crate) fn succeed(&self, key: &str) {
         self.lock().remove(key);
     }
 }

@@ -8,16 +8,16 @@ use std::time::{Duration, Instant};
 use crate::ids;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Session {
-    pub id: String,
-    pub user: String,
+pub(crate) struct Session {
+    pub(crate) id: String,
+    pub(crate) user: String,
     /// Sent back in `X-CSRF-Token` with every POST.
-    pub csrf: String,
+    pub(crate) csrf: String,
     created: Instant,
     last_seen: Instant,
 }
 
-pub struct Sessions {
+pub(crate) struct Sessions {
     map: Mutex<HashMap<String, Session>>,
     idle: Duration,
     lifetime: Duration,
@@ -25,7 +25,7 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    pub fn new(idle: Duration, lifetime: Duration, max: usize) -> Self {
+    pub(crate) fn new(idle: Duration, lifetime: Duration, max: usize) -> Self {
         Self {
             map: Mutex::default(),
             idle,
@@ -34,7 +34,7 @@ impl Sessions {
         }
     }
 
-    pub fn lifetime(&self) -> Duration {
+    pub(crate) fn lifetime(&self) -> Duration {
         self.lifetime
     }
 
@@ -48,11 +48,11 @@ impl Sessions {
     }
 
     /// A new session; none without randomness for its id and CSRF token.
-    pub fn create(&self, user: &str) -> Result<Session, ids::NoRandomness> {
+    pub(crate) fn create(&self, user: &str) -> Result<Session, ids::NoRandomness> {
         self.create_at(user, Instant::now())
     }
 
-    pub fn create_at(&self, user: &str, now: Instant) -> Result<Session, ids::NoRandomness> {
+    fn create_at(&self, user: &str, now: Instant) -> Result<Session, ids::NoRandomness> {
         let session = Session {
             id: ids::random_hex(32)?,
             user: user.to_owned(),
@@ -77,11 +77,11 @@ impl Sessions {
     }
 
     /// The live session with this id (its idle timer restarts), or `None`.
-    pub fn get(&self, id: &str) -> Option<Session> {
+    pub(crate) fn get(&self, id: &str) -> Option<Session> {
         self.get_at(id, Instant::now())
     }
 
-    pub fn get_at(&self, id: &str, now: Instant) -> Option<Session> {
+    fn get_at(&self, id: &str, now: Instant) -> Option<Session> {
         let mut map = self.lock();
         let alive = map.get(id).map(|s| self.alive(s, now))?;
         if !alive {
@@ -93,7 +93,7 @@ impl Sessions {
         Some(session.clone())
     }
 
-    pub fn remove(&self, id: &str) {
+    pub(crate) fn remove(&self, id: &str) {
         self.lock().remove(id);
     }
 }
