@@ -70,12 +70,6 @@ fn write_new(path: &Path, text: &str) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-fn random_hex() -> anyhow::Result<String> {
-    let mut secret = [0u8; 32];
-    getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-    Ok(secret.iter().map(|b| format!("{b:02x}")).collect())
-}
-
 /// First start: the internal token and the guide's files, adapted to this machine.
 fn prepare(args: &Args, compose_file: Option<&Path>) -> anyhow::Result<Paths> {
     let config_dir = args.data_dir.join("config");
@@ -83,7 +77,7 @@ fn prepare(args: &Args, compose_file: Option<&Path>) -> anyhow::Result<Paths> {
         .with_context(|| format!("cannot create {}", config_dir.display()))?;
     let data_dir = std::path::absolute(&args.data_dir)?;
     let token_file = data_dir.join("docker-mcp.token");
-    write_new(&token_file, &random_hex()?)?;
+    write_new(&token_file, &ops_core::contract::ids::random_hex(32)?)?;
     let registry = config_dir.join("tool_registry.yaml");
     let policy = config_dir.join("policy.yaml");
     let upstream = guide_config::Upstream {
@@ -95,15 +89,6 @@ fn prepare(args: &Args, compose_file: Option<&Path>) -> anyhow::Result<Paths> {
         f.display().to_string()
     });
     write_new(&policy, &guide_config::policy(&locked))?;
-    let config = gateway::config::Config::load(&registry, &policy)?;
-    if config.locked_compose_file.as_deref() != Some(locked.as_str()) {
-        tracing::warn!(
-            policy = %policy.display(),
-            pinned = ?config.locked_compose_file,
-            compose_file = %locked,
-            "policy.yaml pins another compose file than the one given: compose tools will refuse it; edit the policy"
-        );
-    }
     Ok(Paths {
         registry,
         policy,
@@ -122,7 +107,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let paths = prepare(&args, compose_file.as_deref())?;
 
     let tools = build_tools(ToolSettings {
-        compose_file,
+        compose_file: compose_file.clone(),
         project_name: None,
         docker_host: args.docker_host.clone(),
         compose_command: None,
@@ -166,15 +151,21 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     let (gateway, tokens) = gateway_cmd::open(&paths)?;
     let gateway_url = format!("http://{}", args.gateway_listen);
-    let locked = compose_file_setting(&paths)?;
-    let settings = GatewaySettings::from_lookup(|name| match name {
-        "DOCKER_MCP_BASE_URL" => Some(gateway_url.clone()),
-        "PI_HEALTH_GATEWAY_TOKEN_FILE" => Some(pi_health_token.display().to_string()),
-        "PI_HEALTH_GATEWAY_TOKEN" => None,
-        "DOCKER_MCP_COMPOSE_FILE" => locked.clone(),
-        other => std::env::var(other).ok(),
-    })
-    .map_err(anyhow::Error::msg)?;
+    // The configuration is loaded once, by the gateway; pi-health's `file`
+    // argument is the compose file its policy pins.
+    let pinned = gateway.config().locked_compose_file.clone();
+    if let Some(given) = &compose_file
+        && pinned.as_deref() != Some(given.display().to_string().as_str())
+    {
+        tracing::warn!(
+            policy = %paths.policy.display(),
+            pinned = ?pinned,
+            compose_file = %given.display(),
+            "policy.yaml pins another compose file than the one given: compose tools will refuse it; edit the policy"
+        );
+    }
+    let settings = GatewaySettings::for_gateway(&gateway_url, &pi_health_token, pinned.as_deref())
+        .map_err(anyhow::Error::msg)?;
     let web_state = crate::pi_health_cmd::prepare(
         &settings,
         &paths.data_dir,
@@ -233,9 +224,4 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     gateway_cmd::close_audit(&gateway).await?;
     served?;
     Ok(())
-}
-
-/// The compose file the policy pins, for pi-health's `file` argument.
-fn compose_file_setting(paths: &Paths) -> anyhow::Result<Option<String>> {
-    Ok(gateway::config::Config::load(&paths.registry, &paths.policy)?.locked_compose_file)
 }

@@ -43,7 +43,7 @@ fn current_user() -> Option<String> {
 }
 
 /// How pi-health reaches the gateway, from the guide's environment variables.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct GatewaySettings {
     /// `DOCKER_MCP_BASE_URL`: the gateway's URL; `None` is offline mode.
     pub base_url: Option<String>,
@@ -55,6 +55,26 @@ pub struct GatewaySettings {
     pub(crate) read_timeout: Duration,
     /// `MCP_WRITE_TIMEOUT` (seconds, default 30.0): approved actions.
     pub(crate) write_timeout: Duration,
+}
+
+/// Never prints the token.
+impl std::fmt::Debug for GatewaySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewaySettings")
+            .field("base_url", &self.base_url)
+            .field("token", &self.token.as_ref().map(|_| "[set]"))
+            .field("compose_file", &self.compose_file)
+            .field("read_timeout", &self.read_timeout)
+            .field("write_timeout", &self.write_timeout)
+            .finish()
+    }
+}
+
+/// The token in `path`, checked.
+fn token_from_file(path: &std::path::Path, setting: &str) -> Result<Option<String>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {setting} {}: {e}", path.display()))?;
+    Ok(Some(text.trim().to_owned()).filter(|t| !t.is_empty()))
 }
 
 fn seconds(name: &str, value: Option<String>, default: f64) -> Result<Duration, String> {
@@ -77,6 +97,26 @@ impl GatewaySettings {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
+    /// For a gateway this process knows (`ops-copilot all`): its URL, the file
+    /// with this app's token and the compose file the policy pins; the timeouts
+    /// still come from `MCP_READ_TIMEOUT` / `MCP_WRITE_TIMEOUT`.
+    pub fn for_gateway(
+        base_url: &str,
+        token_file: &std::path::Path,
+        compose_file: Option<&str>,
+    ) -> Result<Self, String> {
+        let timeouts = Self::from_lookup(|name| match name {
+            "MCP_READ_TIMEOUT" | "MCP_WRITE_TIMEOUT" => std::env::var(name).ok(),
+            _ => None,
+        })?;
+        Ok(Self {
+            base_url: Some(base_url.trim_end_matches('/').to_owned()),
+            token: token_from_file(token_file, "the gateway token file")?,
+            compose_file: compose_file.unwrap_or(GUIDE_COMPOSE_FILE).to_owned(),
+            ..timeouts
+        })
+    }
+
     /// From any variable lookup (the environment, or a test's map).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         let non_empty = |name: &str| get(name).filter(|v| !v.trim().is_empty());
@@ -91,14 +131,7 @@ impl GatewaySettings {
         }
         let token = match non_empty("PI_HEALTH_GATEWAY_TOKEN_FILE") {
             Some(file) => {
-                let path = PathBuf::from(file.trim());
-                let text = std::fs::read_to_string(&path).map_err(|e| {
-                    format!(
-                        "cannot read PI_HEALTH_GATEWAY_TOKEN_FILE {}: {e}",
-                        path.display()
-                    )
-                })?;
-                Some(text.trim().to_owned()).filter(|t| !t.is_empty())
+                token_from_file(&PathBuf::from(file.trim()), "PI_HEALTH_GATEWAY_TOKEN_FILE")?
             }
             None => non_empty("PI_HEALTH_GATEWAY_TOKEN").map(|t| t.trim().to_owned()),
         };

@@ -223,3 +223,20 @@ async fn calls_made_for_a_user_say_so_and_others_do_not() {
         ]
     );
 }
+
+#[test]
+fn settings_never_print_the_token_and_a_known_gateway_needs_no_fake_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pi-health.token");
+    std::fs::write(&file, "oct_secret-token\n").unwrap();
+    let settings =
+        GatewaySettings::for_gateway("http://127.0.0.1:8090/", &file, Some("/srv/c.yml")).unwrap();
+    assert_eq!(settings.base_url.as_deref(), Some("http://127.0.0.1:8090"));
+    assert_eq!(settings.token.as_deref(), Some("oct_secret-token"));
+    assert_eq!(settings.compose_file, "/srv/c.yml");
+    let shown = format!("{settings:?}");
+    assert!(!shown.contains("secret-token"), "{shown}");
+    assert!(shown.contains("[set]"), "{shown}");
+    let missing = GatewaySettings::for_gateway("http://x", &dir.path().join("nope"), None);
+    assert!(missing.unwrap_err().contains("cannot read"));
+}
