@@ -96,6 +96,7 @@ pub fn registry(upstream: &Upstream) -> anyhow::Result<String> {
 /// The policy: the compose file locked to `compose_file`, and the schemas of
 /// compose_start/stop (like compose_restart's).
 pub fn policy(compose_file: &str) -> String {
+    let pattern = ops_core::contract::rules::SERVICE_PATTERN;
     let schemas: String = ["compose_start", "compose_stop"]
         .iter()
         .map(|tool| {
@@ -105,7 +106,7 @@ pub fn policy(compose_file: &str) -> String {
     type: object
     properties:
       file:    {{ type: string, const: \"{compose_file}\" }}
-      service: {{ type: string, pattern: \"^[a-zA-Z0-9_-]{{1,32}}$\" }}
+      service: {{ type: string, pattern: \"{pattern}\" }}
     required: [file, service]
     additionalProperties: false
 "

@@ -181,6 +181,14 @@ async fn the_chat_answers_from_the_stack_and_an_approved_restart_really_runs() {
         records.iter().all(|r| r["on_behalf_of"] == ALICE.0),
         "only alice approved restarts: {records:?}"
     );
+    // The audit filter passes whom a record was for through to the gateway.
+    let mine = alice
+        .get(&format!("/api/audit?on_behalf_of={}", ALICE.0))
+        .await;
+    let mine = mine.expect(200)["records"].as_array().unwrap().len();
+    assert!(mine >= records.len(), "{mine}");
+    let nobody = alice.get("/api/audit?on_behalf_of=nobody").await;
+    assert_eq!(nobody.expect(200)["records"], json!([]));
 
     // Markup in a message comes back as text.
     let xss = alice.chat("<script>alert(document.cookie)</script>").await;

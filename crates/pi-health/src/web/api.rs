@@ -318,7 +318,7 @@ pub(crate) async fn deny_gateway(
     }
 }
 
-/// `GET /api/audit?principal=&tool=&decision=&since=&until=&before=&limit=`.
+/// `GET /api/audit?principal=&tool=&decision=&on_behalf_of=&since=&until=&before=&limit=`.
 pub(crate) async fn audit(
     State(state): State<Shared>,
     query: Result<Query<AuditQuery>, QueryRejection>,

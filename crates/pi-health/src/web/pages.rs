@@ -140,6 +140,7 @@ const APPROVALS: &str = r#"<h1>Approvals</h1>
 const AUDIT: &str = r#"<h1>Audit</h1>
 <form id="audit-filter" class="filters">
   <label>Principal <input name="principal" maxlength="64"></label>
+  <label>For (person) <input name="on_behalf_of" maxlength="64"></label>
   <label>Tool <input name="tool" maxlength="64"></label>
   <label>Decision <select name="decision"><option value="">any</option><option>denied</option><option>need_approval</option><option>approved</option><option>executed</option><option>failed</option></select></label>
   <label>Since <input name="since" placeholder="2025-01-01T00:00:00Z" maxlength="40"></label>

@@ -274,7 +274,7 @@
   async function decide(approval, verb) {
     const confirmed = await confirmAction(
       (verb === "approve" ? "Approve " : "Deny ") + approval.tool + "?",
-      "Requested by " + approval.principal + ": " + approval.rationale,
+      "Requested by " + approval.principal + (approval.requested_for ? " for " + approval.requested_for : "") + ": " + approval.rationale,
       approval.tool + " " + JSON.stringify(approval.args),
       verb === "approve" ? "The call runs now, through the gateway." : "The request is refused."
     );
@@ -300,7 +300,7 @@
         button.addEventListener("click", function () { decide(a, verb); });
         actions.appendChild(button);
       }
-      const tr = row([a.principal + " (" + a.role + ")", a.tool, JSON.stringify(a.args), a.rationale, when(a.expires_at_ms), actions]);
+      const tr = row([a.principal + " (" + a.role + ")" + (a.requested_for ? " for " + a.requested_for : ""), a.tool, JSON.stringify(a.args), a.rationale, when(a.expires_at_ms), actions]);
       tr.dataset.approvalId = a.id;
       return tr;
     }));
