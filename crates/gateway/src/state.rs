@@ -95,6 +95,23 @@ pub enum ConsumeError {
     Store(String),
 }
 
+/// How many pending approvals one requester may have at once.
+#[derive(Debug, Clone, Copy)]
+pub struct PendingCaps {
+    pub per_principal: usize,
+    /// For one person a principal acts for (`X-On-Behalf-Of`), when it names one.
+    pub per_person: usize,
+}
+
+/// Why a new approval was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    #[error("already {0} pending approvals")]
+    TooMany(usize),
+    #[error(transparent)]
+    Store(StateError),
+}
+
 pub struct StateStore {
     path: String,
     conn: Mutex<Connection>,
@@ -132,6 +149,31 @@ fn add_requested_for(conn: &Connection) -> rusqlite::Result<()> {
         conn.execute_batch("ALTER TABLE approvals ADD COLUMN requested_for TEXT")?;
     }
     Ok(())
+}
+
+/// Stores `approval` on `conn` (the caller holds the store's lock).
+fn insert_approval(conn: &Connection, approval: &Approval) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO approvals (id, principal, role, tool, args, args_digest, policy_version,
+             rationale, created_at_ms, expires_at_ms, status, decided_by, requested_for)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        params![
+            approval.id,
+            approval.principal,
+            approval.role,
+            approval.tool,
+            approval.args.to_string(),
+            approval.args_digest,
+            approval.policy_version,
+            approval.rationale,
+            approval.created_at_ms as i64,
+            approval.expires_at_ms as i64,
+            approval.status.as_str(),
+            approval.decided_by,
+            approval.requested_for,
+        ],
+    )
+    .map(|_| ())
 }
 
 fn row_to_approval(row: &rusqlite::Row<'_>) -> rusqlite::Result<Approval> {
@@ -191,29 +233,7 @@ impl StateStore {
     }
 
     pub fn create_approval(&self, approval: &Approval) -> Result<(), StateError> {
-        self.conn()
-            .execute(
-                "INSERT INTO approvals (id, principal, role, tool, args, args_digest, policy_version,
-                 rationale, created_at_ms, expires_at_ms, status, decided_by, requested_for)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-                params![
-                    approval.id,
-                    approval.principal,
-                    approval.role,
-                    approval.tool,
-                    approval.args.to_string(),
-                    approval.args_digest,
-                    approval.policy_version,
-                    approval.rationale,
-                    approval.created_at_ms as i64,
-                    approval.expires_at_ms as i64,
-                    approval.status.as_str(),
-                    approval.decided_by,
-                    approval.requested_for,
-                ],
-            )
-            .map(|_| ())
-            .map_err(|e| self.error(e))
+        insert_approval(&self.conn(), approval).map_err(|e| self.error(e))
     }
 
     pub fn get(&self, id: &str) -> Result<Option<Approval>, StateError> {
@@ -247,19 +267,75 @@ impl StateStore {
     }
 
     /// Pending, unexpired approvals, oldest first (at most `limit`).
-    pub fn pending(&self, now_ms: u64, limit: usize) -> Result<Vec<Approval>, StateError> {
+    /// The pending, unexpired approvals, newest first: at most `per_requester`
+    /// of each principal (and person it asked for) and `limit` in all, so that a
+    /// flood by one requester never hides another's request.
+    pub fn pending(
+        &self,
+        now_ms: u64,
+        per_requester: usize,
+        limit: usize,
+    ) -> Result<Vec<Approval>, StateError> {
         let conn = self.conn();
         let mut statement = conn
             .prepare(
-                "SELECT * FROM approvals WHERE status = 'pending' AND expires_at_ms > ?1
-                 ORDER BY created_at_ms LIMIT ?2",
+                "SELECT * FROM (
+                     SELECT *, rowid AS seq, ROW_NUMBER() OVER (
+                         PARTITION BY principal, IFNULL(requested_for, '')
+                         ORDER BY created_at_ms DESC, rowid DESC) AS newest
+                     FROM approvals WHERE status = 'pending' AND expires_at_ms > ?1)
+                 WHERE newest <= ?2
+                 ORDER BY created_at_ms DESC, seq DESC LIMIT ?3",
             )
             .map_err(|e| self.error(e))?;
         let rows = statement
-            .query_map(params![now_ms as i64, limit as i64], row_to_approval)
+            .query_map(
+                params![now_ms as i64, per_requester as i64, limit as i64],
+                row_to_approval,
+            )
             .map_err(|e| self.error(e))?;
         rows.collect::<Result<Vec<_>, _>>()
             .map_err(|e| self.error(e))
+    }
+
+    /// Stores a new pending approval unless its principal already has `per_principal`
+    /// pending ones, or `per_person` for the same person it asks for: the count and
+    /// the insert under one lock, so parallel requests cannot overshoot.
+    pub fn create_approval_capped(
+        &self,
+        approval: &Approval,
+        caps: PendingCaps,
+        now_ms: u64,
+    ) -> Result<(), CreateError> {
+        let conn = self.conn();
+        let count = |sql: &str, params: &[&dyn rusqlite::ToSql]| {
+            conn.query_row(sql, params, |row| row.get::<_, i64>(0))
+                .map_err(|e| CreateError::Store(self.error(e)))
+        };
+        let of_principal = count(
+            "SELECT COUNT(*) FROM approvals WHERE status = 'pending' AND expires_at_ms > ?1
+             AND principal = ?2",
+            &[&(now_ms as i64), &approval.principal],
+        )?;
+        if of_principal >= caps.per_principal as i64 {
+            return Err(CreateError::TooMany(caps.per_principal));
+        }
+        if approval.requested_for.is_none() {
+            return insert_approval(&conn, approval).map_err(|e| CreateError::Store(self.error(e)));
+        }
+        let for_person = count(
+            "SELECT COUNT(*) FROM approvals WHERE status = 'pending' AND expires_at_ms > ?1
+             AND principal = ?2 AND IFNULL(requested_for, '') = IFNULL(?3, '')",
+            &[
+                &(now_ms as i64),
+                &approval.principal,
+                &approval.requested_for,
+            ],
+        )?;
+        if for_person >= caps.per_person as i64 {
+            return Err(CreateError::TooMany(caps.per_person));
+        }
+        insert_approval(&conn, approval).map_err(|e| CreateError::Store(self.error(e)))
     }
 
     /// Checks the binding and moves the approval from pending to `to`, in one
@@ -391,7 +467,7 @@ mod tests {
             .unwrap();
         // A new store on the same file: as after a restart.
         let store = StateStore::open(&path).unwrap();
-        assert_eq!(store.pending(10, 100).unwrap().len(), 1);
+        assert_eq!(store.pending(10, 50, 100).unwrap().len(), 1);
         assert_eq!(
             store
                 .find_pending("alice", "compose_restart", "d1", 10)
@@ -420,7 +496,7 @@ mod tests {
             ),
             Err(ConsumeError::NotPending("consumed"))
         );
-        assert!(store.pending(10, 100).unwrap().is_empty());
+        assert!(store.pending(10, 50, 100).unwrap().is_empty());
     }
 
     #[test]

@@ -50,6 +50,7 @@ codes! {
     BadArgs = (400, "bad_args"): "Arguments that fail the tool's JSON Schema.",
     NotAuthorized = (403, "not_authorized"): "A tool outside the caller's role.",
     Cooldown = (429, "cooldown"): "The tool (or its service) is cooling down.",
+    TooManyPending = (429, "too_many_pending"): "The requester has too many pending approvals.",
     CannotSelfApprove = (403, "cannot_self_approve"): "`approved: true` from a role that may not approve the tool.",
     CannotApprove = (403, "cannot_approve"): "An approver whose role may not approve (or deny) the tool.",
     UnknownApproval = (404, "unknown_approval"): "No such approval.",

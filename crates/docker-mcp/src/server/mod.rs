@@ -89,25 +89,34 @@ async fn guard_origin_and_host(
     next.run(request).await
 }
 
+/// Whether `/health` may say more than ok / not ok: with a token configured,
+/// only to a caller that sends it (the compose path, the services and the
+/// Engine's version are no one else's business).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HealthDetail(pub(crate) bool);
+
 /// With a token configured, every route but `/health` needs it: then only
 /// the gateway, which holds it, can call the tools, not whatever else shares
 /// the network.
 async fn require_token(
     State(expected): State<Option<ExpectedToken>>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let Some(expected) = expected else {
+        request.extensions_mut().insert(HealthDetail(true));
         return next.run(request).await;
     };
-    if request.uri().path() == "/health" {
-        return next.run(request).await;
-    }
     let header = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok());
-    if expected.accepts_header(header) {
+    let authenticated = expected.accepts_header(header);
+    if request.uri().path() == "/health" {
+        request.extensions_mut().insert(HealthDetail(authenticated));
+        return next.run(request).await;
+    }
+    if authenticated {
         next.run(request).await
     } else {
         (

@@ -43,9 +43,23 @@ fn error_response(error: &ToolError) -> Response {
     (status, Json(body)).into_response()
 }
 
-/// 200 when the Engine answers, 503 with the reason otherwise.
-pub async fn health(State(tools): State<Arc<DockerTools>>) -> Response {
+/// 200 when the Engine answers, 503 otherwise; the details (the reason, the
+/// Engine, the compose project) only for a caller allowed to see them.
+pub async fn health(
+    State(tools): State<Arc<DockerTools>>,
+    detail: Option<axum::Extension<super::HealthDetail>>,
+) -> Response {
     let engine = tools.engine();
+    if !detail.is_some_and(|axum::Extension(d)| d.0) {
+        return match engine.version().await {
+            Ok(_) => Json(json!({ "status": "ok" })).into_response(),
+            Err(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "unavailable" })),
+            )
+                .into_response(),
+        };
+    }
     let compose = match tools.project() {
         Ok(project) => json!({
             "file": project.file.display().to_string(),

@@ -17,10 +17,17 @@ use super::{Gateway, NeedApproval, Refusal, RefusalCode, Reply, new_id, now_ms};
 use crate::auth::Principal;
 use crate::config::{Config, ToolPolicy};
 use crate::decision;
-use crate::state::{Approval, ApprovalStatus};
+use crate::state::{Approval, ApprovalStatus, CreateError, PendingCaps};
 
-/// Pending approvals listed at most (oldest first).
+/// Pending approvals listed at most (newest first), and of one requester (a
+/// principal, and the person it asked for): a flood hides nobody else's.
 const PENDING_LISTED: usize = 500;
+const PENDING_LISTED_PER_REQUESTER: usize = 50;
+/// Pending approvals one principal may have at once, and for one person.
+const PENDING_CAPS: PendingCaps = PendingCaps {
+    per_principal: 100,
+    per_person: 20,
+};
 
 impl Gateway {
     /// `POST /approvals/{id}/approve`: a principal whose role can approve the
@@ -192,7 +199,7 @@ impl Gateway {
         let config = self.config.current();
         let all = self
             .state
-            .pending(now_ms(), PENDING_LISTED)
+            .pending(now_ms(), PENDING_LISTED_PER_REQUESTER, 4 * PENDING_LISTED)
             .map_err(|error| {
                 tracing::error!(%error, "cannot list the pending approvals");
                 Refusal::new(
@@ -203,6 +210,7 @@ impl Gateway {
         Ok(all
             .into_iter()
             .filter(|a| decision::sees_approval(&config, principal, a))
+            .take(PENDING_LISTED)
             .collect())
     }
 
@@ -237,10 +245,25 @@ impl Gateway {
             decided_by: None,
             requested_for: record.on_behalf_of.clone(),
         };
-        if let Err(error) = self.state.create_approval(&approval) {
-            return self
-                .internal(config, record, error.to_string(), started)
-                .await;
+        match self
+            .state
+            .create_approval_capped(&approval, PENDING_CAPS, now)
+        {
+            Ok(()) => {}
+            Err(CreateError::TooMany(cap)) => {
+                let refusal = Refusal::new(
+                    RefusalCode::TooManyPending,
+                    format!(
+                        "there are already {cap} pending approvals for this requester: approve, deny or withdraw some (POST /approvals/{{id}}/deny), or wait until they expire"
+                    ),
+                );
+                return self.refuse(config, record, refusal, started).await;
+            }
+            Err(CreateError::Store(error)) => {
+                return self
+                    .internal(config, record, error.to_string(), started)
+                    .await;
+            }
         }
         let self_approval = decision::may_approve(config, &principal.role, &tool.name);
         record.approval_id = Some(approval.id.clone());

@@ -14,6 +14,8 @@ use ops_core::contract::rules::ON_BEHALF_OF_MAX_LEN as MAX_ON_BEHALF_OF;
 use serde_json::Value;
 
 use super::*;
+
+const PENDING_CAPS_PER_PRINCIPAL: usize = 100;
 use crate::auth::Principal;
 use crate::config::{Config, ConfigHandle};
 use crate::state::{ApprovalStatus, StateStore};
@@ -1301,4 +1303,58 @@ async fn a_used_approval_says_so_even_while_its_cooldown_runs() {
         (409, RefusalCode::ApprovalUsed)
     );
     assert_eq!(h.calls(), 1);
+}
+
+#[tokio::test]
+async fn a_flood_of_requests_is_capped_and_hides_nobody_elses() {
+    let h = harness();
+    for _ in 0..PENDING_CAPS_PER_PRINCIPAL {
+        need(
+            &h.gateway
+                .call(&agent(), call("compose_restart", restart("sonarr")))
+                .await,
+        );
+    }
+    let flood = h
+        .gateway
+        .call(&agent(), call("compose_restart", restart("sonarr")))
+        .await;
+    assert_eq!(
+        (refused(&flood).status(), refused(&flood).code),
+        (429, RefusalCode::TooManyPending)
+    );
+    // Someone else's request still gets in, and is listed first.
+    let bob = need(
+        &h.gateway
+            .call(&standard(), call("compose_restart", restart("radarr")))
+            .await,
+    )
+    .approval_id
+    .clone();
+    let listed = h.gateway.pending_for(&admin()).unwrap();
+    assert_eq!(listed[0].id, bob, "newest first");
+    assert!(
+        listed.len() <= 51,
+        "one requester shows at most 50: {}",
+        listed.len()
+    );
+    assert!(
+        listed
+            .windows(2)
+            .all(|w| w[0].created_at_ms >= w[1].created_at_ms)
+    );
+
+    // For one person a client acts for, a smaller cap; other people are not affected.
+    let web = principal("pi-health", "admin");
+    let for_person = |who: &str| CallRequest {
+        on_behalf_of: Some(who.into()),
+        ..call("compose_restart", restart("bazarr"))
+    };
+    for _ in 0..20 {
+        need(&h.gateway.call(&web, for_person("alice")).await);
+    }
+    let more = h.gateway.call(&web, for_person("alice")).await;
+    assert_eq!(refused(&more).code, RefusalCode::TooManyPending);
+    need(&h.gateway.call(&web, for_person("carol")).await);
+    assert_eq!(h.calls(), 0, "nothing ran");
 }

@@ -156,6 +156,29 @@ async fn all_runs_both_planes_and_docker_mcp_answers_only_the_gateway() {
         .await
         .unwrap();
     assert_eq!(direct.status(), StatusCode::UNAUTHORIZED);
+    // Its /health says ok to anyone, and what it serves only to the token's holder.
+    let health = |token: Option<String>| {
+        let client = client.clone();
+        async move {
+            let mut request = client.get(format!("http://127.0.0.1:{mcp_port}/health"));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            let reply = request.send().await.unwrap();
+            let status = reply.status();
+            (status, reply.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let (status, anyone) = health(None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(anyone, json!({"status": "ok"}), "told anyone: {anyone}");
+    let internal = std::fs::read_to_string(data.join("docker-mcp.token")).unwrap();
+    let (_, gateway_view) = health(Some(internal.trim().to_owned())).await;
+    assert_eq!(
+        gateway_view["compose"]["project"],
+        stack.project(),
+        "{gateway_view}"
+    );
 
     // A graceful stop, then a second start on the same data: no new token, the old one works.
     let pid = all.id().to_string();
