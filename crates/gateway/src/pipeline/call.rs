@@ -67,42 +67,37 @@ impl Gateway {
         }
 
         let args_digest = audit::digest_json(&request.args);
-        if !request.approved {
-            return self
-                .request_approval(
-                    &config,
-                    tool,
-                    principal,
-                    &request.args,
+        // Self-approval consumes the caller's own pending approval of this exact
+        // call; any other call that needs approval becomes a request for one.
+        let pending = if request.approved {
+            if let Err(refusal) = decision::may_self_approve(&config, principal, &tool.name) {
+                return self.refuse(&config, record, refusal, started).await;
+            }
+            match &request.approval_id {
+                Some(id) => Some(id.clone()),
+                None => match self.state.find_pending(
+                    &principal.name,
+                    &tool.name,
                     &args_digest,
-                    record,
-                    started,
-                )
-                .await;
-        }
-        if let Err(refusal) = decision::may_self_approve(&config, principal, &tool.name) {
-            return self.refuse(&config, record, refusal, started).await;
-        }
-        // Self-approval consumes the caller's own pending approval of this exact call.
-        let pending = match &request.approval_id {
-            Some(id) => Some(id.clone()),
-            None => {
-                match self
-                    .state
-                    .find_pending(&principal.name, &tool.name, &args_digest, now_ms())
-                {
+                    now_ms(),
+                ) {
                     Ok(found) => found.map(|a| a.id),
                     Err(error) => {
                         return self
                             .internal(&config, record, error.to_string(), started)
                             .await;
                     }
-                }
+                },
             }
+        } else {
+            None
         };
         let Some(approval_id) = pending else {
-            // Nothing to consume: this becomes a request, told of the cooldown now.
-            if let Err(refusal) = self.check_cooldown(tool, &request.args) {
+            // Nothing to consume: a request, told of a running cooldown now (a call
+            // without `approved` was told above).
+            if request.approved
+                && let Err(refusal) = self.check_cooldown(tool, &request.args)
+            {
                 return self.refuse(&config, record, refusal, started).await;
             }
             return self
