@@ -16,7 +16,7 @@ use super::guard::json_error;
 use super::session::Session;
 use crate::agent::ApproveReply;
 use crate::agent::{MAX_MESSAGE_CHARS, Problem};
-use crate::gateway_client::{AuditQuery, ToolOutcome, on_behalf_of};
+use crate::gateway_client::{AuditQuery, GatewayClient, ToolOutcome, on_behalf_of};
 use crate::pending::TakeError;
 use crate::summary;
 
@@ -241,6 +241,21 @@ fn decision(status: StatusCode, success: bool, result: String) -> Response {
     (status, Json(json!({ "status": label, "result": result }))).into_response()
 }
 
+/// The gateway to decide on approval `id` at, or the answer when there is none
+/// (a malformed id, offline mode): nothing was done.
+fn decision_target<'a>(state: &'a Shared, id: &str) -> Result<&'a GatewayClient, Response> {
+    if !rules::is_approval_id(id) {
+        return Err(bad_request("not an approval id"));
+    }
+    state.agent.gateway().ok_or_else(|| {
+        decision(
+            StatusCode::SERVICE_UNAVAILABLE,
+            false,
+            format!("Not executed: {}", Problem::Offline.warning()),
+        )
+    })
+}
+
 /// `POST /api/approvals/{id}/approve`: approve a pending gateway approval (an
 /// agent's request, say); the call runs in the gateway now.
 pub(crate) async fn approve_gateway(
@@ -248,15 +263,9 @@ pub(crate) async fn approve_gateway(
     Extension(session): Extension<Session>,
     Path(id): Path<String>,
 ) -> Response {
-    if !rules::is_approval_id(&id) {
-        return bad_request("not an approval id");
-    }
-    let Some(gateway) = state.agent.gateway() else {
-        return decision(
-            StatusCode::SERVICE_UNAVAILABLE,
-            false,
-            format!("Not executed: {}", Problem::Offline.warning()),
-        );
+    let gateway = match decision_target(&state, &id) {
+        Ok(gateway) => gateway,
+        Err(refused) => return refused,
     };
     tracing::info!(user = %session.user, approval = %id, "pi-health: approving a gateway approval");
     match on_behalf_of(&session.user, gateway.approve(&id)).await {
@@ -301,15 +310,9 @@ pub(crate) async fn deny_gateway(
     Extension(session): Extension<Session>,
     Path(id): Path<String>,
 ) -> Response {
-    if !rules::is_approval_id(&id) {
-        return bad_request("not an approval id");
-    }
-    let Some(gateway) = state.agent.gateway() else {
-        return decision(
-            StatusCode::SERVICE_UNAVAILABLE,
-            false,
-            Problem::Offline.warning(),
-        );
+    let gateway = match decision_target(&state, &id) {
+        Ok(gateway) => gateway,
+        Err(refused) => return refused,
     };
     tracing::info!(user = %session.user, approval = %id, "pi-health: denying a gateway approval");
     match on_behalf_of(&session.user, gateway.deny(&id)).await {
@@ -325,7 +328,7 @@ pub(crate) async fn audit(
 ) -> Response {
     let Ok(Query(query)) = query else {
         return bad_request(
-            "the filters are principal, tool, decision, since, until, before and limit",
+            "the filters are principal, tool, decision, on_behalf_of, since, until, before and limit",
         );
     };
     let Some(gateway) = state.agent.gateway() else {
