@@ -36,12 +36,19 @@ pub struct Users {
     path: PathBuf,
 }
 
-/// A user name: 1 to 32 of `[A-Za-z0-9_.-]`.
-fn valid_name(name: &str) -> bool {
-    (1..=32).contains(&name.len())
+/// The longest user name, in bytes (all its characters are ASCII).
+const MAX_NAME_CHARS: usize = 64;
+
+/// What a user name is, said to whoever gives another.
+pub(crate) const NAME_RULE: &str = "a user name is 1 to 64 letters, digits, '.', '_', '@' or '-'";
+
+/// A user name: 1 to 64 of `[A-Za-z0-9._@-]`. Names reach logs and pages, so
+/// none can carry a line break, an escape sequence or markup.
+pub(crate) fn valid_name(name: &str) -> bool {
+    (1..=MAX_NAME_CHARS).contains(&name.len())
         && name
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+            .all(|c| c.is_ascii_alphanumeric() || "._@-".contains(c))
 }
 
 fn hash_password(password: &str) -> Result<String, String> {
@@ -128,9 +135,7 @@ impl Users {
     /// Adds `name`, or sets its password when it exists.
     pub fn add(&self, name: &str, password: &str) -> Result<(), String> {
         if !valid_name(name) {
-            return Err(format!(
-                "a user name is 1 to 32 letters, digits, '_', '.' or '-', not {name:?}"
-            ));
+            return Err(format!("{NAME_RULE}, not {name:?}"));
         }
         if password.chars().count() < MIN_PASSWORD_CHARS {
             return Err(format!(
@@ -167,6 +172,9 @@ impl Users {
 
     /// Whether `name` / `password` sign in (blocking: Argon2 is deliberately slow).
     pub(crate) fn verify(&self, name: &str, password: &str) -> bool {
+        if !valid_name(name) {
+            return false;
+        }
         let users = self.read().map(|f| f.users).unwrap_or_else(|error| {
             tracing::error!(%error, "users file");
             Vec::new()
@@ -239,7 +247,20 @@ mod tests {
         let users = Users::in_data_dir(dir.path());
         assert!(users.add("al ice", "long enough").is_err());
         assert!(users.add("", "long enough").is_err());
-        assert!(users.add(&"x".repeat(33), "long enough").is_err());
+        assert!(users.add(&"x".repeat(65), "long enough").is_err());
+        for bad in ["ad\nmin", "\u{1b}[31madmin", "a<b", "é", "a\u{0}b", "a/b"] {
+            assert!(users.add(bad, "long enough").is_err(), "{bad:?}");
+            assert!(!valid_name(bad), "{bad:?}");
+        }
+        for good in [
+            "a",
+            "alice.smith",
+            "ops@example.org",
+            "x_y-z",
+            &"x".repeat(64),
+        ] {
+            assert!(valid_name(good), "{good:?}");
+        }
         assert!(users.add("alice", "short").is_err());
         assert!(!check_password("not a phc string", "x"));
     }

@@ -32,6 +32,15 @@ impl Policy {
         }
     }
 
+    /// The cookie of a browser that signed in before (see `devices`).
+    pub(crate) fn device_name(self) -> &'static str {
+        if self.secure {
+            "__Host-pi_health_device"
+        } else {
+            "pi_health_device"
+        }
+    }
+
     /// `NAME=VALUE; Path=PATH; HttpOnly; SameSite=Strict[; Secure]; Max-Age=N`.
     pub(crate) fn set(self, name: &str, value: &str, path: &str, max_age_secs: u64) -> String {
         format!(
@@ -68,6 +77,8 @@ mod tests {
         );
         let secure = Policy { secure: true };
         assert_eq!(secure.session_name(), "__Host-pi_health_session");
+        assert_eq!(secure.device_name(), "__Host-pi_health_device");
+        assert_eq!(plain.device_name(), "pi_health_device");
         assert!(secure.set("n", "v", "/", 1).contains("; Secure"));
         assert!(plain.clear("n", "/").contains("Max-Age=0"));
     }

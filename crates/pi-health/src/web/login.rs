@@ -1,9 +1,11 @@
 //! Sign-in and sign-out. The sign-in form is protected by a double-submit
-//! token (a cookie and a form field), failures are rate limited, and a new
-//! session (and CSRF token) is made at every sign-in.
+//! token (a cookie and a form field), user names are checked before anything
+//! else (and logged only when valid, escaped otherwise), failures slow further
+//! attempts down (`ratelimit`, `devices`), Argon2 checks are bounded in number,
+//! and a new session (and CSRF token) is made at every sign-in.
 
-use std::net::SocketAddr;
-use std::time::Instant;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use axum::Extension;
 use axum::extract::rejection::FormRejection;
@@ -16,12 +18,18 @@ use serde::Deserialize;
 use super::Shared;
 use super::guard::{self, CSRF_HEADER, same_token, session_of};
 use super::pages;
+use super::ratelimit::{self, Key, Refused};
 use super::session::Session;
 use crate::ids;
+use crate::users::{NAME_RULE, valid_name};
 
 /// The double-submit cookie of the sign-in form.
 const LOGIN_COOKIE: &str = "pi_health_login";
 const LOGIN_PATH: &str = "/login";
+/// `Retry-After` when no check is free (one takes well under a second).
+const BUSY_RETRY_AFTER: Duration = Duration::from_secs(2);
+/// `Retry-After` when the limiter's table is full of throttled keys.
+const FULL_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 fn with_cookies(mut response: Response, cookies: &[String]) -> Response {
     for cookie in cookies {
@@ -57,7 +65,7 @@ pub(crate) async fn form(State(state): State<Shared>, headers: HeaderMap) -> Res
 }
 
 /// The client's address, when the server knows it (`ConnectInfo`).
-pub(crate) struct ClientAddress(Option<String>);
+pub(crate) struct ClientAddress(Option<IpAddr>);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
     type Rejection = std::convert::Infallible;
@@ -67,7 +75,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
             parts
                 .extensions
                 .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(addr)| addr.ip().to_string()),
+                .map(|ConnectInfo(addr)| addr.ip().to_canonical()),
         ))
     }
 }
@@ -80,6 +88,55 @@ pub(crate) struct LoginForm {
     password: String,
     #[serde(default)]
     csrf_token: String,
+}
+
+/// What an attempt was counted against: a browser that signed in as the
+/// user before, or the address and name.
+enum Counted {
+    Browser(String),
+    Keys(Vec<Key>),
+}
+
+impl Counted {
+    fn withdraw(&self, state: &Shared) {
+        match self {
+            Self::Browser(token) => state.devices.withdraw(token),
+            Self::Keys(keys) => state.limiter.withdraw(keys),
+        }
+    }
+}
+
+/// The sign-in form again, with `status`, `error` and a `Retry-After` of `wait`.
+fn refusal(state: &Shared, status: StatusCode, error: &str, wait: Duration) -> Response {
+    let mut response = form_response(state, status, Some(error));
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    if let Ok(value) = HeaderValue::from_str(&secs.max(1).to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
+fn throttled(state: &Shared, refused: Refused) -> Response {
+    match refused {
+        Refused::Wait(wait) => refusal(
+            state,
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many failed sign-ins: wait a little (the wait grows with each failure) and try again.",
+            wait,
+        ),
+        Refused::Full => refusal(
+            state,
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many failed sign-ins from too many places: try again later.",
+            FULL_RETRY_AFTER,
+        ),
+    }
+}
+
+/// A user-supplied name for a log line: at most 64 characters, escaped
+/// (`{:?}`), so that it can forge no line and send no terminal escape.
+fn loggable(name: &str) -> String {
+    format!("{:?}", name.chars().take(64).collect::<String>())
 }
 
 pub(crate) async fn submit(
@@ -103,42 +160,83 @@ pub(crate) async fn submit(
             Some("The form expired or came from another site: please sign in again."),
         );
     }
-    let name = form.username.trim().to_owned();
-    let address = peer.unwrap_or_else(|| "unknown".into());
-    let keys = [
-        format!("ip:{address}"),
-        format!("user:{}", name.to_lowercase()),
-    ];
-    if let Err(wait) = state.limiter.check(&keys, Instant::now()) {
-        let mut response = form_response(
-            &state,
-            StatusCode::TOO_MANY_REQUESTS,
-            Some("Too many failed sign-ins: wait a few minutes and try again."),
-        );
-        if let Ok(value) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
-            response.headers_mut().insert(header::RETRY_AFTER, value);
+    let name = form.username.trim();
+    let address = peer.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    let address_key = ratelimit::address_key(peer);
+    if !valid_name(name) {
+        // No check to make; it counts as a failure of the address.
+        if let Err(refused) = state
+            .limiter
+            .begin(&state.limiter.keys(&address_key, None), state.clock.now())
+        {
+            return throttled(&state, refused);
         }
-        return response;
+        tracing::warn!(user = %loggable(name), %address, "pi-health: sign-in with an invalid user name");
+        return form_response(
+            &state,
+            StatusCode::BAD_REQUEST,
+            Some(&format!("Wrong user name: {NAME_RULE}.")),
+        );
     }
-    let ok = {
-        let Ok(_slot) = state.login_slots.acquire().await else {
-            return StatusCode::SERVICE_UNAVAILABLE.into_response();
-        };
-        let (checker, name_, password) = (state.clone(), name.clone(), form.password);
-        tokio::task::spawn_blocking(move || checker.users.verify(&name_, &password))
-            .await
-            .unwrap_or(false)
+    // A valid name: letters, digits and `._@-` only, safe to log as it is.
+    let name = name.to_owned();
+    let device_cookie = state.cookies.device_name();
+    let now = state.clock.now();
+    let trusted = super::cookies::get(&headers, device_cookie)
+        .and_then(|token| Some((state.devices.begin(&token, &name, now)?, token)));
+    let counted = match trusted {
+        Some((Ok(()), token)) => Counted::Browser(token),
+        Some((Err(wait), _)) => return throttled(&state, Refused::Wait(wait)),
+        None => {
+            let keys = state.limiter.keys(&address_key, Some(&name));
+            if let Err(refused) = state.limiter.begin(&keys, now) {
+                return throttled(&state, refused);
+            }
+            Counted::Keys(keys)
+        }
     };
+    // Room for the Argon2 check (an unknown user's decoy check too), or a quick no.
+    let slot = match state.check_slots.ticket() {
+        Some(ticket) => ticket.slot().await,
+        None => None,
+    };
+    let Some(slot) = slot else {
+        counted.withdraw(&state);
+        tracing::warn!(user = %name, %address, "pi-health: sign-in refused, too many at once");
+        return refusal(
+            &state,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Too many sign-ins at once: try again in a few seconds.",
+            BUSY_RETRY_AFTER,
+        );
+    };
+    let (checker, name_, password) = (state.clone(), name.clone(), form.password);
+    let ok = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        checker.users.verify(&name_, &password)
+    })
+    .await
+    .unwrap_or(false);
     if !ok {
-        state.limiter.fail(&keys, Instant::now());
-        tracing::warn!(user = %name, %address, "pi-health: failed sign-in");
+        let browser = matches!(counted, Counted::Browser(_));
+        tracing::warn!(user = %name, %address, known_browser = browser, "pi-health: failed sign-in");
         return form_response(
             &state,
             StatusCode::UNAUTHORIZED,
             Some("Wrong user name or password."),
         );
     }
-    state.limiter.succeed(&keys[1]);
+    let now = state.clock.now();
+    let device = match counted {
+        Counted::Browser(token) => {
+            state.devices.succeeded(&token, now);
+            Some(token)
+        }
+        Counted::Keys(keys) => {
+            state.limiter.succeeded(&keys);
+            state.devices.issue(&name, now).ok()
+        }
+    };
     let Ok(session) = state.sessions.create(&name) else {
         tracing::error!(user = %name, "pi-health: no randomness for a session id; sign-in refused");
         return form_response(
@@ -148,16 +246,24 @@ pub(crate) async fn submit(
         );
     };
     tracing::info!(user = %name, %address, "pi-health: signed in");
-    let name = state.cookies.session_name();
-    with_cookies(
-        Redirect::to("/").into_response(),
-        &[
-            state
-                .cookies
-                .set(name, &session.id, "/", state.sessions.lifetime().as_secs()),
-            state.cookies.clear(LOGIN_COOKIE, LOGIN_PATH),
-        ],
-    )
+    let mut cookies = vec![
+        state.cookies.set(
+            state.cookies.session_name(),
+            &session.id,
+            "/",
+            state.sessions.lifetime().as_secs(),
+        ),
+        state.cookies.clear(LOGIN_COOKIE, LOGIN_PATH),
+    ];
+    if let Some(token) = device {
+        cookies.push(state.cookies.set(
+            device_cookie,
+            &token,
+            "/",
+            state.devices.lifetime().as_secs(),
+        ));
+    }
+    with_cookies(Redirect::to("/").into_response(), &cookies)
 }
 
 #[derive(Deserialize)]

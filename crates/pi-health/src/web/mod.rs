@@ -5,6 +5,7 @@
 mod api;
 mod assets;
 mod cookies;
+mod devices;
 mod guard;
 mod login;
 mod pages;
@@ -23,11 +24,24 @@ use axum::routing::{get, post};
 use crate::agent::Agent;
 use crate::pending::PendingActions;
 use crate::users::Users;
-use ratelimit::LoginLimiter;
+use devices::Devices;
+use ratelimit::{Backoff, CheckSlots, Clock, Limits, LoginLimiter};
 use session::Sessions;
 
 /// Request bodies larger than this are refused.
 const MAX_BODY_BYTES: usize = 16 * 1024;
+/// Argon2 checks running at once: each takes ~19 MiB (Argon2id's default
+/// parameters) and a core; two leave a Pi's other cores to the rest.
+const CHECKS_RUNNING: usize = 2;
+/// Sign-ins waiting for a check; beyond, one is refused at once (503).
+const CHECKS_WAITING: usize = 8;
+/// Throttled sign-in keys (address, address and name, name) kept at most.
+const LIMITER_KEYS: usize = 10_000;
+/// A browser that signed in is trusted this long after its last sign-in.
+const DEVICE_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Trusted browsers per user, and in all.
+const DEVICES_PER_USER: usize = 10;
+const DEVICES_MAX: usize = 10_000;
 
 /// The app's knobs; [`WebConfig::default`] is what `ops-copilot pi-health` uses.
 #[derive(Debug, Clone)]
@@ -38,15 +52,25 @@ pub struct WebConfig {
     pub session_idle: Duration,
     /// A session ends this long after sign-in, used or not.
     pub session_lifetime: Duration,
-    /// Sessions kept at most.
+    /// Sessions one user keeps at most: a new one pushes out that user's
+    /// least recently used.
+    pub max_sessions_per_user: usize,
+    /// Sessions kept at most, all users together: a safety bound (the least
+    /// recently used go), well above the users times `max_sessions_per_user`.
     pub max_sessions: usize,
     /// How long a suggestion can be approved.
     pub suggestion_ttl: Duration,
-    /// The sliding window failed sign-ins are counted over.
-    pub login_window: Duration,
-    /// Failed sign-ins (per client address and per user name) allowed in
-    /// `login_window`.
-    pub login_max_failures: usize,
+    /// Failed sign-ins per client address and user name (and per browser
+    /// that signed in as that user before) before each further attempt waits
+    /// 1 s, 2 s, 4 s ...; a client address alone gets twice as many, a user
+    /// name from anywhere as many.
+    pub login_free_failures: u32,
+    /// The longest such wait (for an address, an address and user name, a browser).
+    pub login_max_backoff: Duration,
+    /// The longest wait of a user name tried from anywhere (untrusted
+    /// browsers only): short, so that guessing from many addresses slows the
+    /// owner down rather than locking them out.
+    pub login_name_max_backoff: Duration,
 }
 
 impl Default for WebConfig {
@@ -55,10 +79,12 @@ impl Default for WebConfig {
             secure_cookies: false,
             session_idle: Duration::from_secs(30 * 60),
             session_lifetime: Duration::from_secs(12 * 3600),
-            max_sessions: 1000,
+            max_sessions_per_user: 10,
+            max_sessions: 10_000,
             suggestion_ttl: Duration::from_secs(10 * 60),
-            login_window: Duration::from_secs(10 * 60),
-            login_max_failures: 10,
+            login_free_failures: 5,
+            login_max_backoff: Duration::from_secs(15 * 60),
+            login_name_max_backoff: Duration::from_secs(30),
         }
     }
 }
@@ -71,9 +97,10 @@ pub(crate) struct Inner {
     pub(crate) sessions: Sessions,
     pub(crate) pending: PendingActions,
     limiter: LoginLimiter,
+    devices: Devices,
     cookies: cookies::Policy,
-    /// Argon2 checks running at once (each takes ~20 MiB and tens of ms).
-    login_slots: tokio::sync::Semaphore,
+    check_slots: CheckSlots,
+    clock: Clock,
 }
 
 /// The handlers' state.
@@ -92,14 +119,32 @@ impl AppState {
             sessions: Sessions::new(
                 config.session_idle,
                 config.session_lifetime,
+                config.max_sessions_per_user,
                 config.max_sessions,
             ),
             pending: PendingActions::new(config.suggestion_ttl, 20, 10_000),
-            limiter: LoginLimiter::new(config.login_window, config.login_max_failures),
+            limiter: LoginLimiter::new(
+                Limits {
+                    free: config.login_free_failures,
+                    max_backoff: config.login_max_backoff,
+                    name_max_backoff: config.login_name_max_backoff,
+                },
+                LIMITER_KEYS,
+            ),
+            devices: Devices::new(
+                Backoff {
+                    free: config.login_free_failures.max(1),
+                    cap: config.login_max_backoff,
+                },
+                DEVICE_LIFETIME,
+                DEVICES_PER_USER,
+                DEVICES_MAX,
+            ),
             cookies: cookies::Policy {
                 secure: config.secure_cookies,
             },
-            login_slots: tokio::sync::Semaphore::new(2),
+            check_slots: CheckSlots::new(CHECKS_RUNNING, CHECKS_WAITING),
+            clock: Clock::default(),
         }))
     }
 }

@@ -202,7 +202,7 @@ pub(crate) fn login(token: &str, error: Option<&str>) -> HtmlResponse<String> {
     html.raw("<form method=\"post\" action=\"/login\" id=\"login-form\">")
         .raw("<input type=\"hidden\" name=\"csrf_token\" value=\"")
         .text(token)
-        .raw("\"><label>User <input name=\"username\" id=\"username\" autocomplete=\"username\" required maxlength=\"32\"></label>")
+        .raw("\"><label>User <input name=\"username\" id=\"username\" autocomplete=\"username\" required maxlength=\"64\"></label>")
         .raw("<label>Password <input name=\"password\" id=\"password\" type=\"password\" autocomplete=\"current-password\" required maxlength=\"1024\"></label>")
         .raw("<button type=\"submit\" class=\"primary\">Sign in</button></form></main></body></html>");
     HtmlResponse(html.into_string())

@@ -1,5 +1,10 @@
 //! Signed-in sessions, in memory: an unguessable id in an HttpOnly cookie, the
 //! user, a per-session CSRF token, an idle timeout and an absolute lifetime.
+//!
+//! Each user keeps at most `per_user` sessions (a new one pushes out that
+//! user's least recently used), so that signing in again and again pushes out
+//! only one's own; `max` bounds them all together, as a safety bound only
+//! (the least recently used of all go), far above users times `per_user`.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -21,15 +26,17 @@ pub(crate) struct Sessions {
     map: Mutex<HashMap<String, Session>>,
     idle: Duration,
     lifetime: Duration,
+    per_user: usize,
     max: usize,
 }
 
 impl Sessions {
-    pub(crate) fn new(idle: Duration, lifetime: Duration, max: usize) -> Self {
+    pub(crate) fn new(idle: Duration, lifetime: Duration, per_user: usize, max: usize) -> Self {
         Self {
             map: Mutex::default(),
             idle,
             lifetime,
+            per_user: per_user.max(1),
             max: max.max(1),
         }
     }
@@ -62,6 +69,17 @@ impl Sessions {
         };
         let mut map = self.lock();
         map.retain(|_, s| self.alive(s, now));
+        let mut own: Vec<(Instant, String)> = map
+            .values()
+            .filter(|s| s.user == user)
+            .map(|s| (s.last_seen, s.id.clone()))
+            .collect();
+        if own.len() >= self.per_user {
+            own.sort_unstable();
+            for (_, id) in own.iter().take(own.len() + 1 - self.per_user) {
+                map.remove(id);
+            }
+        }
         while map.len() >= self.max {
             let oldest = map
                 .values()
@@ -104,7 +122,7 @@ mod tests {
 
     #[test]
     fn sessions_expire_when_idle_and_after_their_lifetime() {
-        let sessions = Sessions::new(Duration::from_secs(60), Duration::from_secs(300), 10);
+        let sessions = Sessions::new(Duration::from_secs(60), Duration::from_secs(300), 10, 100);
         let t0 = Instant::now();
         let s = sessions.create_at("alice", t0).unwrap();
         assert_eq!(s.id.len(), 64);
@@ -154,8 +172,32 @@ mod tests {
     }
 
     #[test]
+    fn a_user_keeps_their_most_recently_used_sessions_and_cannot_push_out_anothers() {
+        let sessions = Sessions::new(Duration::from_secs(600), Duration::from_secs(3600), 3, 100);
+        let t0 = Instant::now();
+        let at = |s| t0 + Duration::from_secs(s);
+        let bob = sessions.create_at("bob", at(0)).unwrap();
+        let a1 = sessions.create_at("alice", at(1)).unwrap();
+        let a2 = sessions.create_at("alice", at(2)).unwrap();
+        let a3 = sessions.create_at("alice", at(3)).unwrap();
+        // a1 is in use: a2 is now alice's least recently used.
+        assert!(sessions.get_at(&a1.id, at(4)).is_some());
+        let a4 = sessions.create_at("alice", at(5)).unwrap();
+        assert!(sessions.get_at(&a2.id, at(6)).is_none(), "alice's LRU went");
+        for id in [&a1.id, &a3.id, &a4.id] {
+            assert!(sessions.get_at(id, at(6)).is_some());
+        }
+        // Signing in again and again pushes out only alice's own sessions.
+        for s in 10..200 {
+            sessions.create_at("alice", at(s)).unwrap();
+        }
+        assert_eq!(sessions.get_at(&bob.id, at(200)).unwrap().user, "bob");
+        assert_eq!(sessions.lock().len(), 4);
+    }
+
+    #[test]
     fn the_number_of_sessions_is_bounded() {
-        let sessions = Sessions::new(Duration::from_secs(60), Duration::from_secs(300), 2);
+        let sessions = Sessions::new(Duration::from_secs(60), Duration::from_secs(300), 10, 2);
         let t0 = Instant::now();
         let a = sessions.create_at("a", t0).unwrap();
         let b = sessions

@@ -16,6 +16,7 @@ use crate::host::HostProbe;
 
 struct App {
     router: Router,
+    state: Shared,
     _dir: tempfile::TempDir,
 }
 
@@ -57,6 +58,25 @@ fn attribute_after(page: &str, marker: &str, attr: &str) -> String {
     rest[from..from + rest[from..].find('"').unwrap()].to_owned()
 }
 
+/// `application/x-www-form-urlencoded`: everything but letters and digits as `%XX`.
+fn form_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// The `Retry-After` of a reply, in seconds.
+fn retry_after(reply: &Reply) -> Duration {
+    let value = reply.headers[header::RETRY_AFTER].to_str().unwrap();
+    Duration::from_secs(value.parse().unwrap())
+}
+
 /// ` onclick=`, ` onload=`...: an inline event handler attribute.
 fn has_inline_handler(page: &str) -> bool {
     page.match_indices(" on").any(|(i, _)| {
@@ -85,8 +105,10 @@ fn app_with(config: WebConfig) -> App {
         write_timeout: Duration::from_secs(1),
     };
     let agent = crate::agent::Agent::new(&settings, HostProbe::new(dir.path().join("thermal")));
+    let AppState(state) = AppState::new(agent, users, &config);
     App {
-        router: router(AppState::new(agent, users, &config)),
+        router: router(AppState(state.clone())),
+        state,
         _dir: dir,
     }
 }
@@ -143,20 +165,44 @@ impl App {
     }
 
     async fn try_login(&self, user: &str, password: &str) -> Reply {
+        self.try_login_from(None, None, user, password).await
+    }
+
+    /// Signs in from the client address `from` (none: unknown), with the
+    /// trusted-browser cookie `device` when given.
+    async fn try_login_from(
+        &self,
+        from: Option<&str>,
+        device: Option<&str>,
+        user: &str,
+        password: &str,
+    ) -> Reply {
         let form = self.get("/login", None).await;
         assert_eq!(form.status, StatusCode::OK);
         let token = attribute_after(&form.text, "name=\"csrf_token\"", "value");
         let login_cookie = form.cookie("pi_health_login").expect("a login cookie");
         assert_eq!(token, login_cookie);
-        let body = format!("username={user}&password={password}&csrf_token={token}");
-        self.send(
-            Request::post("/login")
-                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .header(header::COOKIE, format!("pi_health_login={login_cookie}"))
-                .body(Body::from(body))
-                .unwrap(),
-        )
-        .await
+        let body = format!(
+            "username={}&password={}&csrf_token={token}",
+            form_encode(user),
+            form_encode(password)
+        );
+        let mut cookie = format!("pi_health_login={login_cookie}");
+        if let Some(device) = device {
+            cookie.push_str(&format!("; pi_health_device={device}"));
+        }
+        let mut request = Request::post("/login")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::COOKIE, cookie)
+            .body(Body::from(body))
+            .unwrap();
+        if let Some(ip) = from {
+            let addr = std::net::SocketAddr::new(ip.parse().unwrap(), 40_000);
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(addr));
+        }
+        self.send(request).await
     }
 
     async fn login(&self, user: &str, password: &str) -> Browser {
@@ -280,9 +326,10 @@ async fn sign_in_sets_a_strict_http_only_cookie_and_secure_headers() {
 #[tokio::test]
 async fn wrong_passwords_forged_forms_and_too_many_failures_are_refused() {
     let app = app_with(WebConfig {
-        login_max_failures: 3,
+        login_free_failures: 3,
         ..WebConfig::default()
     });
+    app.state.clock.stop();
     let wrong = app.try_login("alice", "nope").await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     assert!(wrong.cookie("pi_health_session").is_none());
@@ -304,6 +351,7 @@ async fn wrong_passwords_forged_forms_and_too_many_failures_are_refused() {
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
 
     app.try_login("alice", "x").await;
+    app.try_login("alice", "y").await;
     let limited = app.try_login("alice", "alice-password").await;
     assert_eq!(
         limited.status,
@@ -311,7 +359,219 @@ async fn wrong_passwords_forged_forms_and_too_many_failures_are_refused() {
         "{}",
         limited.text
     );
-    assert!(limited.headers.contains_key(header::RETRY_AFTER));
+    assert_eq!(retry_after(&limited), Duration::from_secs(1));
+    // A back-off, not a lockout: once it has passed, the password works.
+    app.state.clock.advance(Duration::from_secs(1));
+    let ok = app.try_login("alice", "alice-password").await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text);
+}
+
+#[tokio::test]
+async fn an_attacker_slows_the_owner_down_but_does_not_lock_them_out() {
+    let app = app();
+    app.state.clock.stop();
+    let attacker = Some("203.0.113.9");
+    let owner = Some("192.168.1.20");
+    // The attacker guesses alice's password as fast as the back-off allows:
+    // its waits double, up to 15 minutes.
+    let mut waits = Vec::new();
+    let mut failures = 0;
+    while failures < 12 {
+        let reply = app.try_login_from(attacker, None, "alice", "guess").await;
+        if reply.status == StatusCode::TOO_MANY_REQUESTS {
+            let wait = retry_after(&reply);
+            waits.push(wait.as_secs());
+            app.state.clock.advance(wait);
+        } else {
+            assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+            failures += 1;
+        }
+    }
+    assert_eq!(waits, [1, 2, 4, 8, 16, 32, 64]);
+    let reply = app.try_login_from(attacker, None, "alice", "guess").await;
+    assert_eq!(retry_after(&reply), Duration::from_secs(128));
+
+    // alice, from her own address, waits at most the name's 30 s ...
+    let first = app
+        .try_login_from(owner, None, "alice", "alice-password")
+        .await;
+    assert_eq!(first.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(retry_after(&first) <= Duration::from_secs(30));
+    app.state.clock.advance(retry_after(&first));
+    let signed_in = app
+        .try_login_from(owner, None, "alice", "alice-password")
+        .await;
+    assert_eq!(
+        signed_in.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        signed_in.text
+    );
+    // ... and her browser is trusted from then on.
+    let device = signed_in
+        .cookie("pi_health_device")
+        .expect("a device cookie");
+    assert!(
+        signed_in
+            .cookies()
+            .iter()
+            .any(|c| c.starts_with("pi_health_device=") && c.contains("HttpOnly"))
+    );
+
+    // The attacker goes on (the name is throttled again); alice's browser
+    // signs in at once, even from the attacker's address (a shared proxy).
+    app.state.clock.advance(Duration::from_secs(128));
+    let guess = app.try_login_from(attacker, None, "alice", "guess").await;
+    assert_eq!(guess.status, StatusCode::UNAUTHORIZED);
+    let untrusted = app
+        .try_login_from(owner, None, "alice", "alice-password")
+        .await;
+    assert_eq!(untrusted.status, StatusCode::TOO_MANY_REQUESTS);
+    for from in [owner, attacker] {
+        let reply = app
+            .try_login_from(from, Some(&device), "alice", "alice-password")
+            .await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text);
+        assert_eq!(reply.cookie("pi_health_device").as_deref(), Some(&*device));
+    }
+    // The cookie is alice's only, and a made-up one is worth nothing.
+    let as_bob = app
+        .try_login_from(attacker, Some(&device), "bob", "bob-password")
+        .await;
+    assert_eq!(as_bob.status, StatusCode::TOO_MANY_REQUESTS);
+    let made_up = app
+        .try_login_from(attacker, Some("0123abcd"), "alice", "alice-password")
+        .await;
+    assert_eq!(made_up.status, StatusCode::TOO_MANY_REQUESTS);
+    // Guessing with alice's cookie has its own back-off.
+    let mut refused = false;
+    for _ in 0..6 {
+        let reply = app
+            .try_login_from(attacker, Some(&device), "alice", "guess")
+            .await;
+        refused |= reply.status == StatusCode::TOO_MANY_REQUESTS;
+    }
+    assert!(refused);
+}
+
+#[tokio::test]
+async fn sign_ins_beyond_the_argon2_checks_at_once_are_refused_quickly() {
+    let app = app();
+    app.state.clock.stop();
+    let line: Vec<_> = (0..CHECKS_RUNNING + CHECKS_WAITING)
+        .map(|_| app.state.check_slots.ticket().expect("a place"))
+        .collect();
+    // More attempts than the free failures: not checked, so not counted.
+    for _ in 0..12 {
+        let busy = app.try_login("alice", "alice-password").await;
+        assert_eq!(
+            busy.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{}",
+            busy.text
+        );
+        assert!(busy.text.contains("Too many sign-ins at once"));
+        assert_eq!(retry_after(&busy), Duration::from_secs(2));
+        assert!(busy.cookie("pi_health_session").is_none());
+    }
+    drop(line);
+    let ok = app.try_login("alice", "alice-password").await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text);
+}
+
+/// Every event's fields, as a log line would show them (`%` and `&str`
+/// values as they are, `?` values escaped).
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+struct Fields(String);
+
+impl tracing::field::Visit for Fields {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.0.push_str(&format!("{}={value} ", field.name()));
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0.push_str(&format!("{}={value:?} ", field.name()));
+    }
+}
+
+impl tracing::Subscriber for Captured {
+    fn register_callsite(
+        &self,
+        _: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        tracing::subscriber::Interest::sometimes()
+    }
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut fields = Fields(String::new());
+        event.record(&mut fields);
+        self.0.lock().unwrap().push(fields.0);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[tokio::test]
+async fn user_names_that_could_forge_log_lines_are_refused_and_logged_escaped() {
+    let captured = Captured::default();
+    let _guard = tracing::subscriber::set_default(captured.clone());
+    let app = app();
+    for name in [
+        "alice\n2026-01-01T00:00:00Z INFO pi-health: signed in user=admin",
+        "\u{1b}[2J\u{1b}[31madmin",
+        "ad\rmin",
+        "al ice",
+        &"a".repeat(65),
+    ] {
+        let reply = app.try_login(name, "alice-password").await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{name:?}");
+        assert!(reply.text.contains("Wrong user name"), "{}", reply.text);
+        assert!(reply.cookie("pi_health_session").is_none());
+    }
+    // Spaces around a name are no part of it.
+    let trimmed = app.try_login(" alice\n", "alice-password").await;
+    assert_eq!(trimmed.status, StatusCode::SEE_OTHER);
+
+    let lines = captured.0.lock().unwrap().clone();
+    assert!(
+        lines.iter().any(|l| l.contains("invalid user name")),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("\\n2026")),
+        "escaped: {lines:?}"
+    );
+    for line in &lines {
+        assert!(
+            !line.contains(['\n', '\r', '\u{1b}']),
+            "a raw control character: {line:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn signing_in_again_and_again_pushes_out_only_ones_own_sessions() {
+    let app = app_with(WebConfig {
+        max_sessions_per_user: 2,
+        ..WebConfig::default()
+    });
+    let bob = app.login("bob", "bob-password").await;
+    let first = app.login("alice", "alice-password").await;
+    let _second = app.login("alice", "alice-password").await;
+    let _third = app.login("alice", "alice-password").await;
+    let gone = app.get("/api/system-stats", Some(&first.cookie)).await;
+    assert_eq!(gone.status, StatusCode::UNAUTHORIZED, "alice's oldest went");
+    let kept = app.get("/api/system-stats", Some(&bob.cookie)).await;
+    assert_eq!(kept.status, StatusCode::OK, "bob's stays");
 }
 
 #[tokio::test]
