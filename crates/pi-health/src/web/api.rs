@@ -243,16 +243,16 @@ fn decision(status: StatusCode, success: bool, result: String) -> Response {
 
 /// The gateway to decide on approval `id` at, or the answer when there is none
 /// (a malformed id, offline mode): nothing was done.
-fn decision_target<'a>(state: &'a Shared, id: &str) -> Result<&'a GatewayClient, Response> {
+fn decision_target<'a>(state: &'a Shared, id: &str) -> Result<&'a GatewayClient, Box<Response>> {
     if !rules::is_approval_id(id) {
-        return Err(bad_request("not an approval id"));
+        return Err(Box::new(bad_request("not an approval id")));
     }
     state.agent.gateway().ok_or_else(|| {
-        decision(
+        Box::new(decision(
             StatusCode::SERVICE_UNAVAILABLE,
             false,
             format!("Not executed: {}", Problem::Offline.warning()),
-        )
+        ))
     })
 }
 
@@ -265,7 +265,7 @@ pub(crate) async fn approve_gateway(
 ) -> Response {
     let gateway = match decision_target(&state, &id) {
         Ok(gateway) => gateway,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     tracing::info!(user = %session.user, approval = %id, "pi-health: approving a gateway approval");
     match on_behalf_of(&session.user, gateway.approve(&id)).await {
@@ -312,7 +312,7 @@ pub(crate) async fn deny_gateway(
 ) -> Response {
     let gateway = match decision_target(&state, &id) {
         Ok(gateway) => gateway,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     tracing::info!(user = %session.user, approval = %id, "pi-health: denying a gateway approval");
     match on_behalf_of(&session.user, gateway.deny(&id)).await {
