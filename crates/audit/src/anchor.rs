@@ -137,7 +137,7 @@ pub(crate) fn read_staged(path: &Path) -> Vec<Anchor> {
 }
 
 #[cfg(unix)]
-fn sync_parent_dir(path: &Path) -> io::Result<()> {
+pub(crate) fn sync_parent_dir(path: &Path) -> io::Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -146,7 +146,7 @@ fn sync_parent_dir(path: &Path) -> io::Result<()> {
 }
 
 #[cfg(not(unix))]
-fn sync_parent_dir(_path: &Path) -> io::Result<()> {
+pub(crate) fn sync_parent_dir(_path: &Path) -> io::Result<()> {
     // Directories cannot be opened for fsync on this platform; the rename is still
     // atomic, only its durability across a power cut is weaker.
     Ok(())

@@ -57,6 +57,42 @@ pub enum AuditError {
         source: std::io::Error,
     },
 
+    #[error(
+        "witness file {} could not be written for record {seq} (records up to {seq} ARE \
+         committed in the database): {source}",
+        path.display()
+    )]
+    Witness {
+        seq: i64,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error(
+        "key file {} could not be moved on to epoch {epoch} (records up to {seq} ARE \
+         committed and sealed; retried with the next append): {source}",
+        path.display()
+    )]
+    KeyNotAdvanced {
+        seq: i64,
+        epoch: i64,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("cannot read the witness file {}: {source}", path.display())]
+    WitnessUnreadable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The sealing key: unreadable, malformed, not this log's, or not moved on.
+    #[error("audit sealing key: {0}")]
+    Key(String),
+
     #[error("invalid audit record: {0}")]
     InvalidRecord(String),
 
@@ -68,6 +104,16 @@ pub enum AuditError {
 }
 
 impl AuditError {
+    /// True when the records of the failed append ARE committed in the database (only
+    /// the anchor, the key file or the witness lag behind): appending them again
+    /// would store them twice.
+    pub fn records_committed(&self) -> bool {
+        matches!(
+            self,
+            Self::Anchor { .. } | Self::KeyNotAdvanced { .. } | Self::Witness { .. }
+        )
+    }
+
     pub(crate) fn sqlite(context: &'static str) -> impl FnOnce(rusqlite::Error) -> Self {
         move |source| Self::Sqlite { context, source }
     }

@@ -116,6 +116,11 @@ pub struct AuditRecord {
     /// See [`NewRecord::on_behalf_of`]; left out of the JSON when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_behalf_of: Option<String>,
+    /// `hex(HMAC(k_e, ... hash))` with `e` the epoch of `seq`, for a record written
+    /// with a key (schema version 3; see the crate docs); left out of the JSON when
+    /// absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal: Option<String>,
 }
 
 impl AuditRecord {

@@ -15,15 +15,19 @@ use crate::chain::{GENESIS_HASH, HashInput, record_hash};
 use crate::error::AuditError;
 use crate::filter::AuditFilter;
 use crate::record::{AuditRecord, Decision, NewRecord, Prepared};
+use crate::seal::{SealKey, replace_key_file};
 use crate::time::now_rfc3339;
-use crate::verify::{RawRow, Verifier, VerifyReport};
+use crate::verify::{RawRow, Verifier, VerifyOptions, VerifyReport};
+use crate::witness::{self, Witnessed};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-/// 1: the first schema. 2: `on_behalf_of` added (a v1 database is migrated on open).
-const SCHEMA_VERSION: i64 = 2;
+/// 1: the first schema. 2: `on_behalf_of` added. 3: `seal` added. An
+/// older database is migrated on open; its records keep NULL in the new columns and
+/// verify exactly as before.
+const SCHEMA_VERSION: i64 = 3;
 
 /// Page cache per connection, in KiB (SQLite's default is 2 MiB). An append touches
 /// the right edge of the table and of its four indexes, a few dozen pages; a listing
@@ -48,7 +52,8 @@ CREATE TABLE IF NOT EXISTS audit_log (
     latency_ms    INTEGER NOT NULL,
     prev_hash     TEXT NOT NULL,
     hash          TEXT NOT NULL,
-    on_behalf_of  TEXT
+    on_behalf_of  TEXT,
+    seal          TEXT
 ) STRICT;
 CREATE INDEX IF NOT EXISTS audit_log_principal ON audit_log (principal, seq);
 CREATE INDEX IF NOT EXISTS audit_log_tool ON audit_log (tool, seq);
@@ -58,7 +63,7 @@ CREATE INDEX IF NOT EXISTS audit_log_time ON audit_log (time);
 
 const COLUMNS: &str = "seq, time, request_id, principal, role, tool, args, decision, reason, \
                        approval_id, approver, result_digest, latency_ms, prev_hash, hash, \
-                       on_behalf_of";
+                       on_behalf_of, seal";
 
 /// Tunables for [`AuditLog::open_with`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,13 +71,46 @@ pub struct AuditOptions {
     /// How long an append waits for another writer (another process, or `audit
     /// verify`'s snapshot) before failing. Failing is correct: the caller fails closed.
     pub busy_timeout: Duration,
+    /// The sealing key file (see the crate docs), kept outside the data directory;
+    /// create it with [`crate::create_key_file`]. `None`: records are not sealed.
+    pub key_file: Option<PathBuf>,
+    /// The witness file every append also writes the new head to (see the crate
+    /// docs), kept outside the data directory. `None`: no witness.
+    pub witness_file: Option<PathBuf>,
+    /// With `key_file`: create it (a fresh initial key) when it does not exist, and
+    /// hand that key out once through [`AuditLog::take_initial_key`].
+    pub create_key: bool,
 }
 
 impl Default for AuditOptions {
     fn default() -> Self {
         Self {
             busy_timeout: Duration::from_secs(5),
+            key_file: None,
+            witness_file: None,
+            create_key: false,
         }
+    }
+}
+
+/// The writer's sealing state: the key of the next record's epoch, the only one it
+/// holds.
+#[derive(Debug)]
+struct Sealer {
+    key_file: PathBuf,
+    key: SealKey,
+    /// The epoch of the key in the key file (behind `key` when persisting it failed).
+    persisted: i64,
+}
+
+impl Sealer {
+    /// Puts `key` in the key file, unless it is there already.
+    fn persist(&mut self) -> std::io::Result<()> {
+        if self.persisted != self.key.epoch() {
+            replace_key_file(&self.key_file, &self.key)?;
+            self.persisted = self.key.epoch();
+        }
+        Ok(())
     }
 }
 
@@ -86,6 +124,11 @@ pub struct AuditLog {
     /// Identity of the database file when opened, to notice it being removed or
     /// replaced: SQLite would keep writing into the old, unlinked file and report success.
     file_id: Option<FileId>,
+    /// Taken only while holding `writer`.
+    sealer: Option<Mutex<Sealer>>,
+    witness_file: Option<PathBuf>,
+    /// The initial key, when this open created the key file.
+    initial_key: Mutex<Option<SealKey>>,
 }
 
 impl AuditLog {
@@ -115,15 +158,43 @@ impl AuditLog {
             .pragma_update(None, "cache_size", -CACHE_KIB)
             .map_err(open_err)?;
 
+        let mut initial_key = None;
+        let sealer = match &options.key_file {
+            Some(key_file) => {
+                let (sealer, created) = open_sealer(&writer, key_file, options.create_key)?;
+                initial_key = created;
+                Some(Mutex::new(sealer))
+            }
+            None => None,
+        };
         let log = Self {
             path: path.to_owned(),
             anchor_path: anchor::anchor_path(path),
             file_id: file_id(path),
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
+            sealer,
+            witness_file: options.witness_file,
+            initial_key: Mutex::new(initial_key),
         };
         log.anchor_if_new()?;
         Ok(log)
+    }
+
+    /// True when records are sealed (the log was opened with a key file).
+    pub fn sealed(&self) -> bool {
+        self.sealer.is_some()
+    }
+
+    /// The initial key, once, when this open created the key file
+    /// ([`AuditOptions::create_key`]): show it to the operator to keep elsewhere. It
+    /// is in no file: the key file already holds the next epoch's key, or will once
+    /// the first epoch is over.
+    pub fn take_initial_key(&self) -> Option<SealKey> {
+        self.initial_key
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
     }
 
     /// The database file.
@@ -157,6 +228,12 @@ impl AuditLog {
             .collect::<Result<Vec<_>, _>>()?;
         let mut writer = lock(&self.writer);
         self.check_file_identity()?;
+        let mut sealer = self
+            .sealer
+            .as_ref()
+            .map(|s| s.lock().unwrap_or_else(PoisonError::into_inner));
+        // Moved along the batch's epochs; becomes the sealer's key only once committed.
+        let mut key = sealer.as_deref().map(|s| s.key.clone());
         let tx = writer
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(AuditError::sqlite("begin append"))?;
@@ -166,7 +243,8 @@ impl AuditLog {
             let mut insert = tx
                 .prepare_cached(&format!(
                     "INSERT INTO audit_log ({COLUMNS}) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
+                     ?17)"
                 ))
                 .map_err(AuditError::sqlite("prepare append"))?;
             for p in prepared {
@@ -174,7 +252,16 @@ impl AuditLog {
                 seq = seq.checked_add(1).ok_or_else(|| {
                     AuditError::Corrupt(format!("record {seq}: no sequence number left"))
                 })?;
-                let (record, args_text) = seal(p, seq, now_rfc3339(), prev_hash);
+                if let Some(key) = &mut key
+                    && !key.advance_to(crate::seal::epoch_of(seq))
+                {
+                    return Err(AuditError::Key(format!(
+                        "record {seq} is beyond the key's epoch {} (nothing was stored)",
+                        key.epoch()
+                    )));
+                }
+                let (record, args_text) =
+                    finish_record(p, seq, now_rfc3339(), prev_hash, key.as_ref());
                 insert
                     .execute(params![
                         record.seq,
@@ -193,6 +280,7 @@ impl AuditLog {
                         record.prev_hash,
                         record.hash,
                         record.on_behalf_of,
+                        record.seal,
                     ])
                     .map_err(AuditError::sqlite("append"))?;
                 prev_hash = record.hash.clone();
@@ -221,6 +309,34 @@ impl AuditLog {
             path: self.anchor_path.clone(),
             source,
         })?;
+        // The key for the next record replaces the key file; earlier keys are forgotten.
+        if let (Some(sealer), Some(mut key)) = (sealer.as_deref_mut(), key) {
+            let next = crate::seal::epoch_of(seq.saturating_add(1));
+            if key.advance_to(next) {
+                sealer.key = key;
+            }
+            sealer
+                .persist()
+                .map_err(|source| AuditError::KeyNotAdvanced {
+                    seq,
+                    epoch: sealer.key.epoch(),
+                    path: sealer.key_file.clone(),
+                    source,
+                })?;
+        }
+        if let (Some(path), Some(head)) = (&self.witness_file, stored.last()) {
+            let line = Witnessed {
+                time: head.time.clone(),
+                seq: head.seq,
+                hash: head.hash.clone(),
+                seal: head.seal.clone(),
+            };
+            witness::append(path, &line).map_err(|source| AuditError::Witness {
+                seq,
+                path: path.clone(),
+                source,
+            })?;
+        }
         Ok(stored)
     }
 
@@ -251,6 +367,24 @@ impl AuditLog {
     /// the same moment, the anchor may be read a moment before or after the snapshot,
     /// which shows as an anchor problem: verify a quiescent log, or verify again.
     pub fn verify(&self) -> Result<VerifyReport, AuditError> {
+        self.verify_with(&VerifyOptions::default())
+    }
+
+    /// [`verify`](Self::verify), and with a key also every seal, with a witness file
+    /// also that every head it recorded is still in the log. The report says what was
+    /// proven and what was not.
+    pub fn verify_with(&self, options: &VerifyOptions) -> Result<VerifyReport, AuditError> {
+        let witness_lines = match &options.witness_file {
+            Some(path) => {
+                Some(
+                    witness::read(path).map_err(|source| AuditError::WitnessUnreadable {
+                        path: path.clone(),
+                        source,
+                    })?,
+                )
+            }
+            None => None,
+        };
         let mut reader = lock(&self.reader);
         let tx = reader
             .transaction()
@@ -265,7 +399,7 @@ impl AuditLog {
                 anchor::read_staged(&self.anchor_path),
             )
         };
-        let mut verifier = Verifier::new(anchor, staged);
+        let mut verifier = Verifier::new(anchor, staged, options.key.clone());
         {
             let mut stmt = tx
                 .prepare(&format!("SELECT {COLUMNS} FROM audit_log ORDER BY seq"))
@@ -277,6 +411,25 @@ impl AuditLog {
                     Err(e) => verifier.unreadable(row.get(0).ok(), e.to_string()),
                 }
             }
+        }
+        if let (Some(lines), Some(path)) = (witness_lines, &options.witness_file) {
+            let mut lookup = tx
+                .prepare("SELECT hash FROM audit_log WHERE seq = ?1")
+                .map_err(AuditError::sqlite("prepare verify"))?;
+            let mut checked = Vec::with_capacity(lines.len());
+            for line in lines {
+                checked.push(match line {
+                    Ok(w) => {
+                        let stored: Option<String> = lookup
+                            .query_row([w.seq], |r| r.get(0))
+                            .optional()
+                            .map_err(AuditError::sqlite("verify"))?;
+                        Ok((w, stored))
+                    }
+                    Err(why) => Err(why),
+                });
+            }
+            verifier.witness(path, checked);
         }
         Ok(verifier.finish(&self.anchor_path))
     }
@@ -402,6 +555,19 @@ fn create_schema(conn: &mut Connection, path: &Path) -> Result<(), AuditError> {
         tx.execute_batch("ALTER TABLE audit_log ADD COLUMN on_behalf_of TEXT")
             .map_err(AuditError::sqlite("migrate schema to version 2"))?;
     }
+    // Version 3: `seal`, NULL for the records already there (unsealed).
+    let has_seal: bool = tx
+        .query_row(
+            "SELECT count(*) FROM pragma_table_info('audit_log') WHERE name = 'seal'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map_err(AuditError::sqlite("read schema"))?
+        > 0;
+    if !has_seal {
+        tx.execute_batch("ALTER TABLE audit_log ADD COLUMN seal TEXT")
+            .map_err(AuditError::sqlite("migrate schema to version 3"))?;
+    }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)
         .map_err(AuditError::sqlite("set schema version"))?;
     tx.commit().map_err(AuditError::sqlite("create schema"))
@@ -419,9 +585,83 @@ fn read_head(conn: &Connection) -> Result<(i64, String), AuditError> {
     Ok(head.unwrap_or_else(|| (0, GENESIS_HASH.to_owned())))
 }
 
-/// Assigns seq, time and the chain hashes to a prepared record; also hands back the
-/// canonical args text, which is what gets stored (and what the hash covers).
-fn seal(p: Prepared, seq: i64, time: String, prev_hash: String) -> (AuditRecord, String) {
+/// Reads (or, when allowed and missing, creates) the key file and checks it against
+/// the log: it must not be ahead of the log's next record (the log was cut short, or
+/// it is another log's key), and when it is the key of the newest record's epoch it
+/// must have sealed that record. Also hands back the initial key when it was created.
+fn open_sealer(
+    conn: &Connection,
+    key_file: &Path,
+    create: bool,
+) -> Result<(Sealer, Option<SealKey>), AuditError> {
+    let (head, _) = read_head(conn)?;
+    let next = head.saturating_add(1);
+    let (mut key, created) = if create && !key_file.exists() {
+        let key = crate::seal::create_key_file(key_file, next)?;
+        (key.clone(), Some(key))
+    } else {
+        (SealKey::read_file(key_file)?, None)
+    };
+    let persisted = key.epoch();
+    let want = crate::seal::epoch_of(next);
+    if key.epoch() > want {
+        return Err(AuditError::Key(format!(
+            "key file {} is at epoch {} but the log's next record ({next}) is in epoch {want}: \
+             records were cut off the end of the log (or it is another log's key file)",
+            key_file.display(),
+            key.epoch()
+        )));
+    }
+    let newest: Option<(i64, String, String)> = conn
+        .query_row(
+            "SELECT seq, hash, seal FROM audit_log WHERE seal IS NOT NULL \
+             ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()
+        .map_err(AuditError::sqlite("read the newest seal"))?;
+    if let Some((seq, hash, seal)) = newest
+        && crate::seal::epoch_of(seq) == key.epoch()
+        && !key.check(&hash, &seal)
+    {
+        return Err(AuditError::Key(format!(
+            "key file {} did not seal record {seq}, the log's newest sealed record: it is \
+             another log's key file (or that record was forged)",
+            key_file.display()
+        )));
+    }
+    if !key.advance_to(want) {
+        return Err(AuditError::Key(format!(
+            "key file {} is at epoch {}, too far behind the log's next record ({next})",
+            key_file.display(),
+            key.epoch()
+        )));
+    }
+    let mut sealer = Sealer {
+        key_file: key_file.to_owned(),
+        key,
+        persisted,
+    };
+    sealer.persist().map_err(|e| {
+        AuditError::Key(format!(
+            "cannot move the key file {} to epoch {want}: {e}",
+            key_file.display()
+        ))
+    })?;
+    Ok((sealer, created))
+}
+
+/// Assigns seq, time, the chain hashes and (with a key) the seal to a prepared record;
+/// also hands back the canonical args text, which is what gets stored (and what the
+/// hash covers).
+fn finish_record(
+    p: Prepared,
+    seq: i64,
+    time: String,
+    prev_hash: String,
+    key: Option<&SealKey>,
+) -> (AuditRecord, String) {
     let hash = record_hash(&HashInput {
         prev_hash: &prev_hash,
         seq,
@@ -455,6 +695,7 @@ fn seal(p: Prepared, seq: i64, time: String, prev_hash: String) -> (AuditRecord,
         // Prepared clamps to i64::MAX, so this is never negative.
         latency_ms: u64::try_from(p.latency_ms).unwrap_or(0),
         prev_hash,
+        seal: key.map(|k| k.seal(&hash)),
         hash,
         on_behalf_of: p.on_behalf_of,
     };
@@ -479,6 +720,7 @@ fn raw_row(row: &Row<'_>) -> rusqlite::Result<RawRow> {
         prev_hash: row.get(13)?,
         hash: row.get(14)?,
         on_behalf_of: row.get(15)?,
+        seal: row.get(16)?,
     })
 }
 
@@ -507,6 +749,7 @@ fn into_record(raw: RawRow) -> Result<AuditRecord, AuditError> {
         prev_hash: raw.prev_hash,
         hash: raw.hash,
         on_behalf_of: raw.on_behalf_of,
+        seal: raw.seal,
     })
 }
 

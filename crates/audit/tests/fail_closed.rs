@@ -25,6 +25,7 @@ fn a_held_write_lock_makes_append_fail_then_recover() -> TestResult {
         &path,
         AuditOptions {
             busy_timeout: Duration::from_millis(200),
+            ..AuditOptions::default()
         },
     )?;
     log.append(record("a", "t", Decision::Executed))?;

@@ -68,7 +68,7 @@ fn a_staged_anchor_naming_another_head_does_not_excuse_a_lag() -> TestResult {
     common::tamper(
         &path,
         "INSERT INTO audit_log SELECT seq + 1, time, request_id, 'mallory', role, tool, args, \
-         decision, reason, approval_id, approver, result_digest, latency_ms, hash, hash, on_behalf_of \
+         decision, reason, approval_id, approver, result_digest, latency_ms, hash, hash, on_behalf_of, seal \
          FROM audit_log WHERE seq = 7",
     )?;
     let report = log.verify()?;

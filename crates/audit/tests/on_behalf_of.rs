@@ -86,8 +86,9 @@ fn a_v1_log_is_migrated_and_keeps_verifying() -> TestResult {
     let path = dir.path().join("audit.db");
     v1_log(&path)?;
 
+    // Migrated to the current version (3: on_behalf_of, then epoch and seal).
     let log = AuditLog::open(&path)?;
-    assert_eq!(user_version(&path)?, 2);
+    assert_eq!(user_version(&path)?, 3);
     let report = log.verify()?;
     assert!(report.ok, "{:?}", report.problems);
     assert_eq!(report.records, 2);
@@ -126,11 +127,11 @@ fn a_v1_log_is_migrated_and_keeps_verifying() -> TestResult {
     let seqs: Vec<i64> = log.list(&alice)?.iter().map(|r| r.seq).collect();
     assert_eq!(seqs, vec![3]);
 
-    // Opening again (already version 2) changes nothing.
+    // Opening again (already the current version) changes nothing.
     drop(log);
     let log = AuditLog::open(&path)?;
     assert!(log.verify()?.ok);
-    assert_eq!(user_version(&path)?, 2);
+    assert_eq!(user_version(&path)?, 3);
     Ok(())
 }
 
@@ -167,10 +168,10 @@ fn a_newer_schema_is_refused() -> TestResult {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("audit.db");
     drop(AuditLog::open(&path)?);
-    tamper(&path, "PRAGMA user_version = 3")?;
+    tamper(&path, "PRAGMA user_version = 4")?;
     assert!(matches!(
         AuditLog::open(&path),
-        Err(audit::AuditError::SchemaVersion { found: 3, .. })
+        Err(audit::AuditError::SchemaVersion { found: 4, .. })
     ));
     Ok(())
 }

@@ -169,7 +169,7 @@ fn a_forged_record_with_a_valid_chain_is_caught_by_the_anchor() -> TestResult {
         &format!(
             "INSERT INTO audit_log SELECT 6, time, request_id, 'mallory', role, tool, args, \
              decision, reason, approval_id, approver, result_digest, latency_ms, '{}', '{}', \
-             on_behalf_of FROM audit_log WHERE seq = 5",
+             on_behalf_of, seal FROM audit_log WHERE seq = 5",
             forged.prev_hash, forged.hash
         ),
     )?;

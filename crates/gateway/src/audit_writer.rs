@@ -38,7 +38,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use audit::{AuditError, AuditLog, NewRecord};
+use audit::{AuditLog, NewRecord};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::{mpsc, oneshot};
@@ -259,8 +259,9 @@ impl Writer {
                 self.shared.metrics.failed_batches.inc();
                 self.shared.degraded.store(true, Ordering::Release);
                 self.shared.metrics.degraded.set(1);
-                // After a failed anchor update the records ARE committed: not retried.
-                if !matches!(error, AuditError::Anchor { .. }) {
+                // After a failed anchor, key file or witness update the records ARE
+                // committed: not retried.
+                if !error.records_committed() {
                     self.carry(retry);
                 }
                 tracing::error!(
@@ -350,7 +351,16 @@ mod tests {
     }
 
     fn open(path: &Path, busy_timeout: Duration) -> Arc<AuditLog> {
-        Arc::new(AuditLog::open_with(path, AuditOptions { busy_timeout }).unwrap())
+        Arc::new(
+            AuditLog::open_with(
+                path,
+                AuditOptions {
+                    busy_timeout,
+                    ..AuditOptions::default()
+                },
+            )
+            .unwrap(),
+        )
     }
 
     fn stored(log: &AuditLog) -> Vec<String> {
