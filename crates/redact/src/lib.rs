@@ -4,8 +4,12 @@
 //!
 //! - [`Redactor`] masks secrets: the policy's `defaults.redact_patterns` (whole match
 //!   replaced by [`REDACTED`]) plus built-in detectors for the secrets an ARR stack
-//!   leaks (API keys, bearer tokens, basic-auth URLs, `*_API_KEY=`/`PASSWORD=` lines...),
-//!   which keep the key and mask only the value, so the output stays readable.
+//!   leaks (API keys in query strings, headers, env lines, YAML, JSON and `config.xml`;
+//!   bearer and basic credentials, cookies, JWTs, PEM private keys, database and
+//!   basic-auth URLs, cloud and chat tokens, URL-encoded and JSON-escaped forms,
+//!   command-line flags, "the password is X"), which keep the key and mask only the
+//!   value, so the output stays readable. `tests/corpus/` holds the planted secrets and
+//!   ordinary log lines they are measured against.
 //! - [`cap_json`] bounds the size of a JSON result, leaving a visible marker wherever
 //!   it cut, so that a model or a human knows the output is incomplete.
 //!

@@ -186,3 +186,105 @@ fn overlapping_rules_mask_once() {
     assert_eq!(out, format!("?{REDACTED}"));
     assert_eq!(count, 1);
 }
+
+#[test]
+fn prose_masks_the_value_not_the_sentence() {
+    masks("the password is hunter2", "the password is #");
+    masks(
+        "The password for admin is Kq8-zz",
+        "The password for admin is #",
+    );
+    masks(
+        "A temporary password is provided for this session: q5sDkHmNz",
+        "A temporary password is provided for this session: #",
+    );
+    untouched("The password is incorrect.");
+    untouched("The password for admin was reset.");
+    untouched("Token is expired, refreshing.");
+    untouched("password: ********");
+    untouched("Password: (hidden)");
+    untouched("API key: not set");
+}
+
+#[test]
+fn placeholders_are_not_secrets() {
+    untouched("POSTGRES_PASSWORD=${POSTGRES_PASSWORD}");
+    untouched("      - POSTGRES_PASSWORD=${POSTGRES_PASSWORD:?set it in .env}");
+    untouched("    api_key: !secret sonarr_apikey");
+    untouched("MYSQL_ALLOW_EMPTY_PASSWORD=yes");
+    untouched("DB_PASSWORD_FILE=/run/secrets/db_password");
+    // A default inside an expansion is a real value: it goes, the reference stays.
+    masks(
+        "DB_PASSWORD=${DB_PASSWORD:-changeme1}",
+        "DB_PASSWORD=${DB_PASSWORD:#}",
+    );
+}
+
+#[test]
+fn command_lines() {
+    masks(
+        "mysqldump --password S3cr3t db",
+        "mysqldump --password # db",
+    );
+    masks("restic --password=S3cr3t -v", "restic --password=# -v");
+    masks("mysql -u root -pS3cr3t -e x", "mysql -u root -p# -e x");
+    masks("redis-cli -h r -a S3cr3t ping", "redis-cli -h r -a # ping");
+    masks("curl -u admin:S3cr3t http://q", "curl -u admin:# http://q");
+    untouched("mysql -h mariadb -P 3306 -u photoprism photoprism");
+    untouched("ffmpeg -i in.mkv -pass 1 -f null /dev/null");
+    untouched("--password is required when --user is set");
+    untouched("Use --password-file to read the password from a file.");
+}
+
+#[test]
+fn tokens_known_by_their_shape() {
+    masks("key AKIAW3LAVU4OIGQFIDZK used", "key # used");
+    masks(
+        "session eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJib2IifQ.c2lnbmF0dXJl ok",
+        "session # ok",
+    );
+    masks("Cookie: jwt=abc; lang=en", "Cookie: #");
+    masks(
+        "https://discord.com/api/webhooks/123/AbC-dEf_1",
+        "https://discord.com/api/webhooks/123/#",
+    );
+    untouched("Info hash: 3b245e04703628ab2e6b02be5c6c4add3f6bc2c8");
+    untouched("Release GUID: 7c9e6679-7425-40de-944b-e07fc1f90ae7");
+    untouched("WWW-Authenticate: Bearer realm=\"https://auth.docker.io/token\"");
+}
+
+#[test]
+fn encoded_and_escaped_forms() {
+    masks(
+        "url=http%3A%2F%2Fu%3Ap%40ss%40h",
+        "url=http%3A%2F%2Fu%3A#%40h",
+    );
+    masks(
+        "a=user%3Dbob%26password%3Dhunter2%26x%3D1",
+        "a=user%3Dbob%26password%3D#%26x%3D1",
+    );
+    masks(r#"{\"apiKey\":\"abc123\"}"#, r##"{\"apiKey\":\"#\"}"##);
+    masks(r#"{'X-API-KEY': 'abc123'}"#, r#"{'X-API-KEY': '#'}"#);
+    masks(
+        r#"{"name":"apiKey","label":"API Key","value":"abc123"}"#,
+        r##"{"name":"apiKey","label":"API Key","value":"#"}"##,
+    );
+}
+
+#[test]
+fn private_key_blocks_lose_their_whole_body() {
+    masks(
+        "-----BEGIN RSA PRIVATE KEY-----\nAAAA\nBBBB==\n-----END RSA PRIVATE KEY-----\nnext",
+        "-----BEGIN RSA PRIVATE KEY-----#\n-----END RSA PRIVATE KEY-----\nnext",
+    );
+    // Escaped newlines (a key inside a JSON string), and a block cut before its end.
+    masks(
+        r"-----BEGIN PRIVATE KEY-----\nAAAA\nBBBB\n-----END PRIVATE KEY-----",
+        r"-----BEGIN PRIVATE KEY-----#\n-----END PRIVATE KEY-----",
+    );
+    masks(
+        "-----BEGIN PRIVATE KEY-----\nAAAA\nBB",
+        "-----BEGIN PRIVATE KEY-----#",
+    );
+    untouched("-----BEGIN CERTIFICATE-----\nMIIDQTCC\n-----END CERTIFICATE-----");
+}

@@ -61,6 +61,29 @@ fn values_under_credential_keys_are_masked_whole() {
 }
 
 #[test]
+fn name_value_objects_naming_a_credential_are_masked() {
+    // Sonarr/Radarr provider fields and Kubernetes env entries.
+    let mut v = json!({
+        "fields": [
+            {"order": 0, "name": "baseUrl", "value": "http://sonarr:8989"},
+            {"order": 1, "name": "apiKey", "label": "API Key", "value": "0123abcd"},
+            {"order": 2, "name": "password", "value": 42},
+        ],
+        "env": [{"name": "DB_PASSWORD", "value": "hunter2"}, {"name": "TZ", "value": "UTC"}],
+        "tags": [{"Key": "api_token", "Value": "t0k"}],
+    });
+    let n = redactor().redact_json(&mut v);
+    assert_eq!(n, 3);
+    assert_eq!(v["fields"][0]["value"], "http://sonarr:8989");
+    assert_eq!(v["fields"][1]["value"], REDACTED);
+    assert_eq!(v["fields"][1]["name"], "apiKey");
+    assert_eq!(v["fields"][2]["value"], 42);
+    assert_eq!(v["env"][0]["value"], REDACTED);
+    assert_eq!(v["env"][1]["value"], "UTC");
+    assert_eq!(v["tags"][0]["Value"], REDACTED);
+}
+
+#[test]
 fn policy_only_does_not_mask_by_key() -> Result<(), redact::PatternError> {
     let r = Redactor::policy_only(&[])?;
     let mut v = json!({"apiKey": "abc123"});
@@ -144,6 +167,39 @@ fn adversarial_shapes_stay_linear() {
         let out = r.redact_str(input);
         assert!(start.elapsed() < SLOW, "slow on {:?}", &input[..20]);
         assert!(out.len() <= input.len() + REDACTED.len() * 200_000);
+    }
+}
+
+/// Shapes that nearly complete the newer detectors (PEM blocks, escaped JSON, prose,
+/// cookies, command lines), each about 250 KB. No time bound here: a super-linear
+/// detector would show as a test that does not finish.
+#[test]
+fn near_misses_of_every_detector_are_handled() {
+    let r = redactor();
+    let inputs = [
+        "-----BEGIN PRIVATE KEY-----\n".repeat(10_000),
+        format!("-----BEGIN PRIVATE KEY-----{}", "\nAAAA".repeat(50_000)),
+        "curl -u a".repeat(25_000),
+        "mysql mysql -x ".repeat(25_000),
+        "%3Aabc".repeat(37_500),
+        "password%3D".repeat(25_000),
+        "\\\"password\\\":\\\"".repeat(12_500),
+        "\"name\":\"password\" ".repeat(12_500),
+        "eyJabcd.".repeat(25_000),
+        "the password is ".repeat(15_000),
+        "apikey ".repeat(37_500),
+        "Cookie: a=b;".repeat(20_000),
+        "a:1:b:c:".repeat(25_000),
+        "<auth-user-pass>".repeat(15_000),
+        "tgram://".repeat(25_000),
+        "1234567:AA".repeat(25_000),
+        "\\\\\\\"".repeat(25_000),
+        format!("PASSWORD={}", "\\x".repeat(125_000)),
+        "token: token: ".repeat(17_500),
+    ];
+    for input in &inputs {
+        let out = r.redact_str(input);
+        assert!(out.len() <= input.len() + REDACTED.len() * 100_000);
     }
 }
 
