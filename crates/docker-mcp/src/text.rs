@@ -20,27 +20,40 @@ pub fn clean_terminal_output(raw: &[u8]) -> String {
     TERMINAL_ESCAPES.replace_all(&text, "").into_owned()
 }
 
-/// Keeps the end of `text` within `max_bytes`, cutting at a line boundary where
-/// possible, and says how much was dropped. `already_dropped` counts bytes cut
-/// before `text` reached us.
+/// Keeps the end of `text` within `max_bytes`, and says how much was dropped.
+/// `already_dropped` counts bytes cut before `text` reached us; `text` itself must
+/// start at a line start (see [`drop_partial_first_line`]).
+///
+/// The cut is always at a line boundary: the gateway redacts what docker-mcp returns,
+/// and a line cut in the middle can keep a secret without the key that makes it
+/// recognisable (`key=SECRET` left of `apikey=SECRET`). So a last line longer than
+/// `max_bytes` is dropped whole, leaving only the marker.
 pub fn keep_tail(text: &str, max_bytes: usize, already_dropped: usize) -> (String, bool) {
     if text.len() <= max_bytes && already_dropped == 0 {
         return (text.to_owned(), false);
     }
     let mut start = text.len().saturating_sub(max_bytes);
-    while !text.is_char_boundary(start) {
-        start += 1;
-    }
-    // Start on a whole line unless that would drop everything.
-    if start > 0
-        && let Some(newline) = text[start..].find('\n')
-        && start + newline + 1 < text.len()
-    {
-        start += newline + 1;
+    if start > 0 && text.as_bytes()[start - 1] != b'\n' {
+        // After the next newline (a char boundary), or nothing left.
+        start = text.as_bytes()[start..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(text.len(), |newline| start + newline + 1);
     }
     let dropped = already_dropped + start;
     let marker = format!("[… {dropped} earlier bytes truncated by docker-mcp …]\n");
     (format!("{marker}{}", &text[start..]), true)
+}
+
+/// Drops what is left of the first line of `text` after bytes before it were cut (the
+/// Engine's own cap drops the oldest bytes wherever they end), for the reason given in
+/// [`keep_tail`]. Returns the rest and how many bytes were dropped. The first line may
+/// have been whole, but that cannot be known: it is dropped all the same.
+pub fn drop_partial_first_line(text: &str) -> (&str, usize) {
+    match text.find('\n') {
+        Some(newline) => (&text[newline + 1..], newline + 1),
+        None => ("", text.len()),
+    }
 }
 
 /// Keeps the start of `text` within `max_bytes`.
@@ -90,10 +103,45 @@ mod tests {
     }
 
     #[test]
+    fn keep_tail_never_splits_a_line() {
+        // A cut inside `apikey=` would leave `key=SECRET`, which redaction misses.
+        let text = "old line\nGET /api?apikey=SECRET\n";
+        let (kept, truncated) = keep_tail(text, 20, 0);
+        assert!(truncated);
+        assert_eq!(
+            kept,
+            format!(
+                "[… {} earlier bytes truncated by docker-mcp …]\n",
+                text.len()
+            )
+        );
+        let (kept, _) = keep_tail(text, 30, 0);
+        assert!(kept.ends_with("]\nGET /api?apikey=SECRET\n"), "{kept}");
+        // Without a final newline, a too long last line goes whole too.
+        let (kept, _) = keep_tail("a\nzzzzzzzz", 4, 0);
+        assert!(!kept.contains('z'), "{kept}");
+        // A cut that falls right after a newline keeps that line.
+        let (kept, _) = keep_tail("aaa\nbbb\n", 4, 0);
+        assert!(kept.ends_with("]\nbbb\n"), "{kept}");
+    }
+
+    #[test]
     fn keep_tail_never_splits_a_character() {
-        let text = "ééééé";
-        let (kept, _) = keep_tail(text, 3, 0);
-        assert!(kept.ends_with('é'));
+        let text = "é\nééééé\néé";
+        let (kept, _) = keep_tail(text, 5, 0);
+        assert!(kept.ends_with("]\néé"), "{kept}");
+        let (kept, _) = keep_tail("ééééé", 3, 0);
+        assert!(!kept.contains('é'), "{kept}");
+    }
+
+    #[test]
+    fn a_partial_first_line_is_dropped() {
+        assert_eq!(
+            drop_partial_first_line("key=SECRET\nnext\n"),
+            ("next\n", 11)
+        );
+        assert_eq!(drop_partial_first_line("key=SECRET"), ("", 10));
+        assert_eq!(drop_partial_first_line(""), ("", 0));
     }
 
     #[test]

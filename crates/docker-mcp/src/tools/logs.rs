@@ -6,7 +6,7 @@ use super::DockerTools;
 use crate::compose::ComposeProject;
 use crate::engine::{Container, EngineError};
 use crate::error::ToolError;
-use crate::text::{clean_terminal_output, keep_tail};
+use crate::text::{clean_terminal_output, drop_partial_first_line, keep_tail};
 
 #[derive(Debug, Serialize)]
 pub struct ComposeLogs {
@@ -59,6 +59,14 @@ async fn read_logs(
         let (raw, cut) = tools.engine.logs(&container.id, tail, cap).await?;
         dropped += cut;
         let cleaned = clean_terminal_output(&raw);
+        // No half line: see `keep_tail`.
+        let cleaned = if cut > 0 {
+            let (rest, partial) = drop_partial_first_line(&cleaned);
+            dropped += partial;
+            rest
+        } else {
+            &cleaned
+        };
         if prefix_lines {
             // As `docker compose logs` does when a service has several containers.
             for line in cleaned.lines() {
@@ -68,7 +76,7 @@ async fn read_logs(
                 text.push('\n');
             }
         } else {
-            text.push_str(&cleaned);
+            text.push_str(cleaned);
         }
     }
     let (logs, truncated) = keep_tail(&text, cap, dropped);
