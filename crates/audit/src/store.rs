@@ -187,9 +187,9 @@ impl AuditLog {
     }
 
     /// The initial key, once, when this open created the key file
-    /// ([`AuditOptions::create_key`]): show it to the operator to keep elsewhere. It
-    /// is in no file: the key file already holds the next epoch's key, or will once
-    /// the first epoch is over.
+    /// ([`AuditOptions::create_key`]): hand it to the operator to keep elsewhere. The
+    /// key file holds it only until the first epoch is over (at most
+    /// [`crate::EPOCH_RECORDS`] records), then only later keys.
     pub fn take_initial_key(&self) -> Option<SealKey> {
         self.initial_key
             .lock()

@@ -248,7 +248,17 @@ impl Writer {
         }
         let count = all.len();
         let outcome = match self.log.append_batch(all) {
-            Ok(_) => {
+            Ok(stored) => {
+                // The head, into the service's log too: a copy of it outside the data
+                // directory, which truncating or wiping the audit log cannot reach.
+                if let Some(head) = stored.last() {
+                    tracing::info!(
+                        seq = head.seq,
+                        hash = %head.hash,
+                        seal = head.seal.as_deref().unwrap_or("-"),
+                        "audit head"
+                    );
+                }
                 if self.shared.degraded.swap(false, Ordering::AcqRel) {
                     self.shared.metrics.degraded.set(0);
                     tracing::warn!("the audit log is writable again");

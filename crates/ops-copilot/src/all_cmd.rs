@@ -50,6 +50,22 @@ pub struct Args {
         default_value = "/sys/class/thermal"
     )]
     thermal_dir: PathBuf,
+    /// The audit log's sealing key [default: <data-dir>.audit-key, beside the data
+    /// directory, not in it] and witness [default: <data-dir>.audit-witness].
+    #[command(flatten)]
+    audit: gateway_cmd::AuditArgs,
+}
+
+/// `<dir>` with `suffix` appended to its last component: a file beside the data
+/// directory, not in it, where whoever can write only the data directory cannot.
+pub fn sibling(dir: &Path, suffix: &str) -> PathBuf {
+    let dir = std::fs::canonicalize(dir)
+        .or_else(|_| std::path::absolute(dir))
+        .unwrap_or_else(|_| dir.to_owned());
+    let dir = dir.components().collect::<PathBuf>();
+    let mut name = dir.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
 }
 
 /// Writes `text` unless the file exists, readable by the owner only.
@@ -92,6 +108,18 @@ fn prepare(args: &Args, compose_file: Option<&Path>) -> anyhow::Result<Paths> {
     Ok(Paths {
         registry,
         policy,
+        audit_key: Some(
+            args.audit
+                .audit_key_file
+                .clone()
+                .unwrap_or_else(|| sibling(&data_dir, ".audit-key")),
+        ),
+        audit_witness: Some(
+            args.audit
+                .audit_witness_file
+                .clone()
+                .unwrap_or_else(|| sibling(&data_dir, ".audit-witness")),
+        ),
         data_dir,
         tokens: None,
     })

@@ -87,6 +87,25 @@ pub struct PathArgs {
     /// Token hashes; default: <data-dir>/tokens.yaml.
     #[arg(long, env = "GATEWAY_TOKENS_FILE")]
     tokens: Option<PathBuf>,
+    #[command(flatten)]
+    audit: AuditArgs,
+}
+
+/// Where the audit log's sealing key and witness live: outside the data directory,
+/// so that whoever can write the data directory cannot re-seal the log or erase the
+/// heads it reported (see the audit crate's threat model).
+#[derive(clap::Args, Clone, Default)]
+pub struct AuditArgs {
+    /// The audit log's sealing key file, outside the data directory (created on first
+    /// start, with its initial key written beside it once for you to move offline).
+    /// Without one, records are not sealed.
+    #[arg(long, env = "OPS_COPILOT_AUDIT_KEY_FILE")]
+    pub audit_key_file: Option<PathBuf>,
+    /// An append-only file, outside the data directory, that receives the audit log's
+    /// head after every write (`ops-copilot audit verify --witness` checks the log
+    /// against it).
+    #[arg(long, env = "OPS_COPILOT_AUDIT_WITNESS_FILE")]
+    pub audit_witness_file: Option<PathBuf>,
 }
 
 impl PathArgs {
@@ -97,6 +116,8 @@ impl PathArgs {
             policy,
             data_dir: self.config.data_dir,
             tokens: self.tokens,
+            audit_key: self.audit.audit_key_file,
+            audit_witness: self.audit.audit_witness_file,
         })
     }
 }
@@ -112,6 +133,10 @@ pub struct Paths {
     pub data_dir: PathBuf,
     /// Token hashes; default: <data-dir>/tokens.yaml.
     pub tokens: Option<PathBuf>,
+    /// The audit log's sealing key file (none: records are not sealed).
+    pub audit_key: Option<PathBuf>,
+    /// The audit log's witness file (none: no witness).
+    pub audit_witness: Option<PathBuf>,
 }
 
 impl Paths {
@@ -205,7 +230,7 @@ pub fn open(paths: &Paths) -> anyhow::Result<(Arc<Gateway>, Arc<TokensHandle>)> 
         )
     })?;
     let state = Arc::new(StateStore::open(&paths.state_db())?);
-    let audit = Arc::new(audit::AuditLog::open(&paths.audit_db())?);
+    let audit = Arc::new(open_audit(paths)?);
     let tokens = Arc::new(TokensHandle::load(&paths.tokens_file())?);
     if tokens.current().is_empty() {
         let add = crate::printable_command([
@@ -289,24 +314,106 @@ pub fn policy_check(registry: &Path, policy: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `ops-copilot audit verify`: checks the hash chain of the audit log.
-pub fn audit_verify(data_dir: &Path) -> anyhow::Result<()> {
+/// The audit log, sealed and witnessed when `paths` say so. On the first start with
+/// a key file, its initial key is written once to `<key file>.initial.<first seq>`
+/// (owner-only) for the operator to move offline: it is what `audit verify
+/// --key-file` needs, and nothing else keeps it.
+fn open_audit(paths: &Paths) -> anyhow::Result<audit::AuditLog> {
+    let options = audit::AuditOptions {
+        key_file: paths.audit_key.clone(),
+        witness_file: paths.audit_witness.clone(),
+        create_key: true,
+        ..audit::AuditOptions::default()
+    };
+    let log = audit::AuditLog::open_with(&paths.audit_db(), options)?;
+    match (&paths.audit_key, log.take_initial_key()) {
+        (Some(key_file), Some(initial)) => {
+            let mut copy = key_file.as_os_str().to_owned();
+            copy.push(format!(".initial.{}", initial.first_seq()));
+            let copy = PathBuf::from(copy);
+            if let Err(error) = write_secret(&copy, &initial.file_text()) {
+                // Without the copy nobody could ever check these seals: start over
+                // with a new key next time rather than seal with this one.
+                let _ = std::fs::remove_file(key_file);
+                return Err(error.context("saving the audit log's initial sealing key"));
+            }
+            let verify = crate::printable_command([
+                std::ffi::OsStr::new("audit"),
+                "verify".as_ref(),
+                "--data-dir".as_ref(),
+                crate::absolute(&paths.data_dir).as_os_str(),
+                "--key-file".as_ref(),
+                "INITIAL-KEY-FILE".as_ref(),
+            ]);
+            tracing::warn!(
+                initial_key = %crate::absolute(&copy).display(),
+                key_file = %crate::absolute(key_file).display(),
+                "the audit log is sealed with a new key: MOVE the initial key file off this \
+                 machine and delete it here; it is the only way to prove the audit log \
+                 untouched later (`{verify}`)"
+            );
+        }
+        (None, _) => tracing::warn!(
+            "the audit log is not sealed (no --audit-key-file): whoever can write the data \
+             directory can rewrite it undetected"
+        ),
+        (Some(_), None) => {}
+    }
+    Ok(log)
+}
+
+/// Writes `text` to a new file readable by the owner only.
+fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// `ops-copilot audit verify`: checks the hash chain of the audit log and its head
+/// anchor; with the initial key also every seal, with the witness every head it
+/// recorded. Prints what that proves and what it does not.
+pub fn audit_verify(
+    data_dir: &Path,
+    key_file: Option<&Path>,
+    witness: Option<&Path>,
+) -> anyhow::Result<()> {
     let path = data_dir.join("audit.db");
     if !path.exists() {
         anyhow::bail!("no audit log at {}", path.display());
     }
+    let key = key_file.map(audit::SealKey::read_file).transpose()?;
     let log = audit::AuditLog::open(&path)?;
-    let report = log.verify()?;
+    let report = log.verify_with(&audit::VerifyOptions {
+        key,
+        witness_file: witness.map(Path::to_owned),
+    })?;
     if report.ok {
         println!(
-            "ok: {} records, chain intact, head {}",
-            report.records, report.head
+            "ok: {} records ({} sealed), head {} {}",
+            report.records, report.sealed, report.head_seq, report.head
         );
-        Ok(())
+        for line in &report.proven {
+            println!("proven: {line}");
+        }
     } else {
         for problem in &report.problems {
             println!("TAMPERED: {problem}");
         }
+    }
+    for line in &report.not_proven {
+        println!("not proven: {line}");
+    }
+    if report.ok {
+        Ok(())
+    } else {
         anyhow::bail!("the audit log at {} fails verification", path.display())
     }
 }

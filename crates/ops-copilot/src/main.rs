@@ -55,10 +55,21 @@ enum PolicyCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Check the audit log's hash chain: edited, deleted or reordered records are reported.
+    /// Check the audit log: its hash chain and head anchor; with the initial key every
+    /// seal; with the witness every head it recorded. Says what that proves and what
+    /// it does not.
     Verify {
         #[arg(long, env = "OPS_COPILOT_DATA_DIR", default_value = "data")]
         data_dir: PathBuf,
+        /// The initial sealing key, kept offline (the `.initial.N` file written on
+        /// the first sealed start).
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        /// The witness file the gateway wrote heads to [default: the gateway's
+        /// OPS_COPILOT_AUDIT_WITNESS_FILE, else <data-dir>.audit-witness when it exists,
+        /// as `ops-copilot all` writes it].
+        #[arg(long, env = "OPS_COPILOT_AUDIT_WITNESS_FILE")]
+        witness: Option<PathBuf>,
     },
 }
 
@@ -235,7 +246,16 @@ async fn run(cli: Cli) -> std::process::ExitCode {
         Command::Policy(PolicyCommand::Check { config }) => config
             .files()
             .and_then(|(registry, policy)| gateway_cmd::policy_check(&registry, &policy)),
-        Command::Audit(AuditCommand::Verify { data_dir }) => gateway_cmd::audit_verify(&data_dir),
+        Command::Audit(AuditCommand::Verify {
+            data_dir,
+            key_file,
+            witness,
+        }) => {
+            let witness = witness.or_else(|| {
+                Some(all_cmd::sibling(&data_dir, ".audit-witness")).filter(|w| w.is_file())
+            });
+            gateway_cmd::audit_verify(&data_dir, key_file.as_deref(), witness.as_deref())
+        }
         Command::Healthcheck(args) => healthcheck::run(args).await,
     };
     match result {

@@ -219,4 +219,35 @@ async fn all_runs_both_planes_and_docker_mcp_answers_only_the_gateway() {
         "{}",
         String::from_utf8_lossy(&verify.stdout)
     );
+
+    // Sealed and witnessed from beside the data directory, not in it; the initial key
+    // was written once for the operator to move offline, and proves every seal.
+    let key_file = dir.path().join("data.audit-key");
+    assert!(
+        key_file.is_file(),
+        "no sealing key beside the data directory"
+    );
+    assert!(
+        dir.path().join("data.audit-witness").is_file(),
+        "no witness"
+    );
+    let initial = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("data.audit-key.initial."))
+        .expect("the initial key beside the key file");
+    let verify = bin_command()
+        .args(["audit", "verify", "--data-dir"])
+        .arg(&data)
+        .arg("--key-file")
+        .arg(&initial)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&verify.stdout);
+    assert!(verify.status.success(), "{text}");
+    assert!(
+        text.contains("proven: every sealed record checked"),
+        "{text}"
+    );
+    assert!(text.contains("heads the witness"), "{text}");
 }
