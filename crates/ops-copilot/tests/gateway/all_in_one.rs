@@ -250,4 +250,41 @@ async fn all_runs_both_planes_and_docker_mcp_answers_only_the_gateway() {
         "{text}"
     );
     assert!(text.contains("heads the witness"), "{text}");
+
+    // Someone with write access to the data directory cuts the newest record (the
+    // only one, here: then the log is wiped) and rewrites the head anchor to match: the chain and the anchor agree, every seal
+    // left is genuine, and the witness beside the data directory still tells.
+    let db = data.join("audit.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute(
+        "DELETE FROM audit_log WHERE seq = (SELECT max(seq) FROM audit_log)",
+        [],
+    )
+    .unwrap();
+    let (seq, hash): (i64, String) = conn
+        .query_row(
+            "SELECT seq, hash FROM audit_log UNION ALL SELECT 0, ?1 ORDER BY 1 DESC LIMIT 1",
+            [audit::GENESIS_HASH],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    drop(conn);
+    std::fs::write(
+        data.join("audit.db.head"),
+        format!("ops-copilot-audit-head v1 {seq} {hash}\n"),
+    )
+    .unwrap();
+    let verify = bin_command()
+        .args(["audit", "verify", "--data-dir"])
+        .arg(&data)
+        .arg("--key-file")
+        .arg(&initial)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&verify.stdout);
+    assert!(!verify.status.success(), "a cut tail passed: {text}");
+    assert!(
+        text.contains("TAMPERED: ") && text.contains("heads recorded by the witness"),
+        "{text}"
+    );
 }
