@@ -2,6 +2,8 @@
 
 pub mod bearer;
 pub mod contract;
+#[cfg(feature = "mcp")]
+pub mod mcp_sessions;
 pub mod net;
 pub mod schema;
 

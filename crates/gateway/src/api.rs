@@ -2,6 +2,7 @@
 //! audit trail and health. Every route but `/health` needs a bearer token.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
@@ -12,8 +13,9 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde_json::{Value, json};
 
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use ops_core::mcp_sessions::{SessionCaps, SessionLimiter};
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use tower::Layer as _;
 
 use crate::auth::{Principal, TokensHandle, bearer_token};
 use crate::decision::{self, AuditScope};
@@ -24,6 +26,18 @@ use crate::pipeline::{CallRequest, Gateway, Refusal, RefusalCode, Reply};
 
 /// Request bodies larger than this are refused.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// MCP sessions on `/mcp` (see `ops_core::mcp_sessions`): each costs about
+/// 50 KB, so 128 bound them to a few MB. The principals are a handful of
+/// configured tokens, and an agent with parallel workers may hold several
+/// sessions, so 16 each: one principal (a leaking or hostile agent) fills an
+/// eighth, never the whole. A session unused for 5 minutes ends (rmcp's
+/// default); a client then gets 404 and opens a new one, as MCP says.
+pub const MCP_SESSIONS: SessionCaps = SessionCaps {
+    per_owner: 16,
+    total: 128,
+    idle: Duration::from_secs(300),
+};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -39,14 +53,16 @@ pub fn router(state: AppState) -> Router {
         .into_iter()
         .map(str::to_owned)
         .chain(state.allowed_hosts.iter().cloned());
+    let sessions = SessionLimiter::new(MCP_SESSIONS);
     let mcp = StreamableHttpService::new(
         move || Ok(GatewayMcp::new(mcp_gateway.clone())),
-        Arc::new(LocalSessionManager::default()),
+        sessions.manager(),
         StreamableHttpServerConfig::default()
             .with_allowed_hosts(hosts)
             .enforce_origin_validation()
             .with_max_request_body_bytes(MAX_BODY_BYTES),
     );
+    let mcp = middleware::from_fn_with_state(sessions, cap_mcp_sessions).layer(mcp);
     let authenticated = Router::new()
         .route("/chat/tool", post(chat_tool))
         .route("/approvals", get(list_approvals))
@@ -108,6 +124,18 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
             response
         }
     }
+}
+
+/// Sessions on `/mcp` are counted per principal (`authenticate` runs first).
+/// A refusal here is not audited: no tool is called, and a client retrying in
+/// a loop would otherwise fill the disk with records.
+async fn cap_mcp_sessions(
+    State(sessions): State<SessionLimiter>,
+    Extension(principal): Extension<Principal>,
+    request: Request,
+    next: Next,
+) -> Response {
+    sessions.guard(Some(&principal.name), request, next).await
 }
 
 /// Every answer of the pipeline becomes a response here, refusals included.

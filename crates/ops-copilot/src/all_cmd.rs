@@ -3,14 +3,12 @@
 //! docker-mcp only answers the gateway (a token made on first start), so the
 //! policy cannot be bypassed in this mode either.
 
-use std::future::IntoFuture;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::serve::Listener as _;
 use docker_mcp::server::{self, HostPolicy};
 use gateway::api::{self, AppState};
 use ops_core::bearer::ExpectedToken;
@@ -241,12 +239,20 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         crate::signals::shutdown().await;
         stop.cancel();
     });
-    let mcp = axum::serve(mcp_listener, mcp_app)
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .into_future();
-    let gateway_server = axum::serve(gateway_listener, gateway_app)
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .into_future();
+    // Each plane has its own connection limits (ops_core::net): a flood on
+    // one port cannot take the others' connections.
+    let mcp = ops_core::net::serve(
+        mcp_listener,
+        mcp_app,
+        ops_core::net::Limits::DOCKER_MCP,
+        shutdown.clone().cancelled_owned(),
+    );
+    let gateway_server = ops_core::net::serve(
+        gateway_listener,
+        gateway_app,
+        ops_core::net::Limits::GATEWAY,
+        shutdown.clone().cancelled_owned(),
+    );
     let web = pi_health::serve(web_listener, web_state, shutdown.clone().cancelled_owned());
     let served = tokio::try_join!(mcp, gateway_server, web);
     gateway_cmd::close_audit(&gateway).await?;

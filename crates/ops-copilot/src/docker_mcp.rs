@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::serve::Listener as _;
 use docker_mcp::engine::{Engine, EngineAddress, EngineTimeouts};
 use docker_mcp::server::{self, HostPolicy};
 use docker_mcp::tools::ComposeCli;
@@ -140,11 +139,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     tracing::info!(listen = %listener.local_addr()?, "docker-mcp serving MCP at /mcp, REST at /tools/{{fn}}, /health");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
+    ops_core::net::serve(
+        listener,
+        app,
+        ops_core::net::Limits::DOCKER_MCP,
+        async move {
             crate::signals::shutdown().await;
             shutdown.cancel();
-        })
-        .await?;
+        },
+    )
+    .await?;
     Ok(())
 }

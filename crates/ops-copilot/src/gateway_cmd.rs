@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::serve::Listener as _;
 use gateway::api::{self, AppState};
 use gateway::auth::{TokensHandle, add_token};
 use gateway::config::{Config, ConfigHandle};
@@ -264,9 +263,13 @@ async fn serve(paths: Paths, listen: SocketAddr, allowed_hosts: Vec<String>) -> 
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(listen = %listener.local_addr()?, "ai-gateway serving /chat/tool, /approvals, /audit, /health");
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(crate::signals::shutdown())
-        .await;
+    let served = ops_core::net::serve(
+        listener,
+        app,
+        ops_core::net::Limits::GATEWAY,
+        crate::signals::shutdown(),
+    )
+    .await;
     close_audit(&gateway).await?;
     Ok(served?)
 }

@@ -199,6 +199,55 @@ mod memory {
     pub async fn trim_when_idle() {}
 }
 
+/// Open files. Every connection holds a descriptor, and in `all` the three
+/// planes share the process's: their connection caps (`ops_core::net::Limits`)
+/// add up to about 900 with the planes' connections to each other, close to
+/// the usual soft limit of 1024, while the hard limit is usually far higher.
+/// So a server raises its soft limit to the hard one (at most 65,536), as Go's
+/// runtime does for every program.
+#[cfg(unix)]
+mod open_files {
+    const ENOUGH: libc::rlim_t = 65_536;
+
+    pub fn raise() {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes into the struct it is given.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+            return;
+        }
+        let wanted = limit.rlim_max.min(ENOUGH);
+        if limit.rlim_cur >= wanted {
+            return;
+        }
+        let raised = libc::rlimit {
+            rlim_cur: wanted,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: setrlimit reads the struct it is given.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            tracing::debug!(
+                from = limit.rlim_cur,
+                to = wanted,
+                "open files limit raised"
+            );
+        } else {
+            tracing::warn!(
+                limit = limit.rlim_cur,
+                error = %std::io::Error::last_os_error(),
+                "cannot raise the open files limit: under a flood of connections the planes may run out of descriptors"
+            );
+        }
+    }
+}
+
+#[cfg(not(unix))]
+mod open_files {
+    pub fn raise() {}
+}
+
 fn init_logging() {
     // Logs go to stderr: stdout belongs to MCP in --stdio mode.
     let filter = std::env::var("LOG_LEVEL")
@@ -236,6 +285,7 @@ async fn run(cli: Cli) -> std::process::ExitCode {
         cli.command,
         Command::All(_) | Command::DockerMcp(_) | Command::Gateway(_) | Command::PiHealth(_)
     ) {
+        open_files::raise();
         tokio::spawn(memory::trim_when_idle());
     }
     let result = match cli.command {

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::serve::Listener as _;
 use pi_health::{
     Agent, AppState, GatewaySettings, HostProbe, Model, ModelSettings, Users, WebConfig,
 };

@@ -208,6 +208,9 @@ impl GatewayClient {
         let http = reqwest::Client::builder()
             .no_proxy()
             .connect_timeout(settings.read_timeout.min(Duration::from_secs(5)))
+            // Shorter than the gateway's idle timeout (20 s, ops_core::net), so a
+            // request never goes out on a connection the gateway is closing.
+            .pool_idle_timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .ok()?;

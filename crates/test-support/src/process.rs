@@ -17,11 +17,13 @@ pub fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
-/// An HTTP client for the tests: no proxy from the environment, a generous timeout.
+/// An HTTP client for the tests: no proxy from the environment, a generous timeout,
+/// and idle connections dropped before the servers' idle timeout (20 s) closes them.
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(60))
+        .pool_idle_timeout(Duration::from_secs(10))
         .build()
         .expect("an HTTP client")
 }

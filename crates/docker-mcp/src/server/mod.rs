@@ -5,6 +5,7 @@ mod mcp;
 mod rest;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -13,10 +14,11 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use ops_core::bearer::ExpectedToken;
+use ops_core::mcp_sessions::{SessionCaps, SessionLimiter};
 use rmcp::ServiceExt;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
+use tower::Layer as _;
 
 pub use mcp::{McpHandler, tool_definitions};
 
@@ -24,6 +26,27 @@ use crate::tools::DockerTools;
 
 /// Request bodies larger than this are refused (arguments are tiny).
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
+/// MCP sessions on `/mcp`, in total (see `ops_core::mcp_sessions`): the gateway
+/// holds one per service and opens another only when it loses it, and any
+/// other MCP client (an operator's, a test's) needs a few; 64 leave room for
+/// them while bounding what sessions can cost (about 50 KB each). A session
+/// unused for 5 minutes ends.
+pub const MCP_SESSIONS: SessionCaps = SessionCaps {
+    per_owner: 64,
+    total: 64,
+    idle: Duration::from_secs(300),
+};
+
+/// Over [`MCP_SESSIONS`], `initialize` is refused with 503 (one count for all:
+/// every caller holds the same token).
+async fn cap_mcp_sessions(
+    State(sessions): State<SessionLimiter>,
+    request: Request,
+    next: Next,
+) -> Response {
+    sessions.guard(None, request, next).await
+}
 
 /// Which `Host` headers the HTTP server answers (DNS-rebinding protection).
 #[derive(Debug, Clone)]
@@ -142,11 +165,13 @@ pub fn router(
         .enforce_origin_validation()
         .with_max_request_body_bytes(MAX_REQUEST_BYTES)
         .with_cancellation_token(shutdown);
+    let sessions = SessionLimiter::new(MCP_SESSIONS);
     let mcp = StreamableHttpService::new(
         move || Ok(McpHandler::new(mcp_tools.clone())),
-        Arc::new(LocalSessionManager::default()),
+        sessions.manager(),
         config,
     );
+    let mcp = middleware::from_fn_with_state(sessions, cap_mcp_sessions).layer(mcp);
     Router::new()
         .route("/health", get(rest::health))
         .route("/tools/{name}", post(rest::call_tool))

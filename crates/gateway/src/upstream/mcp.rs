@@ -63,6 +63,9 @@ impl McpUpstream {
                 Box::pin(async move {
                     let client = reqwest::Client::builder()
                         .connect_timeout(Duration::from_secs(3))
+                        // Shorter than docker-mcp's idle timeout (20 s,
+                        // ops_core::net): never reuse a connection it is closing.
+                        .pool_idle_timeout(Duration::from_secs(10))
                         .build()
                         .map_err(|e| e.to_string())?;
                     let transport = StreamableHttpClientTransport::with_client(client, config);

@@ -9,6 +9,7 @@ mod approvals;
 mod audit;
 mod config_paths;
 mod fail_closed;
+mod limits;
 mod mcp;
 mod refusals;
 mod reload;

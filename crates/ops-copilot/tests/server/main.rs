@@ -4,6 +4,7 @@
 //! proxy. An unreachable Engine fails these tests; nothing here is skipped.
 
 mod engine;
+mod limits;
 mod mcp;
 mod rest;
 mod stdio;

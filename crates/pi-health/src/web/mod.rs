@@ -12,7 +12,6 @@ mod pages;
 mod ratelimit;
 mod session;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -186,17 +185,20 @@ fn router(AppState(state): AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves the app until `shutdown` completes.
+/// Serves the app until `shutdown` completes, within the web plane's
+/// connection limits and timeouts ([`ops_core::net::Limits::WEB`]); handlers
+/// see the client's address as `ConnectInfo<SocketAddr>`.
 pub async fn serve(
     listener: ops_core::net::Listener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
+    ops_core::net::serve(
         listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+        router(state),
+        ops_core::net::Limits::WEB,
+        shutdown,
     )
-    .with_graceful_shutdown(shutdown)
     .await
 }
 
