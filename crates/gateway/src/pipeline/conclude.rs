@@ -86,7 +86,20 @@ impl Gateway {
         self.metrics
             .record(tool, &record.decision.to_string(), record.latency_ms);
         let redactor = self.redactor(config);
+        // What a client sent is masked everywhere it lands: values, key names,
+        // an unknown tool's name and an approval id it made up.
         redactor.redact_json(&mut record.args);
+        redact_keys(&redactor, &mut record.args);
+        if !config.tools.contains_key(&record.tool) {
+            record.tool = redactor.redact_str(&record.tool).into_owned();
+        }
+        if let Some(id) = record
+            .approval_id
+            .as_ref()
+            .filter(|id| !ops_core::contract::rules::is_approval_id(id))
+        {
+            record.approval_id = Some(redactor.redact_str(id).into_owned());
+        }
         if let Some(reason) = &record.reason {
             record.reason = Some(redactor.redact_str(reason).into_owned());
         }
@@ -95,6 +108,24 @@ impl Gateway {
         } else {
             self.audit_writer.write_deferred(record).await
         }
+    }
+}
+
+/// Object keys with a secret in them are masked too (a client chooses them).
+fn redact_keys(redactor: &redact::Redactor, value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, mut item) in std::mem::take(map) {
+                redact_keys(redactor, &mut item);
+                map.insert(redactor.redact_str(&key).into_owned(), item);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for item in items {
+                redact_keys(redactor, item);
+            }
+        }
+        _ => {}
     }
 }
 

@@ -1358,3 +1358,30 @@ async fn a_flood_of_requests_is_capped_and_hides_nobody_elses() {
     need(&h.gateway.call(&web, for_person("carol")).await);
     assert_eq!(h.calls(), 0, "nothing ran");
 }
+
+#[tokio::test]
+async fn what_a_client_makes_up_is_redacted_in_the_audit_too() {
+    let h = harness();
+    let secret = "0123456789abcdef0123456789abcdef";
+    h.gateway
+        .call(&admin(), call(&format!("apikey={secret}"), json!({})))
+        .await;
+    h.gateway
+        .call(
+            &admin(),
+            call(
+                "compose_ps",
+                json!({"file": FILE, format!("apikey={secret}"): 1}),
+            ),
+        )
+        .await;
+    let _ = h
+        .gateway
+        .deny(&admin(), &format!("apikey={secret}"), None)
+        .await;
+    let records = h.audit().await;
+    assert_eq!(records.len(), 3);
+    let stored = serde_json::to_string(&records).unwrap();
+    assert!(!stored.contains(secret), "{stored}");
+    assert!(stored.contains("[REDACTED]"), "{stored}");
+}

@@ -111,7 +111,9 @@ async fn conversation(
         }
     }
     if let Some(text) = &text {
-        answer.lead = render::model_text(text);
+        // The model may repeat a secret it was given or made up: its words are
+        // redacted like any tool output before they reach the browser.
+        answer.lead = render::model_text(&model.guard.redact_text(text));
     }
     if answer.lead.is_empty() && answer.html.is_empty() {
         return Err(ModelError::Garbage(

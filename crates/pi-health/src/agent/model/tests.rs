@@ -503,3 +503,17 @@ async fn the_rounds_are_bounded() {
         .count();
     assert_eq!(docker_ps_calls, 1, "read once: {:?}", fake.tools_called());
 }
+
+#[tokio::test]
+async fn the_models_own_words_are_redacted_before_the_browser() {
+    let fake = Fake::default();
+    let leak = format!("Your sonarr key is apikey={KEY}, and the password is hunter2secret.");
+    let (base, _) = model_server(move |_| says(&leak), Duration::ZERO).await;
+    let agent = agent_with(&fake, &base, Duration::from_secs(5)).await;
+    let chat = agent.chat("what is my sonarr key?").await;
+    assert_eq!(chat.reply.model, MODEL, "{}", content(&chat));
+    let text = content(&chat);
+    assert!(!text.contains(KEY), "{text}");
+    assert!(!text.contains("hunter2secret"), "{text}");
+    assert!(text.contains("[REDACTED]"), "{text}");
+}
