@@ -45,11 +45,14 @@ token_add() {
     docker run --rm --user "$UID_GID" --network none --read-only \
         -v "$SECRETS:/secrets" -v "$CONFIG:/config:ro" \
         -v "$SECRETS/docker-mcp.token:/run/secrets/docker_mcp_token:ro" "$IMAGE" \
-        gateway token add "$1" --role "$2" --tokens /secrets/gateway-tokens.yaml \
+        gateway token add "$@" --tokens /secrets/gateway-tokens.yaml \
         --registry /config/tool_registry.yaml --policy /config/policy.yaml
 }
-admin_token="$(token_add admin admin)"
-(umask 077 && token_add pi-health admin >"$SECRETS/pi-health-gateway.token")
+admin_token="$(token_add admin --role admin)"
+# pi-health asserts each signed-in person's role (X-On-Behalf-Role): the roles
+# it may assert are listed here; the gateway refuses any other.
+(umask 077 && token_add pi-health --role admin --may-act-as admin,standard \
+    >"$SECRETS/pi-health-gateway.token")
 
 chown "$UID_GID" "$SECRETS"/*
 chmod 0400 "$SECRETS"/*

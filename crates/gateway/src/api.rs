@@ -100,6 +100,43 @@ fn on_behalf_of(headers: &HeaderMap) -> Option<String> {
     (!values.is_empty()).then(|| values.join(","))
 }
 
+/// The request header naming the role asserted for that person (see
+/// [`rules::check_on_behalf_role`]).
+pub const ON_BEHALF_ROLE: &str = rules::ON_BEHALF_ROLE_HEADER;
+
+/// `X-On-Behalf-Role` as sent, unchecked, read as [`on_behalf_of`] is (sent
+/// twice, the joined value is no role anyone may assert).
+fn on_behalf_role(headers: &HeaderMap) -> Option<String> {
+    let values: Vec<String> = headers
+        .get_all(ON_BEHALF_ROLE)
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect();
+    (!values.is_empty()).then(|| values.join(","))
+}
+
+/// For the reads (`GET /approvals`, `GET /audit`): the principal, or the
+/// principal acting for the person with the role it asserted. A refusal is
+/// answered, not audited.
+fn acting_principal(
+    state: &AppState,
+    principal: &Principal,
+    headers: &HeaderMap,
+) -> Result<Principal, Refusal> {
+    let person = rules::check_on_behalf_of(on_behalf_of(headers).as_deref())?;
+    let config = state.gateway.config();
+    let role = rules::check_on_behalf_role(
+        on_behalf_role(headers).as_deref(),
+        person.as_deref(),
+        &principal.may_act_as,
+        |role| config.roles.contains_key(role),
+    )?;
+    Ok(match (person, role) {
+        (Some(person), Some(role)) => principal.acting_for(&person, &role),
+        _ => principal.clone(),
+    })
+}
+
 /// Resolves the bearer token to a principal; the role comes from here only.
 async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let token = request
@@ -187,6 +224,7 @@ async fn chat_tool(
         approval_id: body.approval_id,
         claimed_role: body.role,
         on_behalf_of: on_behalf_of(&headers),
+        on_behalf_role: on_behalf_role(&headers),
     };
     reply_response(state.gateway.call(&principal, request).await)
 }
@@ -194,7 +232,12 @@ async fn chat_tool(
 async fn list_approvals(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
 ) -> Response {
+    let principal = match acting_principal(&state, &principal, &headers) {
+        Ok(principal) => principal,
+        Err(refusal) => return refusal_response(refusal),
+    };
     match state.gateway.pending_for(&principal) {
         Ok(pending) => {
             let config = state.gateway.config();
@@ -220,10 +263,16 @@ async fn approve(
     headers: HeaderMap,
 ) -> Response {
     let on_behalf_of = on_behalf_of(&headers);
+    let on_behalf_role = on_behalf_role(&headers);
     reply_response(
         state
             .gateway
-            .approve(&principal, &id, on_behalf_of.as_deref())
+            .approve_as(
+                &principal,
+                &id,
+                on_behalf_of.as_deref(),
+                on_behalf_role.as_deref(),
+            )
             .await,
     )
 }
@@ -235,9 +284,15 @@ async fn deny(
     headers: HeaderMap,
 ) -> Response {
     let on_behalf_of = on_behalf_of(&headers);
+    let on_behalf_role = on_behalf_role(&headers);
     match state
         .gateway
-        .deny(&principal, &id, on_behalf_of.as_deref())
+        .deny_as(
+            &principal,
+            &id,
+            on_behalf_of.as_deref(),
+            on_behalf_role.as_deref(),
+        )
         .await
     {
         Ok(approval) => Json(json!({ "denied": true, "approval": approval })).into_response(),
@@ -248,8 +303,13 @@ async fn deny(
 async fn list_audit(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
+    let principal = match acting_principal(&state, &principal, &headers) {
+        Ok(principal) => principal,
+        Err(refusal) => return refusal_response(refusal),
+    };
     let Query(query) = match query {
         Ok(query) => query,
         Err(e) => return refuse(RefusalCode::BadRequest, e.body_text()),
@@ -264,15 +324,23 @@ async fn list_audit(
             );
         }
     };
-    let principal_filter = match decision::audit_scope(&state.gateway.config(), &principal) {
-        AuditScope::Everyone => query.principal,
-        AuditScope::Own(name) => Some(name),
-    };
+    let (principal_filter, person_filter) =
+        match decision::audit_scope(&state.gateway.config(), &principal) {
+            AuditScope::Everyone => (query.principal, query.on_behalf_of),
+            AuditScope::Own {
+                principal,
+                person: None,
+            } => (Some(principal), query.on_behalf_of),
+            AuditScope::Own {
+                principal,
+                person: Some(person),
+            } => (Some(principal), Some(person)),
+        };
     let filter = audit::AuditFilter {
         principal: principal_filter,
         tool: query.tool,
         decision,
-        on_behalf_of: query.on_behalf_of,
+        on_behalf_of: person_filter,
         since: query.since,
         until: query.until,
         before_seq: query.before,
@@ -345,8 +413,8 @@ mod tests {
         std::fs::write(&registry, REGISTRY).unwrap();
         std::fs::write(&policy, POLICY).unwrap();
         let tokens = dir.path().join("tokens.yaml");
-        let standard = crate::auth::add_token(&tokens, "pi-health", "standard").unwrap();
-        let admin = crate::auth::add_token(&tokens, "root", "admin").unwrap();
+        let standard = crate::auth::add_token(&tokens, "pi-health", "standard", &[]).unwrap();
+        let admin = crate::auth::add_token(&tokens, "root", "admin", &[]).unwrap();
         let config = ConfigHandle::load(&registry, &policy).unwrap();
         let state = Arc::new(StateStore::open(&dir.path().join("state.db")).unwrap());
         let audit = Arc::new(audit::AuditLog::open(&dir.path().join("audit.db")).unwrap());

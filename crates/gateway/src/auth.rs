@@ -9,11 +9,34 @@ use serde::Deserialize;
 
 use crate::watched::Watched;
 
-/// An authenticated caller.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+/// An authenticated caller, or the principal acting for a person with a role it
+/// asserted (`X-On-Behalf-Role`, see [`Principal::acting_for`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Principal {
     pub name: String,
+    /// The role every decision uses: the token's, or the asserted one.
     pub role: String,
+    /// The roles this principal may assert for a person it acts for (its token
+    /// entry's `may_act_as`). Empty once it acts for one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub may_act_as: Vec<String>,
+    /// The person whose asserted role `role` is: set only with an asserted role.
+    /// What this principal sees is then narrowed to that person.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub person: Option<String>,
+}
+
+impl Principal {
+    /// This principal acting for `person` with the asserted `role` (checked by
+    /// [`ops_core::contract::rules::check_on_behalf_role`] first).
+    pub fn acting_for(&self, person: &str, role: &str) -> Self {
+        Self {
+            name: self.name.clone(),
+            role: role.to_owned(),
+            may_act_as: Vec::new(),
+            person: Some(person.to_owned()),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -29,6 +52,8 @@ struct TokenEntry {
     name: String,
     role: String,
     sha256: String,
+    #[serde(default)]
+    may_act_as: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -73,7 +98,10 @@ impl Tokens {
                         entry.name
                     ))
                 })?;
-            if !valid_name(&entry.name) || !valid_name(&entry.role) {
+            if !valid_name(&entry.name)
+                || !valid_name(&entry.role)
+                || !entry.may_act_as.iter().all(|r| valid_name(r))
+            {
                 return Err(TokenError(format!(
                     "tokens file {shown}: names and roles use {NAME_PATTERN}"
                 )));
@@ -82,6 +110,8 @@ impl Tokens {
                 Principal {
                     name: entry.name,
                     role: entry.role,
+                    may_act_as: entry.may_act_as,
+                    person: None,
                 },
                 digest,
             ));
@@ -111,10 +141,16 @@ impl Tokens {
     }
 }
 
-/// Makes a token for `name` with `role`, stores its hash, and returns the token
+/// Makes a token for `name` with `role` (and the roles it may assert for the
+/// people it acts for, `may_act_as`), stores its hash, and returns the token
 /// (the only time it is ever visible).
-pub fn add_token(path: &Path, name: &str, role: &str) -> Result<String, TokenError> {
-    if !valid_name(name) || !valid_name(role) {
+pub fn add_token(
+    path: &Path,
+    name: &str,
+    role: &str,
+    may_act_as: &[String],
+) -> Result<String, TokenError> {
+    if !valid_name(name) || !valid_name(role) || !may_act_as.iter().all(|r| valid_name(r)) {
         return Err(TokenError(format!("names and roles use {NAME_PATTERN}")));
     }
     let existing = Tokens::load(path)?;
@@ -126,10 +162,13 @@ pub fn add_token(path: &Path, name: &str, role: &str) -> Result<String, TokenErr
     }
     let secret = ops_core::contract::ids::random_hex(32).map_err(|e| TokenError(e.to_string()))?;
     let token = format!("{TOKEN_PREFIX}{secret}");
-    let entry = format!(
+    let mut entry = format!(
         "  - name: {name}\n    role: {role}\n    sha256: {}\n",
         hex::encode(hash(&token))
     );
+    if !may_act_as.is_empty() {
+        entry.push_str(&format!("    may_act_as: [{}]\n", may_act_as.join(", ")));
+    }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
             .map_err(|e| TokenError(format!("cannot create {}: {e}", dir.display())))?;
@@ -173,8 +212,15 @@ mod tests {
     fn a_token_is_shown_once_and_only_its_hash_is_stored() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tokens.yaml");
-        let alice = add_token(&path, "alice", "admin").unwrap();
-        let agent = add_token(&path, "agent-1", "agent").unwrap();
+        let alice = add_token(&path, "alice", "admin", &[]).unwrap();
+        let agent = add_token(&path, "agent-1", "agent", &[]).unwrap();
+        let web = add_token(
+            &path,
+            "web",
+            "standard",
+            &["admin".into(), "standard".into()],
+        )
+        .unwrap();
         assert!(alice.starts_with(TOKEN_PREFIX) && alice.len() == 4 + 64);
         let stored = std::fs::read_to_string(&path).unwrap();
         assert!(!stored.contains(&alice[4..]) && !stored.contains(&agent[4..]));
@@ -185,13 +231,18 @@ mod tests {
             assert_eq!(mode & 0o077, 0, "tokens file readable by others: {mode:o}");
         }
         let tokens = Tokens::load(&path).unwrap();
-        assert_eq!(tokens.len(), 2);
+        assert_eq!(tokens.len(), 3);
         assert_eq!(
             tokens.authenticate(&alice),
             Some(Principal {
                 name: "alice".into(),
-                role: "admin".into()
+                role: "admin".into(),
+                ..Principal::default()
             })
+        );
+        assert_eq!(
+            tokens.authenticate(&web).unwrap().may_act_as,
+            ["admin", "standard"]
         );
         assert_eq!(tokens.authenticate(&agent).unwrap().role, "agent");
         assert_eq!(tokens.authenticate("oct_wrong"), None);
@@ -203,10 +254,11 @@ mod tests {
     fn refuses_duplicates_bad_names_and_bad_files() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tokens.yaml");
-        add_token(&path, "bob", "standard").unwrap();
-        assert!(add_token(&path, "bob", "admin").is_err());
-        assert!(add_token(&path, "bad name", "admin").is_err());
-        assert!(add_token(&path, "ok", "role: admin").is_err());
+        add_token(&path, "bob", "standard", &[]).unwrap();
+        assert!(add_token(&path, "bob", "admin", &[]).is_err());
+        assert!(add_token(&path, "bad name", "admin", &[]).is_err());
+        assert!(add_token(&path, "ok", "role: admin", &[]).is_err());
+        assert!(add_token(&path, "ok", "admin", &["a, b".into()]).is_err());
         std::fs::write(
             &path,
             "tokens:\n  - name: x\n    role: admin\n    sha256: 1234\n",

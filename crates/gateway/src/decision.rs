@@ -1,8 +1,9 @@
 //! Who may do what. The one owner of every access rule of the gateway: calling a
 //! tool, approving or denying a request, seeing a pending approval, reading the
 //! audit log. Pure: it reads the configuration in force and the authenticated
-//! principal (whose role comes from its token only), never the request body or
-//! `X-On-Behalf-Of`, and does no I/O.
+//! principal (whose role comes from its token, or is the role it asserted for a
+//! person with `X-On-Behalf-Role` when its token's `may_act_as` allows it; see
+//! [`Principal::acting_for`]), never the request body, and does no I/O.
 
 use crate::auth::Principal;
 use crate::config::{Config, ToolPolicy};
@@ -78,7 +79,7 @@ pub fn may_decide_approve(
 /// `POST /approvals/{id}/deny`: the requester may withdraw its own request;
 /// anyone else needs the right to approve it.
 pub fn may_deny(config: &Config, decider: &Principal, approval: &Approval) -> Result<(), Refusal> {
-    if decider.name == approval.principal || may_approve(config, &decider.role, &approval.tool) {
+    if is_requester(decider, approval) || may_approve(config, &decider.role, &approval.tool) {
         return Ok(());
     }
     Err(Refusal::new(
@@ -87,16 +88,32 @@ pub fn may_deny(config: &Config, decider: &Principal, approval: &Approval) -> Re
     ))
 }
 
-/// Which pending approvals `principal` sees: its own and those it may decide on.
+/// Whether `principal` asked for `approval`: the same principal, and, acting for
+/// a person with an asserted role, for the same person.
+fn is_requester(principal: &Principal, approval: &Approval) -> bool {
+    approval.principal == principal.name
+        && principal
+            .person
+            .as_ref()
+            .is_none_or(|person| approval.requested_for.as_ref() == Some(person))
+}
+
+/// Which pending approvals `principal` sees: its own (a person's own, when it
+/// acts for one with an asserted role) and those it may decide on.
 pub fn sees_approval(config: &Config, principal: &Principal, approval: &Approval) -> bool {
-    approval.principal == principal.name || may_approve(config, &principal.role, &approval.tool)
+    is_requester(principal, approval) || may_approve(config, &principal.role, &approval.tool)
 }
 
 /// Whose audit records a principal may read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuditScope {
     Everyone,
-    Own(String),
+    /// The principal's records; acting for a person with an asserted role, only
+    /// those made for that person.
+    Own {
+        principal: String,
+        person: Option<String>,
+    },
 }
 
 /// Only a role that may approve everything (the guide's admin:
@@ -110,7 +127,10 @@ pub fn audit_scope(config: &Config, principal: &Principal) -> AuditScope {
     if sees_all {
         AuditScope::Everyone
     } else {
-        AuditScope::Own(principal.name.clone())
+        AuditScope::Own {
+            principal: principal.name.clone(),
+            person: principal.person.clone(),
+        }
     }
 }
 

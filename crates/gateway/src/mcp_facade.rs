@@ -101,6 +101,7 @@ impl ServerHandler for GatewayMcp {
             approval_id: None,
             claimed_role: None,
             on_behalf_of: None,
+            on_behalf_role: None,
         };
         let result = match self.gateway.call(&principal, call).await {
             Reply::Executed(executed) => CallToolResult::structured(executed.result),

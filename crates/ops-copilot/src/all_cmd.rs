@@ -145,7 +145,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .map_err(anyhow::Error::msg)?;
     let tokens_file = paths.tokens_file();
     if gateway::auth::Tokens::load(&tokens_file)?.is_empty() {
-        let token = gateway::auth::add_token(&tokens_file, "admin", "admin")?;
+        let token = gateway::auth::add_token(&tokens_file, "admin", "admin", &[])?;
         let word = std::ffi::OsStr::new;
         let add_another = crate::printable_command([
             word("gateway"),
@@ -165,8 +165,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     let pi_health_token = paths.data_dir.join("pi-health.token");
     if !pi_health_token.exists() {
-        let token =
-            gateway::auth::add_token(&tokens_file, "pi-health", "admin").with_context(|| {
+        // pi-health asserts each person's role (X-On-Behalf-Role): any role the
+        // policy defines now.
+        let policy_roles: Vec<String> =
+            gateway::config::Config::load(&paths.registry, &paths.policy)?
+                .roles
+                .keys()
+                .cloned()
+                .collect();
+        let token = gateway::auth::add_token(&tokens_file, "pi-health", "admin", &policy_roles)
+            .with_context(|| {
                 format!(
                     "{} is missing: remove the pi-health entry from {} to make a new one",
                     pi_health_token.display(),

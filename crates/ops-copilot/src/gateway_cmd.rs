@@ -186,6 +186,10 @@ enum TokenCommand {
         name: String,
         #[arg(long)]
         role: String,
+        /// Roles NAME may assert for a person it acts for (`X-On-Behalf-Role`
+        /// with `X-On-Behalf-Of`), e.g. `admin,standard` for pi-health.
+        #[arg(long, value_delimiter = ',')]
+        may_act_as: Vec<String>,
         #[command(flatten)]
         paths: PathArgs,
     },
@@ -193,18 +197,25 @@ enum TokenCommand {
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
-        Some(GatewayCommand::Token(TokenCommand::Add { name, role, paths })) => {
+        Some(GatewayCommand::Token(TokenCommand::Add {
+            name,
+            role,
+            may_act_as,
+            paths,
+        })) => {
             let paths = paths.resolve()?;
             let config = Config::load(&paths.registry, &paths.policy)?;
-            if !config.roles.contains_key(&role) {
-                anyhow::bail!(
-                    "role {role} is not defined in {} (roles: {})",
-                    paths.policy.display(),
-                    config.roles.keys().cloned().collect::<Vec<_>>().join(", ")
-                );
+            for role in std::iter::once(&role).chain(&may_act_as) {
+                if !config.roles.contains_key(role) {
+                    anyhow::bail!(
+                        "role {role} is not defined in {} (roles: {})",
+                        paths.policy.display(),
+                        config.roles.keys().cloned().collect::<Vec<_>>().join(", ")
+                    );
+                }
             }
             let file = paths.tokens_file();
-            let token = add_token(&file, &name, &role)?;
+            let token = add_token(&file, &name, &role, &may_act_as)?;
             eprintln!(
                 "token for {name} ({role}) added to {}; it is shown only now:",
                 file.display()

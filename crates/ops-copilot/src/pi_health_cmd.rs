@@ -57,6 +57,11 @@ enum UserCommand {
     /// Add NAME, or set its password; the password is read from standard input.
     Add {
         name: String,
+        /// The gateway role pi-health asserts for NAME (new users: standard;
+        /// an existing user keeps theirs unless this is given). The gateway
+        /// accepts it when pi-health's token may assert it (`may_act_as`).
+        #[arg(long)]
+        role: Option<String>,
         #[command(flatten)]
         data: DataDir,
     },
@@ -64,8 +69,8 @@ enum UserCommand {
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
-        Some(PiHealthCommand::User(UserCommand::Add { name, data })) => {
-            add_user(&data.data_dir, &name)
+        Some(PiHealthCommand::User(UserCommand::Add { name, role, data })) => {
+            add_user(&data.data_dir, &name, role.as_deref())
         }
         None => serve(args).await,
     }
@@ -97,10 +102,12 @@ fn set_echo(on: bool) {
         .status();
 }
 
-fn add_user(data_dir: &Path, name: &str) -> anyhow::Result<()> {
+fn add_user(data_dir: &Path, name: &str, role: Option<&str>) -> anyhow::Result<()> {
     let password = read_password(name)?;
     let users = Users::in_data_dir(data_dir);
-    users.add(name, &password).map_err(anyhow::Error::msg)?;
+    users
+        .add(name, &password, role)
+        .map_err(anyhow::Error::msg)?;
     eprintln!("user {name} saved in {}", users.path().display());
     Ok(())
 }
@@ -121,7 +128,7 @@ pub fn prepare(
             tracing::info!(gateway = %url, compose_file = %settings.compose_file, "Docker integration through the ai-gateway");
             if settings.token.is_none() {
                 tracing::warn!(
-                    "no gateway token: set PI_HEALTH_GATEWAY_TOKEN_FILE (or PI_HEALTH_GATEWAY_TOKEN) to a token made with `ops-copilot gateway token add pi-health --role admin`"
+                    "no gateway token: set PI_HEALTH_GATEWAY_TOKEN_FILE (or PI_HEALTH_GATEWAY_TOKEN) to a token made with `ops-copilot gateway token add pi-health --role admin --may-act-as admin,standard`"
                 );
             }
         }

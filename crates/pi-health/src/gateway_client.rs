@@ -20,24 +20,28 @@ const MAX_REPLY_BYTES: usize = 2 * 1024 * 1024;
 
 /// The header that tells the gateway whom a call is made for.
 const ON_BEHALF_OF: &str = rules::ON_BEHALF_OF_HEADER;
+/// The header that tells the gateway the role asserted for that person.
+const ON_BEHALF_ROLE: &str = rules::ON_BEHALF_ROLE_HEADER;
 
 tokio::task_local! {
-    /// The signed-in user the current web request works for; see [`on_behalf_of`].
-    static USER: String;
+    /// The signed-in user the current web request works for, and their role;
+    /// see [`on_behalf_of`].
+    static USER: (String, String);
 }
 
-/// Runs `work` (a chat turn, an approval) for the signed-in `user`: every gateway
-/// call it makes says so in `X-On-Behalf-Of`, and the gateway records it in its
-/// audit log. The gateway never grants anything for it: roles and approvals stay
-/// those of this app's token.
-pub(crate) async fn on_behalf_of<F: Future>(user: &str, work: F) -> F::Output {
-    USER.scope(user.to_owned(), work).await
+/// Runs `work` (a chat turn, an approval, a list) for the signed-in `user` with
+/// `role`: every gateway call it makes says so in `X-On-Behalf-Of` and
+/// `X-On-Behalf-Role`. The gateway records the person and decides with the role
+/// when this app's token may assert it (`may_act_as`), and refuses otherwise: a
+/// `standard` person can do what a `standard` token can, no more.
+pub(crate) async fn on_behalf_of<F: Future>(user: &str, role: &str, work: F) -> F::Output {
+    USER.scope((user.to_owned(), role.to_owned()), work).await
 }
 
-/// The current user, when there is one the gateway accepts (1 to 64 of
-/// `[A-Za-z0-9._@-]`; pi-health's user names always are).
-fn current_user() -> Option<String> {
-    USER.try_with(|user| rules::is_on_behalf_of(user).then(|| user.clone()))
+/// The current user and role, when there is one the gateway accepts (1 to 64
+/// of `[A-Za-z0-9._@-]`; pi-health's user names always are).
+fn current_user() -> Option<(String, String)> {
+    USER.try_with(|(user, role)| rules::is_on_behalf_of(user).then(|| (user.clone(), role.clone())))
         .ok()
         .flatten()
 }
@@ -243,8 +247,10 @@ impl GatewayClient {
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
-        if let Some(user) = current_user() {
-            request = request.header(ON_BEHALF_OF, user);
+        if let Some((user, role)) = current_user() {
+            request = request
+                .header(ON_BEHALF_OF, user)
+                .header(ON_BEHALF_ROLE, role);
         }
         request
     }

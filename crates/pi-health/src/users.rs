@@ -23,6 +23,33 @@ const MAX_PASSWORD_BYTES: usize = 1024;
 struct UserRecord {
     pub(crate) name: String,
     password_hash: String,
+    /// The gateway role pi-health asserts for this user (`X-On-Behalf-Role`). A
+    /// user stored before users had roles has none: [`LEGACY_ROLE`] (before,
+    /// everyone acted with pi-health's own token, an admin one).
+    #[serde(default = "legacy_role")]
+    role: String,
+}
+
+/// The role of a user stored without one.
+const LEGACY_ROLE: &str = "admin";
+/// The role of the first-start user.
+const INITIAL_ROLE: &str = "admin";
+/// The role of a new user when none is given.
+pub(crate) const DEFAULT_ROLE: &str = "standard";
+
+fn legacy_role() -> String {
+    LEGACY_ROLE.to_owned()
+}
+
+/// What a role name is, said to whoever gives another.
+pub(crate) const ROLE_RULE: &str = "a role is 1 to 64 letters, digits, '.', '_' or '-'";
+
+/// A role name as the gateway's tokens file takes it: 1 to 64 of `[A-Za-z0-9._-]`.
+pub(crate) fn valid_role(role: &str) -> bool {
+    (1..=64).contains(&role.len())
+        && role
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -132,10 +159,14 @@ impl Users {
         Ok(self.read()?.users.into_iter().map(|u| u.name).collect())
     }
 
-    /// Adds `name`, or sets its password when it exists.
-    pub fn add(&self, name: &str, password: &str) -> Result<(), String> {
+    /// Adds `name` with `role` ([`DEFAULT_ROLE`] when `None`), or sets its
+    /// password (and its role, when one is given) when it exists.
+    pub fn add(&self, name: &str, password: &str, role: Option<&str>) -> Result<(), String> {
         if !valid_name(name) {
             return Err(format!("{NAME_RULE}, not {name:?}"));
+        }
+        if let Some(role) = role.filter(|r| !valid_role(r)) {
+            return Err(format!("{ROLE_RULE}, not {role:?}"));
         }
         if password.chars().count() < MIN_PASSWORD_CHARS {
             return Err(format!(
@@ -150,10 +181,16 @@ impl Users {
         let mut file = self.read()?;
         let password_hash = hash_password(password)?;
         match file.users.iter_mut().find(|u| u.name == name) {
-            Some(user) => user.password_hash = password_hash,
+            Some(user) => {
+                user.password_hash = password_hash;
+                if let Some(role) = role {
+                    user.role = role.to_owned();
+                }
+            }
             None => file.users.push(UserRecord {
                 name: name.to_owned(),
                 password_hash,
+                role: role.unwrap_or(DEFAULT_ROLE).to_owned(),
             }),
         }
         self.write(&file)
@@ -166,24 +203,27 @@ impl Users {
             return Ok(None);
         }
         let password = ids::random_hex(12).map_err(|e| e.to_string())?;
-        self.add(INITIAL_USER, &password)?;
+        self.add(INITIAL_USER, &password, Some(INITIAL_ROLE))?;
         Ok(Some((INITIAL_USER.to_owned(), password)))
     }
 
-    /// Whether `name` / `password` sign in (blocking: Argon2 is deliberately slow).
-    pub(crate) fn verify(&self, name: &str, password: &str) -> bool {
+    /// The user's role when `name` / `password` sign in (blocking: Argon2 is
+    /// deliberately slow).
+    pub(crate) fn verify(&self, name: &str, password: &str) -> Option<String> {
         if !valid_name(name) {
-            return false;
+            return None;
         }
         let users = self.read().map(|f| f.users).unwrap_or_else(|error| {
             tracing::error!(%error, "users file");
             Vec::new()
         });
         match users.iter().find(|u| u.name == name) {
-            Some(user) => check_password(&user.password_hash, password),
+            Some(user) => check_password(&user.password_hash, password)
+                .then(|| user.role.clone())
+                .filter(|role| valid_role(role)),
             None => {
                 let _ = check_password(decoy_hash(), password);
-                false
+                None
             }
         }
     }
@@ -215,17 +255,17 @@ mod tests {
     fn users_sign_in_with_their_password_only() {
         let dir = tempfile::tempdir().unwrap();
         let users = Users::in_data_dir(&dir.path().join("data"));
-        users.add("alice", "correct horse").unwrap();
-        users.add("bob", "battery staple").unwrap();
-        assert!(users.verify("alice", "correct horse"));
-        assert!(!users.verify("alice", "battery staple"));
-        assert!(!users.verify("carol", "correct horse"));
-        assert!(!users.verify("alice", ""));
+        users.add("alice", "correct horse", None).unwrap();
+        users.add("bob", "battery staple", None).unwrap();
+        assert!(users.verify_ok("alice", "correct horse"));
+        assert!(!users.verify_ok("alice", "battery staple"));
+        assert!(!users.verify_ok("carol", "correct horse"));
+        assert!(!users.verify_ok("alice", ""));
         assert_eq!(users.names().unwrap(), ["alice", "bob"]);
 
-        users.add("alice", "a new password").unwrap();
-        assert!(users.verify("alice", "a new password"));
-        assert!(!users.verify("alice", "correct horse"));
+        users.add("alice", "a new password", None).unwrap();
+        assert!(users.verify_ok("alice", "a new password"));
+        assert!(!users.verify_ok("alice", "correct horse"));
 
         let text = std::fs::read_to_string(users.path()).unwrap();
         assert!(text.contains("$argon2id$"), "{text}");
@@ -245,11 +285,11 @@ mod tests {
     fn bad_names_and_short_passwords_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let users = Users::in_data_dir(dir.path());
-        assert!(users.add("al ice", "long enough").is_err());
-        assert!(users.add("", "long enough").is_err());
-        assert!(users.add(&"x".repeat(65), "long enough").is_err());
+        assert!(users.add("al ice", "long enough", None).is_err());
+        assert!(users.add("", "long enough", None).is_err());
+        assert!(users.add(&"x".repeat(65), "long enough", None).is_err());
         for bad in ["ad\nmin", "\u{1b}[31madmin", "a<b", "é", "a\u{0}b", "a/b"] {
-            assert!(users.add(bad, "long enough").is_err(), "{bad:?}");
+            assert!(users.add(bad, "long enough", None).is_err(), "{bad:?}");
             assert!(!valid_name(bad), "{bad:?}");
         }
         for good in [
@@ -261,8 +301,71 @@ mod tests {
         ] {
             assert!(valid_name(good), "{good:?}");
         }
-        assert!(users.add("alice", "short").is_err());
+        assert!(users.add("alice", "short", None).is_err());
         assert!(!check_password("not a phc string", "x"));
+    }
+
+    impl Users {
+        fn verify_ok(&self, name: &str, password: &str) -> bool {
+            self.verify(name, password).is_some()
+        }
+    }
+
+    #[test]
+    fn users_have_roles() {
+        let dir = tempfile::tempdir().unwrap();
+        let users = Users::in_data_dir(dir.path());
+        users.add("bob", "bob-password", None).unwrap();
+        users.add("alice", "alice-password", Some("admin")).unwrap();
+        assert_eq!(
+            users.verify("bob", "bob-password").as_deref(),
+            Some("standard")
+        );
+        assert_eq!(
+            users.verify("alice", "alice-password").as_deref(),
+            Some("admin")
+        );
+        assert_eq!(users.verify("alice", "wrong-password"), None);
+        // A new password keeps the role unless another is given.
+        users.add("alice", "alice-password2", None).unwrap();
+        assert_eq!(
+            users.verify("alice", "alice-password2").as_deref(),
+            Some("admin")
+        );
+        users
+            .add("alice", "alice-password2", Some("standard"))
+            .unwrap();
+        assert_eq!(
+            users.verify("alice", "alice-password2").as_deref(),
+            Some("standard")
+        );
+        let text = std::fs::read_to_string(users.path()).unwrap();
+        assert!(text.contains("\"role\": \"standard\""), "{text}");
+        for bad in [
+            "",
+            "a b",
+            "admin,standard",
+            "r\u{e9}le",
+            &"r".repeat(65),
+            "a@b",
+        ] {
+            let error = users.add("carol", "carol-password", Some(bad)).unwrap_err();
+            assert!(error.contains("a role is"), "{bad:?}: {error}");
+        }
+        assert_eq!(users.names().unwrap(), ["bob", "alice"]);
+    }
+
+    #[test]
+    fn a_user_stored_without_a_role_is_an_admin() {
+        let dir = tempfile::tempdir().unwrap();
+        let users = Users::in_data_dir(dir.path());
+        let hash = hash_password("old-password").unwrap();
+        let legacy = serde_json::json!({ "users": [{ "name": "old", "password_hash": hash }] });
+        std::fs::write(users.path(), legacy.to_string()).unwrap();
+        assert_eq!(
+            users.verify("old", "old-password").as_deref(),
+            Some("admin")
+        );
     }
 
     #[test]
@@ -272,7 +375,7 @@ mod tests {
         let (name, password) = users.ensure_initial().unwrap().expect("created");
         assert_eq!(name, "admin");
         assert!(password.len() >= 16);
-        assert!(users.verify("admin", &password));
+        assert_eq!(users.verify("admin", &password).as_deref(), Some("admin"));
         assert_eq!(users.ensure_initial().unwrap(), None);
     }
 }

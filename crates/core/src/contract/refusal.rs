@@ -46,6 +46,7 @@ codes! {
     UnsupportedMediaType = (415, "bad_request"): "A body that is not JSON.",
     BadOnBehalfOf = (400, "bad_on_behalf_of"): "A malformed `X-On-Behalf-Of`.",
     RoleMismatch = (403, "role_mismatch"): "A `role` in the body that is not the token's.",
+    RoleNotAssertable = (403, "role_not_assertable"): "An `X-On-Behalf-Role` the principal may not assert (or without `X-On-Behalf-Of`).",
     UnknownTool = (400, "unknown_tool"): "A tool the registry does not have.",
     BadArgs = (400, "bad_args"): "Arguments that fail the tool's JSON Schema.",
     NotAuthorized = (403, "not_authorized"): "A tool outside the caller's role.",

@@ -57,6 +57,45 @@ pub fn check_on_behalf_of(value: Option<&str>) -> Result<Option<String>, Refusal
     }
 }
 
+/// The request header by which a client acting for people names the role it
+/// asserts for the person (`X-On-Behalf-Of`): the gateway decides with it, when
+/// the principal's token entry lists it in `may_act_as`.
+pub const ON_BEHALF_ROLE_HEADER: &str = "x-on-behalf-role";
+
+/// Checks an `X-On-Behalf-Role` as received against what the principal may
+/// assert (`may_act_as`) and the roles the policy defines (`defined`). Absent is
+/// fine (the principal's own role decides); present, it needs an
+/// `X-On-Behalf-Of` too, and a role both allowed and defined.
+pub fn check_on_behalf_role(
+    role: Option<&str>,
+    person: Option<&str>,
+    may_act_as: &[String],
+    defined: impl Fn(&str) -> bool,
+) -> Result<Option<String>, Refusal> {
+    let Some(role) = role else {
+        return Ok(None);
+    };
+    let refuse = |detail: String| Err(Refusal::new(RefusalCode::RoleNotAssertable, detail));
+    if person.is_none() {
+        return refuse(
+            "X-On-Behalf-Role needs X-On-Behalf-Of (the person it is asserted for); nothing was done"
+                .into(),
+        );
+    }
+    let shown = crate::bounded(role, 64);
+    if !may_act_as.iter().any(|r| r == role) {
+        return refuse(format!(
+            "this principal may not assert role {shown} for a person (its token's may_act_as); nothing was done"
+        ));
+    }
+    if !defined(role) {
+        return refuse(format!(
+            "role {shown} is not defined in the policy; nothing was done"
+        ));
+    }
+    Ok(Some(role.to_owned()))
+}
+
 /// Approval ids are made by [`super::ids::new_id`]: 24 lowercase hex digits.
 pub fn is_approval_id(id: &str) -> bool {
     id.len() == super::ids::ID_BYTES * 2 && id.bytes().all(|b| b.is_ascii_hexdigit())
@@ -106,6 +145,28 @@ mod tests {
             assert_eq!(refusal.code, RefusalCode::BadOnBehalfOf);
             assert_eq!(refusal.status(), 400);
         }
+    }
+
+    #[test]
+    fn on_behalf_role_is_checked() {
+        let may = ["standard".to_owned()];
+        let defined = |r: &str| r == "standard" || r == "admin";
+        assert_eq!(check_on_behalf_role(None, None, &may, defined), Ok(None));
+        assert_eq!(
+            check_on_behalf_role(Some("standard"), Some("bob"), &may, defined),
+            Ok(Some("standard".into()))
+        );
+        for (role, person) in [
+            ("standard", None),
+            ("admin", Some("bob")),
+            ("ghost", Some("bob")),
+        ] {
+            let refusal = check_on_behalf_role(Some(role), person, &may, defined).unwrap_err();
+            assert_eq!(refusal.code, RefusalCode::RoleNotAssertable);
+            assert_eq!(refusal.status(), 403);
+        }
+        let undefined = ["ghost".to_owned()];
+        assert!(check_on_behalf_role(Some("ghost"), Some("bob"), &undefined, defined).is_err());
     }
 
     #[test]

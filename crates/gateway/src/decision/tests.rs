@@ -26,6 +26,7 @@ fn principal(name: &str, role: &str) -> Principal {
     Principal {
         name: name.into(),
         role: role.into(),
+        ..Principal::default()
     }
 }
 
@@ -108,10 +109,77 @@ fn only_a_full_approver_reads_everyones_audit() {
     );
     assert_eq!(
         audit_scope(&config, &principal("bob", "standard")),
-        AuditScope::Own("bob".into())
+        AuditScope::Own {
+            principal: "bob".into(),
+            person: None
+        }
     );
     assert_eq!(
         audit_scope(&config, &principal("robot", "agent")),
-        AuditScope::Own("robot".into())
+        AuditScope::Own {
+            principal: "robot".into(),
+            person: None
+        }
     );
+}
+
+/// pi-health's principal (role admin, may assert admin and standard) acting for
+/// people with the roles it asserts for them.
+fn web() -> Principal {
+    Principal {
+        may_act_as: vec!["admin".into(), "standard".into()],
+        ..principal("pi-health", "admin")
+    }
+}
+
+fn asked_for(by: &str, person: Option<&str>, tool: &str) -> Approval {
+    Approval {
+        requested_for: person.map(str::to_owned),
+        ..pending(by, tool)
+    }
+}
+
+#[test]
+fn a_person_acts_with_the_asserted_role() {
+    let config = config();
+    let bob = web().acting_for("bob", "standard");
+    let alice = web().acting_for("alice", "admin");
+    assert_eq!(
+        (bob.name.as_str(), bob.role.as_str()),
+        ("pi-health", "standard")
+    );
+    assert!(bob.may_act_as.is_empty());
+    // bob cannot approve an agent's compose_stop (nor self-approve one), as a
+    // standard token cannot; alice can.
+    let stop = asked_for("robot", None, "compose_stop");
+    assert_eq!(
+        may_decide_approve(&config, &bob, &stop).unwrap_err().code,
+        RefusalCode::CannotApprove
+    );
+    assert!(may_self_approve(&config, &bob, "compose_stop").is_err());
+    assert!(may_decide_approve(&config, &alice, &stop).is_ok());
+    assert!(may_decide_approve(&config, &web(), &stop).is_ok());
+    // bob sees his own requests and what a standard role may approve; not
+    // another person's request through the same principal.
+    let bobs = asked_for("pi-health", Some("bob"), "compose_stop");
+    let carols = asked_for("pi-health", Some("carol"), "compose_stop");
+    let restart = asked_for("robot", None, "compose_restart");
+    assert!(sees_approval(&config, &bob, &bobs));
+    assert!(!sees_approval(&config, &bob, &carols));
+    assert!(!sees_approval(&config, &bob, &stop));
+    assert!(sees_approval(&config, &bob, &restart));
+    assert!(may_deny(&config, &bob, &bobs).is_ok());
+    assert!(may_deny(&config, &bob, &carols).is_err());
+    for approval in [&bobs, &carols, &stop, &restart] {
+        assert!(sees_approval(&config, &alice, approval));
+    }
+    // bob reads pi-health's records made for him; alice everyone's.
+    assert_eq!(
+        audit_scope(&config, &bob),
+        AuditScope::Own {
+            principal: "pi-health".into(),
+            person: Some("bob".into())
+        }
+    );
+    assert_eq!(audit_scope(&config, &alice), AuditScope::Everyone);
 }

@@ -39,15 +39,34 @@ impl Gateway {
         approval_id: &str,
         on_behalf_of: Option<&str>,
     ) -> Reply {
+        self.approve_as(approver, approval_id, on_behalf_of, None)
+            .await
+    }
+
+    /// [`Gateway::approve`] with the role asserted for the person
+    /// (`X-On-Behalf-Role`): when the principal may assert it, the decision is
+    /// that role's.
+    pub async fn approve_as(
+        &self,
+        approver: &Principal,
+        approval_id: &str,
+        on_behalf_of: Option<&str>,
+        on_behalf_role: Option<&str>,
+    ) -> Reply {
         let started = Instant::now();
         let config = self.config.current();
-        let (record, approval) = match self
-            .open_decision(&config, approver, approval_id, on_behalf_of, started)
+        let acting = Acting {
+            on_behalf_of,
+            on_behalf_role,
+        };
+        let (record, approval, approver) = match self
+            .open_decision(&config, approver, approval_id, acting, started)
             .await
         {
             Ok(opened) => opened,
             Err(refusal) => return Reply::Refused(refusal),
         };
+        let approver = &approver;
         let mut record = record;
         if let Err(refusal) = decision::may_decide_approve(&config, approver, &approval) {
             return self.refuse(&config, record, refusal, started).await;
@@ -99,11 +118,28 @@ impl Gateway {
         approval_id: &str,
         on_behalf_of: Option<&str>,
     ) -> Result<Approval, Refusal> {
+        self.deny_as(decider, approval_id, on_behalf_of, None).await
+    }
+
+    /// [`Gateway::deny`] with the role asserted for the person, as for
+    /// [`Gateway::approve_as`].
+    pub async fn deny_as(
+        &self,
+        decider: &Principal,
+        approval_id: &str,
+        on_behalf_of: Option<&str>,
+        on_behalf_role: Option<&str>,
+    ) -> Result<Approval, Refusal> {
         let started = Instant::now();
         let config = self.config.current();
-        let (mut record, approval) = self
-            .open_decision(&config, decider, approval_id, on_behalf_of, started)
+        let acting = Acting {
+            on_behalf_of,
+            on_behalf_role,
+        };
+        let (mut record, approval, decider) = self
+            .open_decision(&config, decider, approval_id, acting, started)
             .await?;
+        let decider = &decider;
         if let Err(refusal) = decision::may_deny(&config, decider, &approval) {
             let _ = self.refuse(&config, record, refusal.clone(), started).await;
             return Err(refusal);
@@ -141,17 +177,25 @@ impl Gateway {
         config: &Config,
         decider: &Principal,
         approval_id: &str,
-        on_behalf_of: Option<&str>,
+        acting: Acting<'_>,
         started: Instant,
-    ) -> Result<(Record, Approval), Refusal> {
+    ) -> Result<(Record, Approval, Principal), Refusal> {
         let request_id = new_id()?;
-        let on_behalf_of = match rules::check_on_behalf_of(on_behalf_of) {
+        let on_behalf_of = match rules::check_on_behalf_of(acting.on_behalf_of) {
             Ok(on_behalf_of) => on_behalf_of,
             Err(refusal) => {
                 let record = Record::without_call(&request_id, decider, None);
                 return Err(self.refused(config, record, refusal, started).await);
             }
         };
+        let decider = match acting_principal(config, decider, on_behalf_of.as_deref(), acting) {
+            Ok(decider) => decider,
+            Err(refusal) => {
+                let record = Record::without_call(&request_id, decider, on_behalf_of);
+                return Err(self.refused(config, record, refusal, started).await);
+            }
+        };
+        let decider = &decider;
         let found = if rules::is_approval_id(approval_id) {
             self.state.get(approval_id)
         } else {
@@ -176,12 +220,13 @@ impl Gateway {
         let requester = Principal {
             name: approval.principal.clone(),
             role: approval.role.clone(),
+            ..Principal::default()
         };
         let mut record = Record::new(&request_id, &requester, &approval.tool, &approval.args);
         record.approval_id = Some(approval.id.clone());
         record.approver = Some(decider.name.clone());
         record.on_behalf_of = on_behalf_of;
-        Ok((record, approval))
+        Ok((record, approval, decider.clone()))
     }
 
     async fn refused(
@@ -327,6 +372,32 @@ fn into_refusal(reply: Reply) -> Refusal {
     }
 }
 
+/// Whom an approval decision is made for, as the HTTP layer read it.
+#[derive(Clone, Copy)]
+struct Acting<'a> {
+    on_behalf_of: Option<&'a str>,
+    on_behalf_role: Option<&'a str>,
+}
+
+/// The principal deciding: itself, or itself acting for the person
+/// (`on_behalf_of`, already checked) with the role it asserted, when it may.
+fn acting_principal(
+    config: &Config,
+    principal: &Principal,
+    on_behalf_of: Option<&str>,
+    acting: Acting<'_>,
+) -> Result<Principal, Refusal> {
+    match rules::check_on_behalf_role(
+        acting.on_behalf_role,
+        on_behalf_of,
+        &principal.may_act_as,
+        |role| config.roles.contains_key(role),
+    )? {
+        Some(role) => Ok(principal.acting_for(on_behalf_of.unwrap_or_default(), &role)),
+        None => Ok(principal.clone()),
+    }
+}
+
 /// "alice via pi-health", or the principal alone.
 fn who(principal: &str, on_behalf_of: Option<&str>) -> String {
     match on_behalf_of {
@@ -380,6 +451,7 @@ mod tests {
         Principal {
             name: name.into(),
             role: "admin".into(),
+            ..Principal::default()
         }
     }
 

@@ -29,6 +29,21 @@ impl Gateway {
             Ok(on_behalf_of) => record.on_behalf_of = on_behalf_of,
             Err(refusal) => return self.refuse(&config, record, refusal, started).await,
         }
+        let acting = match rules::check_on_behalf_role(
+            request.on_behalf_role.as_deref(),
+            record.on_behalf_of.as_deref(),
+            &principal.may_act_as,
+            |role| config.roles.contains_key(role),
+        ) {
+            Ok(Some(role)) => {
+                record.role = role.clone();
+                let person = record.on_behalf_of.as_deref().unwrap_or_default();
+                principal.acting_for(person, &role)
+            }
+            Ok(None) => principal.clone(),
+            Err(refusal) => return self.refuse(&config, record, refusal, started).await,
+        };
+        let principal = &acting;
         if let Some(claimed) = &request.claimed_role
             && claimed != &principal.role
         {

@@ -20,4 +20,7 @@ pub struct CallRequest {
     /// `X-On-Behalf-Of` as received (not yet checked): whom the principal says it
     /// acts for. Recorded in the audit log, never used to decide anything.
     pub on_behalf_of: Option<String>,
+    /// `X-On-Behalf-Role` as received (not yet checked): the role the principal
+    /// asserts for that person; when allowed, every decision uses it.
+    pub on_behalf_role: Option<String>,
 }

@@ -65,6 +65,7 @@ fn principal(name: &str, role: &str) -> Principal {
     Principal {
         name: name.into(),
         role: role.into(),
+        ..Principal::default()
     }
 }
 
@@ -1384,4 +1385,175 @@ async fn what_a_client_makes_up_is_redacted_in_the_audit_too() {
     let stored = serde_json::to_string(&records).unwrap();
     assert!(!stored.contains(secret), "{stored}");
     assert!(stored.contains("[REDACTED]"), "{stored}");
+}
+
+/// pi-health's principal: role admin, and may assert admin or standard for the
+/// people it acts for (`X-On-Behalf-Role`).
+fn web_acting() -> Principal {
+    Principal {
+        may_act_as: vec!["admin".into(), "standard".into()],
+        ..principal("pi-health", "admin")
+    }
+}
+
+fn as_person(person: &str, role: &str, request: CallRequest) -> CallRequest {
+    CallRequest {
+        on_behalf_of: Some(person.into()),
+        on_behalf_role: Some(role.into()),
+        ..request
+    }
+}
+
+#[tokio::test]
+async fn a_role_the_principal_may_not_assert_is_refused_and_audited() {
+    let h = harness();
+    let ps = || call("compose_ps", json!({"file": FILE}));
+    // Not in may_act_as, not defined, or without a person: 403, nothing run.
+    for (principal, request) in [
+        (web_acting(), as_person("bob", "agent", ps())),
+        (web_acting(), as_person("bob", "root", ps())),
+        (
+            web_acting(),
+            CallRequest {
+                on_behalf_role: Some("standard".into()),
+                ..ps()
+            },
+        ),
+        (standard(), as_person("bob", "admin", ps())),
+    ] {
+        let reply = h.gateway.call(&principal, request).await;
+        assert_eq!(refused(&reply).code, RefusalCode::RoleNotAssertable);
+        assert_eq!(refused(&reply).status(), 403);
+        assert_eq!(refused(&reply).code.as_str(), "role_not_assertable");
+    }
+    assert_eq!(h.calls(), 0);
+    let records = h.audit().await;
+    assert_eq!(records.len(), 4);
+    assert!(records.iter().all(|r| {
+        r.decision == Decision::Denied
+            && r.reason
+                .as_deref()
+                .is_some_and(|t| t.starts_with("role_not_assertable"))
+    }));
+    // An approval decision with a role it may not assert: refused and audited too.
+    let id = need(
+        &h.gateway
+            .call(&admin(), call("compose_up", json!({"file": FILE})))
+            .await,
+    )
+    .approval_id
+    .clone();
+    let reply = h
+        .gateway
+        .approve_as(&web_acting(), &id, Some("bob"), Some("agent"))
+        .await;
+    assert_eq!(refused(&reply).code, RefusalCode::RoleNotAssertable);
+    let denied = h
+        .gateway
+        .deny_as(&web_acting(), &id, None, Some("standard"))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code, RefusalCode::RoleNotAssertable);
+    let (decision, reason) = h.last_decision().await;
+    assert_eq!(decision, Decision::Denied);
+    assert!(reason.unwrap().starts_with("role_not_assertable"));
+    assert_eq!(h.audit().await.len(), 4 + 1 + 2);
+    assert_eq!(h.calls(), 0);
+}
+
+#[tokio::test]
+async fn a_standard_person_decides_as_a_standard_token() {
+    let h = harness();
+    // An admin token asks to bring the stack up (the guide's policy has no
+    // compose_stop; compose_up is as far out of a standard role's reach); bob
+    // (standard, via pi-health) may not approve it, as a standard token may not.
+    let id = need(
+        &h.gateway
+            .call(&admin(), call("compose_up", json!({"file": FILE})))
+            .await,
+    )
+    .approval_id
+    .clone();
+    assert!(
+        h.gateway
+            .pending_for(&web_acting().acting_for("bob", "standard"))
+            .unwrap()
+            .is_empty()
+    );
+    let reply = h
+        .gateway
+        .approve_as(&web_acting(), &id, Some("bob"), Some("standard"))
+        .await;
+    assert_eq!(refused(&reply).code, RefusalCode::CannotApprove);
+    assert_eq!(h.calls(), 0);
+    let (decision, reason) = h.last_decision().await;
+    assert_eq!(decision, Decision::Denied);
+    assert!(reason.unwrap().starts_with("cannot_approve"));
+    // Nor may he call it himself, as pi-health's own role (admin) could; his
+    // request is recorded with his role.
+    let reply = h
+        .gateway
+        .call(
+            &web_acting(),
+            as_person(
+                "bob",
+                "standard",
+                approved("compose_up", json!({"file": FILE})),
+            ),
+        )
+        .await;
+    assert_eq!(refused(&reply).code, RefusalCode::NotAuthorized);
+    let asked = need(
+        &h.gateway
+            .call(
+                &web_acting(),
+                as_person(
+                    "bob",
+                    "standard",
+                    call("compose_restart", restart("radarr")),
+                ),
+            )
+            .await,
+    )
+    .approval_id
+    .clone();
+    let records = h.audit().await;
+    let newest = &records[0];
+    assert_eq!(newest.decision, Decision::NeedApproval);
+    assert_eq!(
+        (newest.principal.as_str(), newest.role.as_str()),
+        ("pi-health", "standard")
+    );
+    assert_eq!(newest.on_behalf_of.as_deref(), Some("bob"));
+    // The approval keeps the asserted role; bob sees his own request (not the
+    // admin's), carol what a standard role may approve, alice (admin, via
+    // pi-health) everything.
+    let bobs = h
+        .gateway
+        .pending_for(&web_acting().acting_for("bob", "standard"))
+        .unwrap();
+    assert_eq!(bobs.len(), 1);
+    assert_eq!(
+        (bobs[0].id.as_str(), bobs[0].role.as_str()),
+        (asked.as_str(), "standard")
+    );
+    let carols = h
+        .gateway
+        .pending_for(&web_acting().acting_for("carol", "standard"))
+        .unwrap();
+    assert_eq!(carols.len(), 1);
+    assert_eq!(carols[0].id, asked);
+    assert_eq!(
+        h.gateway
+            .pending_for(&web_acting().acting_for("alice", "admin"))
+            .unwrap()
+            .len(),
+        2
+    );
+    executed(
+        &h.gateway
+            .approve_as(&web_acting(), &id, Some("alice"), Some("admin"))
+            .await,
+    );
+    assert_eq!(h.calls(), 1);
 }

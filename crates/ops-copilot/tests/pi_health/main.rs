@@ -14,5 +14,6 @@ mod degraded;
 #[path = "../gateway/support.rs"]
 mod gateway_support;
 mod model;
+mod roles;
 mod support;
 mod webdriver;

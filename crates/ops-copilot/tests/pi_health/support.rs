@@ -20,13 +20,31 @@ use crate::gateway_support::{BIN, Env, bin_command, output_text, run_cli};
 /// The pi-health users every test gets (passwords need no URL encoding).
 pub const ALICE: (&str, &str) = ("alice", "alice-secret-1");
 pub const MALLORY: (&str, &str) = ("mallory", "mallory-secret-2");
+/// A pi-health user with the role `standard` (ALICE and MALLORY are admins, as
+/// every user acted before users had roles).
+pub const BOB: (&str, &str) = ("bob", "bob-secret-3");
 /// The gateway principal pi-health acts as.
 pub const PRINCIPAL: &str = "pi-health";
 
 /// `ops-copilot pi-health user add NAME --data-dir DIR`, the password on stdin.
 pub fn add_user(data_dir: &Path, name: &str, password: &str) -> std::process::Output {
-    let mut child = bin_command()
-        .args(["pi-health", "user", "add", name, "--data-dir"])
+    add_user_as(data_dir, name, password, None)
+}
+
+/// [`add_user`] with `--role ROLE` when given.
+pub fn add_user_as(
+    data_dir: &Path,
+    name: &str,
+    password: &str,
+    role: Option<&str>,
+) -> std::process::Output {
+    let mut command = bin_command();
+    command.args(["pi-health", "user", "add", name]);
+    if let Some(role) = role {
+        command.args(["--role", role]);
+    }
+    let mut child = command
+        .arg("--data-dir")
         .arg(data_dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -48,10 +66,20 @@ pub struct Online {
     pub token_file: PathBuf,
 }
 
-/// Makes a gateway token for [`PRINCIPAL`] with `role` (real CLI), writes it to a
-/// file, and waits until the running gateway accepts it.
+/// Makes a gateway token for [`PRINCIPAL`] with `role` (real CLI), which may
+/// assert the roles `admin` and `standard` for its users, writes it to a file,
+/// and waits until the running gateway accepts it.
 pub async fn gateway_token(env: &Env, role: &str) -> Online {
-    let mut args = vec!["gateway", "token", "add", PRINCIPAL, "--role", role];
+    let mut args = vec![
+        "gateway",
+        "token",
+        "add",
+        PRINCIPAL,
+        "--role",
+        role,
+        "--may-act-as",
+        "admin,standard",
+    ];
     let paths = env.path_args();
     args.extend(paths.iter().map(String::as_str));
     let output = run_cli(&args);
@@ -120,8 +148,10 @@ impl PiHealth {
             .unwrap();
         let data_dir = dir.path().join("data");
         if !no_users {
-            for (name, password) in [ALICE, MALLORY] {
-                let output = add_user(&data_dir, name, password);
+            for ((name, password), role) in
+                [(ALICE, "admin"), (MALLORY, "admin"), (BOB, "standard")]
+            {
+                let output = add_user_as(&data_dir, name, password, Some(role));
                 assert!(output.status.success(), "{}", output_text(&output));
             }
         }

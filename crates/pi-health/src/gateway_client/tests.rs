@@ -176,18 +176,24 @@ async fn a_gateway_that_is_not_there_is_unreachable_not_an_error_answer() {
 
 #[tokio::test]
 async fn calls_made_for_a_user_say_so_and_others_do_not() {
-    // (path, X-On-Behalf-Of) of every request.
-    type Sent = Vec<(String, Option<String>)>;
+    // (path, X-On-Behalf-Of, X-On-Behalf-Role) of every request.
+    type Sent = Vec<(String, Option<String>, Option<String>)>;
     let seen: Arc<Mutex<Sent>> = Arc::default();
     let record = seen.clone();
     let app = axum::Router::new().fallback(move |uri: axum::http::Uri, headers: HeaderMap| {
         let record = record.clone();
         async move {
-            let user = headers
-                .get("x-on-behalf-of")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            record.lock().unwrap().push((uri.path().to_owned(), user));
+            let header = |name: &str| {
+                headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            let (user, role) = (header("x-on-behalf-of"), header("x-on-behalf-role"));
+            record
+                .lock()
+                .unwrap()
+                .push((uri.path().to_owned(), user, role));
             Json(json!({"ok": true, "tool": "compose_ps", "result": {}}))
         }
     });
@@ -196,30 +202,39 @@ async fn calls_made_for_a_user_say_so_and_others_do_not() {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let gateway = client(&base, Duration::from_secs(1));
 
-    on_behalf_of("alice", async {
+    on_behalf_of("alice", "admin", async {
         gateway.call("compose_ps", json!({}), Kind::Read).await;
         gateway.approve("a1").await;
     })
     .await;
-    on_behalf_of("bob", async {
+    on_behalf_of("bob", "standard", async {
         gateway.approve("a2").await;
         gateway.deny("a3").await.unwrap();
+        gateway.approvals().await.unwrap();
     })
     .await;
     gateway.call("compose_ps", json!({}), Kind::Read).await;
     // A name the gateway would refuse is not sent (the call still goes out).
-    on_behalf_of("no way", gateway.call("compose_ps", json!({}), Kind::Read)).await;
+    on_behalf_of(
+        "no way",
+        "admin",
+        gateway.call("compose_ps", json!({}), Kind::Read),
+    )
+    .await;
 
-    let s = |p: &str, u: Option<&str>| (p.to_owned(), u.map(str::to_owned));
+    let s = |p: &str, u: Option<&str>, r: Option<&str>| {
+        (p.to_owned(), u.map(str::to_owned), r.map(str::to_owned))
+    };
     assert_eq!(
         *seen.lock().unwrap(),
         vec![
-            s("/chat/tool", Some("alice")),
-            s("/approvals/a1/approve", Some("alice")),
-            s("/approvals/a2/approve", Some("bob")),
-            s("/approvals/a3/deny", Some("bob")),
-            s("/chat/tool", None),
-            s("/chat/tool", None),
+            s("/chat/tool", Some("alice"), Some("admin")),
+            s("/approvals/a1/approve", Some("alice"), Some("admin")),
+            s("/approvals/a2/approve", Some("bob"), Some("standard")),
+            s("/approvals/a3/deny", Some("bob"), Some("standard")),
+            s("/approvals", Some("bob"), Some("standard")),
+            s("/chat/tool", None, None),
+            s("/chat/tool", None, None),
         ]
     );
 }

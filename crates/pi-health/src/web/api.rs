@@ -71,7 +71,7 @@ pub(crate) async fn chat(
             "the message is longer than {MAX_MESSAGE_CHARS} characters"
         ));
     }
-    let chat = on_behalf_of(&session.user, state.agent.chat(&message)).await;
+    let chat = on_behalf_of(&session.user, &session.role, state.agent.chat(&message)).await;
     if let Some(planned) = chat.planned {
         tracing::info!(
             user = %session.user,
@@ -133,7 +133,7 @@ pub(crate) async fn approve(
         id = %id,
         "pi-health: action approved by the user; running it through the gateway"
     );
-    let outcome = on_behalf_of(&session.user, state.agent.approve(&planned)).await;
+    let outcome = on_behalf_of(&session.user, &session.role, state.agent.approve(&planned)).await;
     tracing::info!(user = %session.user, id = %id, status = ?outcome.status, result = %outcome.result, "pi-health: action outcome");
     let status = StatusCode::from_u16(outcome.http_status).unwrap_or(StatusCode::BAD_GATEWAY);
     reply(status, outcome)
@@ -216,14 +216,17 @@ fn gateway_problem(problem: &crate::gateway_client::GatewayError) -> String {
 }
 
 /// `GET /api/approvals`: the gateway's pending approvals this app may see.
-pub(crate) async fn approvals(State(state): State<Shared>) -> Response {
+pub(crate) async fn approvals(
+    State(state): State<Shared>,
+    Extension(session): Extension<Session>,
+) -> Response {
     let Some(gateway) = state.agent.gateway() else {
         return Json(
             json!({ "online": false, "approvals": [], "warning": Problem::Offline.warning() }),
         )
         .into_response();
     };
-    match gateway.approvals().await {
+    match on_behalf_of(&session.user, &session.role, gateway.approvals()).await {
         Ok(body) => Json(json!({
             "online": true,
             "approvals": body.get("approvals").cloned().unwrap_or_else(|| json!([])),
@@ -268,7 +271,7 @@ pub(crate) async fn approve_gateway(
         Err(refused) => return *refused,
     };
     tracing::info!(user = %session.user, approval = %id, "pi-health: approving a gateway approval");
-    match on_behalf_of(&session.user, gateway.approve(&id)).await {
+    match on_behalf_of(&session.user, &session.role, gateway.approve(&id)).await {
         ToolOutcome::Executed(_) => decision(
             StatusCode::OK,
             true,
@@ -315,7 +318,7 @@ pub(crate) async fn deny_gateway(
         Err(refused) => return *refused,
     };
     tracing::info!(user = %session.user, approval = %id, "pi-health: denying a gateway approval");
-    match on_behalf_of(&session.user, gateway.deny(&id)).await {
+    match on_behalf_of(&session.user, &session.role, gateway.deny(&id)).await {
         Ok(_) => decision(StatusCode::OK, true, format!("Approval {id} denied.")),
         Err(problem) => decision(StatusCode::BAD_GATEWAY, false, gateway_problem(&problem)),
     }
@@ -324,6 +327,7 @@ pub(crate) async fn deny_gateway(
 /// `GET /api/audit?principal=&tool=&decision=&on_behalf_of=&since=&until=&before=&limit=`.
 pub(crate) async fn audit(
     State(state): State<Shared>,
+    Extension(session): Extension<Session>,
     query: Result<Query<AuditQuery>, QueryRejection>,
 ) -> Response {
     let Ok(Query(query)) = query else {
@@ -337,7 +341,8 @@ pub(crate) async fn audit(
         )
         .into_response();
     };
-    match gateway.audit(&query.normalized()).await {
+    let query = query.normalized();
+    match on_behalf_of(&session.user, &session.role, gateway.audit(&query)).await {
         Ok(body) => Json(json!({
             "online": true,
             "records": body.get("records").cloned().unwrap_or_else(|| json!([])),

@@ -211,13 +211,13 @@ pub(crate) async fn submit(
         );
     };
     let (checker, name_, password) = (state.clone(), name.clone(), form.password);
-    let ok = tokio::task::spawn_blocking(move || {
+    let role = tokio::task::spawn_blocking(move || {
         let _slot = slot;
         checker.users.verify(&name_, &password)
     })
     .await
-    .unwrap_or(false);
-    if !ok {
+    .unwrap_or(None);
+    let Some(role) = role else {
         let browser = matches!(counted, Counted::Browser(_));
         tracing::warn!(user = %name, %address, known_browser = browser, "pi-health: failed sign-in");
         return form_response(
@@ -225,7 +225,7 @@ pub(crate) async fn submit(
             StatusCode::UNAUTHORIZED,
             Some("Wrong user name or password."),
         );
-    }
+    };
     let now = state.clock.now();
     let device = match counted {
         Counted::Browser(token) => {
@@ -237,7 +237,7 @@ pub(crate) async fn submit(
             state.devices.issue(&name, now).ok()
         }
     };
-    let Ok(session) = state.sessions.create(&name) else {
+    let Ok(session) = state.sessions.create(&name, &role) else {
         tracing::error!(user = %name, "pi-health: no randomness for a session id; sign-in refused");
         return form_response(
             &state,
@@ -245,7 +245,7 @@ pub(crate) async fn submit(
             Some("Signing in is not possible right now (an internal error); try again later."),
         );
     };
-    tracing::info!(user = %name, %address, "pi-health: signed in");
+    tracing::info!(user = %name, %role, %address, "pi-health: signed in");
     let mut cookies = vec![
         state.cookies.set(
             state.cookies.session_name(),

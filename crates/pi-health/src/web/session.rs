@@ -16,6 +16,9 @@ use crate::ids;
 pub(crate) struct Session {
     pub(crate) id: String,
     pub(crate) user: String,
+    /// The gateway role pi-health asserts for the user (`X-On-Behalf-Role`),
+    /// as the users file said at sign-in.
+    pub(crate) role: String,
     /// Sent back in `X-CSRF-Token` with every POST.
     pub(crate) csrf: String,
     created: Instant,
@@ -55,14 +58,20 @@ impl Sessions {
     }
 
     /// A new session; none without randomness for its id and CSRF token.
-    pub(crate) fn create(&self, user: &str) -> Result<Session, ids::NoRandomness> {
-        self.create_at(user, Instant::now())
+    pub(crate) fn create(&self, user: &str, role: &str) -> Result<Session, ids::NoRandomness> {
+        self.create_at(user, role, Instant::now())
     }
 
-    fn create_at(&self, user: &str, now: Instant) -> Result<Session, ids::NoRandomness> {
+    fn create_at(
+        &self,
+        user: &str,
+        role: &str,
+        now: Instant,
+    ) -> Result<Session, ids::NoRandomness> {
         let session = Session {
             id: ids::random_hex(32)?,
             user: user.to_owned(),
+            role: role.to_owned(),
             csrf: ids::random_hex(32)?,
             created: now,
             last_seen: now,
@@ -124,7 +133,7 @@ mod tests {
     fn sessions_expire_when_idle_and_after_their_lifetime() {
         let sessions = Sessions::new(Duration::from_secs(60), Duration::from_secs(300), 10, 100);
         let t0 = Instant::now();
-        let s = sessions.create_at("alice", t0).unwrap();
+        let s = sessions.create_at("alice", "standard", t0).unwrap();
         assert_eq!(s.id.len(), 64);
         assert_ne!(s.id, s.csrf);
         assert_eq!(
@@ -158,7 +167,7 @@ mod tests {
             "removed"
         );
 
-        let idle = sessions.create_at("bob", t0).unwrap();
+        let idle = sessions.create_at("bob", "standard", t0).unwrap();
         assert!(
             sessions
                 .get_at(&idle.id, t0 + Duration::from_secs(61))
@@ -166,7 +175,7 @@ mod tests {
         );
         assert!(sessions.get_at("made-up", t0).is_none());
 
-        let gone = sessions.create_at("carol", t0).unwrap();
+        let gone = sessions.create_at("carol", "standard", t0).unwrap();
         sessions.remove(&gone.id);
         assert!(sessions.get_at(&gone.id, t0).is_none());
     }
@@ -176,20 +185,20 @@ mod tests {
         let sessions = Sessions::new(Duration::from_secs(600), Duration::from_secs(3600), 3, 100);
         let t0 = Instant::now();
         let at = |s| t0 + Duration::from_secs(s);
-        let bob = sessions.create_at("bob", at(0)).unwrap();
-        let a1 = sessions.create_at("alice", at(1)).unwrap();
-        let a2 = sessions.create_at("alice", at(2)).unwrap();
-        let a3 = sessions.create_at("alice", at(3)).unwrap();
+        let bob = sessions.create_at("bob", "standard", at(0)).unwrap();
+        let a1 = sessions.create_at("alice", "standard", at(1)).unwrap();
+        let a2 = sessions.create_at("alice", "standard", at(2)).unwrap();
+        let a3 = sessions.create_at("alice", "standard", at(3)).unwrap();
         // a1 is in use: a2 is now alice's least recently used.
         assert!(sessions.get_at(&a1.id, at(4)).is_some());
-        let a4 = sessions.create_at("alice", at(5)).unwrap();
+        let a4 = sessions.create_at("alice", "standard", at(5)).unwrap();
         assert!(sessions.get_at(&a2.id, at(6)).is_none(), "alice's LRU went");
         for id in [&a1.id, &a3.id, &a4.id] {
             assert!(sessions.get_at(id, at(6)).is_some());
         }
         // Signing in again and again pushes out only alice's own sessions.
         for s in 10..200 {
-            sessions.create_at("alice", at(s)).unwrap();
+            sessions.create_at("alice", "standard", at(s)).unwrap();
         }
         assert_eq!(sessions.get_at(&bob.id, at(200)).unwrap().user, "bob");
         assert_eq!(sessions.lock().len(), 4);
@@ -199,12 +208,12 @@ mod tests {
     fn the_number_of_sessions_is_bounded() {
         let sessions = Sessions::new(Duration::from_secs(60), Duration::from_secs(300), 10, 2);
         let t0 = Instant::now();
-        let a = sessions.create_at("a", t0).unwrap();
+        let a = sessions.create_at("a", "standard", t0).unwrap();
         let b = sessions
-            .create_at("b", t0 + Duration::from_secs(1))
+            .create_at("b", "standard", t0 + Duration::from_secs(1))
             .unwrap();
         let c = sessions
-            .create_at("c", t0 + Duration::from_secs(2))
+            .create_at("c", "standard", t0 + Duration::from_secs(2))
             .unwrap();
         let now = t0 + Duration::from_secs(3);
         assert!(

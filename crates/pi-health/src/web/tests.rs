@@ -95,8 +95,8 @@ fn app_with(config: WebConfig) -> App {
     )
     .unwrap();
     let users = crate::users::Users::in_data_dir(dir.path());
-    users.add("alice", "alice-password").unwrap();
-    users.add("bob", "bob-password").unwrap();
+    users.add("alice", "alice-password", Some("admin")).unwrap();
+    users.add("bob", "bob-password", Some("admin")).unwrap();
     let settings = GatewaySettings {
         base_url: None,
         token: None,
