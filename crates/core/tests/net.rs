@@ -19,6 +19,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::oneshot;
 
+use test_support::sockets;
+
 /// The longest any outcome is waited for.
 const BOUND: Duration = Duration::from_secs(30);
 /// A timeout that the tests never reach.
@@ -89,23 +91,11 @@ fn app() -> Router {
 /// Reads until the server closes the connection (end of stream or reset);
 /// panics if it is still open after [`BOUND`]. Returns what was read.
 async fn read_until_closed(stream: &mut TcpStream) -> String {
-    let mut seen = Vec::new();
-    let outcome = tokio::time::timeout(BOUND, async {
-        let mut buf = [0u8; 4096];
-        loop {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => seen.extend_from_slice(&buf[..n]),
-            }
-        }
-    })
-    .await;
-    let text = String::from_utf8_lossy(&seen).into_owned();
-    assert!(
-        outcome.is_ok(),
-        "the connection is still open after {BOUND:?}; read so far: {text:?}"
-    );
-    text
+    sockets::read_until_closed(stream, BOUND)
+        .await
+        .unwrap_or_else(|text| {
+            panic!("the connection is still open after {BOUND:?}; read so far: {text:?}")
+        })
 }
 
 /// Sends a GET and reads one whole answer (its body has a Content-Length).
@@ -155,30 +145,12 @@ async fn a_client_trickling_its_headers_is_disconnected() {
         .write_all(b"GET / HTTP/1.1\r\nHost: test\r\n")
         .await
         .unwrap();
-    let (mut reader, mut writer) = stream.into_split();
+    let (mut reader, writer) = stream.into_split();
     // A header line every 100 ms, for ever: the head is never complete.
-    let trickle = tokio::spawn(async move {
-        for i in 0.. {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            if writer
-                .write_all(format!("X-{i}: y\r\n").as_bytes())
-                .await
-                .is_err()
-            {
-                return;
-            }
-        }
+    let trickle = sockets::trickle(writer, Duration::from_millis(100), |i| {
+        Some(format!("X-{i}: y\r\n").into_bytes())
     });
-    let closed = tokio::time::timeout(BOUND, async {
-        let mut buf = [0u8; 1024];
-        loop {
-            match reader.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-        }
-    })
-    .await;
+    let closed = sockets::read_until_closed(&mut reader, BOUND).await;
     trickle.abort();
     assert!(closed.is_ok(), "a trickling client is still connected");
     // The server goes on serving.
@@ -281,29 +253,13 @@ async fn a_trickled_body_gets_408_and_the_connection_closes() {
         .write_all(b"POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 1000\r\n\r\n0123456789")
         .await
         .unwrap();
-    let (mut reader, mut writer) = stream.into_split();
-    let trickle = tokio::spawn(async move {
-        for _ in 0..990 {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            if writer.write_all(b"x").await.is_err() {
-                return;
-            }
-        }
+    let (mut reader, writer) = stream.into_split();
+    let trickle = sockets::trickle(writer, Duration::from_millis(100), |i| {
+        (i < 990).then(|| b"x".to_vec())
     });
-    let mut seen = Vec::new();
-    let closed = tokio::time::timeout(BOUND, async {
-        let mut buf = [0u8; 1024];
-        loop {
-            match reader.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => seen.extend_from_slice(&buf[..n]),
-            }
-        }
-    })
-    .await;
+    let closed = sockets::read_until_closed(&mut reader, BOUND).await;
     trickle.abort();
-    let text = String::from_utf8_lossy(&seen);
-    assert!(closed.is_ok(), "still open; read {text:?}");
+    let text = closed.unwrap_or_else(|text| panic!("still open; read {text:?}"));
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
     assert!(text.contains("\"code\":\"request_timeout\""), "{text}");
     // A body sent at once is unaffected.

@@ -3,7 +3,6 @@
 //! docker-mcp only answers the gateway (a token made on first start), so the
 //! policy cannot be bypassed in this mode either.
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -71,16 +70,7 @@ fn write_new(path: &Path, text: &str) -> anyhow::Result<bool> {
     if path.exists() {
         return Ok(false);
     }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    file.write_all(text.as_bytes())
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    gateway_cmd::write_secret(path, text)?;
     Ok(true)
 }
 

@@ -376,8 +376,8 @@ fn open_audit(paths: &Paths) -> anyhow::Result<audit::AuditLog> {
     Ok(log)
 }
 
-/// Writes `text` to a new file readable by the owner only.
-fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
+/// Writes `text` to a new file readable by the owner only (never over an existing one).
+pub fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

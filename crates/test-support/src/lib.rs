@@ -12,10 +12,12 @@
 //! - [`Process`], [`free_port`], [`http_client`]: processes under test (output in a log
 //!   file, killed on drop), HTTP servers started on a free loopback port.
 //! - [`mcp_http`]: a raw JSON-RPC MCP client over Streamable HTTP.
+//! - [`sockets`]: raw TCP clients that trickle a request or wait for the server to close.
 
 mod forward;
 pub mod mcp_http;
 mod process;
+pub mod sockets;
 mod stack;
 mod wait;
 

@@ -11,8 +11,8 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::Value;
 use test_support::mcp_http::{initialize_request, post_mcp};
-use test_support::{Process, free_port, http_client};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use test_support::{Process, free_port, http_client, sockets};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpSocket, TcpStream};
 
 use crate::support::{ADMIN, Env, MCP_VERSION, Options, STANDARD, bin_command};
@@ -91,23 +91,9 @@ async fn health_then_close(stream: &mut TcpStream) -> String {
 }
 
 async fn read_until_closed(stream: &mut TcpStream) -> String {
-    let mut seen = Vec::new();
-    let closed = tokio::time::timeout(CUT_OFF_BOUND, async {
-        let mut buf = [0u8; 4096];
-        loop {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => seen.extend_from_slice(&buf[..n]),
-            }
-        }
-    })
-    .await;
-    let text = String::from_utf8_lossy(&seen).into_owned();
-    assert!(
-        closed.is_ok(),
-        "still open after {CUT_OFF_BOUND:?}: {text:?}"
-    );
-    text
+    sockets::read_until_closed(stream, CUT_OFF_BOUND)
+        .await
+        .unwrap_or_else(|text| panic!("still open after {CUT_OFF_BOUND:?}: {text:?}"))
 }
 
 async fn status_of(url: &str) -> StatusCode {
@@ -208,29 +194,11 @@ async fn a_flood_on_the_web_port_leaves_the_gateway_and_docker_mcp_answering() {
     slow.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
         .await
         .unwrap();
-    let (mut reader, mut writer) = slow.into_split();
-    let trickle = tokio::spawn(async move {
-        for i in 0.. {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            if writer
-                .write_all(format!("X-Slow-{i}: y\r\n").as_bytes())
-                .await
-                .is_err()
-            {
-                return;
-            }
-        }
+    let (mut reader, writer) = slow.into_split();
+    let trickle = sockets::trickle(writer, Duration::from_secs(1), |i| {
+        Some(format!("X-Slow-{i}: y\r\n").into_bytes())
     });
-    let cut = tokio::time::timeout(CUT_OFF_BOUND, async {
-        let mut buf = [0u8; 1024];
-        loop {
-            match reader.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-        }
-    })
-    .await;
+    let cut = sockets::read_until_closed(&mut reader, CUT_OFF_BOUND).await;
     trickle.abort();
     assert!(
         cut.is_ok(),
