@@ -5,15 +5,18 @@
 //! - [`call`]: `POST /chat/tool`'s request and its three kinds of answer;
 //! - [`refusal`]: every refusal code with its HTTP status;
 //! - [`audit_query`]: `GET /audit`'s filters;
+//! - [`diagnosis`]: `compose_diagnose`'s answer, verdicts, exit codes in words;
 //! - [`rules`]: service names, log tails, `X-On-Behalf-Of`, approval ids;
 //! - [`ids`]: unguessable ids, failing closed when the OS has no randomness.
 
 pub mod audit_query;
 pub mod call;
+pub mod diagnosis;
 pub mod ids;
 pub mod refusal;
 pub mod rules;
 
 pub use audit_query::AuditQuery;
 pub use call::{ChatToolReply, ChatToolRequest, Executed, NeedApproval};
+pub use diagnosis::{Diagnosis, Verdict, exit_code_meaning};
 pub use refusal::{Refusal, RefusalCode};
