@@ -7,9 +7,10 @@
 //! - **Connections are capped per plane and per client address**
 //!   ([`Limits::max_connections`], [`Limits::max_connections_per_client`]; an
 //!   IPv6 client counts by its /64, as one host usually holds a whole /64). A
-//!   connection over either cap is closed as soon as it is accepted, before
-//!   anything is read from it: it costs a descriptor for a moment, never a
-//!   task. Each plane has its own counts, so a flood on one port cannot take
+//!   connection over either cap is answered 503 `too_many_connections` and
+//!   closed as soon as it is accepted, without waiting for anything: what has
+//!   arrived is drained and the answer written only if the socket takes it at
+//!   once, so it costs a descriptor for a moment, never a task. Each plane has its own counts, so a flood on one port cannot take
 //!   the connections of another; refusals are logged at most once a minute.
 //! - **A request head must arrive within [`Limits::header_read_timeout`]**, and
 //!   a keep-alive connection that does not start its next request within it is
@@ -156,6 +157,7 @@ pub async fn serve(
     let plane = Arc::new(Semaphore::new(limits.max_connections));
     let clients = Arc::new(Clients::default());
     let refusals = RefusalLog::new(limits.name);
+    let over_cap = over_cap_answer();
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -176,10 +178,12 @@ pub async fn serve(
         };
         let Ok(plane_permit) = plane.clone().try_acquire_owned() else {
             refusals.note(Refused::Plane, peer);
+            turn_away(&stream, &over_cap);
             continue;
         };
         let Some(client_permit) = clients.try_acquire(peer.ip(), limits) else {
             refusals.note(Refused::Client, peer);
+            turn_away(&stream, &over_cap);
             continue;
         };
         if let Err(error) = stream.set_nodelay(true) {
@@ -259,6 +263,33 @@ impl hyper::service::Service<Request<Incoming>> for RequestService {
             Ok(response)
         })
     }
+}
+
+/// The whole HTTP answer a connection over a cap gets: made once per listener.
+fn over_cap_answer() -> Vec<u8> {
+    let refusal = Refusal::new(
+        RefusalCode::TooManyConnections,
+        "the server has too many open connections (or too many from your address); \
+         try again in a moment",
+    );
+    let body = serde_json::to_string(&refusal).unwrap_or_default();
+    format!(
+        "HTTP/1.1 {} Service Unavailable\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{body}",
+        refusal.status(),
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Says 503 to a connection over a cap without ever waiting on it: reads what
+/// has already arrived (so that closing sends a FIN, not a reset that would
+/// discard the answer), writes the answer if the socket takes it now, and
+/// leaves the closing to the caller's drop.
+fn turn_away(stream: &TcpStream, answer: &[u8]) {
+    let mut arrived = [0u8; 4096];
+    let _ = stream.try_read(&mut arrived);
+    let _ = stream.try_write(answer);
 }
 
 /// 408 `request_timeout` for a body that did not arrive in time, closing the

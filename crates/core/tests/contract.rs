@@ -127,6 +127,7 @@ fn refusals_carry_their_status_and_the_guides_error_shape() {
         (RefusalCode::TooManySessions, 429),
         (RefusalCode::SessionsFull, 503),
         (RefusalCode::RequestTimeout, 408),
+        (RefusalCode::TooManyConnections, 503),
     ];
     for (code, status) in expected {
         assert_eq!(code.status(), status, "{code}");

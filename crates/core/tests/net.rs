@@ -335,6 +335,22 @@ async fn handlers_see_the_clients_address() {
     assert!(get_on(&mut stream, "/peer").await.ends_with("127.0.0.2"));
 }
 
+/// A connection over a cap gets a whole 503 `too_many_connections` answer,
+/// asking to close, with nothing after it.
+fn assert_turned_away(answer: &str) {
+    let (head, body) = answer
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("not an HTTP answer: {answer:?}"));
+    assert!(head.starts_with("HTTP/1.1 503 "), "{head}");
+    assert!(head.contains("connection: close"), "{head}");
+    assert!(
+        head.contains(&format!("content-length: {}", body.len())),
+        "{head}"
+    );
+    let refusal: serde_json::Value = serde_json::from_str(body).expect("a JSON body");
+    assert_eq!(refusal["code"], "too_many_connections", "{body}");
+}
+
 #[tokio::test]
 async fn connections_are_capped_per_address_and_per_listener() {
     let server = Server::start(
@@ -353,12 +369,9 @@ async fn connections_are_capped_per_address_and_per_listener() {
         assert!(get_on(&mut stream, "/").await.starts_with("HTTP/1.1 200"));
         held.push(stream);
     }
-    // The fourth from the same address is closed at once, unanswered.
+    // The fourth from the same address is told why and closed at once.
     let mut fourth = server.connect_from("127.0.0.1").await;
-    let _ = fourth
-        .write_all(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
-        .await;
-    assert_eq!(read_until_closed(&mut fourth).await, "");
+    assert_turned_away(&read_until_closed(&mut fourth).await);
     // Another address still gets in, up to the listener's six.
     for from in ["127.0.0.2", "127.0.0.3", "127.0.0.3"] {
         let mut stream = server.connect_from(from).await;
@@ -366,10 +379,7 @@ async fn connections_are_capped_per_address_and_per_listener() {
         held.push(stream);
     }
     let mut seventh = server.connect_from("127.0.0.4").await;
-    let _ = seventh
-        .write_all(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
-        .await;
-    assert_eq!(read_until_closed(&mut seventh).await, "");
+    assert_turned_away(&read_until_closed(&mut seventh).await);
     // The held ones still work; once one closes, there is room again.
     assert!(get_on(&mut held[0], "/").await.ends_with("hello"));
     drop(held.remove(0));

@@ -64,6 +64,7 @@ codes! {
     TooManySessions = (429, "too_many_sessions"): "The principal has as many MCP sessions open as it may.",
     SessionsFull = (503, "too_many_sessions"): "The server has as many MCP sessions open as it keeps.",
     RequestTimeout = (408, "request_timeout"): "The request body did not arrive in time.",
+    TooManyConnections = (503, "too_many_connections"): "The listener (or the caller's address) has as many connections open as it takes.",
     McpUnavailable = (502, "mcp_unavailable"): "No client for the tool's service.",
     McpFailed = (502, "mcp_failed"): "The tool ran (or was sent) and failed.",
     McpTimeout = (504, "mcp_timeout"): "The tool did not answer in time; its outcome is unknown.",
