@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use ops_core::mcp_sessions::{SessionCaps, SessionLimiter};
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use tokio_util::sync::CancellationToken;
 use tower::Layer as _;
 
 use crate::auth::{Principal, TokensHandle, bearer_token};
@@ -45,6 +46,9 @@ pub struct AppState {
     pub tokens: Arc<TokensHandle>,
     /// `Host` names the MCP endpoint answers besides loopback.
     pub allowed_hosts: Vec<String>,
+    /// Cancelled when the server stops: open MCP event streams then end, so a
+    /// graceful stop does not wait for MCP clients to hang up.
+    pub shutdown: CancellationToken,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -60,7 +64,8 @@ pub fn router(state: AppState) -> Router {
         StreamableHttpServerConfig::default()
             .with_allowed_hosts(hosts)
             .enforce_origin_validation()
-            .with_max_request_body_bytes(MAX_BODY_BYTES),
+            .with_max_request_body_bytes(MAX_BODY_BYTES)
+            .with_cancellation_token(state.shutdown.child_token()),
     );
     let mcp = middleware::from_fn_with_state(sessions, cap_mcp_sessions).layer(mcp);
     let authenticated = Router::new()
@@ -429,6 +434,7 @@ mod tests {
             gateway: Arc::new(gateway),
             tokens: Arc::new(crate::auth::TokensHandle::load(&tokens).unwrap()),
             allowed_hosts: Vec::new(),
+            shutdown: CancellationToken::new(),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

@@ -208,6 +208,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         gateway: gateway.clone(),
         tokens,
         allowed_hosts: Vec::new(),
+        shutdown: shutdown.clone(),
     });
     let bind = |address: SocketAddr, setting: &'static str| async move {
         ops_core::net::bind(address).await.with_context(|| {

@@ -12,6 +12,7 @@ use gateway::config::{Config, ConfigHandle};
 use gateway::pipeline::Gateway;
 use gateway::state::StateStore;
 use gateway::upstream::Upstreams;
+use tokio_util::sync::CancellationToken;
 
 /// Which tool_registry.yaml and policy.yaml: the ones given, else those in the data
 /// directory's `config/` (what `ops-copilot all` writes on first start and serves)
@@ -265,21 +266,21 @@ pub fn open(paths: &Paths) -> anyhow::Result<(Arc<Gateway>, Arc<TokensHandle>)> 
 
 async fn serve(paths: Paths, listen: SocketAddr, allowed_hosts: Vec<String>) -> anyhow::Result<()> {
     let (gateway, tokens) = open(&paths)?;
+    let shutdown = CancellationToken::new();
     let app = api::router(AppState {
         gateway: gateway.clone(),
         tokens,
         allowed_hosts,
+        shutdown: shutdown.clone(),
     });
     let listener = ops_core::net::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(listen = %listener.local_addr()?, "ai-gateway serving /chat/tool, /approvals, /audit, /health");
-    let served = ops_core::net::serve(
-        listener,
-        app,
-        ops_core::net::Limits::GATEWAY,
-        crate::signals::shutdown(),
-    )
+    let served = ops_core::net::serve(listener, app, ops_core::net::Limits::GATEWAY, async move {
+        crate::signals::shutdown().await;
+        shutdown.cancel();
+    })
     .await;
     close_audit(&gateway).await?;
     Ok(served?)

@@ -56,3 +56,31 @@ fn executed_reads(conn: &rusqlite::Connection) -> i64 {
     )
     .expect("count the records")
 }
+
+/// An MCP client holding the server-sent event stream open (GET /mcp) does not
+/// hold the gateway up: SIGTERM ends the stream and the process exits at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_open_mcp_event_streams() {
+    let mut env = Env::start("gw-mcp-stop", &["sonarr"], Options::default()).await;
+    let session = env.mcp_session(STANDARD).await;
+    let stream = test_support::http_client()
+        .get(env.url("/mcp"))
+        .header("authorization", env.bearer(STANDARD))
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session.session_id)
+        .header("mcp-protocol-version", &session.protocol_version)
+        .send()
+        .await
+        .expect("GET /mcp");
+    assert_eq!(stream.status(), reqwest::StatusCode::OK);
+
+    let started = std::time::Instant::now();
+    let (status, log) = env.terminate_gateway(|| {});
+    assert!(status.success(), "{status:?}\n{log}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "SIGTERM waited {:?} for the open event stream\n{log}",
+        started.elapsed()
+    );
+    drop(stream);
+}
