@@ -13,7 +13,7 @@ use gateway::api::{self, AppState};
 use ops_core::bearer::ExpectedToken;
 use tokio_util::sync::CancellationToken;
 
-use pi_health::{GatewaySettings, WebConfig};
+use pi_health::GatewaySettings;
 
 use crate::docker_mcp::{ToolSettings, build_tools};
 use crate::gateway_cmd::{self, Paths};
@@ -51,6 +51,8 @@ pub struct Args {
     /// directory, not in it] and witness [default: <data-dir>.audit-witness].
     #[command(flatten)]
     audit: gateway_cmd::AuditArgs,
+    #[command(flatten)]
+    web: crate::pi_health_cmd::WebArgs,
 }
 
 /// `<dir>` with `suffix` appended to its last component: a file beside the data
@@ -194,7 +196,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         &settings,
         &paths.data_dir,
         &args.thermal_dir,
-        &WebConfig::default(),
+        &args.web.config()?,
     )?;
 
     let shutdown = CancellationToken::new();

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use pi_health::{
-    Agent, AppState, GatewaySettings, HostProbe, Model, ModelSettings, Users, WebConfig,
+    Agent, AppState, GatewaySettings, HostProbe, Model, ModelSettings, TrustedProxies, Users,
+    WebConfig,
 };
 
 #[derive(clap::Args)]
@@ -22,13 +23,8 @@ pub struct Args {
     listen: SocketAddr,
     #[command(flatten)]
     data: DataDir,
-    /// Mark the session cookie Secure (and send HSTS): set it when users reach
-    /// the app over https (directly or behind a TLS proxy).
-    #[arg(long, env = "PI_HEALTH_SECURE_COOKIES")]
-    secure_cookies: bool,
-    /// How long a suggested action can be approved, in seconds.
-    #[arg(long, env = "PI_HEALTH_SUGGESTION_TTL_SECS", default_value_t = 600)]
-    suggestion_ttl_secs: u64,
+    #[command(flatten)]
+    web: WebArgs,
     /// The thermal zones (the Raspberry Pi's is /sys/class/thermal/thermal_zone0).
     #[arg(
         long,
@@ -36,6 +32,40 @@ pub struct Args {
         default_value = "/sys/class/thermal"
     )]
     thermal_dir: PathBuf,
+}
+
+/// How the web app treats its visitors: `pi-health` and `all` take the same.
+#[derive(clap::Args)]
+pub struct WebArgs {
+    /// Mark the session cookie Secure (and send HSTS): set it when users reach
+    /// the app over https (directly or behind a TLS proxy).
+    #[arg(long, env = "PI_HEALTH_SECURE_COOKIES")]
+    secure_cookies: bool,
+    /// How long a suggested action can be approved, in seconds.
+    #[arg(long, env = "PI_HEALTH_SUGGESTION_TTL_SECS", default_value_t = 600)]
+    suggestion_ttl_secs: u64,
+    /// A reverse proxy (address or network, e.g. 172.16.0.0/12) whose
+    /// X-Forwarded-For names the client; repeat it or separate with commas. Set
+    /// it when pi-health is behind a proxy, so that sign-in back-off counts each
+    /// client rather than the proxy.
+    #[arg(
+        long = "trusted-proxy",
+        env = "PI_HEALTH_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    trusted_proxies: Vec<String>,
+}
+
+impl WebArgs {
+    pub fn config(&self) -> anyhow::Result<WebConfig> {
+        Ok(WebConfig {
+            secure_cookies: self.secure_cookies,
+            suggestion_ttl: Duration::from_secs(self.suggestion_ttl_secs.max(1)),
+            trusted_proxies: TrustedProxies::parse(&self.trusted_proxies)
+                .map_err(|problem| anyhow::anyhow!("--trusted-proxy: {problem}"))?,
+            ..WebConfig::default()
+        })
+    }
 }
 
 #[derive(clap::Args, Clone)]
@@ -179,11 +209,7 @@ fn language_model() -> anyhow::Result<Option<Model>> {
 
 async fn serve(args: Args) -> anyhow::Result<()> {
     let settings = GatewaySettings::from_env().map_err(anyhow::Error::msg)?;
-    let config = WebConfig {
-        secure_cookies: args.secure_cookies,
-        suggestion_ttl: Duration::from_secs(args.suggestion_ttl_secs.max(1)),
-        ..WebConfig::default()
-    };
+    let config = args.web.config()?;
     let state = prepare(&settings, &args.data.data_dir, &args.thermal_dir, &config)?;
     let listener = ops_core::net::bind(args.listen)
         .await

@@ -39,4 +39,4 @@ pub use gateway_client::GatewaySettings;
 pub use host::HostProbe;
 pub use llm::{Model, ModelSettings};
 pub use users::Users;
-pub use web::{AppState, WebConfig, serve};
+pub use web::{AppState, TrustedProxies, WebConfig, serve};

@@ -64,19 +64,22 @@ pub(crate) async fn form(State(state): State<Shared>, headers: HeaderMap) -> Res
     form_response(&state, StatusCode::OK, None)
 }
 
-/// The client's address, when the server knows it (`ConnectInfo`).
+/// The client's address, when the server knows it: the connection's peer
+/// (`ConnectInfo`), or what a trusted reverse proxy forwarded for.
 pub(crate) struct ClientAddress(Option<IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+impl FromRequestParts<Shared> for ClientAddress {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(addr)| addr.ip().to_canonical()),
-        ))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Shared,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        Ok(Self(state.trusted_proxies.client(peer, &parts.headers)))
     }
 }
 

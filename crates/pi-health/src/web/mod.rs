@@ -4,6 +4,7 @@
 
 mod api;
 mod assets;
+mod client_address;
 mod cookies;
 mod devices;
 mod guard;
@@ -26,6 +27,8 @@ use crate::users::Users;
 use devices::Devices;
 use ratelimit::{Backoff, CheckSlots, Clock, Limits, LoginLimiter};
 use session::Sessions;
+
+pub use client_address::TrustedProxies;
 
 /// Request bodies larger than this are refused.
 const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -70,6 +73,9 @@ pub struct WebConfig {
     /// browsers only): short, so that guessing from many addresses slows the
     /// owner down rather than locking them out.
     pub login_name_max_backoff: Duration,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (for the
+    /// sign-in back-off and the logs); none by default.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Default for WebConfig {
@@ -84,6 +90,7 @@ impl Default for WebConfig {
             login_free_failures: 5,
             login_max_backoff: Duration::from_secs(15 * 60),
             login_name_max_backoff: Duration::from_secs(30),
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }
@@ -100,6 +107,7 @@ pub(crate) struct Inner {
     cookies: cookies::Policy,
     check_slots: CheckSlots,
     clock: Clock,
+    trusted_proxies: TrustedProxies,
 }
 
 /// The handlers' state.
@@ -144,6 +152,7 @@ impl AppState {
             },
             check_slots: CheckSlots::new(CHECKS_RUNNING, CHECKS_WAITING),
             clock: Clock::default(),
+            trusted_proxies: config.trusted_proxies.clone(),
         }))
     }
 }

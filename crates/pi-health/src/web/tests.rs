@@ -177,6 +177,20 @@ impl App {
         user: &str,
         password: &str,
     ) -> Reply {
+        self.try_login_forwarded(from, None, device, user, password)
+            .await
+    }
+
+    /// As [`Self::try_login_from`], through a proxy that says it forwarded for
+    /// `forwarded_for` (`X-Forwarded-For`).
+    async fn try_login_forwarded(
+        &self,
+        from: Option<&str>,
+        forwarded_for: Option<&str>,
+        device: Option<&str>,
+        user: &str,
+        password: &str,
+    ) -> Reply {
         let form = self.get("/login", None).await;
         assert_eq!(form.status, StatusCode::OK);
         let token = attribute_after(&form.text, "name=\"csrf_token\"", "value");
@@ -194,6 +208,7 @@ impl App {
         let mut request = Request::post("/login")
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .header(header::COOKIE, cookie)
+            .header("x-forwarded-for", forwarded_for.unwrap_or_default())
             .body(Body::from(body))
             .unwrap();
         if let Some(ip) = from {
@@ -364,6 +379,65 @@ async fn wrong_passwords_forged_forms_and_too_many_failures_are_refused() {
     app.state.clock.advance(Duration::from_secs(1));
     let ok = app.try_login("alice", "alice-password").await;
     assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text);
+}
+
+/// Behind a reverse proxy, the back-off is per client only when the proxy is
+/// trusted: otherwise everyone shares the proxy's address (and a client that
+/// is not the proxy cannot pick an address by sending `X-Forwarded-For`).
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_has_its_own_back_off() {
+    let proxy = Some("10.0.0.5");
+    for trusted in [true, false] {
+        let trusted_proxies = if trusted {
+            crate::web::TrustedProxies::parse(&["10.0.0.0/8"]).unwrap()
+        } else {
+            crate::web::TrustedProxies::default()
+        };
+        let app = app_with(WebConfig {
+            trusted_proxies,
+            ..WebConfig::default()
+        });
+        app.state.clock.stop();
+        // One client guesses user names until its address has to wait.
+        let mut attempts = 0;
+        loop {
+            let name = format!("nobody{attempts}");
+            let reply = app
+                .try_login_forwarded(proxy, Some("203.0.113.9"), None, &name, "guess")
+                .await;
+            if reply.status == StatusCode::TOO_MANY_REQUESTS {
+                break;
+            }
+            assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text);
+            attempts += 1;
+            assert!(attempts < 50, "the address never had to wait");
+        }
+        // Another client, through the same proxy, signs in at once only when
+        // the proxy is trusted.
+        let other = app
+            .try_login_forwarded(proxy, Some("198.51.100.7"), None, "bob", "bob-password")
+            .await;
+        let expected = if trusted {
+            StatusCode::SEE_OTHER
+        } else {
+            StatusCode::TOO_MANY_REQUESTS
+        };
+        assert_eq!(other.status, expected, "trusted: {trusted}; {}", other.text);
+        // A client that is not the proxy cannot claim another address.
+        let direct = app
+            .try_login_forwarded(Some("203.0.113.9"), Some("192.0.2.1"), None, "bob", "x")
+            .await;
+        let expected = if trusted {
+            StatusCode::TOO_MANY_REQUESTS
+        } else {
+            StatusCode::UNAUTHORIZED
+        };
+        assert_eq!(
+            direct.status, expected,
+            "trusted: {trusted}; {}",
+            direct.text
+        );
+    }
 }
 
 #[tokio::test]
