@@ -52,8 +52,9 @@
 //! **Witness.** With [`AuditOptions::witness_file`] every append also appends the new
 //! head `(time, seq, hash, seal)` to that file, meant to be somewhere the data
 //! directory's writer cannot rewrite (another disk or user, a remote mount). The
-//! gateway also logs each head, so the service's journal holds them too; a
-//! notification channel is the natural next place to send them. Given the witness,
+//! gateway also logs each head, so the service's journal holds them too, and can
+//! send them off the machine ([`AuditLog::head_witness`] is the line it sends; the
+//! lines received, saved to a file, are a witness file). Given the witness,
 //! `verify_with` checks that the log still holds every head it recorded (with the
 //! key, also that each witness line carries a valid seal).
 //!

@@ -434,6 +434,29 @@ impl AuditLog {
         Ok(verifier.finish(&self.anchor_path))
     }
 
+    /// The newest record as a witness line (its seq, and the line with its
+    /// newline), or `None` while the log is empty: what is sent off the machine,
+    /// so that a log cut short or wiped is detected there (`verify` reads such
+    /// lines saved to a file as a witness file).
+    pub fn head_witness(&self) -> Result<Option<(i64, String)>, AuditError> {
+        let head = lock(&self.reader)
+            .query_row(
+                "SELECT time, seq, hash, seal FROM audit_log ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| {
+                    Ok(Witnessed {
+                        time: r.get(0)?,
+                        seq: r.get(1)?,
+                        hash: r.get(2)?,
+                        seal: r.get(3)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(AuditError::sqlite("read head"))?;
+        Ok(head.map(|head| (head.seq, witness::line(&head))))
+    }
+
     /// Seq and hash of the last record; `(0, GENESIS_HASH)` when empty.
     pub fn head(&self) -> Result<(i64, String), AuditError> {
         read_head(&lock(&self.reader))

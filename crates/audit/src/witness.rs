@@ -24,15 +24,20 @@ pub(crate) struct Witnessed {
     pub seal: Option<String>,
 }
 
-/// Appends one line (one `write`, `O_APPEND`) and syncs it.
-pub(crate) fn append(path: &Path, head: &Witnessed) -> io::Result<()> {
-    let line = format!(
+/// The witness line for `head`, newline included.
+pub(crate) fn line(head: &Witnessed) -> String {
+    format!(
         "{MAGIC} {} {} {} {}\n",
         head.time,
         head.seq,
         head.hash,
         head.seal.as_deref().unwrap_or("-"),
-    );
+    )
+}
+
+/// Appends one line (one `write`, `O_APPEND`) and syncs it.
+pub(crate) fn append(path: &Path, head: &Witnessed) -> io::Result<()> {
+    let line = line(head);
     let mut file = OpenOptions::new().append(true).create(true).open(path)?;
     file.write_all(line.as_bytes())?;
     file.sync_data()

@@ -512,3 +512,36 @@ fn a_key_file_that_cannot_move_on_is_an_error_after_the_commit() -> TestResult {
     assert!(s.log.verify_with(&s.with_key_and_witness())?.ok);
     Ok(())
 }
+
+/// The head line sent off the machine is the witness file's own last line, so a
+/// file of such lines (what a remote receiver kept) is a witness that catches a cut.
+#[test]
+fn the_head_witness_line_is_what_the_witness_file_holds() -> TestResult {
+    let empty = tempfile::tempdir()?;
+    let log = AuditLog::open(&empty.path().join("audit.db"))?;
+    assert_eq!(log.head_witness()?, None);
+
+    let s = sealed_log(40)?;
+    let (seq, line) = s.log.head_witness()?.ok_or("no head")?;
+    assert_eq!(seq, 40);
+    let file = std::fs::read_to_string(&s.witness)?;
+    assert_eq!(file.lines().last(), line.strip_suffix('\n'));
+
+    // Only the heads a receiver got, every tenth: still enough to see the cut.
+    let received = s._dir.path().join("remote/received.witness");
+    std::fs::write(&received, &line)?;
+    let mut records = s.records()?;
+    records.truncate(35);
+    rewrite(&s.db, records, None)?;
+    let report = s.log.verify_with(&VerifyOptions {
+        key: Some(s.k0.clone()),
+        witness_file: Some(received),
+    })?;
+    assert!(!report.ok);
+    assert!(
+        has(&report.problems, "the log was truncated"),
+        "{:?}",
+        report.problems
+    );
+    Ok(())
+}

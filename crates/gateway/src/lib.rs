@@ -7,6 +7,7 @@ pub mod audit_writer;
 pub mod auth;
 pub mod config;
 pub mod decision;
+pub mod head_shipper;
 pub mod mcp_facade;
 pub mod metrics;
 pub mod pipeline;

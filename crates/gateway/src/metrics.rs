@@ -9,6 +9,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::audit_writer::WriterMetrics;
+use crate::head_shipper::ShipperMetrics;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DecisionLabels {
@@ -26,6 +27,7 @@ pub struct Metrics {
     decisions: Family<DecisionLabels, Counter>,
     latency: Family<ToolLabels, Histogram>,
     writer: WriterMetrics,
+    shipper: ShipperMetrics,
 }
 
 fn latency_histogram() -> Histogram {
@@ -68,11 +70,28 @@ impl Default for Metrics {
             "1 while the audit log cannot be written (every call then waits for its record)",
             writer.degraded.clone(),
         );
+        let shipper = ShipperMetrics::default();
+        registry.register(
+            "audit_heads_sent",
+            "Audit log heads a receiver accepted (--audit-head-url)",
+            shipper.sent.clone(),
+        );
+        registry.register(
+            "audit_head_send_failures",
+            "Attempts to send the audit log's head that failed",
+            shipper.failed.clone(),
+        );
+        registry.register(
+            "audit_head_last_sent_seq",
+            "The seq of the newest audit head a receiver accepted",
+            shipper.last_sent_seq.clone(),
+        );
         Self {
             registry,
             decisions,
             latency,
             writer,
+            shipper,
         }
     }
 }
@@ -96,6 +115,11 @@ impl Metrics {
     /// The counters the audit writer reports to.
     pub fn writer(&self) -> WriterMetrics {
         self.writer.clone()
+    }
+
+    /// The counters the audit head shipper reports to.
+    pub fn shipper(&self) -> ShipperMetrics {
+        self.shipper.clone()
     }
 
     /// The text exposition format.

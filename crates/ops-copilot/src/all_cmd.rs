@@ -122,6 +122,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .or_else(|| std::env::var_os("COMPOSE_FILE").map(PathBuf::from))
         .filter(|f| !f.as_os_str().is_empty())
         .map(|f| std::path::absolute(&f).unwrap_or(f));
+    let head_shipping = args.audit.head_shipping()?;
     let paths = prepare(&args, compose_file.as_deref())?;
 
     let tools = build_tools(ToolSettings {
@@ -176,6 +177,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         write_new(&pi_health_token, &token)?;
     }
     let (gateway, tokens) = gateway_cmd::open(&paths)?;
+    let head_shipper = gateway_cmd::HeadShipper::start(&gateway, head_shipping);
     let gateway_url = format!("http://{}", args.gateway_listen);
     // The configuration is loaded once, by the gateway; pi-health's `file`
     // argument is the compose file its policy pins.
@@ -257,6 +259,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let web = pi_health::serve(web_listener, web_state, shutdown.clone().cancelled_owned());
     let served = tokio::try_join!(mcp, gateway_server, web);
     gateway_cmd::close_audit(&gateway).await?;
+    head_shipper.finish().await;
     served?;
     Ok(())
 }

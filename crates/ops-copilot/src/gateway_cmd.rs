@@ -4,11 +4,13 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use gateway::api::{self, AppState};
 use gateway::auth::{TokensHandle, add_token};
 use gateway::config::{Config, ConfigHandle};
+use gateway::head_shipper::{self, HeadShipping};
 use gateway::pipeline::Gateway;
 use gateway::state::StateStore;
 use gateway::upstream::Upstreams;
@@ -106,6 +108,89 @@ pub struct AuditArgs {
     /// against it).
     #[arg(long, env = "OPS_COPILOT_AUDIT_WITNESS_FILE")]
     pub audit_witness_file: Option<PathBuf>,
+    /// A URL off this machine that receives the audit log's head (its newest
+    /// record's witness line, POSTed as text) whenever the log has grown: an ntfy
+    /// topic, a webhook, a log collector. The lines it receives, saved to a file,
+    /// are a witness for `ops-copilot audit verify --witness`.
+    #[arg(long, env = "OPS_COPILOT_AUDIT_HEAD_URL")]
+    pub audit_head_url: Option<String>,
+    /// A file holding the bearer token for --audit-head-url (an ntfy access token, say).
+    #[arg(long, env = "OPS_COPILOT_AUDIT_HEAD_TOKEN_FILE")]
+    pub audit_head_token_file: Option<PathBuf>,
+    /// How often the head is sent, when the log has grown, in seconds.
+    #[arg(
+        long,
+        env = "OPS_COPILOT_AUDIT_HEAD_INTERVAL_SECS",
+        default_value_t = 60
+    )]
+    pub audit_head_interval_secs: u64,
+}
+
+/// How long one POST of the audit head may take.
+const HEAD_SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl AuditArgs {
+    /// Where the audit head goes, if anywhere (the token file read now): called
+    /// before anything starts, so a bad setting stops the start with the reason.
+    pub fn head_shipping(&self) -> anyhow::Result<Option<HeadShipping>> {
+        let Some(url) = self
+            .audit_head_url
+            .as_deref()
+            .filter(|u| !u.trim().is_empty())
+        else {
+            if self.audit_head_token_file.is_some() {
+                anyhow::bail!("--audit-head-token-file is set but --audit-head-url is not");
+            }
+            return Ok(None);
+        };
+        let token = match &self.audit_head_token_file {
+            Some(file) => {
+                let text = std::fs::read_to_string(file).with_context(|| {
+                    format!("cannot read the audit head token file {}", file.display())
+                })?;
+                Some(text.trim().to_owned()).filter(|t| !t.is_empty())
+            }
+            None => None,
+        };
+        HeadShipping::new(
+            url.trim(),
+            token,
+            Duration::from_secs(self.audit_head_interval_secs),
+            HEAD_SEND_TIMEOUT,
+        )
+        .map(Some)
+        .map_err(anyhow::Error::msg)
+    }
+}
+
+/// The audit head shipper while it runs; [`HeadShipper::finish`] sends the last head.
+pub struct HeadShipper(Option<(CancellationToken, tokio::task::JoinHandle<()>)>);
+
+impl HeadShipper {
+    /// Starts sending the head of `gateway`'s audit log, when there is somewhere to.
+    pub fn start(gateway: &Gateway, shipping: Option<HeadShipping>) -> Self {
+        let Some(shipping) = shipping else {
+            return Self(None);
+        };
+        tracing::info!(url = %shipping.url, every_secs = shipping.every.as_secs(), "sending the audit log's head off the machine");
+        let stop = CancellationToken::new();
+        let task = head_shipper::spawn(
+            gateway.audit_log().clone(),
+            shipping,
+            gateway.metrics().shipper(),
+            stop.clone(),
+        );
+        Self(Some((stop, task)))
+    }
+
+    /// After the audit log is closed: one last send, so the head after the last
+    /// calls leaves the machine too (bounded by the send timeout).
+    pub async fn finish(self) {
+        if let Some((stop, task)) = self.0 {
+            stop.cancel();
+            let _ = tokio::time::timeout(HEAD_SEND_TIMEOUT * 2, task).await;
+        }
+    }
 }
 
 impl PathArgs {
@@ -224,7 +309,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             println!("{token}");
             Ok(())
         }
-        None => serve(args.paths.resolve()?, args.listen, args.allowed_host).await,
+        None => {
+            let audit = args.paths.audit.clone();
+            serve(
+                args.paths.resolve()?,
+                &audit,
+                args.listen,
+                args.allowed_host,
+            )
+            .await
+        }
     }
 }
 
@@ -264,8 +358,15 @@ pub fn open(paths: &Paths) -> anyhow::Result<(Arc<Gateway>, Arc<TokensHandle>)> 
     Ok((Arc::new(gateway), tokens))
 }
 
-async fn serve(paths: Paths, listen: SocketAddr, allowed_hosts: Vec<String>) -> anyhow::Result<()> {
+async fn serve(
+    paths: Paths,
+    audit: &AuditArgs,
+    listen: SocketAddr,
+    allowed_hosts: Vec<String>,
+) -> anyhow::Result<()> {
+    let head_shipping = audit.head_shipping()?;
     let (gateway, tokens) = open(&paths)?;
+    let head_shipper = HeadShipper::start(&gateway, head_shipping);
     let shutdown = CancellationToken::new();
     let app = api::router(AppState {
         gateway: gateway.clone(),
@@ -283,6 +384,7 @@ async fn serve(paths: Paths, listen: SocketAddr, allowed_hosts: Vec<String>) -> 
     })
     .await;
     close_audit(&gateway).await?;
+    head_shipper.finish().await;
     Ok(served?)
 }
 

@@ -7,6 +7,7 @@
 mod all_in_one;
 mod approvals;
 mod audit;
+mod audit_head;
 mod config_paths;
 mod fail_closed;
 mod limits;

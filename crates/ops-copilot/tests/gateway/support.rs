@@ -370,8 +370,14 @@ impl Env {
     }
 
     pub async fn start_gateway(&mut self) {
+        self.start_gateway_with(&[]).await;
+    }
+
+    /// Starts the gateway with `extra` arguments after the usual ones.
+    pub async fn start_gateway_with(&mut self, extra: &[String]) {
         assert!(self.gateway.is_none(), "the gateway is already running");
-        let paths = self.path_args();
+        let mut paths = self.path_args();
+        paths.extend(extra.iter().cloned());
         let (process, base) = Process::start_http(
             "gateway",
             &self.dir.join("logs"),
