@@ -145,15 +145,19 @@ async fn round_trips(env: Arc<Env>, tally: Arc<Tally>, stop: Arc<AtomicBool>) {
     }
 }
 
-/// Idle connections from one address, reopened when the server closes them.
-async fn idle_connections(port: u16) {
+/// `count` connections from the address `from`, each reopened when the server
+/// closes it; `hold` does what the attacker does on one until it is closed.
+async fn hold_connections<F, Fut>(from: &'static str, port: u16, count: usize, hold: F)
+where
+    F: Fn(TcpStream) -> Fut + Copy + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
     let mut open = JoinSet::new();
-    for _ in 0..IDLE_CONNECTIONS {
+    for _ in 0..count {
         open.spawn(async move {
             loop {
-                if let Some(mut stream) = connect_from("127.0.0.20", port).await {
-                    let _ =
-                        sockets::read_until_closed(&mut stream, Duration::from_secs(3600)).await;
+                if let Some(stream) = connect_from(from, port).await {
+                    hold(stream).await;
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
@@ -162,27 +166,35 @@ async fn idle_connections(port: u16) {
     open.join_all().await;
 }
 
-/// Connections from another address that send a header byte by byte, forever.
+/// Idle connections: nothing sent, held until the server closes them.
+async fn idle_connections(port: u16) {
+    hold_connections(
+        "127.0.0.20",
+        port,
+        IDLE_CONNECTIONS,
+        |mut stream| async move {
+            let _ = sockets::read_until_closed(&mut stream, Duration::from_secs(3600)).await;
+        },
+    )
+    .await;
+}
+
+/// Connections that send a header a byte every half second, forever.
 async fn trickling_connections(port: u16) {
-    let mut open = JoinSet::new();
-    for _ in 0..TRICKLING_CONNECTIONS {
-        open.spawn(async move {
-            loop {
-                if let Some(mut stream) = connect_from("127.0.0.21", port).await {
-                    let _ = stream.write_all(b"GET /health HTTP/1.1\r\nX-Slow: ").await;
-                    let (mut reader, writer) = stream.into_split();
-                    let trickle = sockets::trickle(writer, Duration::from_millis(500), |_| {
-                        Some(b"a".to_vec())
-                    });
-                    let _ =
-                        sockets::read_until_closed(&mut reader, Duration::from_secs(3600)).await;
-                    trickle.abort();
-                }
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        });
-    }
-    open.join_all().await;
+    hold_connections(
+        "127.0.0.21",
+        port,
+        TRICKLING_CONNECTIONS,
+        |mut stream| async move {
+            let _ = stream.write_all(b"GET /health HTTP/1.1\r\nX-Slow: ").await;
+            let (mut reader, writer) = stream.into_split();
+            let trickle =
+                sockets::trickle(writer, Duration::from_millis(500), |_| Some(b"a".to_vec()));
+            let _ = sockets::read_until_closed(&mut reader, Duration::from_secs(3600)).await;
+            trickle.abort();
+        },
+    )
+    .await;
 }
 
 /// The agent opens MCP sessions without end (the cap answers 429 past 16).

@@ -17,7 +17,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{assert_audit_verifies, decisions_of, engine_time, starts_since, wait_running};
+use super::{assert_restarts_once, decisions_of};
 use crate::support::{ADMIN, Env, Options, STANDARD};
 
 /// Runs a command the file system set-up needs: Ok, or what failed and why.
@@ -42,6 +42,8 @@ fn run(program: &str, args: &[&str]) -> Result<(), String> {
 /// A file system mounted by the test on a directory; unmounted (lazily) when dropped.
 struct Mounted {
     dir: PathBuf,
+    /// The loop device an image is mounted through, detached after the unmount.
+    loop_device: Option<String>,
 }
 
 #[track_caller]
@@ -75,6 +77,7 @@ impl Mounted {
         );
         Self {
             dir: dir.to_path_buf(),
+            loop_device: None,
         }
     }
 
@@ -90,31 +93,52 @@ impl Mounted {
             "MAKE AN EXT4 IMAGE",
             run("mkfs.ext4", &["-q", "-F", &image_path]),
         );
-        let mounted = Self {
+        let mut mounted = Self {
             dir: dir.to_path_buf(),
+            loop_device: None,
         };
         mounted.mount_image(image);
         mounted
     }
 
-    fn mount_image(&self, image: &Path) {
-        let (image, target) = (image.display().to_string(), self.dir.display().to_string());
+    /// Through a loop device of its own each time: `mount -o loop` would reuse one
+    /// still attached to the image, whose file system may outlive our unmount (a
+    /// container started meanwhile can hold a copy of the mount) in its read-only
+    /// state.
+    fn mount_image(&mut self, image: &Path) {
+        let output = Command::new("losetup")
+            .args(["--find", "--show"])
+            .arg(image)
+            .output();
+        let device = match output {
+            Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().to_owned(),
+            other => panic!(
+                "THE AUDIT-DISK FAULT TEST CANNOT ATTACH A LOOP DEVICE: {other:?}\n\
+                 Run the suite as root, with loop devices."
+            ),
+        };
+        self.loop_device = Some(device.clone());
+        let target = self.dir.display().to_string();
         must(
             "MOUNT AN EXT4 IMAGE",
-            run("mount", &["-o", "loop,errors=remount-ro", &image, &target]),
+            run("mount", &["-o", "errors=remount-ro", &device, &target]),
         );
+    }
+
+    fn detach(&mut self) {
+        if let Some(device) = self.loop_device.take() {
+            let _ = Command::new("losetup").arg("-d").arg(&device).status();
+        }
     }
 
     /// Raises an ext4 error on it (`errors=remount-ro` makes it read-only at once).
     fn raise_error(&self) {
-        let output = Command::new("findmnt")
-            .args(["-n", "-o", "SOURCE"])
-            .arg(&self.dir)
-            .output()
-            .expect("findmnt");
-        let source = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-        let device = source.rsplit('/').next().unwrap_or_default();
-        let trigger = format!("/sys/fs/ext4/{device}/trigger_fs_error");
+        let device = self
+            .loop_device
+            .as_deref()
+            .expect("an ext4 image is mounted");
+        let name = device.rsplit('/').next().unwrap_or_default();
+        let trigger = format!("/sys/fs/ext4/{name}/trigger_fs_error");
         must(
             "RAISE AN EXT4 ERROR",
             std::fs::write(&trigger, "1").map_err(|e| format!("{trigger}: {e}")),
@@ -123,8 +147,9 @@ impl Mounted {
 
     /// Unmounts it (nothing may hold files on it), checks and repairs the image,
     /// and mounts it again.
-    fn check_and_remount(&self, image: &Path) {
+    fn check_and_remount(&mut self, image: &Path) {
         must("UNMOUNT", run("umount", &[&self.dir.display().to_string()]));
+        self.detach();
         // e2fsck: 0 clean, 1 errors corrected.
         let fsck = Command::new("e2fsck").arg("-fy").arg(image).output();
         assert!(
@@ -140,6 +165,8 @@ impl Mounted {
 impl Drop for Mounted {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+        // Detached once the lazy unmount lets go of it.
+        self.detach();
     }
 }
 
@@ -230,15 +257,9 @@ async fn works_again(env: &Env, how: &str) {
 }
 
 /// A restart, requested and approved after the fault is gone, runs once and is
-/// audited; the log verifies.
+/// the only one in the log; the log verifies.
 async fn a_restart_runs_once(env: &Env) {
-    let since = engine_time();
-    let id = env.request_restart(STANDARD, "sonarr").await;
-    env.post(ADMIN, &format!("/approvals/{id}/approve"))
-        .await
-        .expect(200);
-    wait_running(env, "sonarr").await;
-    assert_eq!(starts_since(env, "sonarr", &since), 1);
+    let id = assert_restarts_once(env).await;
     assert_eq!(
         decisions_of(env, &id).await,
         ["need_approval", "approved", "executed"]
@@ -247,7 +268,6 @@ async fn a_restart_runs_once(env: &Env) {
         .audit(ADMIN, "tool=compose_restart&decision=approved")
         .await;
     assert_eq!(approved.len(), 1, "one approved record: {approved:?}");
-    assert_audit_verifies(env);
 }
 
 fn outside_data_dir() -> Options {
@@ -274,7 +294,7 @@ async fn a_full_audit_disk_refuses_with_503_runs_nothing_and_recovers_by_itself(
 async fn a_read_only_audit_disk_refuses_with_503_runs_nothing_and_keeps_the_log_intact() {
     let mut env = Env::start("gw-fault-ro", &["sonarr"], outside_data_dir()).await;
     let image = env.dir.join("data.ext4");
-    let disk = move_data_dir(&mut env, |dir| Mounted::ext4(dir, &image)).await;
+    let mut disk = move_data_dir(&mut env, |dir| Mounted::ext4(dir, &image)).await;
     env.call(STANDARD, "compose_logs", &env.logs_args("sonarr", 50))
         .await
         .expect(200);

@@ -8,21 +8,14 @@ use reqwest::header::AUTHORIZATION;
 use test_support::http_client;
 
 use super::{
-    assert_audit_verifies, bounded, decisions_of, engine_time, sigkill, starts_since, wait_running,
+    assert_audit_verifies, assert_ran_once_at_most, assert_replay_refused, bounded, decisions_of,
+    engine_time, sigkill, slow_restart_env,
 };
-use crate::support::{ADMIN, Env, Options, STANDARD};
+use crate::support::{ADMIN, STANDARD};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gateway_killed_after_approved_leaves_the_approval_spent_and_the_log_valid() {
-    let mut env = Env::start(
-        "gw-fault-gwkill",
-        &["sonarr"],
-        Options {
-            slow_stop: true,
-            ..Options::default()
-        },
-    )
-    .await;
+    let mut env = slow_restart_env("gw-fault-gwkill").await;
     let since = engine_time();
     let id = env.request_restart(STANDARD, "sonarr").await;
     let pid = env.gateway_pid();
@@ -55,9 +48,7 @@ async fn the_gateway_killed_after_approved_leaves_the_approval_spent_and_the_log
     env.stop_gateway();
     env.start_gateway().await;
     // The approval is spent: it cannot be approved (run) again.
-    let replay = env.post(ADMIN, &format!("/approvals/{id}/approve")).await;
-    replay.expect(409);
-    assert_eq!(replay.body["code"], "approval_used", "{}", replay.body);
+    assert_replay_refused(&env, &id).await;
     assert!(
         env.approvals(ADMIN)
             .await
@@ -73,9 +64,7 @@ async fn the_gateway_killed_after_approved_leaves_the_approval_spent_and_the_log
         "the approval's records ({text})"
     );
     // docker-mcp finished the restart it was given, once.
-    wait_running(&env, "sonarr").await;
-    let starts = starts_since(&env, "sonarr", &since);
-    assert!(starts <= 1, "sonarr started {starts} times");
+    assert_ran_once_at_most(&env, &since).await;
     env.call(STANDARD, "compose_ps", &env.ps_args())
         .await
         .expect(200);

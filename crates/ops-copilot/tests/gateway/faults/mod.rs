@@ -19,7 +19,92 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 use test_support::docker;
 
-use crate::support::{ADMIN, Env, output_text, run_cli};
+use crate::support::{ADMIN, Env, Options, Reply, STANDARD, output_text, run_cli};
+
+/// A world whose sonarr takes [`crate::support::SLOW_STOP`] to restart: time to
+/// break something while it does.
+async fn slow_restart_env(tag: &str) -> Env {
+    Env::start(
+        tag,
+        &["sonarr"],
+        Options {
+            slow_stop: true,
+            ..Options::default()
+        },
+    )
+    .await
+}
+
+/// The admin approves `id` (a restart of sonarr, which then runs), and one second
+/// in, while the restart is under way, `fault` strikes. The approval's answer.
+async fn approve_while(env: &Env, id: &str, fault: impl FnOnce()) -> Reply {
+    let path = format!("/approvals/{id}/approve");
+    let (reply, ()) = bounded("the approval the fault struck", async {
+        tokio::join!(env.post(ADMIN, &path), async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            fault();
+        })
+    })
+    .await;
+    reply
+}
+
+/// A 502 `mcp_failed` naming the call, the approval recorded as approved then
+/// failed.
+async fn assert_failed_cleanly(env: &Env, id: &str, reply: &Reply) {
+    reply.expect(502);
+    assert_eq!(reply.body["code"], "mcp_failed", "{}", reply.body);
+    assert!(
+        reply.detail().contains("compose_restart"),
+        "the error names the call: {}",
+        reply.body
+    );
+    assert_eq!(
+        decisions_of(env, id).await,
+        ["need_approval", "approved", "failed"],
+        "the approval's records"
+    );
+}
+
+/// The used approval cannot be approved (run) again: 409 `approval_used`.
+async fn assert_replay_refused(env: &Env, id: &str) {
+    let replay = env.post(ADMIN, &format!("/approvals/{id}/approve")).await;
+    replay.expect(409);
+    assert_eq!(replay.body["code"], "approval_used", "{}", replay.body);
+}
+
+/// sonarr runs, started once at most since `since`: a fault never makes an
+/// approval run twice.
+async fn assert_ran_once_at_most(env: &Env, since: &str) {
+    wait_running(env, "sonarr").await;
+    let starts = starts_since(env, "sonarr", since);
+    assert!(starts <= 1, "sonarr started {starts} times");
+}
+
+/// Once the fault is gone: a read works, the approval the fault struck stays
+/// spent, it ran once at most, and a new one runs.
+async fn assert_recovered(env: &Env, id: &str, since: &str) {
+    env.call(STANDARD, "compose_ps", &env.ps_args())
+        .await
+        .expect(200);
+    assert_replay_refused(env, id).await;
+    assert_ran_once_at_most(env, since).await;
+    assert_restarts_once(env).await;
+}
+
+/// A new restart of sonarr, requested and approved, runs once (a failed call
+/// started no cooldown), and the audit log verifies. The approval's id.
+async fn assert_restarts_once(env: &Env) -> String {
+    let since = engine_time();
+    let id = env.request_restart(STANDARD, "sonarr").await;
+    env.post(ADMIN, &format!("/approvals/{id}/approve"))
+        .await
+        .expect(200);
+    wait_running(env, "sonarr").await;
+    assert_eq!(starts_since(env, "sonarr", &since), 1);
+    assert_audit_verifies(env);
+    id
+}
 
 /// Longer than any answer a scenario waits for: past it, the call hangs.
 const CALL_BOUND: Duration = Duration::from_secs(60);

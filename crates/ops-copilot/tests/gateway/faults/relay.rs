@@ -77,17 +77,25 @@ async fn relay(client: TcpStream, upstream: String, mode: Arc<Mutex<Mode>>) {
     let (server_read, server_write) = server.into_split();
     // Whichever direction ends first ends the connection.
     tokio::select! {
-        () = requests(client_read, server_write, &mode) => {}
-        () = answers(server_read, client_write, &mode) => {}
+        () = pump(client_read, server_write, &mode, Direction::Requests) => {}
+        () = pump(server_read, client_write, &mode, Direction::Answers) => {}
     }
 }
 
-/// Client to docker-mcp; in [`Mode::Hang`], the rest of the connection is read and
-/// dropped until the client closes it.
-async fn requests(
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    /// Client to docker-mcp: in [`Mode::Hang`], the rest of the connection is read
+    /// and dropped until the client closes it.
+    Requests,
+    /// docker-mcp to the client: each chunk delayed in [`Mode::Delay`].
+    Answers,
+}
+
+async fn pump(
     mut from: impl AsyncRead + Unpin,
     mut to: impl AsyncWrite + Unpin,
     mode: &Mutex<Mode>,
+    direction: Direction,
 ) {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
@@ -95,30 +103,13 @@ async fn requests(
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
-        if mode_now(mode) == Mode::Hang {
-            while from.read(&mut buf).await.is_ok_and(|n| n > 0) {}
-            return;
-        }
-        if to.write_all(&buf[..n]).await.is_err() {
-            return;
-        }
-    }
-}
-
-/// docker-mcp to the client, each chunk delayed in [`Mode::Delay`].
-async fn answers(
-    mut from: impl AsyncRead + Unpin,
-    mut to: impl AsyncWrite + Unpin,
-    mode: &Mutex<Mode>,
-) {
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        let n = match from.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        if let Mode::Delay(delay) = mode_now(mode) {
-            tokio::time::sleep(delay).await;
+        match (mode_now(mode), direction) {
+            (Mode::Hang, Direction::Requests) => {
+                while from.read(&mut buf).await.is_ok_and(|n| n > 0) {}
+                return;
+            }
+            (Mode::Delay(delay), Direction::Answers) => tokio::time::sleep(delay).await,
+            _ => {}
         }
         if to.write_all(&buf[..n]).await.is_err() {
             return;
