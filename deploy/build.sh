@@ -78,10 +78,13 @@ stage_compose() {
 
 stage() {
     local context="$1"
-    mkdir -p "$context/rootfs/etc" "$context/owned/data" "$context/owned/tmp" "$context/compose"
+    # audit-seal: the gateway's sealing key and witness, on their own volume (an empty
+    # named volume takes this directory's owner and mode on first use).
+    mkdir -p "$context/rootfs/etc" "$context/owned/data" "$context/owned/audit-seal" \
+        "$context/owned/tmp" "$context/compose"
     printf 'root:x:0:0:root:/:/nonexistent\nops:x:10001:10001:ops-copilot:/data:/nonexistent\n' >"$context/rootfs/etc/passwd"
     printf 'root:x:0:\nops:x:10001:\n' >"$context/rootfs/etc/group"
-    chmod 0700 "$context/owned/data"
+    chmod 0700 "$context/owned/data" "$context/owned/audit-seal"
     chmod 1777 "$context/owned/tmp"
     install -m 0755 "$BINARY" "$context/ops-copilot"
     stage_compose "$(fetch_compose)" "$context/compose"

@@ -3,7 +3,7 @@
 #
 # On a Debian machine with Docker Engine installed and running, it:
 #   1. installs what is missing (as root, with apt-get): busybox-static, docker-registry,
-#      the compose tool, curl, python3-venv, chromium + chromium-driver; without root it says what to install and fails
+#      the compose tool, curl, e2fsprogs, python3-venv, chromium + chromium-driver; without root it says what to install and fails
 #   2. checks that the Docker Engine answers (`docker info`); fails loudly if not, never skips
 #   3. creates .venv (Python) with the MCP SDK 2.x and pytest
 #   4. builds the fake ARR images and pushes them to a registry on 127.0.0.1:5000
@@ -81,6 +81,8 @@ install_missing() {
     command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
     command -v curl >/dev/null 2>&1 || missing+=(curl)
     command -v flock >/dev/null 2>&1 || missing+=(util-linux)
+    # The fault suite's read-only audit disk is a small ext4 image.
+    command -v mkfs.ext4 >/dev/null 2>&1 || missing+=(e2fsprogs)
     have_compose || missing+=(docker-compose)
     # pi-health's browser test: Debian's headless Chromium and its WebDriver.
     command -v chromium >/dev/null 2>&1 || missing+=(chromium)

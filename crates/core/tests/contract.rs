@@ -124,6 +124,7 @@ fn refusals_carry_their_status_and_the_guides_error_shape() {
         (RefusalCode::McpFailed, 502),
         (RefusalCode::McpTimeout, 504),
         (RefusalCode::AuditUnavailable, 503),
+        (RefusalCode::StateUnavailable, 503),
         (RefusalCode::TooManySessions, 429),
         (RefusalCode::SessionsFull, 503),
         (RefusalCode::RequestTimeout, 408),

@@ -69,6 +69,7 @@ codes! {
     McpFailed = (502, "mcp_failed"): "The tool ran (or was sent) and failed.",
     McpTimeout = (504, "mcp_timeout"): "The tool did not answer in time; its outcome is unknown.",
     AuditUnavailable = (503, "audit_unavailable"): "The audit record could not be stored: nothing ran.",
+    StateUnavailable = (503, "state_unavailable"): "The approval (or its use) could not be stored: nothing ran.",
     Internal = (500, "internal"): "An internal error; the details are in the log.",
     BadReply = (502, "bad_reply"): "(client side) The gateway's answer is not what the contract says.",
     ReplyTooLarge = (502, "reply_too_large"): "(client side) The gateway's answer is too large.",

@@ -305,9 +305,15 @@ impl Gateway {
                 return self.refuse(config, record, refusal, started).await;
             }
             Err(CreateError::Store(error)) => {
-                return self
-                    .internal(config, record, error.to_string(), started)
-                    .await;
+                // Its disk full or read-only, most likely: like the audit log's, a
+                // failure the caller is told plainly, not an internal error.
+                let refusal = Refusal::new(
+                    RefusalCode::StateUnavailable,
+                    format!(
+                        "not requested, nothing ran: the approval could not be stored ({error}); free space on the gateway's data directory or make it writable, then ask again"
+                    ),
+                );
+                return self.fail(config, record, refusal, started).await;
             }
         }
         let self_approval = decision::may_approve(config, &principal.role, &tool.name);

@@ -216,7 +216,15 @@ pub(super) fn consume_refusal(error: ConsumeError) -> Refusal {
         }
         ConsumeError::PolicyChanged => RefusalCode::PolicyChanged,
         ConsumeError::OtherPrincipal => RefusalCode::ApprovalNotYours,
-        ConsumeError::Store(_) => RefusalCode::Internal,
+        // Its disk full or read-only, most likely: told plainly, as for the audit log.
+        ConsumeError::Store(reason) => {
+            return Refusal::new(
+                RefusalCode::StateUnavailable,
+                format!(
+                    "not executed: the approval could not be marked used ({reason}); free space on the gateway's data directory or make it writable, then approve again"
+                ),
+            );
+        }
     };
     Refusal::new(code, error.to_string())
 }

@@ -16,7 +16,18 @@ use test_support::{
 
 use crate::gateway_support::Reply;
 
-pub const IMAGES: [&str; 2] = ["ops-copilot:local", "ops-copilot-docker-mcp:local"];
+/// The images deploy/build.sh made, under its tag (`OPS_IMAGE_TAG`, as build.sh and
+/// the compose file take it; default `local`).
+pub fn images() -> [String; 2] {
+    let tag = std::env::var("OPS_IMAGE_TAG")
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+        .unwrap_or_else(|| "local".to_owned());
+    [
+        format!("ops-copilot:{tag}"),
+        format!("ops-copilot-docker-mcp:{tag}"),
+    ]
+}
 pub const SERVICES: [&str; 3] = ["docker-mcp", "ai-gateway", "pi-health"];
 const PROJECT_LABEL: &str = "com.docker.compose.project";
 
@@ -46,8 +57,8 @@ pub struct Deployment {
 impl Deployment {
     /// Brings the deployment up for `stack` and waits until the three services are healthy.
     pub fn up(stack: &Stack) -> Self {
-        for image in IMAGES {
-            if try_docker(&["image", "inspect", "-f", "{{.Id}}", image]).is_err() {
+        for image in images() {
+            if try_docker(&["image", "inspect", "-f", "{{.Id}}", &image]).is_err() {
                 panic!(
                     "the image {image} is missing: build it with deploy/build.sh \
                      (scripts/test.sh does); this test is never skipped"
@@ -286,8 +297,11 @@ impl Deployment {
             );
         }
         // `audit verify` opens the store as the gateway does (it may set up the schema
-        // of an empty one), so the volume is mounted writable.
-        let volume = format!("{}_gateway-data", self.project);
+        // of an empty one), so the volumes are mounted writable. With the initial key
+        // the gateway left in its seal volume, and the witness beside it: every seal
+        // and every witnessed head checked.
+        let data = format!("{}_gateway-data", self.project);
+        let seal = format!("{}_gateway-audit-seal", self.project);
         let verify = docker(&[
             "run",
             "--rm",
@@ -295,12 +309,24 @@ impl Deployment {
             "none",
             "--read-only",
             "-v",
-            &format!("{volume}:/data"),
-            IMAGES[0],
+            &format!("{data}:/data"),
+            "-v",
+            &format!("{seal}:/audit-seal"),
+            "-e",
+            "OPS_COPILOT_AUDIT_WITNESS_FILE=/audit-seal/audit.witness",
+            &images()[0],
             "audit",
             "verify",
+            "--key-file",
+            "/audit-seal/audit.key.initial.1",
         ]);
         assert!(verify.starts_with("ok:"), "after the stop: {verify}");
+        assert_every_record_sealed(&verify);
+        assert!(
+            verify.contains("valid seal from the key chain")
+                && verify.contains("heads the witness /audit-seal/audit.witness recorded"),
+            "the seals and the witness were not checked: {verify}"
+        );
     }
 
     /// `docker compose down -v` and a check that nothing of the project remains.
@@ -330,4 +356,21 @@ impl Drop for Deployment {
             let _ = self.compose(&["down", "-v", "--remove-orphans", "-t", "2"]);
         }
     }
+}
+
+/// `ok: N records (M sealed), ...` with N = M > 0.
+#[track_caller]
+fn assert_every_record_sealed(verify: &str) {
+    let counts: Vec<u64> = verify
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .take(2)
+        .collect();
+    assert!(
+        counts.len() == 2 && counts[0] > 0 && counts[0] == counts[1],
+        "not every record is sealed: {verify}"
+    );
 }

@@ -98,3 +98,80 @@ fn in_both_variants_only_docker_mcp_and_the_proxy_reach_the_engine() {
         assert_eq!(on_engine_net, expected, "{name} networks: {networks}");
     }
 }
+
+/// A service's mount as `compose config` prints it (v1: `source:target:mode`; v2:
+/// the long syntax): source, target, whether it is a named volume, read-only.
+struct Mount {
+    source: String,
+    target: String,
+    named_volume: bool,
+    read_only: bool,
+}
+
+fn mounts(service: &Value) -> Vec<Mount> {
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    service["volumes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|v| match v.as_str() {
+            Some(short) => {
+                let parts: Vec<&str> = short.split(':').collect();
+                let source = parts.first().copied().unwrap_or_default().to_owned();
+                Mount {
+                    named_volume: !source.starts_with('/') && !source.starts_with('.'),
+                    source,
+                    target: parts.get(1).copied().unwrap_or_default().to_owned(),
+                    read_only: parts
+                        .get(2)
+                        .is_some_and(|m| m.split(',').any(|o| o == "ro")),
+                }
+            }
+            None => Mount {
+                source: text(&v["source"]),
+                target: text(&v["target"]),
+                named_volume: v["type"] == "volume",
+                read_only: v["read_only"] == true,
+            },
+        })
+        .collect()
+}
+
+/// The mount of the directory holding `path` (the deepest one).
+fn mount_holding(service: &Value, path: &str) -> Mount {
+    mounts(service)
+        .into_iter()
+        .filter(|m| path.starts_with(&format!("{}/", m.target.trim_end_matches('/'))))
+        .max_by_key(|m| m.target.len())
+        .unwrap_or_else(|| panic!("no volume holds {path}: {}", service["volumes"]))
+}
+
+#[test]
+fn the_gateway_seals_its_audit_with_a_key_on_a_volume_apart_from_the_audit_data() {
+    let services = resolved("engine-direct-socket.yml");
+    let gateway = &services["ai-gateway"];
+    let setting = |key: &str| {
+        gateway["environment"][key]
+            .as_str()
+            .unwrap_or_else(|| panic!("ai-gateway has no {key}: {}", gateway["environment"]))
+            .to_owned()
+    };
+    // The image's data directory (OPS_COPILOT_DATA_DIR in deploy/Dockerfile).
+    let data = mount_holding(gateway, "/data/audit.db");
+    for key in [
+        "OPS_COPILOT_AUDIT_KEY_FILE",
+        "OPS_COPILOT_AUDIT_WITNESS_FILE",
+    ] {
+        let path = setting(key);
+        let mount = mount_holding(gateway, &path);
+        assert!(
+            mount.named_volume && !mount.read_only,
+            "{key}={path}: not on a writable named volume ({})",
+            mount.source
+        );
+        assert_ne!(
+            mount.source, data.source,
+            "{key}={path} is on the audit data's volume"
+        );
+    }
+}

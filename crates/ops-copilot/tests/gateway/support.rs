@@ -80,12 +80,22 @@ pub struct DockerMcp {
     log_dir: PathBuf,
     /// Passed as `--auth-token-file` on the next [`Self::start_again`].
     pub token_file: Option<PathBuf>,
+    /// Passed as `--docker-host` (the Engine) on the next [`Self::start_again`].
+    pub docker_host: Option<String>,
 }
 
-fn docker_mcp_command(compose_file: &Path, port: u16, token_file: Option<&Path>) -> Command {
+fn docker_mcp_command(
+    compose_file: &Path,
+    port: u16,
+    token_file: Option<&Path>,
+    docker_host: Option<&str>,
+) -> Command {
     let mut command = bin_command();
+    command.arg("docker-mcp");
+    if let Some(host) = docker_host {
+        command.arg("--docker-host").arg(host);
+    }
     command
-        .arg("docker-mcp")
         .arg("--compose-file")
         .arg(compose_file)
         .arg("--listen")
@@ -105,7 +115,7 @@ impl DockerMcp {
     pub async fn start(compose_file: &Path, log_dir: &Path) -> Self {
         let (process, base) =
             Process::start_http("docker-mcp", log_dir, "/health", serving, |port| {
-                docker_mcp_command(compose_file, port, None)
+                docker_mcp_command(compose_file, port, None, None)
             })
             .await;
         let port = base.rsplit(':').next().unwrap().parse().unwrap();
@@ -116,7 +126,13 @@ impl DockerMcp {
             compose_file: compose_file.to_path_buf(),
             log_dir: log_dir.to_path_buf(),
             token_file: None,
+            docker_host: None,
         }
+    }
+
+    /// Its process id, while it runs.
+    pub fn pid(&self) -> u32 {
+        self.process.as_ref().expect("docker-mcp is running").id()
     }
 
     /// Kills it (SIGKILL).
@@ -134,7 +150,12 @@ impl DockerMcp {
             .join(format!("docker-mcp-again-{}.log", self.port));
         let mut process = Process::spawn(
             "docker-mcp",
-            docker_mcp_command(&self.compose_file, self.port, self.token_file.as_deref()),
+            docker_mcp_command(
+                &self.compose_file,
+                self.port,
+                self.token_file.as_deref(),
+                self.docker_host.as_deref(),
+            ),
             &log,
         );
         if let Err(why) = process
@@ -217,7 +238,13 @@ pub struct Options {
     pub agent: bool,
     /// Keep the tokens file outside the data directory (`--tokens`).
     pub tokens_outside_data_dir: bool,
+    /// The services ignore their stop signal, so a restart takes their whole stop
+    /// grace period ([`SLOW_STOP`]): long enough to break something in the middle.
+    pub slow_stop: bool,
 }
+
+/// How long a restart takes with [`Options::slow_stop`].
+pub const SLOW_STOP: Duration = Duration::from_secs(4);
 
 /// One test's world. Drop order: the gateway, docker-mcp, then the stack.
 pub struct Env {
@@ -274,7 +301,21 @@ impl Env {
     /// Brings up `services` of a fresh ARR stack, docker-mcp and the gateway.
     pub async fn start(tag: &str, services: &[&str], options: Options) -> Self {
         require_docker();
-        let stack = Stack::arr(tag);
+        let stack = if options.slow_stop {
+            // PID 1 of the fake services traps TERM but not USR2, which it then
+            // ignores: the Engine waits the grace period, then kills it.
+            let compose = std::fs::read_to_string(test_support::arr_compose_file())
+                .expect("the test stack's compose file");
+            let compose = replace(&compose, "stop_signal: SIGTERM", "stop_signal: SIGUSR2");
+            let compose = replace(
+                &compose,
+                "stop_grace_period: 3s",
+                &format!("stop_grace_period: {}s", SLOW_STOP.as_secs()),
+            );
+            Stack::from_yaml(tag, &compose)
+        } else {
+            Stack::arr(tag)
+        };
         stack.up(services);
         let dir = tempfile::Builder::new()
             .prefix("ops-gateway-test-")
@@ -427,6 +468,11 @@ impl Env {
     pub async fn restart_gateway(&mut self) {
         self.stop_gateway();
         self.start_gateway().await;
+    }
+
+    /// The gateway's process id (for /proc).
+    pub fn gateway_pid(&self) -> u32 {
+        self.gateway.as_ref().expect("the gateway is running").id()
     }
 
     pub fn gateway_log(&self) -> String {
