@@ -104,7 +104,7 @@ impl Fake {
                     return Json(json!({"need_approval": true, "tool": tool, "args": body["args"], "approval_id": "appr-1", "expires_at_ms": 1, "self_approval": true, "rationale": "mutating", "how_to_approve": "..."})).into_response();
                 }
                 if self.fail_execution {
-                    return (StatusCode::BAD_GATEWAY, Json(json!({"detail": "the container did not start", "code": "mcp_failed"}))).into_response();
+                    return (StatusCode::BAD_GATEWAY, Json(json!({"detail": "restarted, but it exited again with code 1 after 3 s: ERROR: database is locked", "code": "mcp_failed"}))).into_response();
                 }
                 Json(json!({"ok": true, "tool": tool, "result": {"service": body["args"]["service"], "containers": [
                     {"name": "arr-sonarr-1", "outcome": "restarted", "state": "running"}
@@ -506,6 +506,12 @@ async fn approval_runs_the_gateways_flow_and_reports_the_real_outcome() {
     let reply = agent2.approve(&planned2).await;
     assert_eq!(reply.status, approve::Status::Error, "{reply:?}");
     assert!(reply.result.contains("failed"), "{reply:?}");
+    assert!(
+        reply
+            .result
+            .contains("exited again with code 1 after 3 s: ERROR: database is locked"),
+        "a verified restart's failure is said as it is: {reply:?}"
+    );
 
     let refusing = Fake {
         refuse_mutation: true,
