@@ -93,7 +93,9 @@ pub(crate) fn actions(audit: &Value, services: &[String]) -> Vec<Done> {
             who: text(r, "on_behalf_of")
                 .or_else(|| text(r, "principal"))
                 .unwrap_or_else(|| "someone".into()),
-            approver: text(r, "approver"),
+            // An app that approves for its signed-in person (pi-health for
+            // alice) records itself as the approver: the person is `who`.
+            approver: text(r, "approver").filter(|a| Some(a) != text(r, "principal").as_ref()),
             tool: text(r, "tool").unwrap_or_default(),
             service: r
                 .pointer("/args/service")
@@ -195,7 +197,7 @@ mod tests {
     fn only_the_outcomes_of_mutating_calls_are_told_in_order() {
         let audit = json!({"records": [
             {"time": "2026-12-01T10:05:00.000Z", "principal": "pi-health", "on_behalf_of": "alice", "tool": "compose_restart",
-             "args": {"service": "sonarr"}, "decision": "executed", "approver": "alice"},
+             "args": {"service": "sonarr"}, "decision": "executed", "approver": "pi-health"},
             {"time": "2026-12-01T10:04:59.000Z", "principal": "pi-health", "tool": "compose_restart",
              "args": {"service": "sonarr"}, "decision": "approved"},
             {"time": "2026-12-01T10:04:00.000Z", "principal": "pi-health", "tool": "compose_ps",
