@@ -66,10 +66,9 @@ fn describe_result(result: &Value) -> String {
                     let text = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or_default();
                     match text("outcome") {
                         // A one-shot service that ran and exited 0: done, not "not running".
-                        "finished" => format!(
-                            "{}: ran and finished normally (exit code 0)",
-                            text("name")
-                        ),
+                        "finished" => {
+                            format!("{}: ran and finished normally (exit code 0)", text("name"))
+                        }
                         outcome => format!("{}: {outcome} ({})", text("name"), text("state")),
                     }
                 })
