@@ -183,6 +183,8 @@ pub(super) const WHY: &[&str] = &[
     "should",
     "need",
     "going",
+    "error",
+    "errors",
 ];
 
 /// Asked with "what": "what killed X?", "what made X stop?".

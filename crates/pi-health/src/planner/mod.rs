@@ -458,7 +458,7 @@ fn read(message: &Message) -> Question {
             lexicon::UP,
             lexicon::DOWN,
             lexicon::LIFECYCLE_FORMS,
-            &["status", "state"],
+            &["status", "state", "doing"],
         ]
         .iter()
         .any(|list| message.any(list));

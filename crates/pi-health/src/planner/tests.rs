@@ -43,6 +43,8 @@ fn questions_are_reads_even_with_words_of_action() {
         "why did you stop jellyfin",
         "don't restart sonarr",
         "how do I stop a container?",
+        "please don't restart sonarr",
+        "can I restart sonarr?",
     ] {
         question(message);
     }
@@ -190,6 +192,12 @@ fn reads_by_what_they_ask() {
         question("fix prowlarr"),
         Question::Diagnose {
             services: vec![named("prowlarr")]
+        }
+    );
+    assert_eq!(
+        question("show me errors in sonarr"),
+        Question::Diagnose {
+            services: vec![named("sonarr")]
         }
     );
     assert_eq!(question("what's wrong?"), Question::DiagnoseAll);
