@@ -167,10 +167,11 @@ impl EventHistory {
         self.by_id.len()
     }
 
-    /// What the window holds for one container. `restarting` is the
-    /// container's current state being `restarting` (between a death and the
-    /// Engine's next start, a loop's last death has no start after it yet).
-    pub fn activity(&self, id: &str, restarting: bool, now: i64) -> RecentActivity {
+    /// What the window holds for one container. `up_again` is the
+    /// container's current state being `restarting` or `running`: between a
+    /// death and the Engine's next start, or before that start's event is
+    /// read, a loop's last death has no start after it yet.
+    pub fn activity(&self, id: &str, up_again: bool, now: i64) -> RecentActivity {
         let window = RECENT_WINDOW_SECONDS as i64;
         let oldest = (now - window).saturating_mul(1_000_000_000);
         let events: Vec<&(i64, String, Option<i64>)> = self
@@ -207,7 +208,7 @@ impl EventHistory {
                 _ => {}
             }
         }
-        let in_progress = u32::from(restarting && death_pending_restart);
+        let in_progress = u32::from(up_again && death_pending_restart);
         activity.crash_loop = activity.deaths >= CRASH_LOOP_DEATHS
             && deaths_restarted + in_progress >= CRASH_LOOP_DEATHS;
         activity.events = events

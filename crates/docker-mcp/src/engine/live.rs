@@ -99,9 +99,10 @@ impl LiveContainers {
         self.history.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// What the event stream saw of one container in the recent window.
-    pub fn recent_activity(&self, id: &str, restarting: bool) -> RecentActivity {
-        self.history().activity(id, restarting, now_secs())
+    /// What the event stream saw of one container in the recent window;
+    /// `up_again`: its state is `running` or `restarting` now.
+    pub fn recent_activity(&self, id: &str, up_again: bool) -> RecentActivity {
+        self.history().activity(id, up_again, now_secs())
     }
 
     fn mark_stale(&self) {
@@ -163,8 +164,12 @@ impl LiveContainers {
                         let now = now_secs();
                         self.followed_until.store(now, Ordering::Relaxed);
                         self.history().record(&event, now);
-                        // A replayed event older than the list changes nothing in it.
-                        if event.at_nanos.div_euclid(1_000_000_000) >= listed_at - 1 {
+                        // A replayed event older than the list changes nothing in it,
+                        // nor does a healthcheck's exec (several a second with short
+                        // intervals; the health change has its own event).
+                        if event.at_nanos.div_euclid(1_000_000_000) >= listed_at - 1
+                            && !event.action.starts_with("exec_")
+                        {
                             self.refresh(&event.id).await?;
                             if second_looks.len() < MAX_SECOND_LOOKS {
                                 second_looks.push_back((tokio::time::Instant::now() + SECOND_LOOK_AFTER, event.id));

@@ -66,15 +66,22 @@ async fn diagnose_container(
         engine.inspect(&container.id),
         engine.logs(&container.id, LOG_LINES_READ, tools.limits.max_log_bytes)
     );
-    let (details, (raw_logs, _)) = match (details, logs) {
+    let (details, raw_logs) = match (details, logs) {
         (Err(EngineError::NotFound(_)), _) | (_, Err(EngineError::NotFound(_))) => {
             return Ok(None);
         }
-        (details, logs) => (details?, logs?),
+        // The Engine refuses the logs of a container being removed ("marked
+        // for removal", which the inspect made at the same time may not show)
+        // or one whose logging driver keeps none: the rest is still evidence.
+        (Ok(_), Err(EngineError::Failed(_))) => match engine.inspect(&container.id).await {
+            Err(EngineError::NotFound(_)) => return Ok(None),
+            now => (now?, Vec::new()),
+        },
+        (details, logs) => (details?, logs?.0),
     };
     let recent = tools
         .containers
-        .recent_activity(&container.id, details.restarting);
+        .recent_activity(&container.id, details.running || details.restarting);
     let errors = error_lines(
         &clean_terminal_output(&raw_logs),
         MAX_ERROR_LINES,

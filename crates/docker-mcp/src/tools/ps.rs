@@ -28,9 +28,10 @@ pub struct ListedContainer {
 
 impl ListedContainer {
     fn new(tools: &DockerTools, container: Container) -> Self {
-        let recent = tools
-            .containers
-            .recent_activity(&container.id, container.state == "restarting");
+        let recent = tools.containers.recent_activity(
+            &container.id,
+            matches!(container.state.as_str(), "running" | "restarting"),
+        );
         let verdict = verdict::container_verdict(&Facts {
             state: &container.state,
             health: container.health.as_deref(),
