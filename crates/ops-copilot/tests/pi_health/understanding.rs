@@ -3,10 +3,20 @@
 //! give one card each, a name the stack lacks is said so, exit codes come in
 //! words, and "what did you do today?" tells a restart that really ran.
 
+use std::time::Duration;
+
 use serde_json::Value;
+use test_support::{Stack, wait_for};
 
 use crate::gateway_support::{Env, Options};
-use crate::support::{ALICE, PiHealth, Reply, gateway_token};
+use crate::support::{ALICE, Browser, PiHealth, Reply, gateway_token};
+
+/// Services that really crash-loop, fail their healthcheck, exit 1 (docker-mcp's
+/// diagnosis tests' stack).
+const DIAGNOSIS_STACK: &str =
+    include_str!("../../../../testing/diagnosis-stack/docker-compose.yml");
+/// The FAKE secrets in that stack's error line and probe output.
+const DIAGNOSIS_SECRETS: [&str; 2] = ["0123456789abcdef0123456789abcdef", "abc.def-ghi_123"];
 
 /// Every suggestion card in a chat answer (one per message at most).
 fn cards(reply: &Reply) -> Vec<Value> {
@@ -60,7 +70,7 @@ async fn questions_stay_questions_orders_get_a_card_per_service_and_the_day_is_t
             .chat("is sonar up?")
             .await
             .content()
-            .contains("I took \u{201c}sonar\u{201d} to mean sonarr."),
+            .contains("I took \u{201c}sonar\u{201d} to mean sonarr.")
     );
 
     // A one-shot that exited with 3: a problem, its exit code in words.
@@ -171,4 +181,121 @@ async fn questions_stay_questions_orders_get_a_card_per_service_and_the_day_is_t
         "{}",
         who.content()
     );
+}
+
+/// Waits until the Containers page's data count `service` among the problems as
+/// `kind` (a list of names, or of `{"service", ...}` for `exited`).
+async fn problem_seen(alice: &Browser, kind: &str, service: &str) -> Value {
+    let what = format!("{service} counted as {kind}");
+    wait_for(&what, Duration::from_secs(60), || async {
+        let reply = alice.get("/api/containers").await;
+        let summary = reply.body["summary"].clone();
+        let listed = summary[kind].as_array().is_some_and(|names| {
+            names
+                .iter()
+                .any(|n| n == service || n["service"] == service)
+        });
+        if listed {
+            Ok(reply.body.clone())
+        } else {
+            Err(summary.to_string())
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn why_answers_with_the_evidence_of_really_failing_services() {
+    let env = Env::start_stack(
+        Stack::from_yaml("ph-why", DIAGNOSIS_STACK),
+        &["crashloop", "unhealthy", "failed", "healthy"],
+        Options {
+            adapted: true,
+            ..Options::default()
+        },
+    )
+    .await;
+    let online = gateway_token(&env, "admin").await;
+    let app = PiHealth::start(env.stack.file(), Some(&online), &[], false).await;
+    let alice = app.sign_in(ALICE).await;
+
+    // The pages' data count a crash loop and a failing probe as problems.
+    problem_seen(&alice, "crash_loop", "crashloop").await;
+    problem_seen(&alice, "unhealthy", "unhealthy").await;
+    let containers = problem_seen(&alice, "exited", "failed").await;
+    let sentence = containers["summary"]["sentence"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(sentence.contains("crash loop: crashloop"), "{sentence}");
+    assert!(
+        sentence.contains("failed (exit code 1: the program failed (a general error))"),
+        "{sentence}"
+    );
+
+    // A status question about the crash loop: the truth, and no card.
+    let down = alice.chat("is crashloop down?").await;
+    assert!(cards(&down).is_empty(), "{}", down.body);
+    assert!(down.content().contains("crash loop"), "{}", down.content());
+
+    // Why: the diagnosis's evidence, redacted; a restart will not help, so no card.
+    let looping = alice.chat("why does crashloop keep restarting?").await;
+    assert!(looping.tools().contains(&"compose_diagnose".to_owned()));
+    let text = looping.content();
+    for evidence in [
+        "crash loop",
+        "Exit code 1: the program failed (a general error).",
+        "database is locked",
+        "A restart will not help",
+    ] {
+        assert!(text.contains(evidence), "{evidence:?} in {text}");
+    }
+    assert!(
+        cards(&looping).is_empty(),
+        "no restart for a crash loop: {}",
+        looping.body
+    );
+
+    // A failing healthcheck: its probe output, and a restart card.
+    let probe = alice.chat("why is unhealthy unhealthy?").await;
+    let text = probe.content();
+    assert!(text.contains("indexer search failed: 503"), "{text}");
+    let card = cards(&probe);
+    assert_eq!(card.len(), 1, "{}", probe.body);
+    assert_eq!(card[0]["action"], "restart_container");
+    assert_eq!(card[0]["actionParams"]["service"], "unhealthy");
+
+    // An exit with 1: the code in words and a start card.
+    let failed = alice.chat("what happened to failed?").await;
+    assert!(
+        failed
+            .content()
+            .contains("Exit code 1: the program failed (a general error)."),
+        "{}",
+        failed.content()
+    );
+    assert_eq!(
+        cards(&failed)[0]["action"],
+        "start_container",
+        "{}",
+        failed.body
+    );
+
+    // "what's wrong?": each service with a problem, diagnosed; the healthy one not.
+    let all = alice.chat("what's wrong?").await;
+    let text = all.content();
+    assert!(text.contains("3 services with a problem"), "{text}");
+    for service in ["crashloop", "unhealthy", "failed"] {
+        assert!(
+            text.contains(&format!("<strong>{service}</strong>")),
+            "{service}: {text}"
+        );
+    }
+    assert!(!text.contains("<strong>healthy</strong>"), "{text}");
+
+    // Nothing the gateway returned carried a secret.
+    for reply in [&looping, &probe, &failed, &all] {
+        for secret in DIAGNOSIS_SECRETS {
+            assert!(!reply.body.to_string().contains(secret), "{secret} leaked");
+        }
+    }
 }
