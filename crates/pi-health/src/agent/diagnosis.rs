@@ -70,7 +70,7 @@ fn container_evidence(html: &mut Html, container: &ContainerDiagnosis) {
     html.wrap(
         "<li>",
         &format!(
-            "In the last {minutes} minutes: {} restart{}, {} death{}{}{partial}; restarts by its policy in all: {}.",
+            "In the last {minutes} minutes: {} start{}, {} death{}{}{partial}; restarts by its policy in all: {}.",
             recent.starts,
             plural(recent.starts),
             recent.deaths,
@@ -96,11 +96,16 @@ fn container_evidence(html: &mut Html, container: &ContainerDiagnosis) {
             "</li>",
         );
         if let Some(probe) = health.probes.iter().rev().find(|p| p.exit_code != 0) {
-            html.wrap(
-                "<li>Last failing probe output: <code>",
-                &ops_core::bounded(probe.output.trim(), PROBE_CHARS),
-                "</code></li>",
-            );
+            let output = probe.output.trim();
+            if output.is_empty() {
+                html.raw("<li>The last failing probe printed nothing.</li>");
+            } else {
+                html.wrap(
+                    "<li>Last failing probe output: <code>",
+                    &ops_core::bounded(output, PROBE_CHARS),
+                    "</code></li>",
+                );
+            }
         }
     }
     if !container.error_lines.is_empty() {
@@ -240,7 +245,7 @@ mod tests {
             "crash loop",
             "It died 4 times in 10 minutes",
             "Exit code 1: the program failed (a general error).",
-            "4 restarts, 4 deaths (a crash loop)",
+            "4 starts, 4 deaths (a crash loop)",
             "&lt;b&gt;connection refused&lt;/b&gt;",
             "ERROR: database is locked &lt;script&gt;",
             "A restart will not help",
