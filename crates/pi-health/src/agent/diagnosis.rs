@@ -169,59 +169,64 @@ pub(crate) fn render(diagnosis: &Diagnosis, typed: Option<&str>) -> Html {
     html
 }
 
+/// A diagnosis of `service` with `verdict` and every kind of evidence (markup
+/// in it, to show it stays text), for the tests here and the agent's.
+#[cfg(test)]
+pub(crate) fn sample(service: &str, verdict: Verdict) -> Diagnosis {
+    use ops_core::contract::diagnosis::{HealthEvidence, Probe, RecentActivity};
+    Diagnosis {
+        service: service.into(),
+        verdict,
+        summary: format!("{service} evidence summary."),
+        next_step: format!("{service} next step."),
+        containers: vec![ContainerDiagnosis {
+            name: format!("arr-{service}-1"),
+            id: "abc".into(),
+            state: "restarting".into(),
+            verdict,
+            exit_code: Some(1),
+            exit_meaning: Some("the program failed (a general error)".into()),
+            oom_killed: false,
+            restart_count: 7,
+            restart_policy: "always".into(),
+            started_at: None,
+            finished_at: None,
+            engine_error: None,
+            recent: RecentActivity {
+                window_seconds: 600,
+                starts: 4,
+                deaths: 4,
+                oom_kills: 0,
+                crash_loop: verdict == Verdict::CrashLoop,
+                events: vec![],
+                complete: true,
+            },
+            health: Some(HealthEvidence {
+                status: "unhealthy".into(),
+                failing_streak: 3,
+                test: vec!["CMD-SHELL".into(), "wget -q localhost".into()],
+                probes: vec![Probe {
+                    at: "2026-01-01T00:00:00Z".into(),
+                    exit_code: 1,
+                    output: "<b>connection refused</b>".into(),
+                }],
+            }),
+            error_lines: vec![format!(
+                "ERROR: {service} cannot open its database <script>"
+            )],
+        }],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ops_core::contract::diagnosis::{HealthEvidence, Probe, RecentActivity};
     use serde_json::json;
-
-    fn diagnosis(verdict: Verdict) -> Diagnosis {
-        Diagnosis {
-            service: "bazarr".into(),
-            verdict,
-            summary: "It died 4 times in 10 minutes with exit code 1.".into(),
-            next_step: "Fix the configuration error shown, then start it.".into(),
-            containers: vec![ContainerDiagnosis {
-                name: "arr-bazarr-1".into(),
-                id: "abc".into(),
-                state: "restarting".into(),
-                verdict,
-                exit_code: Some(1),
-                exit_meaning: Some("the program failed (a general error)".into()),
-                oom_killed: false,
-                restart_count: 7,
-                restart_policy: "always".into(),
-                started_at: None,
-                finished_at: None,
-                engine_error: None,
-                recent: RecentActivity {
-                    window_seconds: 600,
-                    starts: 4,
-                    deaths: 4,
-                    oom_kills: 0,
-                    crash_loop: verdict == Verdict::CrashLoop,
-                    events: vec![],
-                    complete: true,
-                },
-                health: Some(HealthEvidence {
-                    status: "unhealthy".into(),
-                    failing_streak: 3,
-                    test: vec!["CMD-SHELL".into(), "wget -q localhost".into()],
-                    probes: vec![Probe {
-                        at: "2026-01-01T00:00:00Z".into(),
-                        exit_code: 1,
-                        output: "<b>connection refused</b>".into(),
-                    }],
-                }),
-                error_lines: vec!["ERROR: database is locked <script>".into()],
-            }],
-        }
-    }
 
     #[test]
     fn reads_the_contract_strictly_and_says_so_when_it_cannot() {
-        let wire = serde_json::to_value(diagnosis(Verdict::CrashLoop)).unwrap();
-        assert_eq!(read(&wire).unwrap(), diagnosis(Verdict::CrashLoop));
+        let wire = serde_json::to_value(sample("bazarr", Verdict::CrashLoop)).unwrap();
+        assert_eq!(read(&wire).unwrap(), sample("bazarr", Verdict::CrashLoop));
         for bad in [
             json!({"service": "x"}),
             json!("text"),
@@ -238,31 +243,31 @@ mod tests {
 
     #[test]
     fn the_evidence_is_said_and_a_crash_loop_gets_no_restart() {
-        let looping = diagnosis(Verdict::CrashLoop);
+        let looping = sample("bazarr", Verdict::CrashLoop);
         let text = render(&looping, Some("bazar")).into_string();
         for expected in [
             "I took \u{201c}bazar\u{201d} to mean bazarr.",
             "crash loop",
-            "It died 4 times in 10 minutes",
+            "bazarr evidence summary.",
             "Exit code 1: the program failed (a general error).",
             "4 starts, 4 deaths (a crash loop)",
             "&lt;b&gt;connection refused&lt;/b&gt;",
-            "ERROR: database is locked &lt;script&gt;",
+            "ERROR: bazarr cannot open its database &lt;script&gt;",
             "A restart will not help",
         ] {
             assert!(text.contains(expected), "{expected:?} in {text}");
         }
         assert!(helpful_action(&looping).is_err());
-        assert!(helpful_action(&diagnosis(Verdict::OomKilled)).is_err());
+        assert!(helpful_action(&sample("bazarr", Verdict::OomKilled)).is_err());
         assert_eq!(
-            helpful_action(&diagnosis(Verdict::UnhealthyProbe)),
+            helpful_action(&sample("bazarr", Verdict::UnhealthyProbe)),
             Ok(Action::Restart)
         );
         assert_eq!(
-            helpful_action(&diagnosis(Verdict::Stopped)),
+            helpful_action(&sample("bazarr", Verdict::Stopped)),
             Ok(Action::Start)
         );
-        let healthy = render(&diagnosis(Verdict::Healthy), None).into_string();
+        let healthy = render(&sample("bazarr", Verdict::Healthy), None).into_string();
         assert!(!healthy.contains("Next step"), "{healthy}");
         assert!(!healthy.contains("\u{26a0}"), "{healthy}");
     }

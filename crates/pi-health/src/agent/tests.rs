@@ -26,47 +26,16 @@ pub(super) fn compose_ps() -> Value {
 }
 
 /// What the fake `compose_diagnose` says: prowlarr's probe fails, recyclarr
-/// exited with 3, radarr crash-loops, and sonarr's answer is not the contract's.
+/// exited, radarr crash-loops, and sonarr's answer is not the contract's.
 fn diagnosis_of(service: &str) -> Value {
-    use ops_core::contract::diagnosis::{ContainerDiagnosis, RecentActivity};
-    use ops_core::contract::{Diagnosis, Verdict};
+    use ops_core::contract::Verdict;
     let verdict = match service {
         "prowlarr" => Verdict::UnhealthyProbe,
         "recyclarr" => Verdict::ExitedError,
         "radarr" => Verdict::CrashLoop,
         _ => return json!({"service": service, "verdict": "fine, probably"}),
     };
-    let diagnosis = Diagnosis {
-        service: service.into(),
-        verdict,
-        summary: format!("{service} evidence summary."),
-        next_step: format!("{service} next step."),
-        containers: vec![ContainerDiagnosis {
-            name: format!("arr-{service}-1"),
-            id: "abc".into(),
-            state: "running".into(),
-            verdict,
-            exit_code: Some(3),
-            exit_meaning: Some("the program failed with its own error code 3".into()),
-            oom_killed: false,
-            restart_count: 2,
-            restart_policy: "always".into(),
-            started_at: None,
-            finished_at: None,
-            engine_error: None,
-            recent: RecentActivity {
-                window_seconds: 600,
-                starts: 4,
-                deaths: 4,
-                crash_loop: verdict == Verdict::CrashLoop,
-                complete: true,
-                ..RecentActivity::default()
-            },
-            health: None,
-            error_lines: vec![format!("ERROR: {service} cannot open its database")],
-        }],
-    };
-    serde_json::to_value(diagnosis).unwrap()
+    serde_json::to_value(super::diagnosis::sample(service, verdict)).unwrap()
 }
 
 #[derive(Clone, Default)]
