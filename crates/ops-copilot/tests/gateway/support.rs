@@ -217,6 +217,25 @@ pub struct Options {
     pub agent: bool,
     /// Keep the tokens file outside the data directory (`--tokens`).
     pub tokens_outside_data_dir: bool,
+    /// This compose file's text instead of the ARR stack's.
+    pub stack_yaml: Option<&'static str>,
+    /// The adapted registry and policy (deploy/config/, what `all` writes:
+    /// compose_diagnose, compose_start, compose_stop) instead of the guide's.
+    pub adapted_config: bool,
+}
+
+/// The adapted files' docker-mcp auth, replaced by none (the test's docker-mcp has no token).
+const DEPLOY_AUTH: &str = "auth: { bearer_token_file: \"/run/secrets/docker_mcp_token\" }";
+
+/// deploy/config/'s registry and policy (the adaptation of the guide's files).
+pub fn adapted_files() -> (String, String) {
+    let dir = repo_root().join("deploy/config");
+    let read = |name: &str| {
+        std::fs::read_to_string(dir.join(name))
+            .unwrap_or_else(|e| panic!("cannot read deploy/config/{name}: {e}"))
+    };
+    let registry = replace(&read("tool_registry.yaml"), DEPLOY_AUTH, "auth: none");
+    (registry, read("policy.yaml"))
 }
 
 /// One test's world. Drop order: the gateway, docker-mcp, then the stack.
@@ -274,7 +293,10 @@ impl Env {
     /// Brings up `services` of a fresh ARR stack, docker-mcp and the gateway.
     pub async fn start(tag: &str, services: &[&str], options: Options) -> Self {
         require_docker();
-        let stack = Stack::arr(tag);
+        let stack = match options.stack_yaml {
+            Some(yaml) => Stack::from_yaml(tag, yaml),
+            None => Stack::arr(tag),
+        };
         stack.up(services);
         let dir = tempfile::Builder::new()
             .prefix("ops-gateway-test-")
@@ -286,7 +308,11 @@ impl Env {
         }
         let mcp = DockerMcp::start(stack.file(), &root.join("logs")).await;
 
-        let (registry, policy) = guide_files();
+        let (registry, policy) = if options.adapted_config {
+            adapted_files()
+        } else {
+            guide_files()
+        };
         let registry = replace(&registry, GUIDE_BASE_URL, &mcp.base);
         let mut policy = replace(&policy, GUIDE_FILE, stack.file_str());
         if options.agent {
