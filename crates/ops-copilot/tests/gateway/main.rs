@@ -8,6 +8,7 @@ mod all_in_one;
 mod approvals;
 mod audit;
 mod config_paths;
+mod diagnose;
 mod fail_closed;
 mod limits;
 mod mcp;

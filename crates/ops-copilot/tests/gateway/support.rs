@@ -217,9 +217,25 @@ pub struct Options {
     pub agent: bool,
     /// Keep the tokens file outside the data directory (`--tokens`).
     pub tokens_outside_data_dir: bool,
-    /// The adapted files (`deploy/config/`, what `all` writes: compose_diagnose,
-    /// compose_start and compose_stop added) instead of the guide's own.
-    pub adapted: bool,
+    /// This compose file's text instead of the ARR stack's.
+    pub stack_yaml: Option<&'static str>,
+    /// The adapted registry and policy (deploy/config/, what `all` writes:
+    /// compose_diagnose, compose_start, compose_stop) instead of the guide's.
+    pub adapted_config: bool,
+}
+
+/// The adapted files' docker-mcp auth, replaced by none (the test's docker-mcp has no token).
+const DEPLOY_AUTH: &str = "auth: { bearer_token_file: \"/run/secrets/docker_mcp_token\" }";
+
+/// deploy/config/'s registry and policy (the adaptation of the guide's files).
+pub fn adapted_files() -> (String, String) {
+    let dir = repo_root().join("deploy/config");
+    let read = |name: &str| {
+        std::fs::read_to_string(dir.join(name))
+            .unwrap_or_else(|e| panic!("cannot read deploy/config/{name}: {e}"))
+    };
+    let registry = replace(&read("tool_registry.yaml"), DEPLOY_AUTH, "auth: none");
+    (registry, read("policy.yaml"))
 }
 
 /// One test's world. Drop order: the gateway, docker-mcp, then the stack.
@@ -245,22 +261,6 @@ pub fn guide_files() -> (String, String) {
             .unwrap_or_else(|e| panic!("cannot read config/{name}: {e}"))
     };
     (read("tool_registry.yaml"), read("policy.yaml"))
-}
-
-/// The adapted files of `deploy/config/`, with the guide's way to docker-mcp
-/// (no token) so that they are pointed at the test's docker-mcp alike.
-pub fn adapted_files() -> (String, String) {
-    let dir = repo_root().join("deploy/config");
-    let read = |name: &str| {
-        std::fs::read_to_string(dir.join(name))
-            .unwrap_or_else(|e| panic!("cannot read deploy/config/{name}: {e}"))
-    };
-    let registry = replace(
-        &read("tool_registry.yaml"),
-        "auth: { bearer_token_file: \"/run/secrets/docker_mcp_token\" }",
-        "auth: none",
-    );
-    (registry, read("policy.yaml"))
 }
 
 /// `text` with `from` replaced by `to`; panics when `from` is not there, so that a
@@ -293,12 +293,10 @@ impl Env {
     /// Brings up `services` of a fresh ARR stack, docker-mcp and the gateway.
     pub async fn start(tag: &str, services: &[&str], options: Options) -> Self {
         require_docker();
-        Self::start_stack(Stack::arr(tag), services, options).await
-    }
-
-    /// [`Env::start`] on another stack (`Stack::from_yaml`).
-    pub async fn start_stack(stack: Stack, services: &[&str], options: Options) -> Self {
-        require_docker();
+        let stack = match options.stack_yaml {
+            Some(yaml) => Stack::from_yaml(tag, yaml),
+            None => Stack::arr(tag),
+        };
         stack.up(services);
         let dir = tempfile::Builder::new()
             .prefix("ops-gateway-test-")
@@ -310,7 +308,7 @@ impl Env {
         }
         let mcp = DockerMcp::start(stack.file(), &root.join("logs")).await;
 
-        let (registry, policy) = if options.adapted {
+        let (registry, policy) = if options.adapted_config {
             adapted_files()
         } else {
             guide_files()

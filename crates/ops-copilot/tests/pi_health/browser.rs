@@ -23,7 +23,7 @@ async fn a_person_asks_approves_a_restart_and_sees_the_real_outcome() {
         "ph-browser",
         &["sonarr", "radarr", "prowlarr"],
         Options {
-            adapted: true,
+            adapted_config: true,
             ..Options::default()
         },
     )

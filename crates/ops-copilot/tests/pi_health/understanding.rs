@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use test_support::{Stack, wait_for};
+use test_support::wait_for;
 
 use crate::gateway_support::{Env, Options};
 use crate::support::{ALICE, Browser, PiHealth, Reply, gateway_token};
@@ -206,11 +206,12 @@ async fn problem_seen(alice: &Browser, kind: &str, service: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn why_answers_with_the_evidence_of_really_failing_services() {
-    let env = Env::start_stack(
-        Stack::from_yaml("ph-why", DIAGNOSIS_STACK),
+    let env = Env::start(
+        "ph-why",
         &["crashloop", "unhealthy", "failed", "healthy"],
         Options {
-            adapted: true,
+            stack_yaml: Some(DIAGNOSIS_STACK),
+            adapted_config: true,
             ..Options::default()
         },
     )
