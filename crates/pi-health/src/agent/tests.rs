@@ -182,14 +182,20 @@ pub(super) fn agent(base: Option<String>, compose_file: &str) -> Agent {
     Agent::new(&settings(base, compose_file), HostProbe::new(thermal))
 }
 
+/// An agent in front of a default fake gateway, and the fake.
+async fn served() -> (Fake, Agent) {
+    let fake = Fake::default();
+    let agent = agent(Some(fake.clone().serve().await), FILE);
+    (fake, agent)
+}
+
 pub(super) fn content(chat: &Chat) -> &str {
     &chat.reply.messages[0].content
 }
 
 #[tokio::test]
 async fn docker_status_runs_docker_ps_and_compose_ps_and_names_the_counts() {
-    let fake = Fake::default();
-    let agent = agent(Some(fake.clone().serve().await), FILE);
+    let (fake, agent) = served().await;
     let chat = agent.chat("What is the Docker status?").await;
     assert_eq!(chat.reply.tools, ["docker_status"]);
     assert_eq!(chat.reply.model, "built-in planner");
@@ -238,8 +244,7 @@ fn requested(fake: &Fake) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn questions_about_a_service_answer_about_it_and_never_suggest() {
-    let fake = Fake::default();
-    let agent = agent(Some(fake.clone().serve().await), FILE);
+    let (fake, agent) = served().await;
     for message in [
         "is prowlarr down?",
         "did recyclarr stop?",
@@ -267,8 +272,7 @@ async fn questions_about_a_service_answer_about_it_and_never_suggest() {
 
 #[tokio::test]
 async fn why_runs_the_diagnosis_and_offers_only_the_action_that_helps() {
-    let fake = Fake::default();
-    let agent = agent(Some(fake.clone().serve().await), FILE);
+    let (_fake, agent) = served().await;
     let probe = agent.chat("why is prowlarr unhealthy?").await;
     assert!(probe.reply.tools.contains(&"compose_diagnose".to_owned()));
     let text = content(&probe);
@@ -314,8 +318,7 @@ async fn why_runs_the_diagnosis_and_offers_only_the_action_that_helps() {
 
 #[tokio::test]
 async fn several_services_get_one_card_each_and_everything_is_spelled_out() {
-    let fake = Fake::default();
-    let agent = agent(Some(fake.clone().serve().await), FILE);
+    let (fake, agent) = served().await;
     let two = agent.chat("restart sonarr and radarr").await;
     assert_eq!(two.planned.len(), 2);
     assert_eq!(two.reply.messages.len(), 2);
@@ -358,8 +361,7 @@ async fn several_services_get_one_card_each_and_everything_is_spelled_out() {
 
 #[tokio::test]
 async fn history_tells_the_days_actions_from_the_audit_log() {
-    let fake = Fake::default();
-    let agent = agent(Some(fake.clone().serve().await), FILE);
+    let (fake, agent) = served().await;
     let chat = agent.chat("what did you do today?").await;
     assert_eq!(chat.reply.tools, ["audit"]);
     let text = content(&chat);
@@ -381,8 +383,7 @@ async fn history_tells_the_days_actions_from_the_audit_log() {
 
 #[tokio::test]
 async fn an_action_becomes_a_suggestion_and_nothing_runs() {
-    let fake = Fake::default();
-    let agent = agent(Some(fake.clone().serve().await), FILE);
+    let (fake, agent) = served().await;
     let chat = agent
         .chat("Sonarr queue looks stuck, can you restart it?")
         .await;
@@ -416,8 +417,7 @@ async fn an_action_becomes_a_suggestion_and_nothing_runs() {
 
 #[tokio::test]
 async fn approval_runs_the_gateways_flow_and_reports_the_real_outcome() {
-    let fake = Fake::default();
-    let agent = agent(Some(fake.clone().serve().await), FILE);
+    let (fake, agent) = served().await;
     let planned = agent
         .chat("restart sonarr")
         .await
@@ -505,8 +505,7 @@ async fn approval_runs_the_gateways_flow_and_reports_the_real_outcome() {
 
 #[tokio::test]
 async fn logs_are_read_through_the_gateway_and_escaped() {
-    let fake = Fake::default();
-    let agent = agent(Some(fake.clone().serve().await), FILE);
+    let (fake, agent) = served().await;
     let chat = agent.chat("show me sonarr's logs").await;
     assert_eq!(chat.reply.tools, ["compose_logs"]);
     let text = content(&chat);
