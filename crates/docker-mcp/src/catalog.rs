@@ -1,4 +1,4 @@
-//! The eight tools: names, descriptions, annotations and schemas. One catalog
+//! The nine tools: names, descriptions, annotations and schemas. One catalog
 //! serves MCP and REST, so both validate and describe the tools identically.
 
 use std::path::Path;
@@ -10,6 +10,7 @@ pub enum ToolName {
     DockerPs,
     ComposePs,
     ComposeLogs,
+    ComposeDiagnose,
     ComposeRestart,
     ComposeStart,
     ComposeStop,
@@ -30,10 +31,11 @@ pub struct Hints {
 pub use ops_core::contract::rules::{SERVICE_PATTERN, TAIL_DEFAULT, TAIL_MAX, TAIL_MIN};
 
 impl ToolName {
-    pub const ALL: [ToolName; 8] = [
+    pub const ALL: [ToolName; 9] = [
         Self::DockerPs,
         Self::ComposePs,
         Self::ComposeLogs,
+        Self::ComposeDiagnose,
         Self::ComposeRestart,
         Self::ComposeStart,
         Self::ComposeStop,
@@ -46,6 +48,7 @@ impl ToolName {
             Self::DockerPs => "docker_ps",
             Self::ComposePs => "compose_ps",
             Self::ComposeLogs => "compose_logs",
+            Self::ComposeDiagnose => "compose_diagnose",
             Self::ComposeRestart => "compose_restart",
             Self::ComposeStart => "compose_start",
             Self::ComposeStop => "compose_stop",
@@ -65,10 +68,15 @@ impl ToolName {
                 "Show the state and health of every service of the locked compose stack."
             }
             Self::ComposeLogs => "Tail bounded, ANSI-free lines of logs for one service.",
-            Self::ComposeRestart => {
-                "Restart a single service and confirm it is running again with a new start time."
+            Self::ComposeDiagnose => {
+                "Say why one service is not well: per container its state, exit code in words, OOM kill, restarts and deaths in the last 10 minutes (crash loop), healthcheck probe outputs and last error lines, with a verdict and a next step."
             }
-            Self::ComposeStart => "Start the stopped containers of a single service.",
+            Self::ComposeRestart => {
+                "Restart a single service and confirm it is still running, with a new start time, after a stability window."
+            }
+            Self::ComposeStart => {
+                "Start the stopped containers of a single service and confirm they stay running (a one-shot job that exits 0 is reported finished)."
+            }
             Self::ComposeStop => "Stop the containers of a single service.",
             Self::ComposePull => {
                 "Pull the images of the stack (or one service) and report which changed."
@@ -81,7 +89,9 @@ impl ToolName {
 
     pub fn hints(self) -> Hints {
         let (read_only, destructive, idempotent, open_world) = match self {
-            Self::DockerPs | Self::ComposePs | Self::ComposeLogs => (true, false, true, false),
+            Self::DockerPs | Self::ComposePs | Self::ComposeLogs | Self::ComposeDiagnose => {
+                (true, false, true, false)
+            }
             Self::ComposeRestart => (false, false, false, false),
             Self::ComposeStart => (false, false, true, false),
             Self::ComposeStop => (false, true, true, false),
@@ -106,9 +116,11 @@ impl ToolName {
     fn service_argument(self) -> Option<bool> {
         match self {
             Self::DockerPs | Self::ComposePs => None,
-            Self::ComposeLogs | Self::ComposeRestart | Self::ComposeStart | Self::ComposeStop => {
-                Some(true)
-            }
+            Self::ComposeLogs
+            | Self::ComposeDiagnose
+            | Self::ComposeRestart
+            | Self::ComposeStart
+            | Self::ComposeStop => Some(true),
             Self::ComposePull | Self::ComposeUp => Some(false),
         }
     }
@@ -169,10 +181,18 @@ impl ToolName {
                 "state": { "type": "string" },
                 "status": { "type": "string" },
                 "health": { "type": "string" },
-                "exit_code": { "type": "integer" }
+                "exit_code": { "type": "integer" },
+                "exit_meaning": { "type": "string" },
+                "recent_deaths": { "type": "integer", "minimum": 0 },
+                "crash_loop": { "type": "boolean" }
             },
-            "required": ["id", "name", "image", "state", "status"]
+            "required": ["id", "name", "image", "state", "status", "recent_deaths", "crash_loop"]
         });
+        let verdicts: Vec<&str> = ops_core::contract::diagnosis::Verdict::ALL
+            .iter()
+            .map(|v| v.as_str())
+            .collect();
+        let verdict = json!({ "enum": verdicts });
         match self {
             Self::DockerPs => json!({
                 "type": "object",
@@ -197,9 +217,11 @@ impl ToolName {
                                 "declared": { "type": "boolean" },
                                 "state": { "type": "string" },
                                 "health": { "type": "string" },
+                                "verdict": verdict,
+                                "problem": { "type": "boolean" },
                                 "containers": { "type": "array", "items": container }
                             },
-                            "required": ["service", "declared", "state", "containers"]
+                            "required": ["service", "declared", "state", "verdict", "problem", "containers"]
                         }
                     }
                 },
@@ -216,6 +238,7 @@ impl ToolName {
                 },
                 "required": ["service", "tail", "containers", "logs", "truncated"]
             }),
+            Self::ComposeDiagnose => diagnosis_schema(verdict),
             Self::ComposeRestart | Self::ComposeStart | Self::ComposeStop => json!({
                 "type": "object",
                 "properties": {
@@ -285,6 +308,91 @@ impl ToolName {
     }
 }
 
+/// `ops_core::contract::diagnosis::Diagnosis`, as JSON Schema.
+fn diagnosis_schema(verdict: Value) -> Value {
+    let string = json!({ "type": "string" });
+    let count = json!({ "type": "integer", "minimum": 0 });
+    let recent = json!({
+        "type": "object",
+        "properties": {
+            "window_seconds": count,
+            "starts": count,
+            "deaths": count,
+            "oom_kills": count,
+            "crash_loop": { "type": "boolean" },
+            "events": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "at": { "type": "integer" },
+                        "kind": string,
+                        "exit_code": { "type": "integer" }
+                    },
+                    "required": ["at", "kind"]
+                }
+            },
+            "complete": { "type": "boolean" }
+        },
+        "required": ["window_seconds", "starts", "deaths", "oom_kills", "crash_loop", "events", "complete"]
+    });
+    let health = json!({
+        "type": "object",
+        "properties": {
+            "status": string,
+            "failing_streak": count,
+            "test": { "type": "array", "items": string },
+            "probes": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "at": string,
+                        "exit_code": { "type": "integer" },
+                        "output": string
+                    },
+                    "required": ["at", "exit_code", "output"]
+                }
+            }
+        },
+        "required": ["status", "failing_streak", "test", "probes"]
+    });
+    json!({
+        "type": "object",
+        "properties": {
+            "service": string,
+            "verdict": verdict,
+            "summary": string,
+            "next_step": string,
+            "containers": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "name": string,
+                        "id": string,
+                        "state": string,
+                        "verdict": verdict,
+                        "exit_code": { "type": "integer" },
+                        "exit_meaning": string,
+                        "oom_killed": { "type": "boolean" },
+                        "restart_count": count,
+                        "restart_policy": string,
+                        "started_at": string,
+                        "finished_at": string,
+                        "engine_error": string,
+                        "recent": recent,
+                        "health": health,
+                        "error_lines": { "type": "array", "items": string }
+                    },
+                    "required": ["name", "id", "state", "verdict", "oom_killed", "restart_count", "restart_policy", "recent", "error_lines"]
+                }
+            }
+        },
+        "required": ["service", "verdict", "summary", "next_step", "containers"]
+    })
+}
+
 impl std::fmt::Display for ToolName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -352,6 +460,7 @@ mod tests {
             ToolName::DockerPs,
             ToolName::ComposePs,
             ToolName::ComposeLogs,
+            ToolName::ComposeDiagnose,
         ];
         for tool in ToolName::ALL {
             assert_eq!(tool.hints().read_only, reads.contains(&tool), "{tool}");
@@ -428,6 +537,72 @@ mod tests {
                 .validate(tool, &args)
                 .expect_err(&format!("{tool} {args}"));
             assert!(!err.is_empty());
+        }
+    }
+
+    #[test]
+    fn the_diagnosis_schema_describes_the_contract_type() {
+        use ops_core::contract::diagnosis::*;
+        let diagnosis = Diagnosis {
+            service: "bazarr".into(),
+            verdict: Verdict::CrashLoop,
+            summary: "s".into(),
+            next_step: "n".into(),
+            containers: vec![ContainerDiagnosis {
+                name: "n".into(),
+                id: "i".into(),
+                state: "running".into(),
+                verdict: Verdict::CrashLoop,
+                exit_code: Some(1),
+                exit_meaning: Some(exit_code_meaning(1)),
+                oom_killed: false,
+                restart_count: 3,
+                restart_policy: "always".into(),
+                started_at: Some("t".into()),
+                finished_at: None,
+                engine_error: None,
+                recent: RecentActivity {
+                    window_seconds: 600,
+                    deaths: 3,
+                    events: vec![RecentEvent {
+                        at: 1,
+                        kind: "die".into(),
+                        exit_code: Some(1),
+                    }],
+                    ..RecentActivity::default()
+                },
+                health: Some(HealthEvidence {
+                    status: "unhealthy".into(),
+                    failing_streak: 2,
+                    test: vec!["CMD".into()],
+                    probes: vec![Probe {
+                        at: "t".into(),
+                        exit_code: 1,
+                        output: "o".into(),
+                    }],
+                }),
+                error_lines: vec!["e".into()],
+            }],
+        };
+        let schema = ToolName::ComposeDiagnose.output_schema();
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        let wire = serde_json::to_value(&diagnosis).unwrap();
+        ops_core::schema::check(&validator, &wire).unwrap();
+        let mut wrong = wire.clone();
+        wrong["verdict"] = json!("fine");
+        assert!(ops_core::schema::check(&validator, &wrong).is_err());
+        catalog()
+            .validate(
+                ToolName::ComposeDiagnose,
+                &json!({"file": FILE, "service": "bazarr"}),
+            )
+            .unwrap();
+        for bad in [
+            json!({"file": FILE, "service": "bazarr", "tail": 100}),
+            json!({"file": FILE, "service": "x; rm -rf /"}),
+            json!({"file": FILE}),
+        ] {
+            assert!(catalog().validate(ToolName::ComposeDiagnose, &bad).is_err());
         }
     }
 

@@ -1,5 +1,5 @@
 //! docker-mcp: the execution plane of Ops-Copilot, and the only component that
-//! talks to the Docker Engine. Eight compose-scoped tools over MCP (Streamable
+//! talks to the Docker Engine. Nine compose-scoped tools over MCP (Streamable
 //! HTTP and stdio) and the guide's REST form.
 
 pub mod catalog;
@@ -9,7 +9,8 @@ pub mod error;
 pub mod server;
 pub mod text;
 pub mod tools;
+pub mod verdict;
 
 pub use catalog::ToolName;
 pub use error::ToolError;
-pub use tools::{DockerTools, Limits, ToolsConfig};
+pub use tools::{DEFAULT_STABILITY_WINDOW, DockerTools, Limits, MAX_STABILITY_WINDOW, ToolsConfig};

@@ -75,9 +75,88 @@ pub fn keep_head(text: &str, max_bytes: usize) -> (String, bool) {
     )
 }
 
+/// At most `max_bytes` of the start of `text`, cut at a character boundary,
+/// with `…` when cut (the marker counts against the bound).
+pub fn head_bytes(text: &str, max_bytes: usize) -> String {
+    if text.len() <= max_bytes {
+        return text.to_owned();
+    }
+    let mut end = max_bytes.saturating_sub('…'.len_utf8());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+/// Words that make a log line look like an error, lower case.
+const ERROR_WORDS: [&str; 22] = [
+    "error",
+    "fatal",
+    "exception",
+    "panic",
+    "traceback",
+    "failed",
+    "failure",
+    "denied",
+    "refused",
+    "database is locked",
+    "permission denied",
+    "no such file",
+    "not found",
+    "out of memory",
+    "killed",
+    "cannot",
+    "can't",
+    "unable to",
+    "timed out",
+    "segmentation fault",
+    "critical",
+    "crash",
+];
+
+/// The last `max_lines` lines of `text` that look like errors, oldest first,
+/// each at most `max_bytes` (see [`head_bytes`]).
+pub fn error_lines(text: &str, max_lines: usize, max_bytes: usize) -> Vec<String> {
+    let mut found: Vec<String> = text
+        .lines()
+        .rev()
+        .map(str::trim_end)
+        .filter(|line| {
+            let lower = line.to_lowercase();
+            ERROR_WORDS.iter().any(|word| lower.contains(word))
+        })
+        .take(max_lines)
+        .map(|line| head_bytes(line, max_bytes))
+        .collect();
+    found.reverse();
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn picks_the_last_error_looking_lines_bounded() {
+        let log = "starting\nERROR: database is locked\nall good\nPermission Denied: /config\n\
+                   Traceback (most recent call last):\nok\n";
+        assert_eq!(
+            error_lines(log, 10, 300),
+            [
+                "ERROR: database is locked",
+                "Permission Denied: /config",
+                "Traceback (most recent call last):"
+            ]
+        );
+        assert_eq!(
+            error_lines(log, 1, 300),
+            ["Traceback (most recent call last):"]
+        );
+        let long = format!("fatal: {}\n", "é".repeat(400));
+        let cut = &error_lines(&long, 10, 300)[0];
+        assert!(cut.len() <= 300 && cut.ends_with('…'), "{}", cut.len());
+        assert!(error_lines("all fine\nstill fine\n", 10, 300).is_empty());
+    }
 
     #[test]
     fn strips_colours_and_control_characters() {

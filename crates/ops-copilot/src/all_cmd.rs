@@ -133,6 +133,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         up_timeout: Duration::from_secs(guide_config::UP_TIMEOUT_SECS),
         pull_timeout: Duration::from_secs(guide_config::PULL_TIMEOUT_SECS),
         max_log_bytes: 64 * 1024,
+        stability_window: docker_mcp::DEFAULT_STABILITY_WINDOW,
     })?;
     let internal = ExpectedToken::from_file(&paths.data_dir.join("docker-mcp.token"))
         .map_err(anyhow::Error::msg)?;

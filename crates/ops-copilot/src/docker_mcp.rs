@@ -54,6 +54,12 @@ pub struct Args {
     /// Bytes of logs compose_logs returns at most.
     #[arg(long, default_value_t = 64 * 1024)]
     max_log_bytes: usize,
+    /// Seconds a restarted or started container must stay running for the
+    /// action to count as a success (at most 60: the gateway's timeout for
+    /// these tools allows for that much).
+    #[arg(long, default_value_t = docker_mcp::DEFAULT_STABILITY_WINDOW.as_secs(),
+          value_parser = clap::value_parser!(u64).range(0..=docker_mcp::MAX_STABILITY_WINDOW.as_secs()))]
+    stability_window_secs: u64,
 }
 
 /// What the tools need, whichever way they are served.
@@ -65,6 +71,7 @@ pub struct ToolSettings {
     pub up_timeout: Duration,
     pub pull_timeout: Duration,
     pub max_log_bytes: usize,
+    pub stability_window: Duration,
 }
 
 /// Connects (lazily) to the Engine and locks the compose file.
@@ -85,6 +92,9 @@ pub fn build_tools(settings: ToolSettings) -> anyhow::Result<Arc<DockerTools>> {
             max_log_bytes: settings.max_log_bytes.max(1024),
             up_timeout: settings.up_timeout.max(Duration::from_secs(1)),
             pull_timeout: settings.pull_timeout.max(Duration::from_secs(1)),
+            stability_window: settings
+                .stability_window
+                .min(docker_mcp::MAX_STABILITY_WINDOW),
             ..Limits::default()
         },
     }));
@@ -114,6 +124,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         up_timeout: Duration::from_secs(args.up_timeout_secs),
         pull_timeout: Duration::from_secs(args.pull_timeout_secs),
         max_log_bytes: args.max_log_bytes,
+        stability_window: Duration::from_secs(args.stability_window_secs),
     })?;
 
     if args.stdio {

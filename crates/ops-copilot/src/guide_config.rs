@@ -10,8 +10,14 @@ pub const GUIDE_COMPOSE_FILE: &str = "/opt/stack/docker-compose.yml";
 const GUIDE_UPSTREAM: &str = "base_url: http://docker-mcp:8080     # adjust per image docs\n    transport: http                      # or sse/stdio if supported\n    auth: none";
 
 /// The chat starts and stops services too: the guide's registry has only
-/// restart, so these two are added (the shipped `config/` stays the guide's).
-const START_STOP_TOOLS: &str = "
+/// restart, so these two are added (the shipped `config/` stays the guide's);
+/// and it asks why a service is not well (compose_diagnose, a read).
+const ADDED_TOOLS: &str = "
+  compose_diagnose:
+    mcp: { service: docker-mcp, fn: compose_diagnose }
+    mutating: false
+    summary: \"Say why one service is not well: verdict, evidence, next step.\"
+
   compose_start:
     mcp: { service: docker-mcp, fn: compose_start }
     mutating: true
@@ -35,12 +41,20 @@ const NESTING_MARGIN_SECS: u64 = 30;
 
 /// How long the gateway waits for each mutating tool: longer than docker-mcp
 /// can take for it, so that the gateway never gives up on a call that is still
-/// running (the timeouts nest). A restart, start or stop is bounded by the
-/// Engine's write timeout, the check that the container runs, and the settle.
+/// running (the timeouts nest). A restart, start or stop is bounded by an
+/// inspect, the Engine's write timeout, the wait for the new start, the
+/// longest stability window docker-mcp accepts, and the read of the last
+/// error line when it fails.
 fn tool_timeouts() -> [(&'static str, u64); 5] {
-    let engine = docker_mcp::engine::EngineTimeouts::default().write;
+    let engine = docker_mcp::engine::EngineTimeouts::default();
     let limits = docker_mcp::Limits::default();
-    let lifecycle = (engine + limits.verify_window + limits.settle).as_secs() + NESTING_MARGIN_SECS;
+    let lifecycle = (engine.read
+        + engine.write
+        + limits.verify_window
+        + docker_mcp::MAX_STABILITY_WINDOW
+        + engine.read)
+        .as_secs()
+        + NESTING_MARGIN_SECS;
     [
         ("compose_restart", lifecycle),
         ("compose_start", lifecycle),
@@ -85,7 +99,7 @@ pub fn registry(upstream: &Upstream) -> anyhow::Result<String> {
         !wired.contains("auth: none"),
         "the embedded registry did not take the docker-mcp address"
     );
-    let adapted = with_timeouts(&format!("{wired}{START_STOP_TOOLS}"));
+    let adapted = with_timeouts(&format!("{wired}{ADDED_TOOLS}"));
     anyhow::ensure!(
         adapted.matches("timeout_seconds:").count() == tool_timeouts().len(),
         "the embedded registry did not take every tool's timeout"
@@ -94,10 +108,10 @@ pub fn registry(upstream: &Upstream) -> anyhow::Result<String> {
 }
 
 /// The policy: the compose file locked to `compose_file`, and the schemas of
-/// compose_start/stop (like compose_restart's).
+/// compose_diagnose, compose_start and compose_stop (like compose_restart's).
 pub fn policy(compose_file: &str) -> String {
     let pattern = ops_core::contract::rules::SERVICE_PATTERN;
-    let schemas: String = ["compose_start", "compose_stop"]
+    let schemas: String = ["compose_diagnose", "compose_start", "compose_stop"]
         .iter()
         .map(|tool| {
             format!(
@@ -171,8 +185,27 @@ mod tests {
             config.locked_compose_file.as_deref(),
             Some("/srv/arr/compose.yaml")
         );
-        for tool in ["compose_restart", "compose_start", "compose_stop"] {
+        for tool in [
+            "compose_diagnose",
+            "compose_restart",
+            "compose_start",
+            "compose_stop",
+        ] {
             assert!(config.tools.contains_key(tool), "{tool} missing");
+        }
+        // A read like compose_logs: no approval, and every role that may
+        // read the logs may diagnose.
+        let diagnose = &config.tools["compose_diagnose"];
+        assert!(!diagnose.mutating, "compose_diagnose is a read");
+        let may_call = |role: &str, tool: &str| {
+            gateway::decision::may_call(&config, &config.tools[tool], role).is_ok()
+        };
+        for role in config.roles.keys() {
+            assert_eq!(
+                may_call(role, "compose_diagnose"),
+                may_call(role, "compose_logs"),
+                "{role}"
+            );
         }
         // The gateway waits longer than docker-mcp may take, for every mutating tool.
         let up = config.tools["compose_up"].timeout.unwrap();
@@ -185,9 +218,13 @@ mod tests {
             pull > std::time::Duration::from_secs(PULL_TIMEOUT_SECS),
             "{pull:?}"
         );
+        // A restart may wait out the longest stability window docker-mcp accepts.
         let engine = docker_mcp::engine::EngineTimeouts::default().write;
         for tool in ["compose_restart", "compose_start", "compose_stop"] {
-            assert!(config.tools[tool].timeout.unwrap() > engine, "{tool}");
+            assert!(
+                config.tools[tool].timeout.unwrap() > engine + docker_mcp::MAX_STABILITY_WINDOW,
+                "{tool}"
+            );
         }
     }
 }

@@ -32,6 +32,7 @@ mod planner;
 mod suggestion;
 mod summary;
 mod users;
+mod verdicts;
 mod web;
 
 pub use agent::Agent;

@@ -51,6 +51,22 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// Every verdict, most serious first.
+    pub const ALL: [Verdict; 12] = [
+        Self::CrashLoop,
+        Self::OomKilled,
+        Self::ExitedError,
+        Self::UnhealthyProbe,
+        Self::Restarting,
+        Self::Dead,
+        Self::Paused,
+        Self::NotCreated,
+        Self::Stopped,
+        Self::Starting,
+        Self::Finished,
+        Self::Healthy,
+    ];
+
     /// The snake_case name used on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -224,21 +240,30 @@ mod tests {
     }
 
     #[test]
+    fn all_lists_every_verdict_once_most_serious_first() {
+        assert!(Verdict::ALL.windows(2).all(|pair| pair[0] < pair[1]));
+        // A new variant must be added to ALL: the match fails to compile otherwise.
+        for verdict in Verdict::ALL {
+            match verdict {
+                Verdict::CrashLoop
+                | Verdict::OomKilled
+                | Verdict::ExitedError
+                | Verdict::UnhealthyProbe
+                | Verdict::Restarting
+                | Verdict::Dead
+                | Verdict::Paused
+                | Verdict::NotCreated
+                | Verdict::Stopped
+                | Verdict::Starting
+                | Verdict::Finished
+                | Verdict::Healthy => {}
+            }
+        }
+    }
+
+    #[test]
     fn wire_names_match_as_str() {
-        for verdict in [
-            Verdict::CrashLoop,
-            Verdict::OomKilled,
-            Verdict::ExitedError,
-            Verdict::UnhealthyProbe,
-            Verdict::Restarting,
-            Verdict::Dead,
-            Verdict::Paused,
-            Verdict::NotCreated,
-            Verdict::Stopped,
-            Verdict::Starting,
-            Verdict::Finished,
-            Verdict::Healthy,
-        ] {
+        for verdict in Verdict::ALL {
             let wire = serde_json::to_value(verdict).unwrap();
             assert_eq!(wire, serde_json::json!(verdict.as_str()));
             let back: Verdict = serde_json::from_value(wire).unwrap();

@@ -2,13 +2,18 @@
 //! so listing them costs no Engine round trip. A full resync happens on
 //! start, after the stream reconnects, and every few minutes; there is no
 //! polling loop. While the stream is down, reads go to the Engine directly.
+//! The same events feed each container's recent history ([`EventHistory`]).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
 
+use ops_core::contract::diagnosis::{RECENT_WINDOW_SECONDS, RecentActivity};
+
+use super::history::EventHistory;
 use super::{Container, Engine, EngineError, age};
 
 /// How long after an event its container is read a second time.
@@ -36,9 +41,15 @@ struct Snapshot {
 pub struct LiveContainers {
     engine: Arc<Engine>,
     snapshot: RwLock<Snapshot>,
+    history: Mutex<EventHistory>,
+    /// Unix seconds up to which the event stream was read (0: never), so the
+    /// next subscription replays from there and a resync loses nothing.
+    followed_until: AtomicI64,
+    /// Whether the last subscription ended cleanly (a resync) rather than broke.
+    ended_cleanly: AtomicBool,
 }
 
-fn now_secs() -> i64 {
+pub(crate) fn now_secs() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -48,10 +59,7 @@ fn now_secs() -> i64 {
 impl LiveContainers {
     /// Starts following the Engine in the background.
     pub fn start(engine: Arc<Engine>) -> Arc<Self> {
-        let live = Arc::new(Self {
-            engine,
-            snapshot: RwLock::new(Snapshot::default()),
-        });
+        let live = Arc::new(Self::new(engine));
         let follower = Arc::downgrade(&live);
         tokio::spawn(async move {
             let mut failures = 0usize;
@@ -74,10 +82,27 @@ impl LiveContainers {
 
     /// A cache that never follows events: every read goes to the Engine.
     pub fn direct(engine: Arc<Engine>) -> Arc<Self> {
-        Arc::new(Self {
+        Arc::new(Self::new(engine))
+    }
+
+    fn new(engine: Arc<Engine>) -> Self {
+        Self {
             engine,
             snapshot: RwLock::new(Snapshot::default()),
-        })
+            history: Mutex::new(EventHistory::new()),
+            followed_until: AtomicI64::new(0),
+            ended_cleanly: AtomicBool::new(false),
+        }
+    }
+
+    fn history(&self) -> std::sync::MutexGuard<'_, EventHistory> {
+        self.history.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// What the event stream saw of one container in the recent window;
+    /// `up_again`: its state is `running` or `restarting` now.
+    pub fn recent_activity(&self, id: &str, up_again: bool) -> RecentActivity {
+        self.history().activity(id, up_again, now_secs())
     }
 
     fn mark_stale(&self) {
@@ -89,8 +114,22 @@ impl LiveContainers {
 
     /// Resyncs, then applies events until the stream ends or a resync is due.
     async fn follow(&self) -> Result<(), EngineError> {
-        let since = now_secs() - 1;
+        let result = self.follow_once().await;
+        if result.is_err() {
+            self.history().interrupted();
+        }
+        self.ended_cleanly.store(result.is_ok(), Ordering::Relaxed);
+        result
+    }
+
+    async fn follow_once(&self) -> Result<(), EngineError> {
+        let listed_at = now_secs();
         let all = self.engine.list_containers(true, None).await?;
+        {
+            let listed: std::collections::HashSet<&str> =
+                all.iter().map(|c| c.id.as_str()).collect();
+            self.history().retain_only(|id| listed.contains(id));
+        }
         {
             let mut snapshot = self.snapshot.write().unwrap_or_else(|p| p.into_inner());
             let now = Instant::now();
@@ -98,8 +137,19 @@ impl LiveContainers {
             snapshot.fresh = true;
         }
         // Events from just before the resync are replayed, so nothing between
-        // the list and the subscription is lost; re-applying one is harmless.
+        // the list and the subscription is lost; re-applying one is harmless
+        // (the history counts a replayed event once). The first subscription
+        // replays what the Engine still holds of the window, for the history.
+        let followed_until = self.followed_until.load(Ordering::Relaxed);
+        let since = if followed_until > 0 {
+            followed_until.min(listed_at) - 1
+        } else {
+            listed_at - RECENT_WINDOW_SECONDS as i64
+        };
         let events = self.engine.container_events(since).await?;
+        // Nothing was missed when the last subscription ended cleanly.
+        let covered = followed_until > 0 && self.ended_cleanly.load(Ordering::Relaxed);
+        self.history().following_from(since, covered);
         let mut events = std::pin::pin!(events);
         let resync = tokio::time::sleep(RESYNC_EVERY);
         let mut resync = std::pin::pin!(resync);
@@ -110,10 +160,20 @@ impl LiveContainers {
             let next_look = second_looks.front().map(|(at, _)| *at);
             tokio::select! {
                 event = events.next() => match event {
-                    Some(Ok(id)) if !id.is_empty() => {
-                        self.refresh(&id).await?;
-                        if second_looks.len() < MAX_SECOND_LOOKS {
-                            second_looks.push_back((tokio::time::Instant::now() + SECOND_LOOK_AFTER, id));
+                    Some(Ok(event)) if !event.id.is_empty() => {
+                        let now = now_secs();
+                        self.followed_until.store(now, Ordering::Relaxed);
+                        self.history().record(&event, now);
+                        // A replayed event older than the list changes nothing in it,
+                        // nor does a healthcheck's exec (several a second with short
+                        // intervals; the health change has its own event).
+                        if event.at_nanos.div_euclid(1_000_000_000) >= listed_at - 1
+                            && !event.action.starts_with("exec_")
+                        {
+                            self.refresh(&event.id).await?;
+                            if second_looks.len() < MAX_SECOND_LOOKS {
+                                second_looks.push_back((tokio::time::Instant::now() + SECOND_LOOK_AFTER, event.id));
+                            }
                         }
                     }
                     Some(Ok(_)) => {}
@@ -133,7 +193,11 @@ impl LiveContainers {
                         self.refresh(&id).await?;
                     }
                 }
-                () = &mut resync => return Ok(()),
+                () = &mut resync => {
+                    self.followed_until.store(now_secs(), Ordering::Relaxed);
+                    self.history().expire(now_secs());
+                    return Ok(());
+                }
             }
         }
     }

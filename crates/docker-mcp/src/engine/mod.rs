@@ -3,6 +3,7 @@
 
 mod age;
 pub mod allowlist;
+pub mod history;
 mod live;
 mod transport;
 
@@ -21,6 +22,7 @@ use futures_util::{Stream, StreamExt};
 use ops_core::error_chain;
 use serde::Serialize;
 
+pub use history::ContainerEvent;
 pub use live::LiveContainers;
 use transport::GuardedTransport;
 pub use transport::{DEFAULT_SOCKET, EngineAddress};
@@ -126,15 +128,34 @@ impl Container {
     }
 }
 
-/// What the tools need to know about one container right now.
-#[derive(Debug, Clone, PartialEq)]
+/// What the tools need to know about one container right now
+/// (`GET /containers/{id}/json`).
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ContainerDetails {
     pub running: bool,
     pub restarting: bool,
+    /// created, running, paused, restarting, exited, removing, dead
     pub status: String,
     pub started_at: String,
+    pub finished_at: String,
     pub exit_code: Option<i64>,
+    pub oom_killed: bool,
     pub error: Option<String>,
+    /// Restarts by the restart policy.
+    pub restart_count: u64,
+    /// `no`, `always`, `unless-stopped`, `on-failure` (`no` when unset).
+    pub restart_policy: String,
+    pub health: Option<HealthDetails>,
+}
+
+/// `State.Health` and the probe command, when the container has a healthcheck.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HealthDetails {
+    pub status: String,
+    pub failing_streak: u64,
+    pub test: Vec<String>,
+    /// (start, exit code, output), oldest first, as the Engine keeps them (at most 5).
+    pub log: Vec<(String, i64, String)>,
 }
 
 fn short_id(id: &str) -> String {
@@ -303,12 +324,12 @@ impl Engine {
         Ok(found.into_iter().next().map(Container::from_summary))
     }
 
-    /// Ids of containers as their events happen, from `since` (seconds since
-    /// the epoch) on. The stream ends when the connection does.
+    /// Container events as they happen, from `since` (seconds since the
+    /// epoch) on. The stream ends when the connection does.
     pub async fn container_events(
         &self,
         since: i64,
-    ) -> Result<impl Stream<Item = Result<String, EngineError>> + '_, EngineError> {
+    ) -> Result<impl Stream<Item = Result<ContainerEvent, EngineError>> + '_, EngineError> {
         let docker = self.client().await?;
         let filters = HashMap::from([("type", vec!["container".to_owned()])]);
         let options = EventsOptionsBuilder::new()
@@ -317,7 +338,21 @@ impl Engine {
             .build();
         Ok(docker.events(Some(options)).map(move |event| {
             event
-                .map(|e| e.actor.and_then(|a| a.id).unwrap_or_default())
+                .map(|e| {
+                    let (id, attributes) = e
+                        .actor
+                        .map(|a| (a.id.unwrap_or_default(), a.attributes.unwrap_or_default()))
+                        .unwrap_or_default();
+                    ContainerEvent {
+                        id: short_id(&id),
+                        action: e.action.unwrap_or_default(),
+                        at_nanos: e
+                            .time_nano
+                            .or_else(|| e.time.map(|t| t.saturating_mul(1_000_000_000)))
+                            .unwrap_or_default(),
+                        exit_code: attributes.get("exitCode").and_then(|c| c.parse().ok()),
+                    }
+                })
                 .map_err(|e| self.classify(e))
         }))
     }
@@ -328,13 +363,52 @@ impl Engine {
             .bounded(self.timeouts.read, docker.inspect_container(id, None))
             .await?;
         let state = response.state.unwrap_or_default();
+        let health_test = response
+            .config
+            .and_then(|c| c.healthcheck)
+            .and_then(|h| h.test)
+            .unwrap_or_default();
+        let health = state
+            .health
+            .filter(|h| {
+                h.status
+                    .is_some_and(|s| !matches!(s.to_string().as_str(), "" | "none"))
+            })
+            .map(|h| HealthDetails {
+                status: h.status.map(|s| s.to_string()).unwrap_or_default(),
+                failing_streak: h.failing_streak.unwrap_or_default().max(0) as u64,
+                test: health_test,
+                log: h
+                    .log
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|probe| {
+                        (
+                            probe.start.map(|s| s.to_string()).unwrap_or_default(),
+                            probe.exit_code.unwrap_or_default(),
+                            probe.output.unwrap_or_default(),
+                        )
+                    })
+                    .collect(),
+            });
         Ok(ContainerDetails {
             running: state.running.unwrap_or(false),
             restarting: state.restarting.unwrap_or(false),
             status: state.status.map(|s| s.to_string()).unwrap_or_default(),
             started_at: state.started_at.unwrap_or_default(),
+            finished_at: state.finished_at.unwrap_or_default(),
             exit_code: state.exit_code,
+            oom_killed: state.oom_killed.unwrap_or(false),
             error: state.error.filter(|e| !e.is_empty()),
+            restart_count: response.restart_count.unwrap_or_default().max(0) as u64,
+            restart_policy: response
+                .host_config
+                .and_then(|h| h.restart_policy)
+                .and_then(|p| p.name)
+                .map(|n| n.to_string())
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| "no".to_owned()),
+            health,
         })
     }
 

@@ -1,14 +1,19 @@
 //! compose_restart, compose_start and compose_stop, each verified afterwards:
-//! success means the Engine shows the state the action promised.
+//! success means the Engine shows the state the action promised, and for a
+//! restart or start that the container is still running after the stability
+//! window (or, for a one-shot job, that it ran and exited with 0).
 
 use std::time::Duration;
 
 use serde::Serialize;
 
+use ops_core::contract::diagnosis::{MAX_ERROR_LINE_BYTES, exit_code_meaning};
+
 use super::DockerTools;
 use crate::compose::ComposeProject;
 use crate::engine::{Container, ContainerDetails};
 use crate::error::ToolError;
+use crate::text::{clean_terminal_output, error_lines};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -38,7 +43,8 @@ pub struct LifecycleReport {
 pub struct ContainerOutcome {
     pub name: String,
     pub id: String,
-    /// restarted, started, stopped, already running, already stopped
+    /// restarted, started, stopped, already running, already stopped, or
+    /// finished (a one-shot job that ran and exited with 0)
     pub outcome: &'static str,
     pub state: String,
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -48,6 +54,8 @@ pub struct ContainerOutcome {
 }
 
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
+/// Log lines searched for the error a failed start ends with.
+const ERROR_LOOKUP_LINES: u32 = 100;
 
 pub async fn run(
     tools: &DockerTools,
@@ -114,34 +122,16 @@ async fn act_on(
             "stopped"
         }
     };
-    let must_be_new = matches!(outcome, "restarted" | "started");
-    let reached = |now: &ContainerDetails| match action {
-        Action::Stop => !now.running,
-        Action::Restart | Action::Start => {
-            now.running && !now.restarting && (!must_be_new || now.started_at != before.started_at)
+    let after = match outcome {
+        "restarted" | "started" => {
+            return verify_started(tools, container, action, outcome, before).await;
         }
+        "already running" => {
+            wait_until(tools, &container.id, |now| now.running && !now.restarting).await?
+        }
+        _ => wait_until(tools, &container.id, |now| !now.running).await?,
     };
-    let mut after = wait_until(tools, &container.id, &reached).await?;
-    if reached(&after) && must_be_new {
-        // A process that dies right after starting is not a successful start:
-        // look again once it had a moment to fail.
-        tokio::time::sleep(tools.limits.settle).await;
-        let settled = tools.engine.inspect(&container.id).await?;
-        if !settled.running || settled.started_at != after.started_at {
-            let then = if settled.running {
-                "the Engine restarted it again: it keeps crashing".to_owned()
-            } else {
-                describe(&settled)
-            };
-            return Err(ToolError::Failed(format!(
-                "{} of {} did not hold: it started, then {then}",
-                action.as_str(),
-                container.name,
-            )));
-        }
-        after = settled;
-    }
-    if !reached(&after) {
+    if (action == Action::Stop) == after.running || after.restarting {
         return Err(ToolError::Failed(format!(
             "{} of {} did not take effect: {}",
             action.as_str(),
@@ -155,12 +145,115 @@ async fn act_on(
         outcome,
         state: after.status,
         started_at: after.started_at,
+        previous_started_at: String::new(),
+    })
+}
+
+/// A restart or start counts once the container has started anew and is
+/// still running, with that same start, after the stability window. A one-shot
+/// job (restart policy `no` or `on-failure`) that ran and exited with 0 has
+/// finished: a success too, said as such.
+async fn verify_started(
+    tools: &DockerTools,
+    container: &Container,
+    action: Action,
+    outcome: &'static str,
+    before: ContainerDetails,
+) -> Result<ContainerOutcome, ToolError> {
+    let started = wait_until(tools, &container.id, |now| {
+        now.started_at != before.started_at && !now.started_at.is_empty()
+    })
+    .await?;
+    if started.started_at == before.started_at {
+        return Err(ToolError::Failed(format!(
+            "{} of {} did not take effect: {}",
+            action.as_str(),
+            container.name,
+            describe(&started)
+        )));
+    }
+    let seen_started = tokio::time::Instant::now();
+    let run = started.started_at.clone();
+    let deadline = seen_started + tools.limits.stability_window;
+    let mut now = started;
+    let (stable, ended) = loop {
+        if !now.running || now.restarting || now.started_at != run {
+            break (false, now);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            break (true, now);
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+        now = tools.engine.inspect(&container.id).await?;
+    };
+    let report = |outcome: &'static str, state: ContainerDetails| ContainerOutcome {
+        name: container.name.clone(),
+        id: container.id.clone(),
+        outcome,
+        state: state.status,
+        started_at: state.started_at,
         previous_started_at: if action == Action::Restart {
-            before.started_at
+            before.started_at.clone()
         } else {
             String::new()
         },
-    })
+    };
+    if stable {
+        return Ok(report(outcome, ended));
+    }
+    let one_shot = matches!(ended.restart_policy.as_str(), "no" | "on-failure");
+    if one_shot && !ended.running && ended.exit_code == Some(0) && ended.started_at == run {
+        return Ok(report("finished", ended));
+    }
+    // Measured here rather than from the Engine's times: within a poll interval.
+    let lasted = seen_started.elapsed().as_secs_f64();
+    let last_error = last_error_line(tools, &container.id).await;
+    Err(ToolError::Failed(format!(
+        "{} {}, but {}",
+        container.name,
+        outcome,
+        what_happened(&ended, &run, lasted, last_error.as_deref())
+    )))
+}
+
+/// "it exited again with code 1 after 3 s (the program failed): <line>".
+fn what_happened(
+    ended: &ContainerDetails,
+    run: &str,
+    lasted: f64,
+    last_error: Option<&str>,
+) -> String {
+    let after = format!("after {} s", lasted.round().max(0.0) as u64);
+    let exit = ended
+        .exit_code
+        .map(|code| format!("with code {code} ({})", exit_code_meaning(code)))
+        .unwrap_or_default();
+    let mut text = if ended.oom_killed {
+        format!("it ran out of memory and was killed {after} (exit code 137)")
+    } else if ended.running && ended.started_at != run || ended.restarting {
+        format!(
+            "it died again {after} {exit} and the Engine restarted it: it keeps crashing, a restart will not help"
+        )
+    } else {
+        format!("it exited again {exit} {after}")
+    };
+    if let Some(error) = &ended.error {
+        text.push_str(&format!(" (the Engine says: {error})"));
+    }
+    match last_error {
+        Some(line) => format!("{text}: {line}"),
+        None => text,
+    }
+}
+
+/// The last error-looking line of the container's recent logs, if any.
+async fn last_error_line(tools: &DockerTools, id: &str) -> Option<String> {
+    let (raw, _) = tools
+        .engine
+        .logs(id, ERROR_LOOKUP_LINES, tools.limits.max_log_bytes)
+        .await
+        .ok()?;
+    error_lines(&clean_terminal_output(&raw), 1, MAX_ERROR_LINE_BYTES).pop()
 }
 
 /// Polls the container until `done` holds or the verify window closes; returns
@@ -189,4 +282,41 @@ fn describe(details: &ContainerDetails) -> String {
         text.push_str(&format!(": {error}"));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn says_what_happened_after_the_start() {
+        let exited = ContainerDetails {
+            status: "exited".into(),
+            started_at: "run".into(),
+            exit_code: Some(1),
+            restart_policy: "no".into(),
+            ..ContainerDetails::default()
+        };
+        assert_eq!(
+            what_happened(&exited, "run", 2.6, Some("FATAL: config missing")),
+            "it exited again with code 1 (the program failed (a general error)) after 3 s: FATAL: config missing"
+        );
+        let looping = ContainerDetails {
+            status: "restarting".into(),
+            restarting: true,
+            running: true,
+            ..exited.clone()
+        };
+        let text = what_happened(&looping, "run", 2.0, None);
+        assert!(
+            text.contains("keeps crashing") && text.contains("will not help"),
+            "{text}"
+        );
+        let oom = ContainerDetails {
+            oom_killed: true,
+            exit_code: Some(137),
+            ..exited
+        };
+        assert!(what_happened(&oom, "run", 1.0, None).contains("out of memory"));
+    }
 }

@@ -1,6 +1,7 @@
-//! The eight tools behind one entry point, [`DockerTools::call`], shared by the
+//! The nine tools behind one entry point, [`DockerTools::call`], shared by the
 //! MCP and REST front ends: same validation, same results.
 
+mod diagnose;
 mod lifecycle;
 mod logs;
 mod ps;
@@ -34,11 +35,19 @@ pub struct Limits {
     pub up_timeout: Duration,
     /// How long compose_pull may take for all its images together.
     pub pull_timeout: Duration,
-    /// How long a restarted or started container has to be seen running.
+    /// How long a restarted or started container has to be seen started.
     pub verify_window: Duration,
-    /// How long it must then stay running (with the same start time) to count.
-    pub settle: Duration,
+    /// How long it must then stay running (with the same start time) to count
+    /// as a success: a process that dies a few seconds in has not recovered.
+    /// At most [`MAX_STABILITY_WINDOW`].
+    pub stability_window: Duration,
 }
+
+/// The longest stability window docker-mcp accepts, so that the gateway's
+/// timeout for a restart or start can stay longer than docker-mcp can take.
+pub const MAX_STABILITY_WINDOW: Duration = Duration::from_secs(60);
+/// The stability window unless configured (`--stability-window-secs`).
+pub const DEFAULT_STABILITY_WINDOW: Duration = Duration::from_secs(5);
 
 impl Default for Limits {
     fn default() -> Self {
@@ -50,7 +59,7 @@ impl Default for Limits {
             up_timeout: Duration::from_secs(300),
             pull_timeout: Duration::from_secs(600),
             verify_window: Duration::from_secs(10),
-            settle: Duration::from_millis(750),
+            stability_window: DEFAULT_STABILITY_WINDOW,
         }
     }
 }
@@ -168,6 +177,9 @@ impl DockerTools {
                 logs::compose_logs(self, &project, &service, args.tail.unwrap_or(TAIL_DEFAULT))
                     .await?,
             ),
+            (ToolName::ComposeDiagnose, Some(service)) => {
+                to_value(diagnose::compose_diagnose(self, &project, &service).await?)
+            }
             (
                 ToolName::ComposeRestart | ToolName::ComposeStart | ToolName::ComposeStop,
                 Some(service),

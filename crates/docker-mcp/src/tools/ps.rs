@@ -1,17 +1,58 @@
-//! docker_ps and compose_ps.
+//! docker_ps and compose_ps: from memory, with a verdict per service that the
+//! event history makes honest (a crash loop shows even while it runs).
 
 use std::collections::BTreeMap;
 
+use ops_core::contract::diagnosis::{Verdict, exit_code_meaning};
 use serde::Serialize;
 
 use super::DockerTools;
 use crate::compose::ComposeProject;
 use crate::engine::Container;
 use crate::error::ToolError;
+use crate::verdict::{self, Facts};
+
+/// A container as listed, with what the event history adds.
+#[derive(Debug, Serialize)]
+pub struct ListedContainer {
+    #[serde(flatten)]
+    pub container: Container,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_meaning: Option<String>,
+    /// Deaths nobody asked for in the recent window.
+    pub recent_deaths: u32,
+    pub crash_loop: bool,
+    #[serde(skip)]
+    verdict: Verdict,
+}
+
+impl ListedContainer {
+    fn new(tools: &DockerTools, container: Container) -> Self {
+        let recent = tools.containers.recent_activity(
+            &container.id,
+            matches!(container.state.as_str(), "running" | "restarting"),
+        );
+        let verdict = verdict::container_verdict(&Facts {
+            state: &container.state,
+            health: container.health.as_deref(),
+            exit_code: container.exit_code,
+            oom_killed: false,
+            restart_policy: None,
+            recent: &recent,
+        });
+        Self {
+            exit_meaning: container.exit_code.map(exit_code_meaning),
+            recent_deaths: recent.deaths,
+            crash_loop: recent.crash_loop,
+            verdict,
+            container,
+        }
+    }
+}
 
 #[derive(Debug, Serialize)]
 pub struct DockerPs {
-    pub containers: Vec<Container>,
+    pub containers: Vec<ListedContainer>,
     pub count: usize,
     pub truncated: bool,
 }
@@ -22,7 +63,10 @@ pub async fn docker_ps(tools: &DockerTools) -> Result<DockerPs, ToolError> {
     let truncated = count > tools.limits.max_containers;
     containers.truncate(tools.limits.max_containers);
     Ok(DockerPs {
-        containers,
+        containers: containers
+            .into_iter()
+            .map(|c| ListedContainer::new(tools, c))
+            .collect(),
         count,
         truncated,
     })
@@ -44,7 +88,11 @@ pub struct ServiceState {
     pub state: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub health: Option<String>,
-    pub containers: Vec<Container>,
+    /// The worst container's verdict ([`Verdict::NotCreated`] without one).
+    pub verdict: Verdict,
+    /// Whether a person should hear about it unasked ([`Verdict::is_problem`]).
+    pub problem: bool,
+    pub containers: Vec<ListedContainer>,
 }
 
 pub async fn compose_ps(
@@ -63,12 +111,23 @@ pub async fn compose_ps(
     }
     let services = by_service
         .into_iter()
-        .map(|(service, containers)| ServiceState {
-            declared: project.has_service(&service),
-            state: summarize_state(&containers),
-            health: worst_health(&containers),
-            service,
-            containers,
+        .map(|(service, containers)| {
+            let state = summarize_state(&containers);
+            let health = worst_health(&containers);
+            let containers: Vec<ListedContainer> = containers
+                .into_iter()
+                .map(|c| ListedContainer::new(tools, c))
+                .collect();
+            let verdict = verdict::service_verdict(containers.iter().map(|c| c.verdict));
+            ServiceState {
+                declared: project.has_service(&service),
+                state,
+                health,
+                verdict,
+                problem: verdict.is_problem(),
+                service,
+                containers,
+            }
         })
         .collect();
     Ok(ComposePs {

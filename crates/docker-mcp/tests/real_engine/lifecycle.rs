@@ -103,7 +103,12 @@ async fn compose_restart_of_a_container_that_cannot_run_is_a_failure_with_the_re
         let text = err.to_string();
         assert!(matches!(err, ToolError::Failed(_)), "{tool}: {text}");
         assert!(
-            text.contains("did not hold") && text.contains("exit code 1"),
+            text.contains(", but it exited again with code 1 (")
+                && text
+                    .split(" after ")
+                    .nth(1)
+                    .and_then(|rest| rest.strip_suffix(" s").or(rest.split(" s:").next()))
+                    .is_some_and(|seconds| seconds.parse::<u64>().is_ok()),
             "{tool}: {text}"
         );
     }

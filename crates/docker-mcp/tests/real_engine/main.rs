@@ -4,6 +4,7 @@
 //! An unreachable Engine fails the tests; nothing here is skipped.
 
 mod arguments;
+mod diagnose;
 mod engine;
 mod lifecycle;
 mod logs;

@@ -9,6 +9,7 @@ mod approvals;
 mod audit;
 mod audit_head;
 mod config_paths;
+mod diagnose;
 mod fail_closed;
 mod faults;
 mod limits;

@@ -241,6 +241,25 @@ pub struct Options {
     /// The services ignore their stop signal, so a restart takes their whole stop
     /// grace period ([`SLOW_STOP`]): long enough to break something in the middle.
     pub slow_stop: bool,
+    /// This compose file's text instead of the ARR stack's.
+    pub stack_yaml: Option<&'static str>,
+    /// The adapted registry and policy (deploy/config/, what `all` writes:
+    /// compose_diagnose, compose_start, compose_stop) instead of the guide's.
+    pub adapted_config: bool,
+}
+
+/// The adapted files' docker-mcp auth, replaced by none (the test's docker-mcp has no token).
+const DEPLOY_AUTH: &str = "auth: { bearer_token_file: \"/run/secrets/docker_mcp_token\" }";
+
+/// deploy/config/'s registry and policy (the adaptation of the guide's files).
+pub fn adapted_files() -> (String, String) {
+    let dir = repo_root().join("deploy/config");
+    let read = |name: &str| {
+        std::fs::read_to_string(dir.join(name))
+            .unwrap_or_else(|e| panic!("cannot read deploy/config/{name}: {e}"))
+    };
+    let registry = replace(&read("tool_registry.yaml"), DEPLOY_AUTH, "auth: none");
+    (registry, read("policy.yaml"))
 }
 
 /// How long a restart takes with [`Options::slow_stop`].
@@ -301,6 +320,10 @@ impl Env {
     /// Brings up `services` of a fresh ARR stack, docker-mcp and the gateway.
     pub async fn start(tag: &str, services: &[&str], options: Options) -> Self {
         require_docker();
+        assert!(
+            !(options.slow_stop && options.stack_yaml.is_some()),
+            "slow_stop changes the ARR stack; give it the stack_yaml's own stop settings instead"
+        );
         let stack = if options.slow_stop {
             // PID 1 of the fake services traps TERM but not USR2, which it then
             // ignores: the Engine waits the grace period, then kills it.
@@ -313,6 +336,8 @@ impl Env {
                 &format!("stop_grace_period: {}s", SLOW_STOP.as_secs()),
             );
             Stack::from_yaml(tag, &compose)
+        } else if let Some(yaml) = options.stack_yaml {
+            Stack::from_yaml(tag, yaml)
         } else {
             Stack::arr(tag)
         };
@@ -327,7 +352,11 @@ impl Env {
         }
         let mcp = DockerMcp::start(stack.file(), &root.join("logs")).await;
 
-        let (registry, policy) = guide_files();
+        let (registry, policy) = if options.adapted_config {
+            adapted_files()
+        } else {
+            guide_files()
+        };
         let registry = replace(&registry, GUIDE_BASE_URL, &mcp.base);
         let mut policy = replace(&policy, GUIDE_FILE, stack.file_str());
         if options.agent {

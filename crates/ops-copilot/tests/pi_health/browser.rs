@@ -2,7 +2,8 @@
 //! chromium-driver) against pi-health, the gateway, docker-mcp and the Engine.
 //! Sign in, ask for the Docker status, ask for a restart, click "Approve
 //! Restart", confirm, see the success banner, check that sonarr really
-//! restarted; then the same with the gateway stopped: a warning, no crash.
+//! restarted; ask why prowlarr is unhealthy and see the evidence; then the same
+//! with the gateway stopped: a warning, no crash.
 //! A screenshot of each page is saved under the target directory.
 
 use std::path::PathBuf;
@@ -17,7 +18,16 @@ fn screenshots() -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_asks_approves_a_restart_and_sees_the_real_outcome() {
-    let mut env = Env::start("ph-browser", &["sonarr", "radarr"], Options::default()).await;
+    // The adapted files, as `all` and the deployment run: compose_diagnose too.
+    let mut env = Env::start(
+        "ph-browser",
+        &["sonarr", "radarr", "prowlarr"],
+        Options {
+            adapted_config: true,
+            ..Options::default()
+        },
+    )
+    .await;
     let online = gateway_token(&env, "admin").await;
     let app = PiHealth::start(env.stack.file(), Some(&online), &[], false).await;
     let shots = screenshots();
@@ -69,7 +79,7 @@ async fn a_person_asks_approves_a_restart_and_sees_the_real_outcome() {
     browser
         .wait_text(
             ".message.assistant .content",
-            &format!("2 of {total} services running"),
+            &format!("3 of {total} services running"),
         )
         .await;
     browser.wait_text("#chat-meta", "docker_status").await;
@@ -133,6 +143,20 @@ async fn a_person_asks_approves_a_restart_and_sees_the_real_outcome() {
         "sonarr did not restart"
     );
     assert!(env.stack.is_running("sonarr"));
+
+    // Why: prowlarr's failing healthcheck, said with its evidence.
+    browser
+        .type_into("#chat-input", "why is prowlarr unhealthy?")
+        .await;
+    browser.click("#chat-send").await;
+    let why = browser
+        .wait_text(
+            ".message.assistant:last-child .content",
+            "its healthcheck fails",
+        )
+        .await;
+    assert!(why.contains("Healthcheck unhealthy: failing"), "{why}");
+    browser.screenshot(&shots, "06b-chat-diagnosis").await;
 
     // Approvals and audit pages.
     browser.goto(&app.url("/approvals")).await;

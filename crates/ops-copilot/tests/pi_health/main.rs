@@ -16,4 +16,5 @@ mod gateway_support;
 mod model;
 mod roles;
 mod support;
+mod understanding;
 mod webdriver;

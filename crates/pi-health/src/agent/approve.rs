@@ -64,7 +64,13 @@ fn describe_result(result: &Value) -> String {
             list.iter()
                 .map(|c| {
                     let text = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or_default();
-                    format!("{}: {} ({})", text("name"), text("outcome"), text("state"))
+                    match text("outcome") {
+                        // A one-shot service that ran and exited 0: done, not "not running".
+                        "finished" => {
+                            format!("{}: ran and finished normally (exit code 0)", text("name"))
+                        }
+                        outcome => format!("{}: {outcome} ({})", text("name"), text("state")),
+                    }
                 })
                 .collect()
         })
@@ -188,6 +194,13 @@ mod tests {
             {"name": "stack-sonarr-1", "outcome": "restarted", "state": "running"}
         ]}));
         assert_eq!(text, " stack-sonarr-1: restarted (running).");
+        let one_shot = describe_result(&json!({"containers": [
+            {"name": "stack-recyclarr-1", "outcome": "finished", "state": "exited"}
+        ]}));
+        assert_eq!(
+            one_shot,
+            " stack-recyclarr-1: ran and finished normally (exit code 0)."
+        );
         assert_eq!(describe_result(&json!({})), "");
     }
 

@@ -4,6 +4,8 @@
 //! executing them). Answers are HTML built with every value escaped.
 
 mod approve;
+mod diagnosis;
+mod history;
 mod model;
 mod render;
 mod services;
@@ -18,7 +20,7 @@ use crate::gateway_client::{GatewayClient, GatewaySettings, Kind, ToolOutcome};
 use crate::host::HostProbe;
 use crate::html::Html;
 use crate::llm::Model;
-use crate::planner::{self, Action, Intent};
+use crate::planner::{self, Action, Intent, Named, Order, Question};
 use crate::suggestion::{self, Planned, Suggestion};
 use crate::summary;
 use ops_core::contract::Refusal;
@@ -34,6 +36,12 @@ const SERVICES_TTL: Duration = Duration::from_secs(20);
 pub(crate) const MAX_MESSAGE_CHARS: usize = 2000;
 /// Lines of logs the chat asks for.
 const LOG_TAIL: u64 = 100;
+/// Suggestion cards in one answer at most ("restart everything" on a large stack).
+const MAX_CARDS: usize = 10;
+/// Services diagnosed in detail in one answer; the rest are named.
+const MAX_DIAGNOSED: usize = 5;
+/// Services whose logs one answer shows.
+const MAX_LOGS: usize = 3;
 
 /// One chat message of the contract.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -55,11 +63,11 @@ pub(crate) struct ChatReply {
     pub(crate) tools: Vec<String>,
 }
 
-/// An answer and the action it suggests (to be kept for approval).
+/// An answer and the actions it suggests (to be kept for approval).
 #[derive(Debug, Clone)]
 pub(crate) struct Chat {
     pub(crate) reply: ChatReply,
-    pub(crate) planned: Option<Planned>,
+    pub(crate) planned: Vec<Planned>,
 }
 
 /// Why the stack could not be read.
@@ -122,7 +130,15 @@ struct Answer {
     /// Small print: proposals dropped, which agent answered and why.
     notes: Vec<String>,
     tools: Vec<String>,
-    planned: Option<Planned>,
+    /// One per action suggested, each with the text that goes with it.
+    cards: Vec<Card>,
+}
+
+/// A suggestion card and its words.
+#[derive(Clone)]
+struct Card {
+    text: Html,
+    planned: Planned,
 }
 
 impl Answer {
@@ -261,43 +277,48 @@ impl Agent {
     /// cooldown). Nothing runs here. Offline or unreachable, the card keeps a
     /// local id and approving it says that nothing ran.
     async fn request_approval(&self, answer: &mut Answer) {
-        let (Some(gateway), Some(planned)) = (&self.gateway, answer.planned.as_mut()) else {
+        let Some(gateway) = &self.gateway else {
             return;
         };
         if !answer.warnings.is_empty() {
             return;
         }
-        let (tool, args) = planned.tool_call(&self.compose_file);
-        let what = format!("{tool} {}", planned.service);
-        match gateway.call(tool, args, Kind::Read).await {
-            ToolOutcome::NeedApproval(need) => {
-                planned.suggestion.id = need.approval_id.clone();
-                planned.approval_id = Some(need.approval_id);
-            }
-            ToolOutcome::Refused(refusal) => {
-                let retry = refusal
-                    .retry_after_seconds
-                    .map(|s| format!(" Try again in {s} seconds."))
-                    .unwrap_or_default();
-                answer.planned = None;
-                answer.html.append(&render::warning(&format!(
-                    "The gateway will not take {what} now ({}): {}.{retry}",
-                    refusal.code, refusal.detail
-                )));
-            }
-            ToolOutcome::Executed(_) => {
-                // Only a policy that lets this app's role run it unapproved does this.
-                answer.planned = None;
-                answer.html.append(&render::warning(&format!(
-                    "The gateway ran {what} without asking for approval: its policy allows that for this app's role."
-                )));
-            }
-            ToolOutcome::Unreachable(why) | ToolOutcome::NotSent(why) => {
-                answer.html.append(&render::warning(&format!(
-                    "The gateway cannot be reached ({why}). Approving it now will not execute anything."
-                )));
+        let mut kept = Vec::new();
+        for mut card in std::mem::take(&mut answer.cards) {
+            let planned = &mut card.planned;
+            let (tool, args) = planned.tool_call(&self.compose_file);
+            let what = format!("{tool} {}", planned.service);
+            match gateway.call(tool, args, Kind::Read).await {
+                ToolOutcome::NeedApproval(need) => {
+                    planned.suggestion.id = need.approval_id.clone();
+                    planned.approval_id = Some(need.approval_id);
+                    kept.push(card);
+                }
+                ToolOutcome::Refused(refusal) => {
+                    let retry = refusal
+                        .retry_after_seconds
+                        .map(|s| format!(" Try again in {s} seconds."))
+                        .unwrap_or_default();
+                    answer.html.append(&render::warning(&format!(
+                        "The gateway will not take {what} now ({}): {}.{retry}",
+                        refusal.code, refusal.detail
+                    )));
+                }
+                ToolOutcome::Executed(_) => {
+                    // Only a policy that lets this app's role run it unapproved does this.
+                    answer.html.append(&render::warning(&format!(
+                        "The gateway ran {what} without asking for approval: its policy allows that for this app's role."
+                    )));
+                }
+                ToolOutcome::Unreachable(why) | ToolOutcome::NotSent(why) => {
+                    card.text.append(&render::warning(&format!(
+                        "The gateway cannot be reached ({why}). Approving it now will not execute anything."
+                    )));
+                    kept.push(card);
+                }
             }
         }
+        answer.cards = kept;
     }
 
     /// The built-in planner's answer.
@@ -309,25 +330,251 @@ impl Agent {
         answer: &mut Answer,
     ) {
         match planner::plan(message, services) {
-            Intent::DockerStatus => {
-                self.docker_status(answer, false).await;
+            Intent::Question(question) => self.answer(question, message, services, answer).await,
+            Intent::Order(order) => self.order(order, services, ps, answer).await,
+        }
+    }
+
+    /// A question's answer: reads only, and a card only where a diagnosis
+    /// found the action that would help (never for "is X down?").
+    async fn answer(
+        &self,
+        question: Question,
+        message: &str,
+        services: &[String],
+        answer: &mut Answer,
+    ) {
+        match question {
+            Question::Overview => {
+                self.docker_status(answer).await;
             }
-            Intent::Unhealthy => {
-                self.docker_status(answer, true).await;
+            Question::DiagnoseAll => self.diagnose_all(answer).await,
+            Question::ServiceStatus { services } => self.service_status(answer, &services).await,
+            Question::Diagnose { services } => {
+                for named in services.iter().take(MAX_DIAGNOSED) {
+                    self.diagnose(answer, named).await;
+                }
             }
-            Intent::Logs { service } => {
-                self.service_logs(answer, &service, LOG_TAIL).await;
+            Question::Logs { services: named } if named.is_empty() => {
+                answer
+                    .html
+                    .append(&render::unknown_service(None, None, services));
             }
-            Intent::Suggest { action, service } => self.suggest(answer, action, &service, ps),
-            Intent::UnknownService { action, named } => {
-                let html = render::unknown_service(action, named.as_deref(), services);
-                answer.html.append(&html);
+            Question::Logs { services } => {
+                for named in services.iter().take(MAX_LOGS) {
+                    answer.html.append(&render::taken(named));
+                    self.service_logs(answer, &named.service, LOG_TAIL).await;
+                }
             }
-            Intent::SystemHealth => {
+            Question::History { services } => self.history(answer, &services).await,
+            Question::SystemHealth => {
                 self.system_health(answer).await;
             }
-            Intent::Help => {
+            Question::NoSuchService { name } => {
+                answer
+                    .html
+                    .append(&render::no_such_service(&name, None, services));
+            }
+            Question::Help => {
                 answer.html.append(&render::help(message, services));
+            }
+        }
+    }
+
+    /// An order's answer: one suggestion card per service, nothing run.
+    async fn order(
+        &self,
+        order: Order,
+        services: &[String],
+        ps: Option<&Value>,
+        answer: &mut Answer,
+    ) {
+        match order {
+            Order::Services { action, services } => {
+                for service in services.iter().take(MAX_CARDS) {
+                    self.suggest(answer, action, service, ps);
+                }
+                if services.len() > MAX_CARDS {
+                    answer.html.append(&render::warning(&format!(
+                        "That is more than {MAX_CARDS} services at once: ask again for the others."
+                    )));
+                }
+            }
+            Order::Everything { action } => self.everything(answer, action, services, ps).await,
+            Order::NoSuchService { action, name } => {
+                answer
+                    .html
+                    .append(&render::no_such_service(&name, Some(action), services));
+            }
+            Order::Which { action } => {
+                answer
+                    .html
+                    .append(&render::unknown_service(Some(action), None, services));
+            }
+        }
+    }
+
+    /// "restart everything": what it would touch, then one card per service it
+    /// applies to (running ones for restart and stop, stopped ones for start).
+    async fn everything(
+        &self,
+        answer: &mut Answer,
+        action: Action,
+        services: &[String],
+        ps: Option<&Value>,
+    ) {
+        let fresh;
+        let ps = match ps {
+            Some(ps) => Some(ps),
+            None => {
+                fresh = self.compose_ps().await.ok();
+                fresh.as_ref()
+            }
+        };
+        let Some(ps) = ps else {
+            answer.html.append(&render::warning(&format!(
+                "I cannot read the stack right now, so I cannot tell which services to {}.",
+                action.verb()
+            )));
+            return;
+        };
+        let applies: Vec<String> = services
+            .iter()
+            .filter(|s| {
+                let running = services::is_running(ps, s);
+                match action {
+                    Action::Restart | Action::Stop => running,
+                    Action::Start => !running,
+                }
+            })
+            .cloned()
+            .collect();
+        answer
+            .html
+            .append(&render::everything(action, services, &applies, MAX_CARDS));
+        for service in applies.iter().take(MAX_CARDS) {
+            self.suggest(answer, action, service, Some(ps));
+        }
+    }
+
+    /// "is jellyfin down?": those services' state from `compose_ps`, nothing else.
+    async fn service_status(&self, answer: &mut Answer, named: &[Named]) {
+        match self.compose_ps().await {
+            Ok(ps) => {
+                answer.tool("compose_ps");
+                for named in named {
+                    answer.html.append(&render::taken(named));
+                    answer.html.append(&render::service_status(
+                        &named.service,
+                        services::entry(&ps, &named.service),
+                    ));
+                }
+            }
+            Err(problem) => {
+                answer.warn(&problem);
+                answer.html.wrap(
+                    "<p>",
+                    "I cannot read the services' state right now.",
+                    "</p>",
+                );
+            }
+        }
+    }
+
+    /// `compose_diagnose` of one service, said with its evidence, and the card
+    /// that would help (if any); returns what a model may be told of it.
+    async fn diagnose(&self, answer: &mut Answer, named: &Named) -> Value {
+        let service = &named.service;
+        let result = self
+            .read(
+                "compose_diagnose",
+                json!({ "file": self.compose_file, "service": service }),
+            )
+            .await;
+        let diagnosis = match result {
+            Ok(result) => {
+                answer.tool("compose_diagnose");
+                diagnosis::read(&result)
+            }
+            Err(problem) => {
+                answer.warn(&problem);
+                Err(format!("I could not diagnose {service}."))
+            }
+        };
+        match diagnosis {
+            Ok(diagnosis) => {
+                answer
+                    .html
+                    .append(&diagnosis::render(&diagnosis, named.typed.as_deref()));
+                if let Ok(action) = diagnosis::helpful_action(&diagnosis) {
+                    self.suggest(answer, action, service, None);
+                }
+                serde_json::to_value(&diagnosis).unwrap_or_default()
+            }
+            Err(why) => {
+                answer.html.append(&render::warning(&why));
+                // What compose_ps says is still worth saying.
+                self.service_status(answer, std::slice::from_ref(named))
+                    .await;
+                json!({ "service": service, "error": why })
+            }
+        }
+    }
+
+    /// "what's wrong?": every service with a problem, the first few in detail.
+    async fn diagnose_all(&self, answer: &mut Answer) {
+        let ps = match self.compose_ps().await {
+            Ok(ps) => ps,
+            Err(problem) => {
+                answer.warn(&problem);
+                answer.html.raw(
+                    "<p>I cannot read the stack right now, so I cannot say what is wrong.</p>",
+                );
+                return;
+            }
+        };
+        answer.tool("compose_ps");
+        let problems = services::with_problems(&ps);
+        let summary = summary::summarize(&ps);
+        answer
+            .html
+            .append(&render::problems_head(&summary, problems.len()));
+        for service in problems.iter().take(MAX_DIAGNOSED) {
+            let named = Named {
+                service: service.clone(),
+                typed: None,
+            };
+            self.diagnose(answer, &named).await;
+        }
+        if problems.len() > MAX_DIAGNOSED {
+            answer.html.wrap(
+                "<p>",
+                &format!(
+                    "Also with a problem (ask about each): {}.",
+                    problems[MAX_DIAGNOSED..].join(", ")
+                ),
+                "</p>",
+            );
+        }
+    }
+
+    /// "what did you do today?": the day's actions from the gateway's audit log.
+    async fn history(&self, answer: &mut Answer, named: &[Named]) {
+        let services: Vec<String> = named.iter().map(|n| n.service.clone()).collect();
+        let Some(gateway) = &self.gateway else {
+            answer.warn(&Problem::Offline);
+            return;
+        };
+        match gateway.audit(&history::query_for_today()).await {
+            Ok(audit) => {
+                answer.tool("audit");
+                let done = history::actions(&audit, &services);
+                answer.html.append(&history::render(&done, &services));
+            }
+            Err(error) => {
+                answer.html.append(&render::warning(&format!(
+                    "I cannot read the gateway's audit log right now ({error})."
+                )));
             }
         }
     }
@@ -343,16 +590,14 @@ impl Agent {
             ));
             return;
         };
-        answer
-            .html
-            .append(&render::suggest(action, service, state.as_deref()));
+        let mut text = render::suggest(action, service, state.as_deref());
         if let Some(gateway_problem) = self.gateway_problem(answer) {
-            answer.html.append(&render::warning(&format!(
+            text.append(&render::warning(&format!(
                 "{gateway_problem} Approving it now will not execute anything."
             )));
         }
         answer.tool(suggestion::TOOL_ID);
-        answer.planned = Some(planned);
+        answer.cards.push(Card { text, planned });
     }
 
     /// The note for a suggestion made while the gateway cannot run it.
@@ -368,7 +613,7 @@ impl Agent {
 
     /// `docker_status`: `docker_ps` and `compose_ps` through the gateway,
     /// summarised; returns what a model may be told of it.
-    async fn docker_status(&self, answer: &mut Answer, only_problems: bool) -> Value {
+    async fn docker_status(&self, answer: &mut Answer) -> Value {
         let (docker_ps, compose_ps) =
             tokio::join!(self.read("docker_ps", json!({})), self.compose_ps());
         let running_on_host = docker_ps.as_ref().ok().map(|r| {
@@ -395,11 +640,7 @@ impl Agent {
             Ok(ps) => {
                 data["stack"] = summary::for_model(ps);
                 let summary = summary::summarize(ps);
-                let html = if only_problems {
-                    render::unhealthy(&summary)
-                } else {
-                    render::status(&summary, ps, running_on_host)
-                };
+                let html = render::status(&summary, ps, running_on_host);
                 answer.html.append(&html);
             }
             Err(problem) => {
@@ -449,6 +690,7 @@ impl Agent {
         crate::host::for_model(&stats)
     }
 
+    /// The reply: the answer with the first card, then one message per further card.
     fn finish(&self, answer: Answer, model: &str) -> Chat {
         let mut html = Html::new();
         for warning in &answer.warnings {
@@ -456,21 +698,37 @@ impl Agent {
         }
         html.append(&answer.lead);
         html.append(&answer.html);
+        let mut cards = answer.cards.into_iter();
+        let first = cards.next();
+        if let Some(card) = &first {
+            html.append(&card.text);
+        }
         for note in &answer.notes {
             html.append(&render::note(note));
         }
+        let mut messages = vec![ChatMessage {
+            id: next_message_id(),
+            role: "assistant",
+            content: html.into_string(),
+            suggestion: first.as_ref().map(|c| c.planned.suggestion.clone()),
+        }];
+        let mut planned: Vec<Planned> = first.into_iter().map(|c| c.planned).collect();
+        for card in cards {
+            messages.push(ChatMessage {
+                id: next_message_id(),
+                role: "assistant",
+                content: card.text.into_string(),
+                suggestion: Some(card.planned.suggestion.clone()),
+            });
+            planned.push(card.planned);
+        }
         Chat {
             reply: ChatReply {
-                messages: vec![ChatMessage {
-                    id: next_message_id(),
-                    role: "assistant",
-                    content: html.into_string(),
-                    suggestion: answer.planned.as_ref().map(|p| p.suggestion.clone()),
-                }],
+                messages,
                 model: model.to_owned(),
                 tools: answer.tools,
             },
-            planned: answer.planned,
+            planned,
         }
     }
 

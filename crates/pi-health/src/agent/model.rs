@@ -150,20 +150,28 @@ async fn run(
     }
     let reply = match &proposal {
         Proposal::DockerStatus => {
-            let data = agent.docker_status(answer, false).await;
+            let data = agent.docker_status(answer).await;
             model.guard.tool_output(catalog::DOCKER_STATUS, data)
         }
         Proposal::Logs { service, tail } => {
             let data = agent.service_logs(answer, service, *tail).await;
             model.guard.tool_output(catalog::COMPOSE_LOGS, data)
         }
+        Proposal::Diagnose { service } => {
+            let named = crate::planner::Named {
+                service: service.clone(),
+                typed: None,
+            };
+            let data = agent.diagnose(answer, &named).await;
+            model.guard.tool_output(catalog::COMPOSE_DIAGNOSE, data)
+        }
         Proposal::SystemHealth => {
             let data = agent.system_health(answer).await;
             model.guard.tool_output(catalog::SYSTEM_HEALTH, data)
         }
         Proposal::Action { action, service } => {
-            if let Some(planned) = &answer.planned {
-                let already = planned.suggestion.description.clone();
+            if let Some(card) = answer.cards.first() {
+                let already = card.planned.suggestion.description.clone();
                 dropped(
                     answer,
                     &format!(

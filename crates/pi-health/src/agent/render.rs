@@ -6,8 +6,9 @@ use serde_json::Value;
 use crate::host::HostStats;
 use crate::host::format;
 use crate::html::Html;
-use crate::planner::Action;
+use crate::planner::{Action, Named, NoSuchService};
 use crate::summary::StackSummary;
+use crate::verdicts;
 
 /// Lines of a log shown in the chat.
 const LOG_LINES: usize = 100;
@@ -92,19 +93,8 @@ pub(crate) fn status(summary: &StackSummary, ps: &Value, running_on_host: Option
     if !declared.is_empty() {
         html.raw("<ul class=\"services\">");
         for service in declared {
-            html.wrap("<li><strong>", str_of(service, "service"), "</strong>: ")
-                .text(str_of(service, "state"));
-            let health = str_of(service, "health");
-            if !health.is_empty() {
-                html.text(&format!(" ({health})"));
-            }
-            if let Some(status) = service
-                .pointer("/containers/0/status")
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-            {
-                html.text(&format!(" \u{2014} {status}"));
-            }
+            html.wrap("<li><strong>", str_of(service, "service"), "</strong>: ");
+            state_words(&mut html, service);
             html.raw("</li>");
         }
         html.raw("</ul>");
@@ -122,38 +112,176 @@ pub(crate) fn status(summary: &StackSummary, ps: &Value, running_on_host: Option
     html
 }
 
-/// "Is anything unhealthy?": only what is wrong.
-pub(crate) fn unhealthy(summary: &StackSummary) -> Html {
-    let mut html = Html::new();
-    let problems = summary.problems();
-    if problems.is_empty() {
-        html.wrap(
-            "<p>",
-            &format!(
-                "Nothing is unhealthy: {} of {} services running.",
-                summary.running, summary.total
-            ),
-            "</p>",
-        );
+/// One service's state in words: its state and health, a problem flagged in
+/// words (not by colour alone), the exit code's meaning, since when.
+fn state_words(html: &mut Html, service: &Value) {
+    let verdict = verdicts::service_verdict(service);
+    if verdicts::is_problem(service) {
+        html.text(&format!("\u{26a0} problem: {}", verdicts::words(verdict)));
+        html.text(&format!(" (state {})", str_of(service, "state")));
     } else {
-        html.wrap(
-            "<p><strong>",
-            &format!("{} of {} services running.", summary.running, summary.total),
-            "</strong></p><ul>",
-        );
-        for problem in problems {
-            html.wrap("<li>", &problem, "</li>");
+        html.text(str_of(service, "state"));
+        let health = str_of(service, "health");
+        if !health.is_empty() {
+            html.text(&format!(" ({health})"));
         }
-        html.raw("</ul>");
-        if let Some(first) = summary.unhealthy.first() {
+    }
+    if let Some((code, meaning)) = verdicts::exit(service) {
+        html.text(&format!("; exited ({code}): {meaning}"));
+    }
+    if let Some(deaths) = verdicts::recent_deaths(service).filter(|d| *d > 0) {
+        html.text(&format!(
+            "; died {deaths} time{} in the last {} minutes",
+            if deaths == 1 { "" } else { "s" },
+            ops_core::contract::diagnosis::RECENT_WINDOW_SECONDS / 60
+        ));
+    }
+    if let Some(status) = service
+        .pointer("/containers/0/status")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+    {
+        html.text(&format!(" \u{2014} {status}"));
+    }
+}
+
+/// "is jellyfin down?": that service's state (`entry` is its `compose_ps` entry).
+pub(crate) fn service_status(service: &str, entry: Option<&Value>) -> Html {
+    let mut html = Html::new();
+    match entry {
+        Some(entry) => {
+            html.wrap("<p><strong>", service, "</strong>: ");
+            state_words(&mut html, entry);
+            html.raw(".</p>");
+        }
+        None => {
             html.wrap(
                 "<p>",
-                &format!("Ask me to restart {first} if it does not recover by itself."),
+                &format!("{service} is declared but compose_ps did not list it."),
                 "</p>",
             );
         }
     }
     html
+}
+
+/// The note for a name taken from a near miss ("I took 'radar' to mean radarr.").
+pub(crate) fn taken(named: &Named) -> Html {
+    let mut html = Html::new();
+    if let Some(typed) = &named.typed {
+        html.wrap(
+            "<p class=\"note\">",
+            &format!("I took \u{201c}{typed}\u{201d} to mean {}.", named.service),
+            "</p>",
+        );
+    }
+    html
+}
+
+/// "what's wrong?": how many services have a problem (each is diagnosed after).
+pub(crate) fn problems_head(summary: &StackSummary, problems: usize) -> Html {
+    let mut html = Html::new();
+    if problems == 0 {
+        html.wrap(
+            "<p>",
+            &format!("Nothing is wrong: {}.", summary.sentence()),
+            "</p>",
+        );
+    } else {
+        html.wrap(
+            "<p><strong>",
+            &format!(
+                "{problems} service{} with a problem: {}.",
+                if problems == 1 { "" } else { "s" },
+                summary.problems().join("; ")
+            ),
+            "</strong></p>",
+        );
+    }
+    html
+}
+
+/// "restart everything": what it would touch, and that each is its own card.
+pub(crate) fn everything(
+    action: Action,
+    services: &[String],
+    applies: &[String],
+    max_cards: usize,
+) -> Html {
+    let mut html = Html::new();
+    let verb = verb(action);
+    if applies.is_empty() {
+        html.wrap(
+            "<p>",
+            &format!(
+                "There is nothing to {verb}: none of the {} services is {}.",
+                services.len(),
+                if action == Action::Start {
+                    "stopped"
+                } else {
+                    "running"
+                }
+            ),
+            "</p>",
+        );
+        return html;
+    }
+    html.wrap(
+        "<p>",
+        &format!(
+            "To {verb} everything would touch {} of the {} services: {}. I will not do that as one action: here is one card per service, so you approve each one you mean.",
+            applies.len(),
+            services.len(),
+            applies.join(", ")
+        ),
+        "</p>",
+    );
+    if applies.len() > max_cards {
+        html.wrap(
+            "<p>",
+            &format!("Cards for the first {max_cards}; ask again for the others."),
+            "</p>",
+        );
+    }
+    html
+}
+
+/// A name the stack has no service for; a near miss is asked about.
+pub(crate) fn no_such_service(
+    name: &NoSuchService,
+    action: Option<Action>,
+    services: &[String],
+) -> Html {
+    let mut html = Html::new();
+    html.wrap(
+        "<p>",
+        &format!("There is no {} in this stack.", name.typed),
+        "</p>",
+    );
+    if let Some(near) = &name.near {
+        let ask = match action {
+            Some(action) => format!(
+                "Did you mean {near}? Say \u{201c}{} {near}\u{201d} and I will suggest it.",
+                verb(action)
+            ),
+            None => format!("Did you mean {near}?"),
+        };
+        html.wrap("<p>", &ask, "</p>");
+    }
+    services_list(&mut html, services);
+    html
+}
+
+fn services_list(html: &mut Html, services: &[String]) {
+    if services.is_empty() {
+        html.raw("<p>I do not know the stack's services right now.</p>");
+    } else {
+        html.wrap(
+            "<p>",
+            &format!("The services are: {}.", services.join(", ")),
+            "</p>",
+        );
+    }
 }
 
 /// `compose_logs`: the newest lines, as text in a `<pre>`.
@@ -233,11 +361,7 @@ pub(crate) fn system_health(stats: &HostStats) -> Html {
 }
 
 fn verb(action: Action) -> &'static str {
-    match action {
-        Action::Restart => "restart",
-        Action::Start => "start",
-        Action::Stop => "stop",
-    }
+    action.verb()
 }
 
 /// The text that goes with a suggestion card.
@@ -280,15 +404,7 @@ pub(crate) fn unknown_service(
             html.raw("<p>Which service do you mean?</p>");
         }
     }
-    if services.is_empty() {
-        html.raw("<p>I do not know the stack's services right now.</p>");
-    } else {
-        html.wrap(
-            "<p>",
-            &format!("The services are: {}.", services.join(", ")),
-            "</p>",
-        );
-    }
+    services_list(&mut html, services);
     html
 }
 
@@ -303,11 +419,11 @@ pub(crate) fn help(message: &str, services: &[String]) -> Html {
     }
     html.raw(
         "<p>I can answer questions like these:</p><ul>\
-         <li>What is the Docker status?</li>\
-         <li>Is anything unhealthy?</li>\
+         <li>What is the Docker status? / Is jellyfin up?</li>\
+         <li>What's wrong? / Why is prowlarr unhealthy?</li>\
          <li>Show me sonarr's logs</li>\
-         <li>Sonarr queue looks stuck, can you restart it?</li>\
-         <li>Start radarr / stop jellyfin</li>\
+         <li>Restart sonarr and radarr / start radarr / stop jellyfin</li>\
+         <li>What did you do today?</li>\
          <li>How hot is the Pi?</li></ul>",
     );
     if !services.is_empty() {
@@ -355,7 +471,25 @@ mod tests {
         let summary = summarize(&json!({"services": [
             {"service": XSS, "state": "running", "health": "unhealthy"}
         ]}));
-        assert_inert(&unhealthy(&summary));
+        assert_inert(&problems_head(&summary, 1));
+        assert_inert(&service_status(
+            XSS,
+            Some(
+                &json!({"state": XSS, "containers": [{"status": XSS, "exit_code": 1, "exit_meaning": XSS}]}),
+            ),
+        ));
+        assert_inert(&no_such_service(
+            &NoSuchService {
+                typed: XSS.into(),
+                near: Some(XSS.into()),
+            },
+            Some(Action::Stop),
+            &[],
+        ));
+        assert_inert(&taken(&Named {
+            service: XSS.into(),
+            typed: Some(XSS.into()),
+        }));
     }
 
     #[test]
@@ -394,16 +528,68 @@ mod tests {
     }
 
     #[test]
-    fn unhealthy_lists_problems_or_says_all_is_well() {
-        let bad = summarize(&json!({"services": [
-            {"service": "prowlarr", "state": "running", "health": "unhealthy"},
-            {"service": "recyclarr", "state": "exited", "containers": [{"exit_code": 3}]}
-        ]}));
-        let text = unhealthy(&bad).into_string();
-        assert!(text.contains("unhealthy: prowlarr"), "{text}");
-        assert!(text.contains("recyclarr (exit code 3)"), "{text}");
+    fn problems_are_counted_and_said_in_words_not_colour() {
+        let ps = json!({"services": [
+            {"service": "prowlarr", "state": "running", "health": "unhealthy", "containers": []},
+            {"service": "bazarr", "state": "restarting", "containers": [{"state": "restarting", "exit_code": 1, "recent_deaths": 4}]},
+            {"service": "jellyfin", "state": "exited", "containers": [{"state": "exited", "exit_code": 137, "status": "Exited (137) 2 minutes ago"}]}
+        ]});
+        let summary = summarize(&ps);
+        let head = problems_head(&summary, 3).into_string();
+        assert!(head.contains("3 services with a problem"), "{head}");
+        assert!(head.contains("restarting: bazarr"), "{head}");
+        let text = status(&summary, &ps, None).into_string();
+        assert!(
+            text.contains("bazarr</strong>: \u{26a0} problem: restarting (state restarting); exited (1): the program failed (a general error); died 4 times in the last 10 minutes"),
+            "{text}"
+        );
+        assert!(
+            text.contains("exited (137): killed (SIGKILL): stopped forcibly or out of memory \u{2014} Exited (137) 2 minutes ago"),
+            "{text}"
+        );
+        let one = service_status("jellyfin", ps["services"].get(2)).into_string();
+        assert!(
+            one.contains("\u{26a0} problem: exited with an error"),
+            "{one}"
+        );
         let good = summarize(&json!({"services": [{"service": "a", "state": "running"}]}));
-        assert!(unhealthy(&good).as_str().contains("Nothing is unhealthy"));
+        assert!(
+            problems_head(&good, 0)
+                .as_str()
+                .contains("Nothing is wrong")
+        );
+    }
+
+    #[test]
+    fn unknown_names_are_said_with_the_near_miss_and_the_list() {
+        let services = vec!["sonarr".to_owned(), "radarr".to_owned()];
+        let plex = NoSuchService {
+            typed: "plex".into(),
+            near: None,
+        };
+        let text = no_such_service(&plex, None, &services).into_string();
+        assert!(text.contains("There is no plex in this stack."), "{text}");
+        assert!(text.contains("The services are: sonarr, radarr."), "{text}");
+        assert!(!text.contains("Did you mean"), "{text}");
+        let radar = NoSuchService {
+            typed: "radar".into(),
+            near: Some("radarr".into()),
+        };
+        let asked = no_such_service(&radar, Some(Action::Restart), &services).into_string();
+        assert!(
+            asked.contains("Did you mean radarr? Say \u{201c}restart radarr\u{201d}"),
+            "{asked}"
+        );
+        let all = everything(Action::Restart, &services, &services[..1], 10).into_string();
+        assert!(
+            all.contains("would touch 1 of the 2 services: sonarr"),
+            "{all}"
+        );
+        assert!(
+            everything(Action::Start, &services, &[], 10)
+                .as_str()
+                .contains("nothing to start")
+        );
     }
 
     #[test]

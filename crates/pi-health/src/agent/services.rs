@@ -70,13 +70,35 @@ pub(crate) fn declared(compose_ps: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// "running, Up 5 minutes (healthy)" for one service, from `compose_ps`.
-pub(crate) fn state_of(compose_ps: &Value, service: &str) -> Option<String> {
-    let entry = compose_ps
+/// One service's entry in `compose_ps`.
+pub(crate) fn entry<'a>(compose_ps: &'a Value, service: &str) -> Option<&'a Value> {
+    compose_ps
         .get("services")?
         .as_array()?
         .iter()
-        .find(|s| s.get("service").and_then(Value::as_str) == Some(service))?;
+        .find(|s| s.get("service").and_then(Value::as_str) == Some(service))
+}
+
+/// Whether `compose_ps` says the service runs.
+pub(crate) fn is_running(compose_ps: &Value, service: &str) -> bool {
+    entry(compose_ps, service)
+        .and_then(|e| e.get("state"))
+        .and_then(Value::as_str)
+        == Some("running")
+}
+
+/// The declared services with a problem (crash loops and `restarting` too), in order.
+pub(crate) fn with_problems(compose_ps: &Value) -> Vec<String> {
+    crate::summary::declared(compose_ps)
+        .filter(|s| crate::verdicts::is_problem(s))
+        .filter_map(|s| s.get("service").and_then(Value::as_str))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// "running, Up 5 minutes (healthy)" for one service, from `compose_ps`.
+pub(crate) fn state_of(compose_ps: &Value, service: &str) -> Option<String> {
+    let entry = entry(compose_ps, service)?;
     let state = entry.get("state").and_then(Value::as_str)?;
     let status = entry
         .pointer("/containers/0/status")

@@ -25,6 +25,19 @@ pub(super) fn compose_ps() -> Value {
     ]})
 }
 
+/// What the fake `compose_diagnose` says: prowlarr's probe fails, recyclarr
+/// exited, radarr crash-loops, and sonarr's answer is not the contract's.
+fn diagnosis_of(service: &str) -> Value {
+    use ops_core::contract::Verdict;
+    let verdict = match service {
+        "prowlarr" => Verdict::UnhealthyProbe,
+        "recyclarr" => Verdict::ExitedError,
+        "radarr" => Verdict::CrashLoop,
+        _ => return json!({"service": service, "verdict": "fine, probably"}),
+    };
+    serde_json::to_value(super::diagnosis::sample(service, verdict)).unwrap()
+}
+
 #[derive(Clone, Default)]
 pub(super) struct Fake {
     pub(super) calls: Arc<Mutex<Vec<Value>>>,
@@ -48,6 +61,10 @@ impl Fake {
                 "service": body["args"]["service"],
                 "logs": self.logs.as_deref().unwrap_or("started\n<script>alert(1)</script>\napikey=[REDACTED]\n")
             }})).into_response(),
+            "compose_diagnose" => {
+                let service = body["args"]["service"].as_str().unwrap_or_default();
+                Json(json!({"ok": true, "tool": tool, "result": diagnosis_of(service)})).into_response()
+            }
             "compose_restart" | "compose_start" | "compose_stop" => {
                 if self.refuse_mutation && body["approved"] == true {
                     return (StatusCode::TOO_MANY_REQUESTS, Json(json!({"detail": "cooldown: 120 s left", "code": "cooldown", "retry_after_seconds": 120}))).into_response();
@@ -56,7 +73,7 @@ impl Fake {
                     return Json(json!({"need_approval": true, "tool": tool, "args": body["args"], "approval_id": "appr-1", "expires_at_ms": 1, "self_approval": true, "rationale": "mutating", "how_to_approve": "..."})).into_response();
                 }
                 if self.fail_execution {
-                    return (StatusCode::BAD_GATEWAY, Json(json!({"detail": "the container did not start", "code": "mcp_failed"}))).into_response();
+                    return (StatusCode::BAD_GATEWAY, Json(json!({"detail": "restarted, but it exited again with code 1 after 3 s: ERROR: database is locked", "code": "mcp_failed"}))).into_response();
                 }
                 Json(json!({"ok": true, "tool": tool, "result": {"service": body["args"]["service"], "containers": [
                     {"name": "arr-sonarr-1", "outcome": "restarted", "state": "running"}
@@ -95,12 +112,29 @@ impl Fake {
 
     pub(super) async fn serve(self) -> String {
         let approver = self.clone();
+        let auditor = self.clone();
         let app = axum::Router::new()
             .route(
                 "/chat/tool",
                 post(move |Json(body): Json<Value>| {
                     let fake = self.clone();
                     async move { fake.answer(body) }
+                }),
+            )
+            .route(
+                "/audit",
+                axum::routing::get(move |query: axum::extract::RawQuery| {
+                    let fake = auditor.clone();
+                    async move {
+                        fake.calls.lock().unwrap().push(json!({"audit": query.0}));
+                        Json(json!({"records": [
+                            {"time": "2026-12-01T10:05:00.000Z", "principal": "pi-health", "on_behalf_of": "alice",
+                             "tool": "compose_restart", "args": {"file": FILE, "service": "sonarr"},
+                             "decision": "executed", "approver": "alice"},
+                            {"time": "2026-12-01T10:04:00.000Z", "principal": "pi-health", "on_behalf_of": "alice",
+                             "tool": "compose_ps", "args": {"file": FILE}, "decision": "executed"}
+                        ]}))
+                    }
                 }),
             )
             .route(
@@ -148,14 +182,20 @@ pub(super) fn agent(base: Option<String>, compose_file: &str) -> Agent {
     Agent::new(&settings(base, compose_file), HostProbe::new(thermal))
 }
 
+/// An agent in front of a default fake gateway, and the fake.
+async fn served() -> (Fake, Agent) {
+    let fake = Fake::default();
+    let agent = agent(Some(fake.clone().serve().await), FILE);
+    (fake, agent)
+}
+
 pub(super) fn content(chat: &Chat) -> &str {
     &chat.reply.messages[0].content
 }
 
 #[tokio::test]
 async fn docker_status_runs_docker_ps_and_compose_ps_and_names_the_counts() {
-    let fake = Fake::default();
-    let agent = agent(Some(fake.clone().serve().await), FILE);
+    let (fake, agent) = served().await;
     let chat = agent.chat("What is the Docker status?").await;
     assert_eq!(chat.reply.tools, ["docker_status"]);
     assert_eq!(chat.reply.model, "built-in planner");
@@ -168,7 +208,7 @@ async fn docker_status_runs_docker_ps_and_compose_ps_and_names_the_counts() {
         "{text}"
     );
     assert!(!text.contains("warning"), "{text}");
-    assert!(chat.planned.is_none());
+    assert!(chat.planned.is_empty());
     let called = fake.tools_called();
     assert!(called.contains(&"docker_ps".to_owned()), "{called:?}");
     assert!(called.contains(&"compose_ps".to_owned()), "{called:?}");
@@ -180,21 +220,174 @@ async fn docker_status_runs_docker_ps_and_compose_ps_and_names_the_counts() {
             .all(|c| c.get("approved").is_none()),
         "a read is never approved"
     );
+}
 
-    let unhealthy = agent.chat("is anything unhealthy?").await;
-    assert_eq!(unhealthy.reply.tools, ["docker_status"]);
-    assert!(content(&unhealthy).contains("unhealthy: prowlarr"));
-    assert!(content(&unhealthy).contains("recyclarr (exit code 3)"));
+/// The tools called with approval requests (mutating calls not approved).
+fn requested(fake: &Fake) -> Vec<(String, String)> {
+    fake.calls
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|c| {
+            ["compose_restart", "compose_start", "compose_stop"]
+                .contains(&c["tool"].as_str().unwrap_or_default())
+                && c["approved"] != true
+        })
+        .map(|c| {
+            (
+                c["tool"].as_str().unwrap_or_default().to_owned(),
+                c["args"]["service"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn questions_about_a_service_answer_about_it_and_never_suggest() {
+    let (fake, agent) = served().await;
+    for message in [
+        "is prowlarr down?",
+        "did recyclarr stop?",
+        "is radar running?",
+    ] {
+        let chat = agent.chat(message).await;
+        assert!(chat.planned.is_empty(), "{message}: {:?}", chat.planned);
+        assert!(chat.reply.messages.iter().all(|m| m.suggestion.is_none()));
+    }
+    assert!(requested(&fake).is_empty(), "{:?}", requested(&fake));
+    let text = content(&agent.chat("is recyclarr down?").await).to_owned();
+    assert!(
+        text.contains("exited (3): the program failed with its own error code 3"),
+        "{text}"
+    );
+    assert!(!text.contains("sonarr"), "about recyclarr only: {text}");
+    let near = content(&agent.chat("is radar running?").await).to_owned();
+    assert!(
+        near.contains("I took \u{201c}radar\u{201d} to mean radarr."),
+        "{near}"
+    );
+    let plex = content(&agent.chat("is plex running?").await).to_owned();
+    assert!(plex.contains("There is no plex in this stack."), "{plex}");
+}
+
+#[tokio::test]
+async fn why_runs_the_diagnosis_and_offers_only_the_action_that_helps() {
+    let (_fake, agent) = served().await;
+    let probe = agent.chat("why is prowlarr unhealthy?").await;
+    assert!(probe.reply.tools.contains(&"compose_diagnose".to_owned()));
+    let text = content(&probe);
+    assert!(text.contains("prowlarr evidence summary."), "{text}");
+    assert!(
+        text.contains("ERROR: prowlarr cannot open its database"),
+        "{text}"
+    );
+    assert_eq!(probe.planned.len(), 1);
+    assert_eq!(probe.planned[0].action, Action::Restart);
+
+    let looping = agent.chat("why does radarr keep restarting").await;
+    assert!(
+        looping.planned.is_empty(),
+        "a crash loop gets no restart card"
+    );
+    assert!(content(&looping).contains("A restart will not help"));
+
+    let malformed = agent.chat("what happened to sonarr?").await;
+    assert!(malformed.planned.is_empty());
+    let text = content(&malformed);
+    assert!(text.contains("I could not read the diagnosis"), "{text}");
+    assert!(
+        text.contains("<strong>sonarr</strong>: running"),
+        "compose_ps still answers: {text}"
+    );
+
+    let all = agent.chat("what's wrong?").await;
+    let text = content(&all);
+    assert!(text.contains("2 services with a problem"), "{text}");
+    assert!(text.contains("prowlarr evidence summary."), "{text}");
+    assert!(text.contains("recyclarr evidence summary."), "{text}");
+    let actions: Vec<(Action, &str)> = all
+        .planned
+        .iter()
+        .map(|p| (p.action, p.service.as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        [(Action::Restart, "prowlarr"), (Action::Start, "recyclarr")]
+    );
+}
+
+#[tokio::test]
+async fn several_services_get_one_card_each_and_everything_is_spelled_out() {
+    let (fake, agent) = served().await;
+    let two = agent.chat("restart sonarr and radarr").await;
+    assert_eq!(two.planned.len(), 2);
+    assert_eq!(two.reply.messages.len(), 2);
+    assert!(two.reply.messages.iter().all(|m| m.suggestion.is_some()));
+    assert_eq!(
+        requested(&fake),
+        [
+            ("compose_restart".to_owned(), "sonarr".to_owned()),
+            ("compose_restart".to_owned(), "radarr".to_owned())
+        ]
+    );
+
+    let everything = agent.chat("restart everything").await;
+    let services: Vec<&str> = everything
+        .planned
+        .iter()
+        .map(|p| p.service.as_str())
+        .collect();
+    assert_eq!(
+        services,
+        ["sonarr", "radarr", "prowlarr"],
+        "the running ones"
+    );
+    assert!(
+        content(&everything).contains("would touch 3 of the 4 services"),
+        "{}",
+        content(&everything)
+    );
+    let start = agent.chat("start everything").await;
+    assert_eq!(start.planned.len(), 1);
+    assert_eq!(start.planned[0].service, "recyclarr");
+
+    let near = agent.chat("restart radar").await;
+    assert!(
+        near.planned.is_empty(),
+        "a near miss in an order is asked about"
+    );
+    assert!(content(&near).contains("Did you mean radarr?"));
+}
+
+#[tokio::test]
+async fn history_tells_the_days_actions_from_the_audit_log() {
+    let (fake, agent) = served().await;
+    let chat = agent.chat("what did you do today?").await;
+    assert_eq!(chat.reply.tools, ["audit"]);
+    let text = content(&chat);
+    assert!(text.contains("1 action today"), "{text}");
+    assert!(text.contains("restart sonarr by alice: executed"), "{text}");
+    let asked = fake
+        .calls
+        .lock()
+        .unwrap()
+        .iter()
+        .find_map(|c| c.get("audit").cloned())
+        .expect("GET /audit");
+    assert!(
+        asked.as_str().unwrap_or_default().contains("since="),
+        "{asked}"
+    );
+    assert!(chat.planned.is_empty());
 }
 
 #[tokio::test]
 async fn an_action_becomes_a_suggestion_and_nothing_runs() {
-    let fake = Fake::default();
-    let agent = agent(Some(fake.clone().serve().await), FILE);
+    let (fake, agent) = served().await;
     let chat = agent
         .chat("Sonarr queue looks stuck, can you restart it?")
         .await;
-    let planned = chat.planned.clone().expect("a suggestion");
+    let planned = chat.planned.first().cloned().expect("a suggestion");
     assert_eq!(planned.action, Action::Restart);
     assert_eq!(planned.service, "sonarr");
     let suggestion = chat.reply.messages[0].suggestion.as_ref().unwrap();
@@ -218,15 +411,20 @@ async fn an_action_becomes_a_suggestion_and_nothing_runs() {
 
     // Only declared services: an unknown one is named back, escaped.
     let unknown = agent.chat("restart <b>plex</b>").await;
-    assert!(unknown.planned.is_none());
+    assert!(unknown.planned.is_empty());
     assert!(content(&unknown).contains("sonarr, radarr, prowlarr, recyclarr"));
 }
 
 #[tokio::test]
 async fn approval_runs_the_gateways_flow_and_reports_the_real_outcome() {
-    let fake = Fake::default();
-    let agent = agent(Some(fake.clone().serve().await), FILE);
-    let planned = agent.chat("restart sonarr").await.planned.unwrap();
+    let (fake, agent) = served().await;
+    let planned = agent
+        .chat("restart sonarr")
+        .await
+        .planned
+        .into_iter()
+        .next()
+        .unwrap();
     let reply = agent.approve(&planned).await;
     assert!(reply.is_success(), "{reply:?}");
     assert!(
@@ -267,10 +465,22 @@ async fn approval_runs_the_gateways_flow_and_reports_the_real_outcome() {
         &settings(Some(failing.serve().await), FILE),
         HostProbe::default(),
     );
-    let planned2 = agent2.chat("restart sonarr").await.planned.unwrap();
+    let planned2 = agent2
+        .chat("restart sonarr")
+        .await
+        .planned
+        .into_iter()
+        .next()
+        .unwrap();
     let reply = agent2.approve(&planned2).await;
     assert_eq!(reply.status, approve::Status::Error, "{reply:?}");
     assert!(reply.result.contains("failed"), "{reply:?}");
+    assert!(
+        reply
+            .result
+            .contains("exited again with code 1 after 3 s: ERROR: database is locked"),
+        "a verified restart's failure is said as it is: {reply:?}"
+    );
 
     let refusing = Fake {
         refuse_mutation: true,
@@ -280,7 +490,13 @@ async fn approval_runs_the_gateways_flow_and_reports_the_real_outcome() {
         &settings(Some(refusing.serve().await), FILE),
         HostProbe::default(),
     );
-    let planned3 = agent3.chat("restart sonarr").await.planned.unwrap();
+    let planned3 = agent3
+        .chat("restart sonarr")
+        .await
+        .planned
+        .into_iter()
+        .next()
+        .unwrap();
     let reply = agent3.approve(&planned3).await;
     assert_eq!(reply.status, approve::Status::Error);
     assert!(reply.result.starts_with("Not executed"), "{reply:?}");
@@ -289,8 +505,7 @@ async fn approval_runs_the_gateways_flow_and_reports_the_real_outcome() {
 
 #[tokio::test]
 async fn logs_are_read_through_the_gateway_and_escaped() {
-    let fake = Fake::default();
-    let agent = agent(Some(fake.clone().serve().await), FILE);
+    let (fake, agent) = served().await;
     let chat = agent.chat("show me sonarr's logs").await;
     assert_eq!(chat.reply.tools, ["compose_logs"]);
     let text = content(&chat);
@@ -327,7 +542,11 @@ async fn offline_the_chat_warns_answers_what_it_can_and_approval_does_not_execut
 
     // The suggestion flow stays (services from the compose file), approvals never run.
     let restart = agent.chat("restart sonarr").await;
-    let planned = restart.planned.clone().expect("a suggestion offline too");
+    let planned = restart
+        .planned
+        .first()
+        .cloned()
+        .expect("a suggestion offline too");
     assert!(content(&restart).contains("will not execute anything"));
     let reply = agent.approve(&planned).await;
     assert_eq!(reply.status, approve::Status::Error);

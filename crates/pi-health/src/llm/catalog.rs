@@ -1,5 +1,5 @@
 //! The tools the copilot offers a model, and the check every proposal of the
-//! model passes before anything happens: the tool is one of these four, its
+//! model passes before anything happens: the tool is one of these five, its
 //! arguments are JSON that passes the tool's schema, and a service is one the
 //! compose file declares. The schemas are the gateway catalog's (the guide's
 //! `policy.yaml`: service pattern, `tail` 50 to 500, no other properties)
@@ -14,6 +14,7 @@ use crate::planner::Action;
 pub(crate) const DOCKER_STATUS: &str = "docker_status";
 const DOCKER_ACTIONS: &str = "docker_actions";
 pub(crate) const COMPOSE_LOGS: &str = "compose_logs";
+pub(crate) const COMPOSE_DIAGNOSE: &str = "compose_diagnose";
 pub(crate) const SYSTEM_HEALTH: &str = "system_health";
 
 // `compose_logs`' `tail` bounds (and the service name pattern, SERVICE_PATTERN): the contract's.
@@ -32,6 +33,8 @@ pub(crate) enum Proposal {
     DockerStatus,
     /// `compose_logs` through the gateway.
     Logs { service: String, tail: u64 },
+    /// `compose_diagnose` through the gateway.
+    Diagnose { service: String },
     /// The host's statistics.
     SystemHealth,
     /// A suggestion card, never run without the person's approval.
@@ -91,6 +94,12 @@ struct LogsArguments {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct ServiceArguments {
+    service: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ActionArguments {
     action: String,
     service: String,
@@ -139,6 +148,16 @@ impl Catalog {
                         "tail": { "type": "integer", "minimum": TAIL_MIN, "maximum": TAIL_MAX,
                                   "description": "How many lines (default 100)." }
                     },
+                    "required": ["service"],
+                    "additionalProperties": false
+                }),
+            ));
+            specs.push((
+                COMPOSE_DIAGNOSE,
+                "Diagnose one service: its state, exit code and what it means, restarts and deaths in the last 10 minutes (a crash loop?), its healthcheck's last outputs, the last error lines of its logs (secrets redacted), a verdict and a suggested next step.",
+                json!({
+                    "type": "object",
+                    "properties": { "service": service },
                     "required": ["service"],
                     "additionalProperties": false
                 }),
@@ -207,7 +226,7 @@ impl Catalog {
     /// Checks one tool call of the model: a proposal, or why it is dropped.
     pub(crate) fn check(&self, name: &str, arguments: &Value) -> Result<Proposal, Rejection> {
         let Some(tool) = self.tools.iter().find(|t| t.name == name) else {
-            let reason = if [DOCKER_ACTIONS, COMPOSE_LOGS].contains(&name) {
+            let reason = if [DOCKER_ACTIONS, COMPOSE_LOGS, COMPOSE_DIAGNOSE].contains(&name) {
                 "the stack's services are not known right now".to_owned()
             } else {
                 format!(
@@ -235,6 +254,12 @@ impl Catalog {
                 Proposal::Logs {
                     service: self.service(name, &args.service)?,
                     tail: args.tail.unwrap_or(TAIL_DEFAULT).clamp(TAIL_MIN, TAIL_MAX),
+                }
+            }
+            COMPOSE_DIAGNOSE => {
+                let args = ServiceArguments::deserialize(&arguments).map_err(typed)?;
+                Proposal::Diagnose {
+                    service: self.service(name, &args.service)?,
                 }
             }
             DOCKER_ACTIONS => {

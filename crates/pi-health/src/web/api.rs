@@ -19,6 +19,7 @@ use crate::agent::{MAX_MESSAGE_CHARS, Problem};
 use crate::gateway_client::{AuditQuery, GatewayClient, ToolOutcome, on_behalf_of};
 use crate::pending::TakeError;
 use crate::summary;
+use crate::verdicts;
 
 fn bad_request(detail: &str) -> Response {
     json_error(StatusCode::BAD_REQUEST, "bad_request", detail)
@@ -72,7 +73,7 @@ pub(crate) async fn chat(
         ));
     }
     let chat = on_behalf_of(&session.user, &session.role, state.agent.chat(&message)).await;
-    if let Some(planned) = chat.planned {
+    for planned in chat.planned {
         tracing::info!(
             user = %session.user,
             action = ?planned.action,
@@ -180,12 +181,17 @@ pub(crate) async fn containers(
             body["summary"] = json!({
                 "running": stack.running,
                 "total": stack.total,
+                "crash_loop": stack.crash_looping,
+                "restarting": stack.restarting,
                 "unhealthy": stack.unhealthy,
+                "stuck": stack.stuck,
+                "stopped": stack.stopped,
                 "not_created": stack.not_created,
-                "exited": stack.exited.iter().map(|(name, code)| json!({"service": name, "exit_code": code})).collect::<Vec<_>>(),
+                "exited": stack.exited.iter().map(|(name, code, meaning)| json!({"service": name, "exit_code": code, "exit_meaning": meaning})).collect::<Vec<_>>(),
+                "problems": stack.problems(),
                 "sentence": stack.sentence(),
             });
-            body["services"] = ps.get("services").cloned().unwrap_or_else(|| json!([]));
+            body["services"] = summary::declared(&ps).map(verdicts::annotated).collect();
         }
         Err(problem) => body["warning"] = json!(problem.warning()),
     }

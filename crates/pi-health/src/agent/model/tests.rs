@@ -141,7 +141,7 @@ async fn a_proposed_restart_becomes_a_suggestion_and_nothing_runs_until_approved
 
     assert_eq!(chat.reply.model, MODEL);
     assert_eq!(chat.reply.tools, ["docker_status", "docker_actions"]);
-    let planned = chat.planned.clone().expect("a suggestion");
+    let planned = chat.planned.first().cloned().expect("a suggestion");
     assert_eq!(
         (planned.action, planned.service.as_str()),
         (Action::Restart, "sonarr")
@@ -195,6 +195,7 @@ async fn a_proposed_restart_becomes_a_suggestion_and_nothing_runs_until_approved
             "docker_status",
             "system_health",
             "compose_logs",
+            "compose_diagnose",
             "docker_actions"
         ]
     );
@@ -298,7 +299,7 @@ async fn an_injection_in_tool_output_cannot_make_anything_run() {
         "{:?}",
         fake.tools_called()
     );
-    let planned = chat.planned.clone().expect("one suggestion");
+    let planned = chat.planned.first().cloned().expect("one suggestion");
     assert_eq!(
         (planned.action, planned.service.as_str()),
         (Action::Stop, "sonarr")
@@ -363,7 +364,7 @@ async fn unknown_tools_services_and_bad_json_are_dropped_and_said_so() {
     let agent = agent_with(&fake, &base, Duration::from_secs(10)).await;
     let chat = agent.chat("restart plex").await;
     assert_eq!(chat.reply.model, MODEL);
-    assert!(chat.planned.is_none());
+    assert!(chat.planned.is_empty());
     assert!(chat.reply.messages[0].suggestion.is_none());
     assert!(mutating_calls(&fake).is_empty());
     let notes = notes(&chat);
@@ -429,7 +430,10 @@ async fn the_planner_answers_when_the_model_is_down_failing_or_talking_garbage()
         );
         // The planner's suggestion flow is unchanged.
         let restart = agent.chat("restart sonarr").await;
-        assert_eq!(restart.planned.unwrap().service, "sonarr");
+        assert_eq!(
+            restart.planned.into_iter().next().unwrap().service,
+            "sonarr"
+        );
         assert!(mutating_calls(&fake).is_empty());
     }
 }
@@ -516,4 +520,58 @@ async fn the_models_own_words_are_redacted_before_the_browser() {
     assert!(!text.contains(KEY), "{text}");
     assert!(!text.contains("hunter2secret"), "{text}");
     assert!(text.contains("[REDACTED]"), "{text}");
+}
+
+#[tokio::test]
+async fn a_model_diagnoses_through_the_gateway_like_any_read() {
+    let fake = Fake::default();
+    let (base, requests) = model_server(
+        |request| {
+            if tool_messages(request).is_empty() {
+                calls(&[
+                    ("compose_diagnose", r#"{"service": "prowlarr"}"#),
+                    ("compose_diagnose", r#"{"service": "plex"}"#),
+                ])
+            } else {
+                says("Prowlarr's healthcheck fails.")
+            }
+        },
+        Duration::ZERO,
+    )
+    .await;
+    let agent = agent_with(&fake, &base, Duration::from_secs(5)).await;
+    let chat = agent.chat("why is prowlarr unhealthy?").await;
+    assert_eq!(chat.reply.model, MODEL, "{}", content(&chat));
+    let text = content(&chat);
+    assert!(
+        text.contains("prowlarr evidence summary."),
+        "the tool's own evidence: {text}"
+    );
+    assert!(
+        notes(&chat)
+            .iter()
+            .any(|n| n.contains("compose_diagnose") && n.contains("plex")),
+        "an undeclared service is dropped: {:?}",
+        notes(&chat)
+    );
+    let diagnosed: Vec<Value> = fake
+        .calls
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|c| c["tool"] == "compose_diagnose")
+        .cloned()
+        .collect();
+    assert_eq!(diagnosed.len(), 1, "{diagnosed:?}");
+    assert_eq!(diagnosed[0]["args"]["service"], "prowlarr");
+    let replies = tool_messages(&requests.lock().unwrap()[1]);
+    assert!(
+        replies[0].contains(BEGIN) && replies[0].contains("unhealthy_probe"),
+        "the model is given the diagnosis as untrusted data: {replies:?}"
+    );
+    assert!(
+        mutating_calls(&fake).is_empty(),
+        "{:?}",
+        mutating_calls(&fake)
+    );
 }

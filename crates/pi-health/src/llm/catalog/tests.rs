@@ -21,7 +21,13 @@ fn the_four_tools_are_offered_with_the_stacks_services() {
     let catalog = Catalog::new(&stack());
     assert_eq!(
         catalog.names(),
-        [DOCKER_STATUS, SYSTEM_HEALTH, COMPOSE_LOGS, DOCKER_ACTIONS]
+        [
+            DOCKER_STATUS,
+            SYSTEM_HEALTH,
+            COMPOSE_LOGS,
+            COMPOSE_DIAGNOSE,
+            DOCKER_ACTIONS
+        ]
     );
     let definitions = catalog.definitions();
     let actions = definitions
@@ -48,6 +54,12 @@ fn valid_proposals_pass() {
     assert_eq!(check(DOCKER_STATUS, "{}"), Ok(Proposal::DockerStatus));
     assert_eq!(check(DOCKER_STATUS, ""), Ok(Proposal::DockerStatus));
     assert_eq!(check(SYSTEM_HEALTH, "{}"), Ok(Proposal::SystemHealth));
+    assert_eq!(
+        check(COMPOSE_DIAGNOSE, r#"{"service": "prowlarr"}"#),
+        Ok(Proposal::Diagnose {
+            service: "prowlarr".into()
+        })
+    );
     assert_eq!(
         check(COMPOSE_LOGS, r#"{"service": "sonarr"}"#),
         Ok(Proposal::Logs {
@@ -117,6 +129,14 @@ fn unknown_services_are_dropped() {
         assert!(why.contains("service"), "{args}: {why}");
     }
     assert!(rejected(COMPOSE_LOGS, r#"{"service": "../../etc"}"#).contains("service"));
+    for args in [
+        r#"{"service": "plex"}"#,
+        r#"{"service": "sonarr", "file": "/etc/passwd"}"#,
+        r#"{}"#,
+    ] {
+        let why = rejected(COMPOSE_DIAGNOSE, args);
+        assert!(!why.is_empty(), "{args}");
+    }
 }
 
 #[test]

@@ -133,11 +133,8 @@
     summary.textContent = data.summary.sentence + ".";
     const problems = byId("container-problems");
     if (problems) {
-      const items = [];
-      for (const name of data.summary.unhealthy || []) items.push(el("li", name + ": unhealthy", "bad"));
-      for (const exited of data.summary.exited || []) {
-        items.push(el("li", exited.service + ": exited" + (exited.exit_code !== null && exited.exit_code !== undefined ? " (exit code " + exited.exit_code + ")" : ""), "bad"));
-      }
+      // Each problem in words with a warning sign, never by colour alone.
+      const items = (data.summary.problems || []).map(function (p) { return el("li", "\u26a0 " + p, "bad"); });
       problems.replaceChildren.apply(problems, items);
     }
   }
@@ -188,13 +185,19 @@
     if (!reply.data) return;
     renderSummary(reply.data);
     const rows = (reply.data.services || []).filter(function (s) { return s.declared !== false; }).map(function (s) {
-      const status = s.containers && s.containers.length ? s.containers[0].status : "";
+      const first = s.containers && s.containers.length ? s.containers[0] : null;
+      let status = first ? first.status : "";
+      if (first && first.exit_code !== undefined && first.exit_code !== null && s.state !== "running") {
+        status += " \u2014 exited (" + first.exit_code + "): " + (first.exit_meaning || "");
+      }
       const button = el("button", "Logs", "small");
       button.type = "button";
       button.addEventListener("click", function () { showLogs(s.service); });
-      const tr = row([s.service, s.state, s.health || "", status, button]);
+      // A problem is said in words with a warning sign, not by colour alone.
+      const state = s.problem ? "\u26a0 problem: " + s.verdict_words + " (" + s.state + ")" : s.state;
+      const tr = row([s.service, state, s.health || "", status, button]);
       tr.dataset.service = s.service;
-      if (s.health === "unhealthy" || s.state === "exited" || s.state === "dead") tr.className = "bad";
+      if (s.problem) tr.className = "bad";
       return tr;
     });
     fill(document.querySelector("#services tbody"), rows);
