@@ -147,9 +147,11 @@ impl LiveContainers {
             listed_at - RECENT_WINDOW_SECONDS as i64
         };
         let events = self.engine.container_events(since).await?;
-        // Nothing was missed when the last subscription ended cleanly.
+        // Nothing was missed when the last subscription ended cleanly. Else the
+        // history is whole only from now on: what the Engine replays may be cut
+        // (it keeps a bounded buffer of past events).
         let covered = followed_until > 0 && self.ended_cleanly.load(Ordering::Relaxed);
-        self.history().following_from(since, covered);
+        self.history().following_from(listed_at, covered);
         let mut events = std::pin::pin!(events);
         let resync = tokio::time::sleep(RESYNC_EVERY);
         let mut resync = std::pin::pin!(resync);
