@@ -175,6 +175,27 @@ def main() -> None:
                 ratio(added, fa_added),
             )
 
+    # --- compose_diagnose against the raw Engine calls gathering the same evidence ----
+    dg = targets_by_name(load(res / "diagnose.json"))
+    inspect, logs, ours, direct = (
+        dg.get("engine_inspect"),
+        dg.get("engine_logs_500"),
+        dg.get("gw_compose_diagnose"),
+        dg.get("direct_compose_diagnose"),
+    )
+    if inspect and logs and ours:
+        raw = None if p50(inspect) is None or p50(logs) is None else p50(inspect) + p50(logs)
+        row(
+            f"`compose_diagnose` sabnzbd through the gateway, {kv.get('count_at', str(at))} containers "
+            f"(docker-mcp alone: {lat(direct)})",
+            lat(ours),
+            f"raw Engine `GET /containers/{{id}}/json` ({lat(inspect)}) + `GET /containers/{{id}}/logs?tail=500` "
+            f"({lat(logs)}), one after the other: p50 {ms(raw)}",
+            ratio(p50(ours), raw),
+            "p50 ≤ the raw calls'",
+            verdict(None if raw is None or p50(ours) is None else p50(ours) <= raw),
+        )
+
     fs = gw.get("fsync_data_dir")
     if fs and gw.get("gw_compose_ps") and gw.get("direct_compose_ps"):
         added = p50(gw["gw_compose_ps"]) - p50(gw["direct_compose_ps"])

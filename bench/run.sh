@@ -427,6 +427,27 @@ main() {
     sed "s|/opt/stack/docker-compose.yml|$file|g" "$REPO/config/policy.yaml" >"$gwdir/config/policy.yaml"
     grep -q "$MCP_URL" "$gwdir/config/tool_registry.yaml" || die "config/tool_registry.yaml has no http://docker-mcp:8080"
     grep -q "$file" "$gwdir/config/policy.yaml" || die "config/policy.yaml does not pin /opt/stack/docker-compose.yml"
+    # compose_diagnose is not in the guide's files: registered as the adaptation that
+    # `all` and deploy/config/ use does (a read, no approval, its schema with `file` const).
+    "$VENV/bin/python" - "$REPO/deploy/config" "$gwdir/config" "$file" <<'PY' || die "could not add compose_diagnose to the bench's registry and policy"
+import re, sys
+from pathlib import Path
+deploy, gw, file = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+def block(text: str, head: str) -> str:
+    m = re.search(rf"^  {head}:\n(?:    .*\n|\n)*?(?=^  \S|^\S|\Z)", text, re.M)
+    if not m:
+        raise SystemExit(f"no {head} block in deploy/config")
+    return m.group(0).rstrip("\n") + "\n"
+entry = block((deploy / "tool_registry.yaml").read_text(), "compose_diagnose")
+schema = block((deploy / "policy.yaml").read_text(), "compose_diagnose").replace("/opt/stack/docker-compose.yml", file)
+registry = gw / "tool_registry.yaml"
+registry.write_text(registry.read_text().rstrip("\n") + "\n\n" + entry)
+policy = gw / "policy.yaml"
+text = policy.read_text()
+if "\nguards:" not in text:
+    raise SystemExit("policy.yaml has no guards block")
+policy.write_text(text.replace("\nguards:", "\n" + schema + "\nguards:", 1))
+PY
     local paths=(--registry "$gwdir/config/tool_registry.yaml" --policy "$gwdir/config/policy.yaml" --data-dir "$gwdir/data")
     local token
     token="$("${OURS[@]}" gateway token add bench --role standard "${paths[@]}" 2>>"$LOGS/token.log")" || die "token add failed: $(cat "$LOGS/token.log")"
@@ -535,6 +556,22 @@ main() {
             {\"name\":\"fastapi_docker_ps\",\"addr\":\"127.0.0.1:$p_fa\",\"method\":\"POST\",\"path\":\"/chat/tool\",\"body\":{\"tool\":\"docker_ps\",\"args\":{}}},
             {\"name\":\"fastapi_pooled_compose_ps\",\"addr\":\"127.0.0.1:$p_fp\",\"method\":\"POST\",\"path\":\"/chat/tool\",\"body\":{\"tool\":\"compose_ps\",\"args\":$ps_args}},
             {\"name\":\"fsync_data_dir\",\"kind\":\"fsync\",\"dir\":$(json_str "$gwdir/data")}
+          ]}"
+
+        # compose_diagnose (inspect + logs tail 500 + the event history) through the gateway,
+        # against the raw Engine calls that gather the same evidence.
+        say "compose_diagnose through the gateway against the raw Engine calls ($GW_REQUESTS requests per target)"
+        local diag_args="{\"file\":$(json_str "$file"),\"service\":\"sabnzbd\"}"
+        curl -sf -X POST "$gw_url/chat/tool" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+            -d "{\"tool\":\"compose_diagnose\",\"args\":$diag_args}" >/dev/null ||
+            die "gateway compose_diagnose failed: $(tail -n 20 "$LOGS/gateway.log")"
+        latency "$RES/diagnose.json" "{
+          \"requests\": $GW_REQUESTS, \"warmup\": 30, \"max_seconds\": 90,
+          \"targets\": [
+            {\"name\":\"engine_inspect\",\"addr\":\"$engine_host\",\"method\":\"GET\",\"path\":\"/v$api/containers/$sab_id/json\"},
+            {\"name\":\"engine_logs_500\",\"addr\":\"$engine_host\",\"method\":\"GET\",\"path\":\"/v$api/containers/$sab_id/logs?stdout=1&stderr=1&tail=500\"},
+            {\"name\":\"direct_compose_diagnose\",\"addr\":\"$mcp_hostport\",\"method\":\"POST\",\"path\":\"/tools/compose_diagnose\",\"body\":$diag_args},
+            {\"name\":\"gw_compose_diagnose\",\"addr\":\"127.0.0.1:$p_gw\",\"method\":\"POST\",\"path\":\"/chat/tool\",\"headers\":$auth,\"body\":{\"tool\":\"compose_diagnose\",\"args\":$diag_args}}
           ]}"
 
         say "MCP over stdio with the MCP Python SDK: ours (docker_ps) and mcp-server-docker (list containers)"

@@ -67,9 +67,9 @@ impl EventHistory {
         }
     }
 
-    /// The stream is (re)subscribed from `since` (unix seconds), so events from
-    /// then on will arrive. When the previous subscription was still covering
-    /// that moment, nothing was missed and the coverage goes on.
+    /// The stream is (re)subscribed at `since` (unix seconds), so every event
+    /// from then on will arrive. When the previous subscription ended cleanly
+    /// (and this one replays from where it stopped), the coverage goes on.
     pub fn following_from(&mut self, since: i64, still_covered: bool) {
         if !still_covered || self.covered_since.is_none() {
             self.covered_since = Some(since);

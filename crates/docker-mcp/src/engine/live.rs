@@ -4,7 +4,7 @@
 //! polling loop. While the stream is down, reads go to the Engine directly.
 //! The same events feed each container's recent history ([`EventHistory`]).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -49,7 +49,7 @@ pub struct LiveContainers {
     ended_cleanly: AtomicBool,
 }
 
-pub(crate) fn now_secs() -> i64 {
+fn now_secs() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -126,8 +126,7 @@ impl LiveContainers {
         let listed_at = now_secs();
         let all = self.engine.list_containers(true, None).await?;
         {
-            let listed: std::collections::HashSet<&str> =
-                all.iter().map(|c| c.id.as_str()).collect();
+            let listed: HashSet<&str> = all.iter().map(|c| c.id.as_str()).collect();
             self.history().retain_only(|id| listed.contains(id));
         }
         {
@@ -147,9 +146,11 @@ impl LiveContainers {
             listed_at - RECENT_WINDOW_SECONDS as i64
         };
         let events = self.engine.container_events(since).await?;
-        // Nothing was missed when the last subscription ended cleanly.
+        // Nothing was missed when the last subscription ended cleanly. Else the
+        // history is whole only from now on: what the Engine replays may be cut
+        // (it keeps a bounded buffer of past events).
         let covered = followed_until > 0 && self.ended_cleanly.load(Ordering::Relaxed);
-        self.history().following_from(since, covered);
+        self.history().following_from(listed_at, covered);
         let mut events = std::pin::pin!(events);
         let resync = tokio::time::sleep(RESYNC_EVERY);
         let mut resync = std::pin::pin!(resync);

@@ -230,7 +230,7 @@ fn what_happened(
         .unwrap_or_default();
     let mut text = if ended.oom_killed {
         format!("it ran out of memory and was killed {after} (exit code 137)")
-    } else if ended.running && ended.started_at != run || ended.restarting {
+    } else if (ended.running && ended.started_at != run) || ended.restarting {
         format!(
             "it died again {after} {exit} and the Engine restarted it: it keeps crashing, a restart will not help"
         )

@@ -72,6 +72,9 @@ async fn every_verdict_comes_with_its_evidence() {
     assert!(c["recent"]["crash_loop"].as_bool().unwrap(), "{crash:#}");
     assert!(c["recent"]["deaths"].as_u64().unwrap() >= 3, "{crash:#}");
     assert!(c["recent"]["starts"].as_u64().unwrap() >= 3, "{crash:#}");
+    // docker-mcp has followed the events for less than the window: it says so.
+    assert_eq!(c["recent"]["complete"], false, "{crash:#}");
+    assert_eq!(c["recent"]["window_seconds"], 600);
     let deaths_with_code_1 = c["recent"]["events"]
         .as_array()
         .unwrap()
