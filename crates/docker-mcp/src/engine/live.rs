@@ -18,6 +18,10 @@ use super::{Container, Engine, EngineError, age};
 
 /// How long after an event its container is read a second time.
 const SECOND_LOOK_AFTER: Duration = Duration::from_millis(250);
+/// Looks at most after one event, each waiting twice as long as the one
+/// before, while the Engine's list does not show what the event said
+/// (a `die` still listed as running: under load the list lags for seconds).
+const MAX_LOOKS: u32 = 5;
 /// Second looks pending at most (a burst beyond this relies on the resync).
 const MAX_SECOND_LOOKS: usize = 4096;
 /// A full re-list this often, as a safety net against a missed event.
@@ -36,6 +40,32 @@ struct Snapshot {
     fresh: bool,
     /// Each container and when it was read from the Engine.
     by_id: HashMap<String, (Container, Instant)>,
+}
+
+/// A container to read again at `at`, the `number`th time after its event.
+struct Look {
+    at: tokio::time::Instant,
+    id: String,
+    /// What the event says the list must show, when it says.
+    expect_running: Option<bool>,
+    number: u32,
+}
+
+/// Whether an event means the container now runs (`start`) or not (`die`).
+fn implied_running(action: &str) -> Option<bool> {
+    match action {
+        "start" | "unpause" => Some(true),
+        "die" => Some(false),
+        _ => None,
+    }
+}
+
+/// Queues a look, keeping the queue in time order and bounded.
+fn schedule(looks: &mut VecDeque<Look>, look: Look) {
+    if looks.len() < MAX_SECOND_LOOKS {
+        let position = looks.partition_point(|queued| queued.at <= look.at);
+        looks.insert(position, look);
+    }
 }
 
 pub struct LiveContainers {
@@ -156,9 +186,9 @@ impl LiveContainers {
         let mut resync = std::pin::pin!(resync);
         // The Engine can log an event (`die`) a moment before its container list
         // shows the change, so each evented container is read again shortly after.
-        let mut second_looks: VecDeque<(tokio::time::Instant, String)> = VecDeque::new();
+        let mut second_looks: VecDeque<Look> = VecDeque::new();
         loop {
-            let next_look = second_looks.front().map(|(at, _)| *at);
+            let next_look = second_looks.front().map(|look| look.at);
             tokio::select! {
                 event = events.next() => match event {
                     Some(Ok(event)) if !event.id.is_empty() => {
@@ -172,9 +202,12 @@ impl LiveContainers {
                             && !event.action.starts_with("exec_")
                         {
                             self.refresh(&event.id).await?;
-                            if second_looks.len() < MAX_SECOND_LOOKS {
-                                second_looks.push_back((tokio::time::Instant::now() + SECOND_LOOK_AFTER, event.id));
-                            }
+                            schedule(&mut second_looks, Look {
+                                at: tokio::time::Instant::now() + SECOND_LOOK_AFTER,
+                                expect_running: implied_running(&event.action),
+                                id: event.id,
+                                number: 1,
+                            });
                         }
                     }
                     Some(Ok(_)) => {}
@@ -190,8 +223,19 @@ impl LiveContainers {
                         None => std::future::pending().await,
                     }
                 } => {
-                    if let Some((_, id)) = second_looks.pop_front() {
-                        self.refresh(&id).await?;
+                    if let Some(look) = second_looks.pop_front() {
+                        let running = self.refresh(&look.id).await?;
+                        let as_said = match (look.expect_running, running) {
+                            (Some(expected), Some(running)) => expected == running,
+                            _ => true,
+                        };
+                        if !as_said && look.number < MAX_LOOKS {
+                            schedule(&mut second_looks, Look {
+                                at: tokio::time::Instant::now() + SECOND_LOOK_AFTER * 2u32.pow(look.number),
+                                number: look.number + 1,
+                                ..look
+                            });
+                        }
                     }
                 }
                 () = &mut resync => {
@@ -203,15 +247,17 @@ impl LiveContainers {
         }
     }
 
-    async fn refresh(&self, full_id: &str) -> Result<(), EngineError> {
+    /// Re-reads one container; whether it runs (None: it is gone).
+    async fn refresh(&self, full_id: &str) -> Result<Option<bool>, EngineError> {
         let id: String = full_id.chars().take(12).collect();
         let current = self.engine.find_container(&id).await?;
+        let running = current.as_ref().map(Container::is_running);
         let mut snapshot = self.snapshot.write().unwrap_or_else(|p| p.into_inner());
         match current {
             Some(container) => snapshot.by_id.insert(id, (container, Instant::now())),
             None => snapshot.by_id.remove(&id),
         };
-        Ok(())
+        Ok(running)
     }
 
     /// Re-reads one container after this process changed it, so that a read
@@ -272,5 +318,37 @@ impl LiveContainers {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .fresh
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn look(id: &str, after_ms: u64, base: tokio::time::Instant) -> Look {
+        Look {
+            at: base + Duration::from_millis(after_ms),
+            id: id.into(),
+            expect_running: implied_running("die"),
+            number: 1,
+        }
+    }
+
+    #[test]
+    fn looks_stay_in_time_order_and_bounded() {
+        let base = tokio::time::Instant::now();
+        let mut looks = VecDeque::new();
+        for (id, after) in [("a", 250), ("b", 1000), ("c", 500), ("d", 250)] {
+            schedule(&mut looks, look(id, after, base));
+        }
+        let order: Vec<&str> = looks.iter().map(|l| l.id.as_str()).collect();
+        assert_eq!(order, ["a", "d", "c", "b"]);
+        for n in 0..MAX_SECOND_LOOKS {
+            schedule(&mut looks, look(&n.to_string(), 10, base));
+        }
+        assert_eq!(looks.len(), MAX_SECOND_LOOKS);
+        assert_eq!(implied_running("start"), Some(true));
+        assert_eq!(implied_running("die"), Some(false));
+        assert_eq!(implied_running("health_status: healthy"), None);
     }
 }
