@@ -274,7 +274,12 @@ impl Env {
     /// Brings up `services` of a fresh ARR stack, docker-mcp and the gateway.
     pub async fn start(tag: &str, services: &[&str], options: Options) -> Self {
         require_docker();
-        let stack = Stack::arr(tag);
+        Self::start_on(Stack::arr(tag), services, options).await
+    }
+
+    /// Brings up `services` of `stack` (any compose file), docker-mcp and the gateway.
+    pub async fn start_on(stack: Stack, services: &[&str], options: Options) -> Self {
+        require_docker();
         stack.up(services);
         let dir = tempfile::Builder::new()
             .prefix("ops-gateway-test-")
