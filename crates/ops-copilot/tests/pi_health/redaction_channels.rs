@@ -53,11 +53,11 @@ enum Item {
 }
 
 /// The line printed after a secret case, so that a case is known to have been read
-/// even when redaction joins its lines (a PEM block becomes one `[REDACTED]`). It
-/// starts with a character no secret body has: a PEM block cut before its END line
-/// is masked up to the first word that is not base64, and words are base64.
+/// even when redaction joins its lines (a PEM block becomes one `[REDACTED]`). Its
+/// words are base64, as most words are: a PEM block cut before its END line must
+/// not take it (or the next case) with it.
 fn case_end(case: &Case) -> String {
-    format!("-- corpus case {} ends --", case.line_no)
+    format!("corpus case {} ends", case.line_no)
 }
 
 /// One service of the planted stack: what its container prints between two markers.
@@ -68,11 +68,11 @@ struct Batch {
 
 impl Batch {
     fn begin(&self) -> String {
-        format!("-- corpus {} begins --", self.service)
+        format!("corpus {} begins", self.service)
     }
 
     fn end(&self) -> String {
-        format!("-- corpus {} ends --", self.service)
+        format!("corpus {} ends", self.service)
     }
 
     fn file_text(&self, cases: &[Case], benign: &[(usize, &str)]) -> String {
