@@ -322,13 +322,17 @@ pub(crate) fn builtin_detectors() -> Vec<Detector> {
         // PEM private keys (RSA, EC, OpenSSH, PKCS#8, PGP) and OpenVPN static keys: the
         // whole body, lines joined by real or escaped (`\n`, `\\n`) newlines, with the optional
         // `Proc-Type:`/`DEK-Info:` headers. With no END line (a cut log) the body still
-        // goes, up to the first line that is not base64.
+        // goes, up to the first line that is not base64. A line after a real newline must
+        // be one base64 run and nothing else: ordinary words are base64 too, and the next
+        // line of a cut log ("Starting Sonarr") is not part of the key.
         d(
             "private_key_block",
             concat!(
                 r"-----BEGIN (?:[A-Z0-9]+ )*(?:PRIVATE KEY(?: BLOCK)?|OpenVPN Static key V1)-----",
-                r"(?P<secret>(?:(?:[ \t\r\n]|\\+[rn])+",
-                r"(?:(?:Proc-Type|DEK-Info|Version|Comment):[^\r\n\\]*|[A-Za-z0-9+/=]+))+)",
+                r"(?P<secret>(?:",
+                r"(?:[ \t]*\r?\n)+[ \t]*(?:(?:Proc-Type|DEK-Info|Version|Comment):[^\r\n\\]*|[A-Za-z0-9+/=]+[ \t]*(?Rm:$))",
+                r"|[ \t]*(?:\\+[rn])+[ \t]*(?:(?:Proc-Type|DEK-Info|Version|Comment):[^\r\n\\]*|[A-Za-z0-9+/=]+)",
+                r")+)",
             )
             .to_owned(),
             Filter::None,

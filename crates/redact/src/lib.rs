@@ -17,6 +17,8 @@
 //! panic on any input.
 
 mod cap;
+#[cfg(feature = "corpus")]
+pub mod corpus;
 mod detectors;
 mod pattern;
 mod redactor;

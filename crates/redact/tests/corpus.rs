@@ -13,23 +13,10 @@
 //! on the benign lines) and fails on any leak or on more than 1% false positives.
 //! Run with `cargo test -p redact --test corpus -- --nocapture` to see it.
 
+use redact::corpus::{self, Case, MAX_FALSE_POSITIVE_RATE};
 use redact::{REDACTED, Redactor};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-
-const SECRETS: &str = include_str!("corpus/secrets.txt");
-const BENIGN: &str = include_str!("corpus/benign.txt");
-
-/// Highest acceptable share of benign lines changed by the redactor, per channel.
-const MAX_FALSE_POSITIVE_RATE: f64 = 0.01;
-
-struct Case {
-    line_no: usize,
-    kind: String,
-    secrets: Vec<String>,
-    text: String,
-    json_key: Option<String>,
-}
 
 fn redactor() -> Redactor {
     match Redactor::new(&[]) {
@@ -39,67 +26,12 @@ fn redactor() -> Redactor {
 }
 
 fn parse_cases() -> Vec<Case> {
-    let mut cases = Vec::new();
-    for (index, line) in SECRETS.lines().enumerate() {
-        if line.trim().is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let fields: Vec<&str> = line.split('\t').collect();
-        let (kind, secrets, text, json_key) = match fields.as_slice() {
-            [kind, secrets, text] => (kind, secrets, text, None),
-            [kind, secrets, text, key] => (kind, secrets, text, Some((*key).to_owned())),
-            _ => panic!(
-                "secrets.txt:{}: expected 3 or 4 tab-separated fields",
-                index + 1
-            ),
-        };
-        let text = text.replace("{NL}", "\n");
-        let secrets: Vec<String> = secrets.split("{AND}").map(str::to_owned).collect();
-        for secret in &secrets {
-            assert!(
-                secret.len() >= 6 && text.contains(secret.as_str()),
-                "secrets.txt:{}: the secret {secret:?} must be in the line (and not tiny)",
-                index + 1
-            );
-        }
-        cases.push(Case {
-            line_no: index + 1,
-            kind: (*kind).to_owned(),
-            secrets,
-            text,
-            json_key,
-        });
-    }
-    cases
+    corpus::cases().unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn benign_lines() -> Vec<(usize, &'static str)> {
-    BENIGN
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.starts_with('#') && !l.trim().is_empty())
-        .map(|(i, l)| (i + 1, l))
-        .collect()
-}
-
-/// How a secret looks inside serialized JSON (quotes and backslashes escaped).
-fn json_escaped(secret: &str) -> String {
-    let quoted = serde_json::to_string(secret).unwrap_or_default();
-    quoted
-        .strip_prefix('"')
-        .and_then(|s| s.strip_suffix('"'))
-        .unwrap_or_default()
-        .to_owned()
-}
-
-/// The secrets still visible in `out`, raw or JSON-escaped. Empty if all are gone and
-/// something was masked.
-fn leaks(out: &str, secrets: &[String]) -> Vec<String> {
-    let mut leaked: Vec<String> = secrets
-        .iter()
-        .filter(|s| out.contains(s.as_str()) || out.contains(&json_escaped(s)))
-        .cloned()
-        .collect();
+/// The secrets still visible in `out`. Empty if all are gone and something was masked.
+fn leaks(out: &str, case: &Case) -> Vec<String> {
+    let mut leaked = case.leaked_in(out);
     if leaked.is_empty() && !out.contains(REDACTED) {
         leaked.push("(nothing was masked)".to_owned());
     }
@@ -138,7 +70,7 @@ fn run_channel(r: &Redactor, channel: &str, case: &Case) -> Option<(String, Vec<
         }
         _ => return None,
     };
-    let leaked = leaks(&out, &case.secrets);
+    let leaked = leaks(&out, case);
     Some((out, leaked))
 }
 
@@ -157,7 +89,7 @@ fn every_planted_secret_is_masked_in_every_channel() {
     let mut totals: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
     let mut failures = Vec::new();
     for case in &cases {
-        let family = case.kind.split('.').next().unwrap_or_default().to_owned();
+        let family = case.family().to_owned();
         for channel in CHANNELS {
             let Some((out, leaked)) = run_channel(&r, channel, case) else {
                 continue;
@@ -230,7 +162,7 @@ fn every_planted_secret_is_masked_in_every_channel() {
 #[test]
 fn ordinary_lines_come_out_unchanged() {
     let r = redactor();
-    let lines = benign_lines();
+    let lines = corpus::benign_lines();
     assert!(
         lines.len() >= 300,
         "the corpus shrank: {} lines",
@@ -298,7 +230,7 @@ fn a_64_kib_log_of_the_corpus_is_redacted_in_one_pass() {
     let r = redactor();
     let mut log = String::new();
     let cases = parse_cases();
-    let benign = benign_lines();
+    let benign = corpus::benign_lines();
     let mut i = 0usize;
     while log.len() < 64 * 1024 {
         // Mostly ordinary lines, a secret now and then, as in a real log.

@@ -288,3 +288,17 @@ fn private_key_blocks_lose_their_whole_body() {
     );
     untouched("-----BEGIN CERTIFICATE-----\nMIIDQTCC\n-----END CERTIFICATE-----");
 }
+
+#[test]
+fn a_block_cut_before_its_end_leaves_the_next_ordinary_line_alone() {
+    // Every word of these lines is base64 too: only a line that is one base64 run
+    // belongs to the key.
+    masks(
+        "-----BEGIN PRIVATE KEY-----\nAAAA\nBB\nStarting Sonarr version 4\nnext line",
+        "-----BEGIN PRIVATE KEY-----#\nStarting Sonarr version 4\nnext line",
+    );
+    masks(
+        "-----BEGIN PRIVATE KEY-----\r\nAAAA\r\nBB\r\nDone in 3 s",
+        "-----BEGIN PRIVATE KEY-----#\r\nDone in 3 s",
+    );
+}

@@ -205,7 +205,8 @@ impl Gateway {
             Ok(Some(approval)) => approval,
             Ok(None) => {
                 let mut record = Record::without_call(&request_id, decider, on_behalf_of);
-                record.approval_id = Some(ops_core::bounded(approval_id, 32));
+                // Masked, then cut to size, where it is audited.
+                record.approval_id = Some(approval_id.to_owned());
                 let refusal = Refusal::new(RefusalCode::UnknownApproval, "no such approval");
                 return Err(self.refused(config, record, refusal, started).await);
             }

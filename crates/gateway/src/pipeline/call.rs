@@ -57,7 +57,6 @@ impl Gateway {
             return self.refuse(&config, record, refusal, started).await;
         }
         let Some(tool) = config.tools.get(&request.tool) else {
-            record.tool = ops_core::bounded(&request.tool, 64);
             let refusal = Refusal::new(RefusalCode::UnknownTool, "Unknown tool");
             return self.refuse(&config, record, refusal, started).await;
         };

@@ -87,18 +87,24 @@ impl Gateway {
             .record(tool, &record.decision.to_string(), record.latency_ms);
         let redactor = self.redactor(config);
         // What a client sent is masked everywhere it lands: values, key names,
-        // an unknown tool's name and an approval id it made up.
+        // an unknown tool's name and an approval id it made up. Masked whole, then
+        // cut to size: a cut first could split a secret from the key that marks it
+        // (`...%3AHunt3rTwo%21%40` without its host), and nothing would match.
         redactor.redact_json(&mut record.args);
         redact_keys(&redactor, &mut record.args);
         if !config.tools.contains_key(&record.tool) {
-            record.tool = redactor.redact_str(&record.tool).into_owned();
+            record.tool =
+                ops_core::bounded(&redactor.redact_str(&record.tool), MAX_UNKNOWN_TOOL_CHARS);
         }
         if let Some(id) = record
             .approval_id
             .as_ref()
             .filter(|id| !ops_core::contract::rules::is_approval_id(id))
         {
-            record.approval_id = Some(redactor.redact_str(id).into_owned());
+            record.approval_id = Some(ops_core::bounded(
+                &redactor.redact_str(id),
+                MAX_UNKNOWN_APPROVAL_ID_CHARS,
+            ));
         }
         if let Some(reason) = &record.reason {
             record.reason = Some(redactor.redact_str(reason).into_owned());
@@ -110,6 +116,11 @@ impl Gateway {
         }
     }
 }
+
+/// How much of an unknown tool's name, and of an approval id a client made up, the
+/// audit keeps (after masking).
+const MAX_UNKNOWN_TOOL_CHARS: usize = 64;
+const MAX_UNKNOWN_APPROVAL_ID_CHARS: usize = 32;
 
 /// Object keys with a secret in them are masked too (a client chooses them).
 fn redact_keys(redactor: &redact::Redactor, value: &mut serde_json::Value) {

@@ -1387,6 +1387,26 @@ async fn what_a_client_makes_up_is_redacted_in_the_audit_too() {
     assert!(stored.contains("[REDACTED]"), "{stored}");
 }
 
+#[tokio::test]
+async fn a_long_made_up_name_or_id_is_masked_before_it_is_cut_to_size() {
+    // The credential ends past the 64 (tool) and 32 (approval id) characters kept:
+    // cut first, `%3AHunt3rTwo%21%40` would lose the host that marks it a password.
+    let h = harness();
+    let secret = "Hunt3rTwo%21";
+    let tool =
+        format!("[Error] Download client: url=http%3A%2F%2Fadmin%3A{secret}%40sabnzbd%3A8080");
+    assert!(tool.find(secret).unwrap() < 64 && tool.len() > 64);
+    h.gateway.call(&admin(), call(&tool, json!({}))).await;
+    let id = format!("u=a%3A{secret}%40nas%3A80%2Fapi%2Fqueue");
+    assert!(id.find(secret).unwrap() < 32 && id.len() > 32);
+    let _ = h.gateway.deny(&admin(), &id, None).await;
+    let records = h.audit().await;
+    assert_eq!(records.len(), 2);
+    let stored = serde_json::to_string(&records).unwrap();
+    assert!(!stored.contains(secret), "{stored}");
+    assert_eq!(stored.matches("[REDACTED]").count(), 2, "{stored}");
+}
+
 /// pi-health's principal: role admin, and may assert admin or standard for the
 /// people it acts for (`X-On-Behalf-Role`).
 fn web_acting() -> Principal {

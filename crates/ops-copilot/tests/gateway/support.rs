@@ -341,6 +341,12 @@ impl Env {
         } else {
             Stack::arr(tag)
         };
+        Self::start_on(stack, services, options).await
+    }
+
+    /// Brings up `services` of `stack` (any compose file), docker-mcp and the gateway.
+    pub async fn start_on(stack: Stack, services: &[&str], options: Options) -> Self {
+        require_docker();
         stack.up(services);
         let dir = tempfile::Builder::new()
             .prefix("ops-gateway-test-")

@@ -14,6 +14,7 @@ mod degraded;
 #[path = "../gateway/support.rs"]
 mod gateway_support;
 mod model;
+mod redaction_channels;
 mod roles;
 mod support;
 mod understanding;
