@@ -1,72 +1,13 @@
-//! What the evidence about a container adds up to, and how to say it: the one
-//! place that turns state, health, exit code, OOM flag and recent events into
-//! a [`Verdict`], a summary and a next step. Pure: no Engine, no clock.
+//! How a diagnosis is said: the summary and the next step for a verdict. The
+//! verdict itself comes from the contract's one rule ([`container_verdict`]),
+//! applied here to state, health, exit code, OOM flag and recent events.
+//! Pure: no Engine, no clock.
 
-use ops_core::contract::diagnosis::{
-    ContainerDiagnosis, RecentActivity, Verdict, exit_code_meaning,
-};
+use ops_core::contract::diagnosis::{ContainerDiagnosis, Verdict, exit_code_meaning};
 
-/// What is known about one container. `compose_ps` knows less (no inspect)
-/// than `compose_diagnose`: unknown facts are `None`/false.
-#[derive(Debug, Clone, Copy)]
-pub struct Facts<'a> {
-    /// created, running, paused, restarting, exited, removing, dead
-    pub state: &'a str,
-    /// starting, healthy, unhealthy (None without a healthcheck)
-    pub health: Option<&'a str>,
-    pub exit_code: Option<i64>,
-    /// `State.OOMKilled`, when inspected.
-    pub oom_killed: bool,
-    /// `no`, `always`, ..., when inspected.
-    pub restart_policy: Option<&'a str>,
-    pub recent: &'a RecentActivity,
-}
-
-pub fn container_verdict(facts: &Facts) -> Verdict {
-    // First: a loop shows as one even in the instant it happens to be running.
-    if facts.recent.crash_loop {
-        return Verdict::CrashLoop;
-    }
-    match facts.state {
-        "running" => match facts.health {
-            Some("unhealthy") => Verdict::UnhealthyProbe,
-            Some("starting") => Verdict::Starting,
-            _ => Verdict::Healthy,
-        },
-        "restarting" => Verdict::Restarting,
-        "paused" => Verdict::Paused,
-        "dead" | "removing" => Verdict::Dead,
-        "exited" => exited_verdict(facts),
-        // `created`: never started; someone has to start it.
-        _ => Verdict::Stopped,
-    }
-}
-
-fn exited_verdict(facts: &Facts) -> Verdict {
-    if facts.oom_killed || oom_since_last_start(facts.recent) {
-        return Verdict::OomKilled;
-    }
-    match facts.exit_code {
-        Some(0) if matches!(facts.restart_policy, Some("no" | "on-failure")) => Verdict::Finished,
-        // 0 of a long-running service, SIGTERM or SIGKILL after a stop, SIGINT.
-        Some(0 | 130 | 137 | 143) | None => Verdict::Stopped,
-        Some(_) => Verdict::ExitedError,
-    }
-}
-
-fn oom_since_last_start(recent: &RecentActivity) -> bool {
-    recent
-        .events
-        .iter()
-        .rev()
-        .take_while(|e| e.kind != "start")
-        .any(|e| e.kind == "oom")
-}
-
-/// The worst of the containers' verdicts; [`Verdict::NotCreated`] when none.
-pub fn service_verdict(verdicts: impl IntoIterator<Item = Verdict>) -> Verdict {
-    verdicts.into_iter().min().unwrap_or(Verdict::NotCreated)
-}
+// The rule itself is the contract's, so that pi-health reads a `compose_ps`
+// from an older docker-mcp the same way.
+pub use ops_core::contract::diagnosis::{Facts, container_verdict, service_verdict};
 
 /// How an exit code reads in a sentence: "exit code 1 (the program failed ...)".
 pub fn exit_words(code: i64) -> String {
@@ -218,7 +159,7 @@ pub fn next_step(service: &str, verdict: Verdict, containers: &[ContainerDiagnos
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ops_core::contract::diagnosis::{HealthEvidence, Probe, RecentEvent};
+    use ops_core::contract::diagnosis::{HealthEvidence, Probe, RecentActivity, RecentEvent};
 
     fn quiet() -> RecentActivity {
         RecentActivity {

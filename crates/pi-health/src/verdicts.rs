@@ -2,9 +2,10 @@
 //! or `restarting` is a problem, not "running"), whether that is a problem, and
 //! exit codes in words. The one place that reads these off `compose_ps`: the
 //! fields docker-mcp reports (`verdict`, `problem`, `exit_meaning`,
-//! `crash_loop`, `recent_deaths`) when present, else the same rule computed
-//! from `state`, `health` and `exit_code` with the contract's functions.
+//! `crash_loop`, `recent_deaths`) when present, else the contract's one rule
+//! (`diagnosis::container_verdict`) applied to `state`, `health` and `exit_code`.
 
+use ops_core::contract::diagnosis::{self, Facts, RecentActivity};
 use ops_core::contract::{Verdict, exit_code_meaning};
 use serde_json::Value;
 
@@ -22,34 +23,27 @@ pub(crate) fn containers(service: &Value) -> &[Value] {
 }
 
 /// The verdict of one container, from what `compose_ps` gives without
-/// docker-mcp's (the service's state when the container has none).
+/// docker-mcp's (the service's state when the container has none), by the
+/// contract's rule: what `compose_ps` cannot know (the OOM flag, the restart
+/// policy) is unknown.
 fn container_verdict(container: &Value, service_state: &str) -> Verdict {
-    if container.get("crash_loop").and_then(Value::as_bool) == Some(true) {
-        return Verdict::CrashLoop;
-    }
-    let exit_code = container.get("exit_code").and_then(Value::as_i64);
+    let recent = RecentActivity {
+        crash_loop: container.get("crash_loop").and_then(Value::as_bool) == Some(true),
+        ..RecentActivity::default()
+    };
     let state = match text(container, "state") {
         "" => service_state,
         state => state,
     };
-    match state {
-        "running" => match text(container, "health") {
-            "unhealthy" => Verdict::UnhealthyProbe,
-            "starting" => Verdict::Starting,
-            _ => Verdict::Healthy,
-        },
-        "restarting" => Verdict::Restarting,
-        "paused" => Verdict::Paused,
-        "dead" | "removing" => Verdict::Dead,
-        "created" => Verdict::Stopped,
-        // Exit 0, or SIGTERM after a stop, is a stop; anything else is an error
-        // until docker-mcp, which knows the restart policy and the OOM flag, says better.
-        "exited" => match exit_code {
-            None | Some(0) | Some(143) => Verdict::Stopped,
-            Some(_) => Verdict::ExitedError,
-        },
-        _ => Verdict::Stopped,
-    }
+    let health = Some(text(container, "health")).filter(|h| !h.is_empty());
+    diagnosis::container_verdict(&Facts {
+        state,
+        health,
+        exit_code: container.get("exit_code").and_then(Value::as_i64),
+        oom_killed: false,
+        restart_policy: None,
+        recent: &recent,
+    })
 }
 
 /// A service's verdict: docker-mcp's when it gave one, else its worst container's
@@ -62,27 +56,15 @@ pub(crate) fn service_verdict(service: &Value) -> Verdict {
         return verdict;
     }
     let state = text(service, "state");
-    let worst = containers(service)
-        .iter()
-        .map(|c| container_verdict(c, state))
-        .min();
-    match worst {
-        Some(verdict) => {
-            // compose_ps puts the service's health beside the containers'.
-            if verdict == Verdict::Healthy && text(service, "health") == "unhealthy" {
-                Verdict::UnhealthyProbe
-            } else {
-                verdict
-            }
-        }
-        None => match state {
-            "running" if text(service, "health") == "unhealthy" => Verdict::UnhealthyProbe,
-            "running" => Verdict::Healthy,
-            "restarting" => Verdict::Restarting,
-            "not created" | "" => Verdict::NotCreated,
-            _ => Verdict::Stopped,
-        },
+    let containers = containers(service);
+    if containers.is_empty() {
+        // No container listed: the service entry's own state and health say it.
+        return match state {
+            "" | "not created" => Verdict::NotCreated,
+            _ => container_verdict(service, state),
+        };
     }
+    diagnosis::service_verdict(containers.iter().map(|c| container_verdict(c, state)))
 }
 
 /// Whether a person should hear about this service unasked.
@@ -178,13 +160,17 @@ mod tests {
         assert_eq!(service_verdict(&looping), Verdict::CrashLoop);
         assert_eq!(recent_deaths(&looping), Some(4));
 
+        // The contract's rule: 137 without the OOM flag is a forced stop.
         let killed =
             json!({"state": "exited", "containers": [{"state": "exited", "exit_code": 137}]});
-        assert_eq!(service_verdict(&killed), Verdict::ExitedError);
+        assert_eq!(service_verdict(&killed), Verdict::Stopped);
         assert_eq!(
             exit(&killed).unwrap().1,
             "killed (SIGKILL): stopped forcibly or out of memory"
         );
+        let failed =
+            json!({"state": "exited", "containers": [{"state": "exited", "exit_code": 1}]});
+        assert_eq!(service_verdict(&failed), Verdict::ExitedError);
 
         let stopped =
             json!({"state": "exited", "containers": [{"state": "exited", "exit_code": 0}]});
@@ -197,13 +183,13 @@ mod tests {
             service_verdict(&json!({"state": "not created", "containers": []})),
             Verdict::NotCreated
         );
-        let shown = annotated(&killed);
+        let shown = annotated(&failed);
         assert_eq!(shown["verdict"], "exited_error");
         assert_eq!(shown["problem"], true);
         assert_eq!(shown["verdict_words"], "exited with an error");
         assert_eq!(
             shown["containers"][0]["exit_meaning"],
-            "killed (SIGKILL): stopped forcibly or out of memory"
+            "the program failed (a general error)"
         );
         assert_eq!(
             annotated(&reported)["containers"][0]["exit_meaning"],

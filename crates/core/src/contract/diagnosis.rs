@@ -195,6 +195,71 @@ pub struct Diagnosis {
     pub containers: Vec<ContainerDiagnosis>,
 }
 
+/// What is known about one container. `compose_ps` knows less (no inspect)
+/// than `compose_diagnose`: unknown facts are `None`/false.
+#[derive(Debug, Clone, Copy)]
+pub struct Facts<'a> {
+    /// created, running, paused, restarting, exited, removing, dead
+    pub state: &'a str,
+    /// starting, healthy, unhealthy (None without a healthcheck)
+    pub health: Option<&'a str>,
+    pub exit_code: Option<i64>,
+    /// `State.OOMKilled`, when inspected.
+    pub oom_killed: bool,
+    /// `no`, `always`, ..., when inspected.
+    pub restart_policy: Option<&'a str>,
+    pub recent: &'a RecentActivity,
+}
+
+/// The one rule from a container's state to its verdict: docker-mcp applies it
+/// (with more facts in `compose_diagnose` than in `compose_ps`), and pi-health
+/// applies it to a `compose_ps` that carries no verdict.
+pub fn container_verdict(facts: &Facts) -> Verdict {
+    // First: a loop shows as one even in the instant it happens to be running.
+    if facts.recent.crash_loop {
+        return Verdict::CrashLoop;
+    }
+    match facts.state {
+        "running" => match facts.health {
+            Some("unhealthy") => Verdict::UnhealthyProbe,
+            Some("starting") => Verdict::Starting,
+            _ => Verdict::Healthy,
+        },
+        "restarting" => Verdict::Restarting,
+        "paused" => Verdict::Paused,
+        "dead" | "removing" => Verdict::Dead,
+        "exited" => exited_verdict(facts),
+        // `created`: never started; someone has to start it.
+        _ => Verdict::Stopped,
+    }
+}
+
+fn exited_verdict(facts: &Facts) -> Verdict {
+    if facts.oom_killed || oom_since_last_start(facts.recent) {
+        return Verdict::OomKilled;
+    }
+    match facts.exit_code {
+        Some(0) if matches!(facts.restart_policy, Some("no" | "on-failure")) => Verdict::Finished,
+        // 0 of a long-running service, SIGTERM or SIGKILL after a stop, SIGINT.
+        Some(0 | 130 | 137 | 143) | None => Verdict::Stopped,
+        Some(_) => Verdict::ExitedError,
+    }
+}
+
+fn oom_since_last_start(recent: &RecentActivity) -> bool {
+    recent
+        .events
+        .iter()
+        .rev()
+        .take_while(|e| e.kind != "start")
+        .any(|e| e.kind == "oom")
+}
+
+/// The worst of the containers' verdicts; [`Verdict::NotCreated`] when none.
+pub fn service_verdict(verdicts: impl IntoIterator<Item = Verdict>) -> Verdict {
+    verdicts.into_iter().min().unwrap_or(Verdict::NotCreated)
+}
+
 /// An exit code in words, for people who do not know that 137 is SIGKILL.
 pub fn exit_code_meaning(code: i64) -> String {
     let known = match code {
