@@ -411,6 +411,15 @@ impl Agent {
                     .html
                     .append(&render::unknown_service(Some(action), None, services));
             }
+            Order::TheHost { action } => {
+                answer.html.append(&render::warning(&format!(
+                    "I look after this stack's containers, not the machine they run on: \
+                     to {} the Pi itself, do it on the Pi (for example `sudo reboot`). \
+                     I can {} a service for you: name it.",
+                    action.verb(),
+                    action.verb()
+                )));
+            }
         }
     }
 

@@ -151,6 +151,11 @@ pub(super) const HOST: &[&str] = &[
     "fan",
 ];
 
+/// The machine itself, as the object of an order ("reboot the pi").
+pub(super) const MACHINE: &[&str] = &[
+    "pi", "raspberry", "host", "server", "machine", "computer", "box", "system",
+];
+
 /// Asking why, or for help with a service: a diagnosis.
 pub(super) const WHY: &[&str] = &[
     "why",

@@ -102,6 +102,8 @@ pub(crate) enum Order {
     NoSuchService { action: Action, name: NoSuchService },
     /// "restart it" with nothing named.
     Which { action: Action },
+    /// "reboot the pi": the machine, which the copilot does not manage.
+    TheHost { action: Action },
 }
 
 /// What the person asked for.
@@ -148,6 +150,7 @@ fn is_known(word: &str) -> bool {
             EVERYTHING,
             LOGS,
             HOST,
+            MACHINE,
             WHY,
             WHAT_CAUSED,
             TROUBLE,
@@ -383,6 +386,7 @@ fn order(message: &Message, action: Action) -> Order {
     }
     match message.unknown() {
         Some(name) => Order::NoSuchService { action, name },
+        None if message.any(lexicon::MACHINE) => Order::TheHost { action },
         None => Order::Which { action },
     }
 }
@@ -491,7 +495,7 @@ impl Intent {
             Self::Question(Question::Logs { .. }) => "logs",
             Self::Question(Question::History { .. }) => "history",
             Self::Question(Question::SystemHealth) => "system_health",
-            Self::Question(Question::Help) => "help",
+            Self::Question(Question::Help) | Self::Order(Order::TheHost { .. }) => "help",
             Self::Question(Question::NoSuchService { .. })
             | Self::Order(Order::NoSuchService { .. } | Order::Which { .. }) => "unknown_service",
             Self::Order(Order::Services { .. }) => "action",

@@ -112,6 +112,19 @@ fn orders_plain_polite_terse_and_phrasal() {
             action: Action::Restart
         }
     );
+    for machine in ["reboot the pi", "restart the raspberry pi", "please restart the server"] {
+        assert_eq!(
+            order(machine),
+            Order::TheHost {
+                action: Action::Restart
+            },
+            "{machine}"
+        );
+    }
+    assert!(matches!(
+        order("restart pihole"),
+        Order::NoSuchService { .. }
+    ));
 }
 
 #[test]
