@@ -172,12 +172,12 @@ mod tests {
         let looping = summarize(&json!({"services": [
             {"service": "bazarr", "state": "running", "containers": [{"state": "running", "crash_loop": true}]},
             {"service": "lidarr", "state": "restarting", "containers": [{"state": "restarting"}]},
-            {"service": "jellyfin", "state": "exited", "containers": [{"state": "exited", "exit_code": 137}]},
+            {"service": "jellyfin", "state": "exited", "containers": [{"state": "exited", "exit_code": 139}]},
             {"service": "sonarr", "state": "exited", "containers": [{"state": "exited", "exit_code": 0}]}
         ]}));
         assert_eq!(
             looping.sentence(),
-            "1 of 4 services running; crash loop: bazarr; restarting: lidarr; exited: jellyfin (exit code 137: killed (SIGKILL): stopped forcibly or out of memory); stopped: sonarr",
+            "1 of 4 services running; crash loop: bazarr; restarting: lidarr; exited: jellyfin (exit code 139: crashed with a segmentation fault (SIGSEGV)); stopped: sonarr",
             "a crash loop running for a moment is still a problem"
         );
         assert_eq!(looping.problems().len(), 3);

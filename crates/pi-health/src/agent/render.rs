@@ -532,7 +532,7 @@ mod tests {
         let ps = json!({"services": [
             {"service": "prowlarr", "state": "running", "health": "unhealthy", "containers": []},
             {"service": "bazarr", "state": "restarting", "containers": [{"state": "restarting", "exit_code": 1, "recent_deaths": 4}]},
-            {"service": "jellyfin", "state": "exited", "containers": [{"state": "exited", "exit_code": 137, "status": "Exited (137) 2 minutes ago"}]}
+            {"service": "jellyfin", "state": "exited", "containers": [{"state": "exited", "exit_code": 139, "status": "Exited (139) 2 minutes ago"}]}
         ]});
         let summary = summarize(&ps);
         let head = problems_head(&summary, 3).into_string();
@@ -544,7 +544,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("exited (137): killed (SIGKILL): stopped forcibly or out of memory \u{2014} Exited (137) 2 minutes ago"),
+            text.contains("exited (139): crashed with a segmentation fault (SIGSEGV) \u{2014} Exited (139) 2 minutes ago"),
             "{text}"
         );
         let one = service_status("jellyfin", ps["services"].get(2)).into_string();

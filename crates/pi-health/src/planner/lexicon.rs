@@ -153,7 +153,14 @@ pub(super) const HOST: &[&str] = &[
 
 /// The machine itself, as the object of an order ("reboot the pi").
 pub(super) const MACHINE: &[&str] = &[
-    "pi", "raspberry", "host", "server", "machine", "computer", "box", "system",
+    "pi",
+    "raspberry",
+    "host",
+    "server",
+    "machine",
+    "computer",
+    "box",
+    "system",
 ];
 
 /// Asking why, or for help with a service: a diagnosis.

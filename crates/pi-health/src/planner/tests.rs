@@ -112,7 +112,11 @@ fn orders_plain_polite_terse_and_phrasal() {
             action: Action::Restart
         }
     );
-    for machine in ["reboot the pi", "restart the raspberry pi", "please restart the server"] {
+    for machine in [
+        "reboot the pi",
+        "restart the raspberry pi",
+        "please restart the server",
+    ] {
         assert_eq!(
             order(machine),
             Order::TheHost {
