@@ -16,8 +16,8 @@
 #   overflow checks are all still on (fuzz/Cargo.toml's release profile).
 # - Nothing is written inside the clone: what the fuzzer learns goes to a scratch
 #   corpus and crash inputs to a scratch artifacts folder under FUZZ_WORK_DIR
-#   (default: a new temporary folder; a crash's input is kept there and its path
-#   printed, with the command that replays it).
+#   (default: a new temporary folder, removed after a clean run; after a failure it is
+#   kept, and a crash input's path printed with the command that replays it).
 #
 # Environment: CARGO_TARGET_DIR (the fuzz build goes to "$CARGO_TARGET_DIR-fuzz",
 # default /var/tmp/ops-target-fuzz, apart from the normal build whose flags differ),
@@ -38,7 +38,12 @@ TARGET_DIR="${FUZZ_TARGET_DIR:-${CARGO_TARGET_DIR:-/var/tmp/ops-target}-fuzz}"
 SANITIZER="${FUZZ_SANITIZER:-none}"
 RSS_LIMIT_MB="${FUZZ_RSS_LIMIT_MB:-2048}"
 MAX_LEN="${FUZZ_MAX_LEN:-16384}"
-WORK_DIR="${FUZZ_WORK_DIR:-$(mktemp -d -t ops-fuzz.XXXXXX)}"
+# A scratch folder of our own is removed after a clean run, kept when something failed.
+OWN_WORK_DIR=""
+if [ -z "${FUZZ_WORK_DIR:-}" ]; then
+    OWN_WORK_DIR="$(mktemp -d -t ops-fuzz.XXXXXX)"
+fi
+WORK_DIR="${FUZZ_WORK_DIR:-$OWN_WORK_DIR}"
 # The flags cargo fuzz hands rustc are nightly-only (-Zsanitizer, -Cpasses=sancov...).
 export RUSTC_BOOTSTRAP=1
 unset CARGO_TARGET_DIR
@@ -91,4 +96,7 @@ echo "fuzz: ${passed} passed, ${#failed[@]} failed"
 if [ ${#failed[@]} -gt 0 ]; then
     echo "fuzz: failed targets: ${failed[*]}" >&2
     exit 1
+fi
+if [ -n "$OWN_WORK_DIR" ]; then
+    rm -rf "$OWN_WORK_DIR"
 fi
