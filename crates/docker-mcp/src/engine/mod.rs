@@ -5,6 +5,7 @@ mod age;
 pub mod allowlist;
 pub mod history;
 mod live;
+mod log_tail;
 mod transport;
 
 use std::collections::HashMap;
@@ -24,6 +25,7 @@ use serde::Serialize;
 
 pub use history::ContainerEvent;
 pub use live::LiveContainers;
+pub use log_tail::LogTail;
 use transport::GuardedTransport;
 pub use transport::{DEFAULT_SOCKET, EngineAddress};
 
@@ -448,24 +450,17 @@ impl Engine {
             .build();
         let collect = async {
             let mut stream = docker.logs(id, Some(options));
-            let mut kept: Vec<u8> = Vec::new();
-            let mut dropped = 0usize;
+            // Memory stays bounded while the result still ends with the newest lines.
+            let mut tail = LogTail::new(keep_bytes);
             while let Some(frame) = stream.next().await {
-                let bytes = match frame? {
+                match frame? {
                     LogOutput::StdOut { message }
                     | LogOutput::StdErr { message }
-                    | LogOutput::Console { message } => message,
-                    LogOutput::StdIn { .. } => continue,
-                };
-                kept.extend_from_slice(&bytes);
-                // Keep memory bounded while still ending with the newest lines.
-                if kept.len() > keep_bytes.saturating_mul(2) {
-                    let excess = kept.len() - keep_bytes;
-                    kept.drain(..excess);
-                    dropped += excess;
+                    | LogOutput::Console { message } => tail.push(&message),
+                    LogOutput::StdIn { .. } => {}
                 }
             }
-            Ok((kept, dropped))
+            Ok(tail.finish())
         };
         self.bounded(self.timeouts.read, collect).await
     }
