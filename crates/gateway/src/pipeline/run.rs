@@ -134,7 +134,7 @@ impl Gateway {
             Err(error) => {
                 let detail = self
                     .redactor(config)
-                    .redact_str(&format!("MCP {} -> {}", tool.function, describe(&error)))
+                    .redact_str(&describe(&tool.function, &error))
                     .into_owned();
                 let code = if matches!(error, UpstreamError::Timeout { .. }) {
                     RefusalCode::McpTimeout
@@ -193,15 +193,25 @@ impl Gateway {
     }
 }
 
-fn describe(error: &UpstreamError) -> String {
+/// What the caller is told of a failed service call, in plain words naming the
+/// call: the service's own message (docker-mcp's say what to do), or that the
+/// service is not answering; the technical chain of a connection failure goes
+/// to the log.
+fn describe(function: &str, error: &UpstreamError) -> String {
     match error {
         UpstreamError::Failed {
-            status, message, ..
-        } => match status {
-            Some(status) => format!("{status}: {message}"),
-            None => message.clone(),
-        },
-        other => other.to_string(),
+            service, message, ..
+        } => format!("{service} could not run {function}: {message}"),
+        UpstreamError::Unreachable { service, reason } => {
+            tracing::warn!(%service, %function, %reason, "a service is not answering");
+            format!(
+                "{service} did not answer {function}: is it running? (details in the gateway's log)"
+            )
+        }
+        UpstreamError::Timeout { service, timeout } => format!(
+            "{service} did not finish {function} within {} s",
+            timeout.as_secs_f64()
+        ),
     }
 }
 
