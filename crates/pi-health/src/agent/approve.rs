@@ -154,7 +154,7 @@ pub(crate) async fn run(gateway: Option<&GatewayClient>, planned: &Planned) -> A
         ToolOutcome::NotSent(why) => with_id(ApproveReply::error(
             502,
             format!("Not executed: {why}, so {service} was not touched."),
-            Some("Check that the ai-gateway is running, then approve again.".into()),
+            Some("Check that the ai-gateway is running (details in the server log), then approve again.".into()),
         )),
         ToolOutcome::Unreachable(why) => with_id(ApproveReply::error(
             502,

@@ -296,7 +296,7 @@ pub(crate) async fn approve_gateway(
         ToolOutcome::NotSent(why) => decision(
             StatusCode::BAD_GATEWAY,
             false,
-            format!("Not executed: {why}."),
+            format!("Not executed: {why}: is it running? (details in the server log)"),
         ),
         ToolOutcome::Unreachable(why) => decision(
             StatusCode::BAD_GATEWAY,
