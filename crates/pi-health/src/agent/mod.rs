@@ -23,7 +23,7 @@ use crate::llm::Model;
 use crate::planner::{self, Action, Intent, Named, Order, Question};
 use crate::suggestion::{self, Planned, Suggestion};
 use crate::summary;
-use ops_core::contract::{Refusal, RefusalCode};
+use ops_core::contract::Refusal;
 
 pub(crate) use approve::ApproveReply;
 use services::ServiceCache;
@@ -99,7 +99,7 @@ impl Problem {
             // and what to do ("Docker is not reachable at ...: is the Docker
             // service running?"); the gateway's code adds nothing for a person.
             Self::Refused { refusal, .. }
-                if matches!(refusal.code, RefusalCode::McpFailed | RefusalCode::McpTimeout) =>
+                if refusal.code.may_have_run() =>
             {
                 refusal.detail.clone()
             }

@@ -481,6 +481,10 @@ async fn approval_runs_the_gateways_flow_and_reports_the_real_outcome() {
             .contains("exited again with code 1 after 3 s: ERROR: database is locked"),
         "a verified restart's failure is said as it is: {reply:?}"
     );
+    assert!(
+        !reply.result.contains("mcp_failed"),
+        "in words, not the gateway's code: {reply:?}"
+    );
 
     let refusing = Fake {
         refuse_mutation: true,
