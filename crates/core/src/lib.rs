@@ -5,6 +5,7 @@ pub mod contract;
 #[cfg(feature = "mcp")]
 pub mod mcp_sessions;
 pub mod net;
+pub mod recent;
 pub mod schema;
 
 /// An error and its causes on one line: "client error: connection refused".
@@ -30,6 +31,23 @@ pub fn bounded(text: &str, max_chars: usize) -> String {
         None => text.to_owned(),
         Some((cut, _)) => format!("{}…", &text[..cut]),
     }
+}
+
+/// A message for people: whole when it has at most `max_chars` characters,
+/// else cut at the last space before the limit (never mid-word, unless the
+/// first word alone is too long) with an ellipsis.
+pub fn shortened(text: &str, max_chars: usize) -> String {
+    let Some((cut, _)) = text.char_indices().nth(max_chars) else {
+        return text.to_owned();
+    };
+    let head = &text[..cut];
+    let ends_a_word = text[cut..].starts_with(char::is_whitespace);
+    let at_word = match head.rfind(char::is_whitespace) {
+        _ if ends_a_word => head.trim_end(),
+        Some(space) if space > 0 => head[..space].trim_end(),
+        _ => head,
+    };
+    format!("{at_word}…")
 }
 
 #[cfg(test)]
@@ -69,5 +87,19 @@ mod tests {
         assert_eq!(bounded("short", 10), "short");
         assert_eq!(bounded("ééééé", 2), "éé…");
         assert_eq!(bounded("abc", 3), "abc");
+    }
+
+    #[test]
+    fn shortens_messages_at_a_word_boundary() {
+        assert_eq!(shortened("line 12: bad indent", 40), "line 12: bad indent");
+        assert_eq!(
+            shortened("line 12: unexpected mapping", 20),
+            "line 12: unexpected…"
+        );
+        assert_eq!(shortened("line 12:  unexpected", 10), "line 12:…");
+        assert_eq!(shortened("abcdefghij", 4), "abcd…");
+        assert_eq!(shortened("é é é", 3), "é é…");
+        assert_eq!(shortened("é éé é", 4), "é éé…");
+        assert_eq!(shortened("é ééé", 4), "é…");
     }
 }

@@ -34,6 +34,20 @@ struct ServiceDocument {
 /// Compose files bigger than this are refused rather than parsed.
 const MAX_COMPOSE_FILE_BYTES: u64 = 1024 * 1024;
 
+/// Characters of the parser's explanation shown to people; the whole of it is logged.
+const MAX_PARSE_ERROR_CHARS: usize = 200;
+
+/// "The compose file X cannot be read: line 12 ...", on one line, cut at a word.
+fn unreadable(shown: &std::path::Display<'_>, error: &dyn std::fmt::Display) -> String {
+    let full = error.to_string();
+    tracing::warn!(file = %shown, error = %full, "the compose file cannot be parsed");
+    let one_line = full.split_whitespace().collect::<Vec<_>>().join(" ");
+    format!(
+        "The compose file {shown} cannot be read: {}. Fix the file; it is read again when it changes.",
+        ops_core::shortened(&one_line, MAX_PARSE_ERROR_CHARS)
+    )
+}
+
 impl ComposeProject {
     /// Reads and parses the file. `project_override` plays the part of `-p` /
     /// `COMPOSE_PROJECT_NAME` from the environment.
@@ -49,8 +63,8 @@ impl ComposeProject {
         }
         let text = std::fs::read_to_string(file)
             .map_err(|e| format!("cannot read compose file {shown}: {e}"))?;
-        let document: ComposeDocument = serde_saphyr::from_str(&text)
-            .map_err(|e| format!("compose file {shown} is not valid: {e}"))?;
+        let document: ComposeDocument =
+            serde_saphyr::from_str(&text).map_err(|e| unreadable(&shown, &e))?;
         let dir = file.parent().unwrap_or(Path::new("."));
         let dotenv_name = read_dotenv_project_name(&dir.join(".env"));
         let name = derive_project_name(
@@ -266,9 +280,33 @@ mod tests {
         let file = write(tmp.path(), "docker-compose.yml", "services: [unclosed");
         let err = ComposeProject::load(&file, None).unwrap_err();
         assert!(
-            err.contains("docker-compose.yml") && err.contains("not valid"),
+            err.contains("docker-compose.yml")
+                && err.contains("cannot be read: ")
+                && !err.contains('\n'),
             "{err}"
         );
+        // A long explanation is cut at a word, with an ellipsis, on one line.
+        let long = format!("services:\n  sonarr:\n    image: [{}", "word ".repeat(200));
+        let file = write(tmp.path(), "docker-compose.yml", &long);
+        let err = ComposeProject::load(&file, None).unwrap_err();
+        let explanation = err
+            .split("cannot be read: ")
+            .nth(1)
+            .and_then(|rest| rest.split(". Fix the file").next())
+            .unwrap_or_default();
+        assert!(
+            explanation.chars().count() <= MAX_PARSE_ERROR_CHARS + 1,
+            "{err}"
+        );
+        assert!(!explanation.is_empty() && !err.contains('\n'), "{err}");
+        if let Some(kept) = explanation.strip_suffix('…') {
+            let full = serde_saphyr::from_str::<ComposeDocument>(&long)
+                .unwrap_err()
+                .to_string();
+            let full = full.split_whitespace().collect::<Vec<_>>().join(" ");
+            let next = full[kept.len()..].chars().next();
+            assert!(next.is_none_or(char::is_whitespace), "cut mid-word: {err}");
+        }
         let err = ComposeProject::load(&tmp.path().join("nope.yml"), None).unwrap_err();
         assert!(err.contains("nope.yml"), "{err}");
     }

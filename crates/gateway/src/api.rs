@@ -1,5 +1,6 @@
 //! The gateway's HTTP API: the guide's `POST /chat/tool`, approvals, the
-//! audit trail and health. Every route but `/health` needs a bearer token.
+//! audit trail and health. Every route but `/health`, `/health/ready` and
+//! `/metrics` needs a bearer token.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,6 +79,7 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .route("/health", get(health))
+        .route("/health/ready", get(ready))
         .route("/metrics", get(metrics))
         .merge(authenticated)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -384,6 +386,33 @@ async fn health(State(state): State<AppState>) -> Response {
         "refused_config_change": refused_edit,
     }))
     .into_response()
+}
+
+/// `GET /health/ready`: 200 when every service the registry names answers its
+/// health probe (docker-mcp: and reaches the Engine), else 503 naming what is
+/// down in plain words. No token needed, like `/health`: it says no more than
+/// which service is down.
+async fn ready(State(state): State<AppState>) -> Response {
+    let services = state.gateway.readiness().await;
+    let problems: Vec<String> = services
+        .iter()
+        .filter_map(|(name, readiness)| readiness.problem(name))
+        .collect();
+    let ready = services.iter().all(|(_, readiness)| readiness.is_ready());
+    let body = json!({
+        "status": if ready { "ready" } else { "not_ready" },
+        "services": services
+            .iter()
+            .map(|(name, readiness)| (name.clone(), json!(readiness.as_str())))
+            .collect::<serde_json::Map<_, _>>(),
+        "problems": problems,
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {

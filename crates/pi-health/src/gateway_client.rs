@@ -15,6 +15,9 @@ pub(crate) use ops_core::contract::AuditQuery;
 
 /// The compose file the guide's policy pins (used when `DOCKER_MCP_COMPOSE_FILE` is unset).
 const GUIDE_COMPOSE_FILE: &str = "/opt/stack/docker-compose.yml";
+/// A readiness check waits at most this long for the gateway (which bounds its
+/// own probes to 2 s).
+const READINESS_TIMEOUT: Duration = Duration::from_secs(3);
 /// Gateway answers larger than this are refused (its own output cap is 120 kB).
 const MAX_REPLY_BYTES: usize = 2 * 1024 * 1024;
 
@@ -183,7 +186,7 @@ impl std::fmt::Display for GatewayError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Refused(r) => write!(f, "the gateway refused ({}): {}", r.status(), r.detail),
-            Self::Unreachable(why) => write!(f, "the gateway is unreachable: {why}"),
+            Self::Unreachable(why) => write!(f, "{why}"),
         }
     }
 }
@@ -382,23 +385,65 @@ impl GatewayClient {
         })
     }
 
+    /// Why there is no answer, in plain words that start "the gateway ..." and
+    /// fit in a sentence ("Not executed: {why}, so ..."); the technical chain
+    /// ("hyper legacy client ... os error 111") goes to the log only.
     fn describe(&self, error: &reqwest::Error, kind: Kind) -> String {
+        tracing::warn!(gateway = %self.base, error = %ops_core::error_chain(error), "no answer from the gateway");
         if error.is_timeout() {
             format!(
-                "no answer from the gateway at {} within {:.1} s",
+                "the gateway at {} did not answer within {:.1} s",
                 self.base,
                 self.timeout(kind).as_secs_f64()
             )
         } else if error.is_connect() {
-            format!("cannot connect to the gateway at {}", self.base)
+            format!("the gateway is not answering at {}", self.base)
         } else {
-            format!(
-                "the gateway at {} did not answer: {}",
-                self.base,
-                ops_core::bounded(&ops_core::error_chain(error), 200)
-            )
+            format!("the gateway at {} stopped answering mid-way", self.base)
         }
     }
+
+    /// `GET /health/ready`: whether the gateway answers and says each of its
+    /// services (docker-mcp, and through it the Engine) is ready; bounded by
+    /// the read timeout, at most [`READINESS_TIMEOUT`].
+    pub(crate) async fn readiness(&self) -> GatewayReadiness {
+        let request = self
+            .http
+            .get(format!("{}/health/ready", self.base))
+            .timeout(self.read_timeout.min(READINESS_TIMEOUT));
+        let answer = match self.exchange(request, Kind::Read).await {
+            Ok(answer) => answer,
+            Err(no_answer) => return GatewayReadiness::NotAnswering(no_answer.why),
+        };
+        let body: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+        match answer.status {
+            200 => GatewayReadiness::Ready,
+            503 => GatewayReadiness::ServicesDown(
+                body.get("problems")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .take(8)
+                    .map(|problem| ops_core::shortened(problem, 200))
+                    .collect(),
+            ),
+            status => GatewayReadiness::ServicesDown(vec![format!(
+                "the gateway at {} answered its readiness check with HTTP {status}: is it the same version as pi-health?",
+                self.base
+            )]),
+        }
+    }
+}
+
+/// The gateway's answer to `GET /health/ready`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum GatewayReadiness {
+    Ready,
+    /// The gateway answers, but these of its services are not ready (plain words).
+    ServicesDown(Vec<String>),
+    /// No answer: why, as [`GatewayClient::describe`] says it.
+    NotAnswering(String),
 }
 
 /// An approval id as one URL path segment (ids are hex; anything else is encoded).

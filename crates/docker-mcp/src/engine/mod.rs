@@ -47,7 +47,11 @@ impl Default for EngineTimeouts {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EngineError {
-    #[error("the Docker Engine at {address} is unreachable: {reason}")]
+    /// What a person sees says what to do; the technical `reason` (the error
+    /// chain: "hyper legacy client ... os error 2") goes to the log where it is made.
+    #[error(
+        "Docker is not reachable at {address}: is the Docker service running? (details in the server log)"
+    )]
     Unavailable { address: String, reason: String },
     #[error("the Docker Engine did not answer within {0:?}")]
     Timeout(Duration),
@@ -271,10 +275,14 @@ impl Engine {
             other @ (BollardError::HyperLegacyError { .. }
             | BollardError::IOError { .. }
             | BollardError::SocketNotFoundError(_)
-            | BollardError::HyperResponseError { .. }) => EngineError::Unavailable {
-                address: self.address.to_string(),
-                reason: error_chain(&other),
-            },
+            | BollardError::HyperResponseError { .. }) => {
+                let reason = error_chain(&other);
+                tracing::warn!(address = %self.address, %reason, "the Docker Engine is not reachable");
+                EngineError::Unavailable {
+                    address: self.address.to_string(),
+                    reason,
+                }
+            }
             other => EngineError::Failed(error_chain(&other)),
         }
     }

@@ -17,7 +17,7 @@
 //! store makes every call wait again.
 
 use std::sync::{Arc, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use audit::AuditLog;
 use redact::Redactor;
@@ -36,7 +36,16 @@ use crate::audit_writer::AuditWriter;
 use crate::config::{Config, ConfigHandle};
 use crate::metrics::Metrics;
 use crate::state::StateStore;
-use crate::upstream::Upstreams;
+use crate::upstream::{Readiness, Upstreams};
+
+/// How long one service's health probe may take: a readiness answer stays quick.
+const READINESS_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a readiness answer is reused: a monitor polling every second costs
+/// one probe per service every few seconds.
+const READINESS_FRESH_FOR: Duration = Duration::from_secs(3);
+
+/// Each service's readiness, by name.
+pub type ServicesReadiness = Vec<(String, Readiness)>;
 
 pub fn now_ms() -> u64 {
     SystemTime::now()
@@ -69,6 +78,8 @@ pub struct Gateway {
     metrics: Metrics,
     /// Tests swap in fake upstreams; production builds them from the registry.
     build_upstreams: Box<BuildUpstreams>,
+    /// The last readiness probe of the services.
+    readiness: ops_core::recent::Recent<ServicesReadiness>,
 }
 
 /// Makes the service clients for a configuration.
@@ -99,7 +110,33 @@ impl Gateway {
             locks: locks::Locks::default(),
             metrics,
             build_upstreams: Box::new(build_upstreams),
+            readiness: ops_core::recent::Recent::new(READINESS_FRESH_FOR),
         })
+    }
+
+    /// Whether each service of the configuration in force answers its health
+    /// probe (all at once, each within [`READINESS_PROBE_TIMEOUT`]); reused for
+    /// [`READINESS_FRESH_FOR`].
+    pub async fn readiness(&self) -> ServicesReadiness {
+        self.readiness
+            .get_or_make(|| async {
+                let upstreams = self.upstreams(&self.config());
+                let mut probes = tokio::task::JoinSet::new();
+                for (name, client) in upstreams.all() {
+                    let (name, client) = (name.to_owned(), client.clone());
+                    probes.spawn(
+                        async move { (name, client.readiness(READINESS_PROBE_TIMEOUT).await) },
+                    );
+                }
+                let mut found = Vec::new();
+                while let Some(probed) = probes.join_next().await {
+                    // A probe cannot panic; if one did, its service goes unreported.
+                    found.extend(probed.ok());
+                }
+                found.sort_by(|a, b| a.0.cmp(&b.0));
+                found
+            })
+            .await
     }
 
     /// Waits until every audit record handed over so far is stored (a read's

@@ -134,7 +134,7 @@ impl Gateway {
             Err(error) => {
                 let detail = self
                     .redactor(config)
-                    .redact_str(&format!("MCP {} -> {}", tool.function, describe(&error)))
+                    .redact_str(&describe(&tool.function, &error))
                     .into_owned();
                 let code = if matches!(error, UpstreamError::Timeout { .. }) {
                     RefusalCode::McpTimeout
@@ -193,15 +193,32 @@ impl Gateway {
     }
 }
 
-fn describe(error: &UpstreamError) -> String {
+/// What the caller is told of a failed service call, in plain words naming the
+/// call: the service's own message (docker-mcp's say what to do), or that the
+/// service is not answering; the technical chain of a connection failure goes
+/// to the log.
+fn describe(function: &str, error: &UpstreamError) -> String {
     match error {
         UpstreamError::Failed {
-            status, message, ..
-        } => match status {
-            Some(status) => format!("{status}: {message}"),
-            None => message.clone(),
-        },
-        other => other.to_string(),
+            service,
+            status: Some(401),
+            message,
+        } => format!(
+            "{service} refused the gateway's credentials for {function} (HTTP 401: {message}): check the service's auth in tool_registry.yaml"
+        ),
+        UpstreamError::Failed {
+            service, message, ..
+        } => format!("{service} could not run {function}: {message}"),
+        UpstreamError::Unreachable { service, reason } => {
+            tracing::warn!(%service, %function, %reason, "a service is not answering");
+            format!(
+                "{service} did not answer {function}: is it running? (details in the gateway's log)"
+            )
+        }
+        UpstreamError::Timeout { service, timeout } => format!(
+            "{service} did not finish {function} within {} s",
+            timeout.as_secs_f64()
+        ),
     }
 }
 
@@ -227,4 +244,58 @@ pub(super) fn consume_refusal(error: ConsumeError) -> Refusal {
         }
     };
     Refusal::new(code, error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn failed(status: u16, message: &str) -> UpstreamError {
+        UpstreamError::Failed {
+            service: "docker-mcp".into(),
+            status: Some(status),
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn a_failed_call_is_said_with_the_service_the_call_and_what_to_do() {
+        assert_eq!(
+            describe(
+                "compose_ps",
+                &failed(
+                    503,
+                    "Docker is not reachable at unix:///var/run/docker.sock: is the Docker service running? (details in the server log)"
+                )
+            ),
+            "docker-mcp could not run compose_ps: Docker is not reachable at unix:///var/run/docker.sock: is the Docker service running? (details in the server log)"
+        );
+        let credentials = describe(
+            "compose_ps",
+            &failed(401, "a valid bearer token is required"),
+        );
+        assert!(
+            credentials.contains("HTTP 401") && credentials.contains("check the service's auth"),
+            "{credentials}"
+        );
+        let unreachable = UpstreamError::Unreachable {
+            service: "docker-mcp".into(),
+            reason: "error sending request: tcp connect error: Connection refused (os error 111)"
+                .into(),
+        };
+        assert_eq!(
+            describe("compose_restart", &unreachable),
+            "docker-mcp did not answer compose_restart: is it running? (details in the gateway's log)"
+        );
+        let timeout = UpstreamError::Timeout {
+            service: "docker-mcp".into(),
+            timeout: Duration::from_secs(5),
+        };
+        assert_eq!(
+            describe("compose_ps", &timeout),
+            "docker-mcp did not finish compose_ps within 5 s"
+        );
+    }
 }

@@ -669,7 +669,12 @@ async fn a_service_failure_is_a_502_and_nothing_more_is_tried() {
         .call(&standard(), call("compose_ps", json!({"file": FILE})))
         .await;
     assert_eq!(refused(&r).status(), 502);
-    assert!(refused(&r).detail.contains("connection refused"));
+    let detail = &refused(&r).detail;
+    assert!(
+        detail.contains("docker-mcp did not answer compose_ps: is it running?")
+            && !detail.contains("connection refused"),
+        "plain words, the chain in the log: {detail}"
+    );
     h.gateway
         .call(&standard(), call("compose_restart", restart("sonarr")))
         .await;

@@ -31,9 +31,59 @@ pub enum UpstreamError {
 
 pub type CallFuture<'a> = Pin<Box<dyn Future<Output = Result<Value, UpstreamError>> + Send + 'a>>;
 
+/// Whether a service can do its work now, as its `/health` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readiness {
+    /// It answers 200: for docker-mcp, the Engine answers too.
+    Ready,
+    /// It answers, but not ready (docker-mcp's 503: the Engine is not reachable).
+    NotReady,
+    /// No answer within the probe's time.
+    NotAnswering,
+    /// This transport has no health probe (MCP over stdio or Streamable HTTP),
+    /// or the service serves no `/health`: not counted against readiness.
+    Unchecked,
+}
+
+impl Readiness {
+    /// Whether the gateway can count on the service.
+    pub fn is_ready(self) -> bool {
+        matches!(self, Self::Ready | Self::Unchecked)
+    }
+
+    /// A short word for machines (`/health/ready`'s `services`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ready => "ready",
+            Self::NotReady => "not_ready",
+            Self::NotAnswering => "not_answering",
+            Self::Unchecked => "unchecked",
+        }
+    }
+
+    /// What is wrong and what to do, in plain words, or nothing.
+    pub fn problem(self, service: &str) -> Option<String> {
+        match self {
+            Self::Ready | Self::Unchecked => None,
+            // The registry's services are Docker MCP servers: not ready means no Engine.
+            Self::NotReady => Some(format!(
+                "{service} cannot reach the Docker Engine: is the Docker service running?"
+            )),
+            Self::NotAnswering => Some(format!("{service} is not answering: is it running?")),
+        }
+    }
+}
+
+pub type ReadinessFuture<'a> = Pin<Box<dyn Future<Output = Readiness> + Send + 'a>>;
+
 /// One MCP service: call a function with arguments, within a time limit.
 pub trait Upstream: Send + Sync {
     fn call<'a>(&'a self, function: &'a str, args: &'a Value, timeout: Duration) -> CallFuture<'a>;
+
+    /// Asks the service whether it is ready, within `timeout`.
+    fn readiness(&self, _timeout: Duration) -> ReadinessFuture<'_> {
+        Box::pin(async { Readiness::Unchecked })
+    }
 }
 
 /// The clients for every service of one configuration.
@@ -67,6 +117,13 @@ impl Upstreams {
 
     pub fn get(&self, service: &str) -> Option<Arc<dyn Upstream>> {
         self.by_service.get(service).cloned()
+    }
+
+    /// Every service, by name.
+    pub fn all(&self) -> impl Iterator<Item = (&str, &Arc<dyn Upstream>)> {
+        self.by_service
+            .iter()
+            .map(|(name, client)| (name.as_str(), client))
     }
 }
 

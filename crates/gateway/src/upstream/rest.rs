@@ -6,7 +6,7 @@ use std::time::Duration;
 use ops_core::error_chain;
 use serde_json::Value;
 
-use super::{CallFuture, Upstream, UpstreamError};
+use super::{CallFuture, Readiness, ReadinessFuture, Upstream, UpstreamError};
 
 /// Bytes of an upstream answer read at most; more is a failure, not a crash.
 const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
@@ -92,6 +92,32 @@ impl Upstream for RestUpstream {
                 })
         })
     }
+
+    /// `GET {base_url}/health` (docker-mcp's: 200 when the Engine answers, 503
+    /// when not), with the token so it counts as the gateway's.
+    fn readiness(&self, timeout: Duration) -> ReadinessFuture<'_> {
+        Box::pin(async move {
+            let mut request = self
+                .client
+                .get(format!("{}/health", self.base))
+                .timeout(timeout);
+            if let Some(token) = &self.token {
+                request = request.bearer_auth(token);
+            }
+            match request.send().await {
+                Ok(response) => match response.status().as_u16() {
+                    200..=299 => Readiness::Ready,
+                    // An adapter without /health (the guide's FastAPI one, say).
+                    404 | 405 => Readiness::Unchecked,
+                    _ => Readiness::NotReady,
+                },
+                Err(error) => {
+                    tracing::warn!(service = %self.service, error = %error_chain(&error), "health probe: no answer");
+                    Readiness::NotAnswering
+                }
+            }
+        })
+    }
 }
 
 async fn read_bounded(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
@@ -117,7 +143,8 @@ fn error_message(body: &[u8]) -> String {
             .map(str::to_owned)
     });
     let text = message.unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
-    text.chars().take(300).collect()
+    // Cut at a word: a long message (a compose file's parse error) stays readable.
+    ops_core::shortened(&text, 300)
 }
 
 #[cfg(test)]
@@ -135,6 +162,49 @@ mod tests {
             "Not authorized"
         );
         assert_eq!(error_message(b"plain"), "plain");
-        assert_eq!(error_message(&[b'x'; 1000]).len(), 300);
+        let long = error_message(&[b'x'; 1000]);
+        assert_eq!(long.chars().count(), 301, "300 and an ellipsis");
+        assert!(long.ends_with('…'));
+        let words = error_message("word ".repeat(100).as_bytes());
+        assert!(words.ends_with("word…"), "cut at a word: {words}");
+    }
+
+    /// A service answering `GET /health` with `status`; its base URL.
+    async fn service_with_health(status: u16) -> String {
+        let status = axum::http::StatusCode::from_u16(status).unwrap();
+        let app =
+            axum::Router::new().route("/health", axum::routing::get(move || async move { status }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        base
+    }
+
+    #[tokio::test]
+    async fn readiness_follows_the_services_health() {
+        let second = Duration::from_secs(1);
+        for (status, expected) in [
+            (200, Readiness::Ready),
+            (503, Readiness::NotReady),
+            (500, Readiness::NotReady),
+            (404, Readiness::Unchecked),
+        ] {
+            let base = service_with_health(status).await;
+            let upstream = RestUpstream::new("docker-mcp", &base, Some("t".into())).unwrap();
+            assert_eq!(upstream.readiness(second).await, expected, "{status}");
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let gone =
+            RestUpstream::new("docker-mcp", &format!("http://127.0.0.1:{port}"), None).unwrap();
+        assert_eq!(gone.readiness(second).await, Readiness::NotAnswering);
+        assert_eq!(
+            Readiness::NotAnswering.problem("docker-mcp").as_deref(),
+            Some("docker-mcp is not answering: is it running?")
+        );
+        assert!(Readiness::Unchecked.is_ready() && !Readiness::NotReady.is_ready());
     }
 }

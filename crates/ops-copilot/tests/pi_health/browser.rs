@@ -29,7 +29,7 @@ async fn a_person_asks_approves_a_restart_and_sees_the_real_outcome() {
     )
     .await;
     let online = gateway_token(&env, "admin").await;
-    let app = PiHealth::start(env.stack.file(), Some(&online), &[], false).await;
+    let mut app = PiHealth::start(env.stack.file(), Some(&online), &[], false).await;
     let shots = screenshots();
     let browser = Browser::start(&env.dir.join("logs")).await;
 
@@ -174,7 +174,10 @@ async fn a_person_asks_approves_a_restart_and_sees_the_real_outcome() {
         .await;
     browser.click("#chat-send").await;
     browser
-        .wait_text(".message.assistant .content", "The gateway is unreachable")
+        .wait_text(
+            ".message.assistant .content",
+            "The gateway is not answering at http://",
+        )
         .await;
     browser.type_into("#chat-input", "restart sonarr").await;
     browser.click("#chat-send").await;
@@ -190,10 +193,48 @@ async fn a_person_asks_approves_a_restart_and_sees_the_real_outcome() {
     browser.screenshot(&shots, "09-chat-gateway-down").await;
     assert_eq!(env.stack.started_at("sonarr"), after);
     browser.goto(&app.url("/")).await;
-    browser.wait_text("#container-warning", "unreachable").await;
+    browser
+        .wait_text("#container-warning", "is it running?")
+        .await;
     browser.wait_text("[data-stat=\"cpu\"]", "%").await;
+    // The stack's figures are not shown as fresh.
+    browser
+        .wait_text("#updated", "Disconnected from the gateway")
+        .await;
     browser
         .screenshot(&shots, "10-dashboard-gateway-down")
+        .await;
+
+    // pi-health itself stops: the page keeps its figures, but says since when
+    // they date and dims them, rather than a fresh "Updated" time.
+    app.stop();
+    let stale = browser
+        .wait_text(
+            "#updated",
+            "Disconnected: pi-health is not answering; data from ",
+        )
+        .await;
+    let time = stale
+        .rsplit("data from ")
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches('.');
+    assert!(
+        time.chars().any(|c| c.is_ascii_digit()) && time.contains(':'),
+        "the time of the last data, HH:MM: {stale}"
+    );
+    let dimmed = browser
+        .eval("return document.body.classList.contains('disconnected');")
+        .await;
+    assert_eq!(
+        dimmed,
+        serde_json::Value::Bool(true),
+        "the figures are dimmed"
+    );
+    let cpu = browser.text("[data-stat=\"cpu\"]").await;
+    assert!(cpu.ends_with('%'), "the last figures stay visible: {cpu}");
+    browser
+        .screenshot(&shots, "11-dashboard-disconnected")
         .await;
     eprintln!("screenshots in {}", shots.display());
 }

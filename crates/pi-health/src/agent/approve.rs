@@ -145,16 +145,19 @@ pub(crate) async fn run(gateway: Option<&GatewayClient>, planned: &Planned) -> A
                     None => "Check the Containers page and the Audit log.".to_owned(),
                 },
             };
-            with_id(ApproveReply::error(
-                status_of(r.code),
-                format!("{head} ({} {}): {}", r.status(), r.code, r.detail),
-                Some(followup),
-            ))
+            // A failed service call is said in the service's words (what is
+            // wrong and what to do); a refusal keeps the gateway's code.
+            let result = if r.code.may_have_run() {
+                format!("{head}: {}", r.detail)
+            } else {
+                format!("{head} ({} {}): {}", r.status(), r.code, r.detail)
+            };
+            with_id(ApproveReply::error(status_of(r.code), result, Some(followup)))
         }
         ToolOutcome::NotSent(why) => with_id(ApproveReply::error(
             502,
             format!("Not executed: {why}, so {service} was not touched."),
-            Some("Check that the ai-gateway is running, then approve again.".into()),
+            Some("Check that the ai-gateway is running (details in the server log), then approve again.".into()),
         )),
         ToolOutcome::Unreachable(why) => with_id(ApproveReply::error(
             502,

@@ -92,8 +92,17 @@ impl Problem {
         match self {
             Self::Offline => "The Docker integration is offline (DOCKER_MCP_BASE_URL is not set): I cannot see or change the containers.".into(),
             Self::Unreachable(why) => format!(
-                "The gateway is unreachable ({why}): I cannot see or change the containers right now."
+                "{}: is it running? I cannot see or change the containers right now (details in the server log).",
+                sentence_start(why)
             ),
+            // The service behind the gateway failed: its words say what is wrong
+            // and what to do ("Docker is not reachable at ...: is the Docker
+            // service running?"); the gateway's code adds nothing for a person.
+            Self::Refused { refusal, .. }
+                if refusal.code.may_have_run() =>
+            {
+                refusal.detail.clone()
+            }
             Self::Refused { tool, refusal } => format!(
                 "The gateway refused {tool} ({} {}): {}",
                 refusal.status(), refusal.code, refusal.detail
@@ -102,6 +111,15 @@ impl Problem {
                 "The gateway's policy wants an approval to read {tool}: approval {approval_id} waits on the Approvals page."
             ),
         }
+    }
+}
+
+/// `text` with its first letter in capitals, to open a sentence.
+pub(crate) fn sentence_start(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 
@@ -312,7 +330,8 @@ impl Agent {
                 }
                 ToolOutcome::Unreachable(why) | ToolOutcome::NotSent(why) => {
                     card.text.append(&render::warning(&format!(
-                        "The gateway cannot be reached ({why}). Approving it now will not execute anything."
+                        "{}: approving it now will not execute anything.",
+                        sentence_start(&why)
                     )));
                     kept.push(card);
                 }

@@ -481,6 +481,10 @@ async fn approval_runs_the_gateways_flow_and_reports_the_real_outcome() {
             .contains("exited again with code 1 after 3 s: ERROR: database is locked"),
         "a verified restart's failure is said as it is: {reply:?}"
     );
+    assert!(
+        !reply.result.contains("mcp_failed"),
+        "in words, not the gateway's code: {reply:?}"
+    );
 
     let refusing = Fake {
         refuse_mutation: true,
@@ -567,7 +571,13 @@ async fn an_unreachable_gateway_is_a_warning_not_a_crash() {
     let agent = agent(Some(format!("http://127.0.0.1:{port}")), FILE);
     let chat = agent.chat("check docker").await;
     let text = content(&chat);
-    assert!(text.contains("The gateway is unreachable"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "The gateway is not answering at http://127.0.0.1:{port}: is it running?"
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("error"), "no error chain: {text}");
     assert_eq!(
         text.matches("class=\"warning\"").count(),
         1,
@@ -593,4 +603,29 @@ async fn a_message_with_markup_is_escaped_in_the_answer() {
     let long = "x".repeat(10_000);
     let chat = agent.chat(&long).await;
     assert!(content(&chat).len() < 5_000, "long messages are cut");
+}
+
+#[test]
+fn a_failed_service_call_is_told_in_the_services_words_not_the_gateways_code() {
+    let detail = "docker-mcp could not run compose_ps: Docker is not reachable at unix:///var/run/docker.sock: is the Docker service running? (details in the server log)";
+    let failed = Problem::Refused {
+        tool: "compose_ps".into(),
+        refusal: ops_core::contract::Refusal::new(
+            ops_core::contract::RefusalCode::McpFailed,
+            detail,
+        ),
+    };
+    assert_eq!(failed.warning(), detail);
+    let refused = Problem::Refused {
+        tool: "compose_ps".into(),
+        refusal: ops_core::contract::Refusal::new(
+            ops_core::contract::RefusalCode::NotAuthorized,
+            "not for this role",
+        ),
+    };
+    assert!(
+        refused.warning().contains("not_authorized"),
+        "{}",
+        refused.warning()
+    );
 }

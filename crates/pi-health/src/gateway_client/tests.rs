@@ -162,15 +162,62 @@ async fn a_gateway_that_is_not_there_is_unreachable_not_an_error_answer() {
         .local_addr()
         .unwrap()
         .port();
-    let gateway = client(&format!("http://127.0.0.1:{port}"), Duration::from_secs(1));
+    let base = format!("http://127.0.0.1:{port}");
+    let gateway = client(&base, Duration::from_secs(1));
     let reply = gateway.call("compose_ps", json!({}), Kind::Read).await;
+    let plain = format!("the gateway is not answering at {base}");
     assert!(
-        matches!(reply, ToolOutcome::NotSent(ref why) if why.contains("cannot connect")),
-        "{reply:?}"
+        matches!(reply, ToolOutcome::NotSent(ref why) if *why == plain),
+        "plain words, the error chain in the log: {reply:?}"
     );
     assert!(matches!(
         gateway.approvals().await,
         Err(GatewayError::Unreachable(_))
+    ));
+    assert!(
+        matches!(gateway.readiness().await, GatewayReadiness::NotAnswering(ref why) if *why == plain),
+        "not ready"
+    );
+}
+
+/// A stand-in gateway answering only `GET /health/ready`, with `status` and `body`.
+async fn fake_readiness(status: StatusCode, body: Value) -> String {
+    let app = axum::Router::new().route(
+        "/health/ready",
+        get(move || {
+            let body = body.clone();
+            async move { (status, Json(body)).into_response() }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    base
+}
+
+#[tokio::test]
+async fn readiness_reads_the_gateways_answer() {
+    let ready = fake_readiness(StatusCode::OK, json!({"status": "ready", "problems": []})).await;
+    assert_eq!(
+        client(&ready, Duration::from_secs(1)).readiness().await,
+        GatewayReadiness::Ready
+    );
+    let down = fake_readiness(
+        StatusCode::SERVICE_UNAVAILABLE,
+        json!({"status": "not_ready", "problems": ["docker-mcp cannot reach the Docker Engine: is the Docker service running?"]}),
+    )
+    .await;
+    assert_eq!(
+        client(&down, Duration::from_secs(1)).readiness().await,
+        GatewayReadiness::ServicesDown(vec![
+            "docker-mcp cannot reach the Docker Engine: is the Docker service running?".into()
+        ])
+    );
+    // An older gateway without /health/ready is not taken as ready.
+    let old = fake_readiness(StatusCode::NOT_FOUND, json!({"detail": "no such page"})).await;
+    assert!(matches!(
+        client(&old, Duration::from_secs(1)).readiness().await,
+        GatewayReadiness::ServicesDown(ref problems) if problems[0].contains("HTTP 404")
     ));
 }
 

@@ -283,20 +283,21 @@ pub(crate) async fn approve_gateway(
             true,
             format!("Approval {id} approved: the call ran and succeeded."),
         ),
+        // A failed service call in the service's words; a refusal with its code.
+        ToolOutcome::Refused(r) if r.code.may_have_run() => decision(
+            StatusCode::BAD_GATEWAY,
+            false,
+            format!("Approval {id} was used, but the call failed: {}", r.detail),
+        ),
         ToolOutcome::Refused(r) => decision(
             StatusCode::BAD_GATEWAY,
             false,
-            format!(
-                "Refused or failed ({} {}): {}",
-                r.status(),
-                r.code,
-                r.detail
-            ),
+            format!("Refused ({} {}): {}", r.status(), r.code, r.detail),
         ),
         ToolOutcome::NotSent(why) => decision(
             StatusCode::BAD_GATEWAY,
             false,
-            format!("Not executed: {why}."),
+            format!("Not executed: {why}: is it running? (details in the server log)"),
         ),
         ToolOutcome::Unreachable(why) => decision(
             StatusCode::BAD_GATEWAY,

@@ -11,6 +11,7 @@ mod guard;
 mod login;
 mod pages;
 mod ratelimit;
+mod readiness;
 mod session;
 
 use std::sync::Arc;
@@ -108,6 +109,8 @@ pub(crate) struct Inner {
     check_slots: CheckSlots,
     clock: Clock,
     trusted_proxies: TrustedProxies,
+    /// The last `/health/ready` answer, reused for a few seconds.
+    readiness: ops_core::recent::Recent<readiness::Readiness>,
 }
 
 /// The handlers' state.
@@ -153,6 +156,7 @@ impl AppState {
             check_slots: CheckSlots::new(CHECKS_RUNNING, CHECKS_WAITING),
             clock: Clock::default(),
             trusted_proxies: config.trusted_proxies.clone(),
+            readiness: ops_core::recent::Recent::new(readiness::FRESH_FOR),
         }))
     }
 }
@@ -184,6 +188,7 @@ fn router(AppState(state): AppState) -> Router {
         .route("/static/app.js", get(assets::js))
         .route("/static/app.css", get(assets::css))
         .route("/health", get(api::health))
+        .route("/health/ready", get(readiness::ready))
         .merge(signed_in)
         .fallback(api::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -140,6 +140,35 @@
   }
 
   // ---- dashboard ----
+  // When pi-health last answered: the figures on the page are from then.
+  let lastAnswer = null;
+
+  function clock(date, withSeconds) {
+    const options = withSeconds ? {} : { hour: "2-digit", minute: "2-digit" };
+    return date.toLocaleTimeString([], options);
+  }
+
+  // The "Updated" line says how fresh the figures are, and never looks fresh
+  // when they are not: pi-health not answering greys the figures out and says
+  // since when they date; the gateway not answering says the stack is unknown.
+  function showFreshness(hostAnswered, stackAnswered) {
+    const node = byId("updated");
+    const now = new Date();
+    if (hostAnswered) lastAnswer = now;
+    const disconnected = !hostAnswered;
+    document.body.classList.toggle("disconnected", disconnected);
+    node.classList.toggle("stale", disconnected || !stackAnswered);
+    node.dataset.state = disconnected ? "disconnected" : stackAnswered ? "connected" : "gateway-disconnected";
+    if (disconnected) {
+      node.textContent = "\u26a0 Disconnected: pi-health is not answering; " +
+        (lastAnswer ? "data from " + clock(lastAnswer, false) + "." : "no data yet.");
+    } else if (!stackAnswered) {
+      node.textContent = "\u26a0 Disconnected from the gateway: the containers' status is unknown; host figures updated " + clock(now, true) + ".";
+    } else {
+      node.textContent = "Updated " + clock(now, true);
+    }
+  }
+
   function setStat(name, text) {
     const node = document.querySelector('[data-stat="' + name + '"]');
     if (node) node.textContent = text;
@@ -165,7 +194,8 @@
       }));
     }
     if (containers.data) renderSummary(containers.data);
-    byId("updated").textContent = "Updated " + new Date().toLocaleTimeString();
+    const stackAnswered = containers.ok && !!containers.data && !!containers.data.summary;
+    showFreshness(stats.ok && !!stats.data, stackAnswered);
   }
 
   // ---- containers ----
