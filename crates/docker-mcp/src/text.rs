@@ -1,9 +1,10 @@
 //! Making Engine and CLI output safe to hand to a person or a model: no
 //! terminal escapes, valid UTF-8, and a byte cap with a visible marker.
 
+use std::collections::VecDeque;
 use std::sync::LazyLock;
 
-use regex::Regex;
+use regex::{Regex, RegexBuilder};
 
 /// CSI and OSC sequences, other ESC sequences, and control characters other
 /// than newline and tab.
@@ -114,22 +115,42 @@ const ERROR_WORDS: [&str; 22] = [
     "crash",
 ];
 
+/// [`ERROR_WORDS`] as one case-insensitive pattern: one pass over the text instead
+/// of every word searched in every lower-cased line (diagnosis reads 500 lines).
+static ERROR_PATTERN: LazyLock<Regex> = LazyLock::new(|| {
+    let words: Vec<String> = ERROR_WORDS.iter().map(|w| regex::escape(w)).collect();
+    RegexBuilder::new(&words.join("|"))
+        .case_insensitive(true)
+        // The words are ASCII: no Unicode case folding (the Kelvin sign is not a K).
+        .unicode(false)
+        .build()
+        .expect("static regex")
+});
+
 /// The last `max_lines` lines of `text` that look like errors, oldest first,
 /// each at most `max_bytes` (see [`head_bytes`]).
 pub fn error_lines(text: &str, max_lines: usize, max_bytes: usize) -> Vec<String> {
-    let mut found: Vec<String> = text
-        .lines()
-        .rev()
-        .map(str::trim_end)
-        .filter(|line| {
-            let lower = line.to_lowercase();
-            ERROR_WORDS.iter().any(|word| lower.contains(word))
-        })
-        .take(max_lines)
-        .map(|line| head_bytes(line, max_bytes))
-        .collect();
-    found.reverse();
+    if max_lines == 0 {
+        return Vec::new();
+    }
+    let mut found: VecDeque<&str> = VecDeque::with_capacity(max_lines.min(64));
+    let mut from = 0;
+    while let Some(hit) = ERROR_PATTERN.find_at(text, from) {
+        let start = text[..hit.start()].rfind('\n').map_or(0, |newline| newline + 1);
+        let end = text[hit.end()..]
+            .find('\n')
+            .map_or(text.len(), |newline| hit.end() + newline);
+        if found.len() == max_lines {
+            found.pop_front();
+        }
+        found.push_back(text[start..end].trim_end());
+        // One entry per line, however many words it has.
+        from = end;
+    }
     found
+        .into_iter()
+        .map(|line| head_bytes(line, max_bytes))
+        .collect()
 }
 
 #[cfg(test)]
@@ -156,6 +177,12 @@ mod tests {
         let cut = &error_lines(&long, 10, 300)[0];
         assert!(cut.len() <= 300 && cut.ends_with('…'), "{}", cut.len());
         assert!(error_lines("all fine\nstill fine\n", 10, 300).is_empty());
+        // A line with several words is one line; case does not matter; no newline at the end.
+        assert_eq!(
+            error_lines("FATAL error: Failed\nok\nlast ERRor", 10, 300),
+            ["FATAL error: Failed", "last ERRor"]
+        );
+        assert!(error_lines("error\n", 0, 300).is_empty());
     }
 
     #[test]

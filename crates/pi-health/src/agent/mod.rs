@@ -409,7 +409,14 @@ impl Agent {
         answer: &mut Answer,
     ) {
         match order {
-            Order::Services { action, services } => {
+            Order::Services {
+                action,
+                services,
+                missing,
+            } => {
+                for name in &missing {
+                    answer.html.append(&render::left_out(name));
+                }
                 for service in services.iter().take(MAX_CARDS) {
                     self.suggest(answer, action, service, ps);
                 }

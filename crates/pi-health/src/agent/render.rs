@@ -272,6 +272,20 @@ pub(crate) fn no_such_service(
     html
 }
 
+/// A name listed beside real services that the stack does not have.
+pub(crate) fn left_out(name: &NoSuchService) -> Html {
+    let mut html = Html::new();
+    html.wrap(
+        "<p>",
+        &format!(
+            "There is no {} in this stack, so I left it out.",
+            name.typed
+        ),
+        "</p>",
+    );
+    html
+}
+
 fn services_list(html: &mut Html, services: &[String]) {
     if services.is_empty() {
         html.raw("<p>I do not know the stack's services right now.</p>");

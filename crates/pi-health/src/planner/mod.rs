@@ -95,6 +95,10 @@ pub(crate) enum Order {
     Services {
         action: Action,
         services: Vec<String>,
+        /// Listed beside them but not in the stack ("restart plex and sonarr"):
+        /// said, never silently dropped.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        missing: Vec<NoSuchService>,
     },
     /// "restart everything": what it would touch, one card per service it applies to.
     Everything { action: Action },
@@ -261,6 +265,80 @@ impl Message {
         named
     }
 
+    /// Unknown words listed with the services named, joined by "and"/"or"
+    /// ("plex and sonarr") or alone in a comma-separated clause after them
+    /// ("sonarr, plex"): names of services the stack lacks, each once.
+    fn listed_unknowns(&self) -> Vec<NoSuchService> {
+        let is_joiner = |w: &Word| matches!(w.text.as_str(), "and" | "or" | "&");
+        let mut listed: Vec<Vec<bool>> = self
+            .clauses
+            .iter()
+            .map(|clause| {
+                clause
+                    .iter()
+                    .map(|w| matches!(w.kind, WordKind::Service(_)))
+                    .collect()
+            })
+            .collect();
+        let mut seen_service = false;
+        for (c, clause) in self.clauses.iter().enumerate() {
+            let names_only = clause.iter().all(|w| {
+                matches!(w.kind, WordKind::Service(_) | WordKind::Unknown) || is_joiner(w)
+            });
+            // A lone word, or names with a real service among them: a list, not prose.
+            let a_list = clause.len() == 1
+                || clause
+                    .iter()
+                    .any(|w| matches!(w.kind, WordKind::Service(_)));
+            if seen_service && names_only && a_list {
+                for (i, w) in clause.iter().enumerate() {
+                    listed[c][i] |= matches!(w.kind, WordKind::Unknown);
+                }
+            }
+            seen_service |= clause.iter().any(|w| matches!(w.kind, WordKind::Service(_)));
+        }
+        // Spread along the joiners until nothing changes ("plex and emby and sonarr").
+        loop {
+            let mut changed = false;
+            for (c, clause) in self.clauses.iter().enumerate() {
+                for i in 0..clause.len() {
+                    if listed[c][i] || !matches!(clause[i].kind, WordKind::Unknown) {
+                        continue;
+                    }
+                    let beside = |j: Option<usize>, k: Option<usize>| match (j, k) {
+                        (Some(j), Some(k)) => {
+                            clause.get(j).is_some_and(is_joiner)
+                                && listed[c].get(k).copied().unwrap_or(false)
+                        }
+                        _ => false,
+                    };
+                    if beside(i.checked_sub(1), i.checked_sub(2)) || beside(Some(i + 1), Some(i + 2)) {
+                        listed[c][i] = true;
+                        changed = true;
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        let mut missing: Vec<NoSuchService> = Vec::new();
+        for (c, clause) in self.clauses.iter().enumerate() {
+            for (i, w) in clause.iter().enumerate() {
+                if listed[c][i]
+                    && matches!(w.kind, WordKind::Unknown)
+                    && !missing.iter().any(|m| m.typed == w.typed)
+                {
+                    missing.push(NoSuchService {
+                        typed: w.typed.clone(),
+                        near: None,
+                    });
+                }
+            }
+        }
+        missing
+    }
+
     /// The first word that could be the name of a service the stack lacks.
     fn unknown(&self) -> Option<NoSuchService> {
         self.words().find_map(|w| match &w.kind {
@@ -379,7 +457,12 @@ fn order(message: &Message, action: Action) -> Order {
     }
     let services: Vec<String> = message.named().into_iter().map(|n| n.service).collect();
     if !services.is_empty() {
-        return Order::Services { action, services };
+        let missing = message.listed_unknowns();
+        return Order::Services {
+            action,
+            services,
+            missing,
+        };
     }
     if message.any(lexicon::EVERYTHING) {
         return Order::Everything { action };

@@ -61,6 +61,7 @@ fn orders_plain_polite_terse_and_phrasal() {
     let restart = |services: &[&str]| Order::Services {
         action: Action::Restart,
         services: services.iter().map(|s| s.to_string()).collect(),
+        missing: vec![],
     };
     assert_eq!(order("restart sonarr"), restart(&["sonarr"]));
     assert_eq!(order("can you restart sonarr?"), restart(&["sonarr"]));
@@ -77,21 +78,24 @@ fn orders_plain_polite_terse_and_phrasal() {
         order("take jellyfin down"),
         Order::Services {
             action: Action::Stop,
-            services: vec!["jellyfin".into()]
+            services: vec!["jellyfin".into()],
+            missing: vec![]
         }
     );
     assert_eq!(
         order("kill bazarr"),
         Order::Services {
             action: Action::Stop,
-            services: vec!["bazarr".into()]
+            services: vec!["bazarr".into()],
+            missing: vec![]
         }
     );
     assert_eq!(
         order("turn radarr back on"),
         Order::Services {
             action: Action::Start,
-            services: vec!["radarr".into()]
+            services: vec!["radarr".into()],
+            missing: vec![]
         }
     );
     assert_eq!(
@@ -167,7 +171,8 @@ fn unknown_names_are_named_and_near_misses_suggested() {
         order("restart sonarr; rm -rf /"),
         Order::Services {
             action: Action::Restart,
-            services: vec!["sonarr".into()]
+            services: vec!["sonarr".into()],
+            missing: vec![]
         },
         "only declared names are taken, never the rest of the text"
     );
@@ -185,6 +190,41 @@ fn unknown_names_are_named_and_near_misses_suggested() {
 }
 
 #[test]
+fn names_listed_beside_services_that_the_stack_lacks_are_said_not_dropped() {
+    let missing = |order: Order| match order {
+        Order::Services {
+            services, missing, ..
+        } => (
+            services,
+            missing.into_iter().map(|m| m.typed).collect::<Vec<_>>(),
+        ),
+        other => panic!("not services: {other:?}"),
+    };
+    let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        missing(order("restart plex and sonarr")),
+        (strings(&["sonarr"]), strings(&["plex"]))
+    );
+    assert_eq!(
+        missing(order("restart sonarr, plex")),
+        (strings(&["sonarr"]), strings(&["plex"]))
+    );
+    assert_eq!(
+        missing(order("please restart plex and emby and radarr")),
+        (strings(&["radarr"]), strings(&["plex", "emby"]))
+    );
+    // Words that are not in a list of names are not taken for one.
+    assert_eq!(
+        missing(order("restart sonarr quickly")),
+        (strings(&["sonarr"]), strings(&[]))
+    );
+    assert_eq!(
+        missing(order("restart sonarr, it looks stuck")),
+        (strings(&["sonarr"]), strings(&[]))
+    );
+}
+
+#[test]
 fn misspelled_commands_are_understood() {
     assert_eq!(question("chekc dokcer stauts"), Question::Overview);
     assert_eq!(question("lsit containers"), Question::Overview);
@@ -192,7 +232,8 @@ fn misspelled_commands_are_understood() {
         order("restrat radarr"),
         Order::Services {
             action: Action::Restart,
-            services: vec!["radarr".into()]
+            services: vec!["radarr".into()],
+            missing: vec![]
         }
     );
 }
