@@ -95,12 +95,25 @@ enum UserCommand {
         #[command(flatten)]
         data: DataDir,
     },
+    /// Sign NAME out everywhere: their sessions end at their next request,
+    /// in a running pi-health too.
+    Revoke {
+        name: String,
+        #[command(flatten)]
+        data: DataDir,
+    },
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
         Some(PiHealthCommand::User(UserCommand::Add { name, role, data })) => {
             add_user(&data.data_dir, &name, role.as_deref())
+        }
+        Some(PiHealthCommand::User(UserCommand::Revoke { name, data })) => {
+            let users = Users::in_data_dir(&data.data_dir);
+            users.revoke_sessions(&name).map_err(anyhow::Error::msg)?;
+            eprintln!("{name} is signed out everywhere");
+            Ok(())
         }
         None => serve(args).await,
     }

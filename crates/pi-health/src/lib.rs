@@ -21,6 +21,7 @@
 #![warn(unreachable_pub, missing_docs)]
 
 mod agent;
+mod chat_history;
 mod escape;
 mod gateway_client;
 mod host;
@@ -29,6 +30,7 @@ mod ids;
 mod llm;
 mod pending;
 mod planner;
+mod private_file;
 mod suggestion;
 mod summary;
 mod users;

@@ -1,9 +1,13 @@
 //! pi-health's local users: names and Argon2id password hashes (PHC strings) in
 //! one JSON file in the data directory, readable by its owner only. The file is
-//! re-read at each sign-in, so `ops-copilot pi-health user add` takes effect at once.
+//! re-read at each sign-in, so `ops-copilot pi-health user add` takes effect at once,
+//! and checked (when it changed) at each request of a signed-in person: a user
+//! removed, given another role, a new password or `user revoke` loses their
+//! sessions at once.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
+use std::time::SystemTime;
 
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
@@ -11,6 +15,7 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use serde::{Deserialize, Serialize};
 
 use crate::ids;
+use crate::private_file;
 
 /// The file's name in the data directory.
 const USERS_FILE: &str = "pi-health-users.json";
@@ -28,6 +33,31 @@ struct UserRecord {
     /// everyone acted with pi-health's own token, an admin one).
     #[serde(default = "legacy_role")]
     role: String,
+    /// Sessions signed in before this (unix ms) are no longer valid: set when
+    /// the password or role changes and by `user revoke`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    sessions_since_ms: u64,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
+}
+
+/// The users file is refused above this size (a few thousand users).
+const MAX_FILE_BYTES: u64 = 4 << 20;
+
+/// What a signed-in session is checked against at each request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Standing {
+    pub(crate) role: String,
+    pub(crate) sessions_since_ms: u64,
+}
+
+/// Now, in milliseconds since the Unix epoch.
+pub(crate) fn unix_ms_now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// The role of a user stored without one.
@@ -61,6 +91,9 @@ struct UsersFile {
 /// The web app's users: names and Argon2 password hashes in a JSON file.
 pub struct Users {
     path: PathBuf,
+    /// The file as last read for [`Users::standing`], with the size and
+    /// modification time it had: read again only when they change.
+    seen: Mutex<Option<(u64, Option<SystemTime>, UsersFile)>>,
 }
 
 /// The longest user name, in bytes (all its characters are ASCII).
@@ -113,7 +146,10 @@ fn decoy_hash() -> &'static str {
 
 impl Users {
     pub(crate) fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into() }
+        Self {
+            path: path.into(),
+            seen: Mutex::default(),
+        }
     }
 
     /// `<data_dir>/pi-health-users.json`.
@@ -127,31 +163,55 @@ impl Users {
     }
 
     fn read(&self) -> Result<UsersFile, String> {
-        match std::fs::read_to_string(&self.path) {
-            Ok(text) => serde_json::from_str(&text)
+        match private_file::read_bounded(&self.path, MAX_FILE_BYTES)? {
+            Some(text) => serde_json::from_str(&text)
                 .map_err(|e| format!("{} is not a valid users file: {e}", self.path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(UsersFile::default()),
-            Err(e) => Err(format!("cannot read {}: {e}", self.path.display())),
+            None => Ok(UsersFile::default()),
         }
     }
 
     fn write(&self, file: &UsersFile) -> Result<(), String> {
-        let dir = self.path.parent().filter(|p| !p.as_os_str().is_empty());
-        if let Some(dir) = dir {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        }
         let text = serde_json::to_string_pretty(file).map_err(|e| e.to_string())?;
-        let tmp = self.path.with_extension(format!(
-            "tmp-{}",
-            ids::random_hex(4).map_err(|e| e.to_string())?
-        ));
-        write_private(&tmp, text.as_bytes())
-            .and_then(|()| std::fs::rename(&tmp, &self.path))
-            .map_err(|e| {
-                let _ = std::fs::remove_file(&tmp);
-                format!("cannot write {}: {e}", self.path.display())
+        private_file::write_atomic(&self.path, text.as_bytes())
+    }
+
+    /// The user's role and the oldest sign-in still valid, `None` when there
+    /// is no such user (or the file cannot be read: then nobody's session holds).
+    pub(crate) fn standing(&self, name: &str) -> Option<Standing> {
+        let meta = std::fs::metadata(&self.path).ok()?;
+        let stamp = (meta.len(), meta.modified().ok());
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let current = matches!(&*seen, Some((len, modified, _)) if (*len, *modified) == stamp);
+        if !current {
+            match self.read() {
+                Ok(file) => *seen = Some((stamp.0, stamp.1, file)),
+                Err(error) => {
+                    tracing::error!(%error, "users file: signed-in sessions cannot be checked");
+                    *seen = None;
+                    return None;
+                }
+            }
+        }
+        let (_, _, file) = seen.as_ref()?;
+        file.users
+            .iter()
+            .find(|u| u.name == name)
+            .map(|u| Standing {
+                role: u.role.clone(),
+                sessions_since_ms: u.sessions_since_ms,
             })
+    }
+
+    /// Ends every session `name` has (on every device), from now on.
+    pub fn revoke_sessions(&self, name: &str) -> Result<(), String> {
+        let mut file = self.read()?;
+        let user = file
+            .users
+            .iter_mut()
+            .find(|u| u.name == name)
+            .ok_or_else(|| format!("there is no user {name:?} in {}", self.path.display()))?;
+        user.sessions_since_ms = unix_ms_now();
+        self.write(&file)
     }
 
     #[cfg(test)]
@@ -186,11 +246,14 @@ impl Users {
                 if let Some(role) = role {
                     user.role = role.to_owned();
                 }
+                // A new password signs the old one's sessions out.
+                user.sessions_since_ms = unix_ms_now();
             }
             None => file.users.push(UserRecord {
                 name: name.to_owned(),
                 password_hash,
                 role: role.unwrap_or(DEFAULT_ROLE).to_owned(),
+                sessions_since_ms: 0,
             }),
         }
         self.write(&file)
@@ -227,24 +290,6 @@ impl Users {
             }
         }
     }
-}
-
-#[cfg(unix)]
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
-}
-
-#[cfg(not(unix))]
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    std::fs::write(path, bytes)
 }
 
 #[cfg(test)]

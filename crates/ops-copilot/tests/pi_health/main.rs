@@ -9,6 +9,7 @@
 mod auth;
 mod browser;
 mod chat;
+mod continuity;
 mod degraded;
 #[allow(dead_code)]
 #[path = "../gateway/support.rs"]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use test_support::wait_for;
 
-use crate::gateway_support::{Env, Options};
+use crate::gateway_support::{ADMIN, Env, Options};
 use crate::support::{ALICE, BOB, PRINCIPAL, PiHealth, gateway_token};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,4 +105,57 @@ async fn a_standard_person_cannot_approve_a_stop_and_reads_only_their_own_audit(
         records.iter().any(|r| r["on_behalf_of"] == "bob"),
         "{audit}"
     );
+}
+
+/// The pages' refreshes read the stack as the person (their role decides, the
+/// audit names them), and share one read per role and interval: many tabs and
+/// people of one role make one `compose_ps` call, not one each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_refreshes_read_as_the_person_and_share_one_read_per_role() {
+    let env = Env::start("ph-shared", &["sonarr"], Options::default()).await;
+    let online = gateway_token(&env, "admin").await;
+    let app = PiHealth::start(env.stack.file(), Some(&online), &[], false).await;
+    let alice = app.sign_in(ALICE).await;
+    let mallory = app.sign_in(crate::support::MALLORY).await;
+    let bob = app.sign_in(BOB).await;
+
+    let ps_records = || async { env.audit(ADMIN, "tool=compose_ps").await };
+    let before = ps_records().await.len();
+    // Three refreshes by two admins, then two by a standard person, within the interval.
+    for browser in [&alice, &mallory, &alice] {
+        let reply = browser.get("/api/containers").await;
+        let services = reply.expect(200)["services"].as_array().unwrap();
+        let sonarr = services.iter().find(|s| s["service"] == "sonarr");
+        assert_eq!(sonarr.unwrap()["verdict"], "healthy", "{:?}", reply.body);
+    }
+    for _ in 0..2 {
+        bob.get("/api/containers").await.expect(200);
+    }
+    // A person's request for logs is theirs alone, in their name. Made after the
+    // refreshes: once its record is in the audit, theirs are too (one chain, in order).
+    bob.get("/api/containers?logs=sonarr&tail=50")
+        .await
+        .expect(200);
+    wait_for(
+        "bob's compose_logs in the audit",
+        Duration::from_secs(10),
+        || async {
+            let logs = env.audit(ADMIN, "tool=compose_logs").await;
+            match logs.first() {
+                Some(record) if record["on_behalf_of"] == "bob" => Ok(()),
+                _ => Err(format!("{logs:#?}")),
+            }
+        },
+    )
+    .await;
+
+    let records = ps_records().await;
+    let new: Vec<&serde_json::Value> = records.iter().take(records.len() - before).collect();
+    assert_eq!(new.len(), 2, "one read per role: {new:#?}");
+    let mut people: Vec<&str> = new
+        .iter()
+        .map(|r| r["on_behalf_of"].as_str().unwrap_or("(pi-health itself)"))
+        .collect();
+    people.sort_unstable();
+    assert_eq!(people, ["alice", "bob"], "{new:#?}");
 }

@@ -381,6 +381,16 @@ pub struct Browser {
 }
 
 impl Browser {
+    /// The same browser (cookie and CSRF token) talking to the app at `base`
+    /// (pi-health started again listens on another port).
+    pub fn at(&self, base: &str) -> Browser {
+        Browser {
+            base: base.to_owned(),
+            cookie: self.cookie.clone(),
+            csrf: self.csrf.clone(),
+        }
+    }
+
     /// A request with the session cookie, the CSRF token given (if any) and a JSON body.
     pub async fn send(
         &self,

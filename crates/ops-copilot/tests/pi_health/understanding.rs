@@ -244,7 +244,8 @@ async fn why_answers_with_the_evidence_of_really_failing_services() {
     let text = looping.content();
     for evidence in [
         "crash loop",
-        "Exit code 1: the program failed (a general error).",
+        // "Exit code 1: ..." when caught exited, "Last exit code 1: ..." while it runs.
+        "xit code 1: the program failed (a general error)",
         "database is locked",
         "A restart will not help",
     ] {

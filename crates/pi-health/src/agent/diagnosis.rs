@@ -50,12 +50,34 @@ pub(crate) fn helpful_action(diagnosis: &Diagnosis) -> Result<Action, &'static s
 }
 
 fn container_evidence(html: &mut Html, container: &ContainerDiagnosis) {
-    if let Some(code) = container.exit_code {
-        let meaning = container
-            .exit_meaning
-            .clone()
-            .unwrap_or_else(|| ops_core::contract::exit_code_meaning(code));
-        html.wrap("<li>", &format!("Exit code {code}: {meaning}."), "</li>");
+    // A crash loop caught while it runs has no exit code of its own: its last
+    // death's is the evidence.
+    let last_death = || {
+        container
+            .recent
+            .events
+            .iter()
+            .rev()
+            .find(|e| e.kind == "die")
+            .and_then(|e| e.exit_code)
+    };
+    match (container.exit_code, last_death()) {
+        (Some(code), _) => {
+            let meaning = container
+                .exit_meaning
+                .clone()
+                .unwrap_or_else(|| ops_core::contract::exit_code_meaning(code));
+            html.wrap("<li>", &format!("Exit code {code}: {meaning}."), "</li>");
+        }
+        (None, Some(code)) => {
+            let meaning = ops_core::contract::exit_code_meaning(code);
+            html.wrap(
+                "<li>",
+                &format!("Last exit code {code}: {meaning} (it was started again since)."),
+                "</li>",
+            );
+        }
+        (None, None) => {}
     }
     if container.oom_killed {
         html.raw("<li>The kernel killed it for running out of memory (OOMKilled).</li>");
@@ -266,6 +288,26 @@ mod tests {
         assert_eq!(
             helpful_action(&sample("bazarr", Verdict::Stopped)),
             Ok(Action::Start)
+        );
+        // Caught running between two deaths: the last death's exit code is said.
+        let mut running = sample("bazarr", Verdict::CrashLoop);
+        running.containers[0].exit_code = None;
+        running.containers[0].recent.events = vec![
+            ops_core::contract::diagnosis::RecentEvent {
+                at: 1,
+                kind: "die".into(),
+                exit_code: Some(2),
+            },
+            ops_core::contract::diagnosis::RecentEvent {
+                at: 2,
+                kind: "start".into(),
+                exit_code: None,
+            },
+        ];
+        let text = render(&running, None).into_string();
+        assert!(
+            text.contains("Last exit code 2: the program was started with wrong arguments"),
+            "{text}"
         );
         let healthy = render(&sample("bazarr", Verdict::Healthy), None).into_string();
         assert!(!healthy.contains("Next step"), "{healthy}");

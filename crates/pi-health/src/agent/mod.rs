@@ -25,7 +25,7 @@ use crate::suggestion::{self, Planned, Suggestion};
 use crate::summary;
 use ops_core::contract::Refusal;
 
-pub(crate) use approve::ApproveReply;
+pub(crate) use approve::{ApproveReply, Status as ApproveStatus};
 use services::ServiceCache;
 
 /// The `model` the chat reports when no language model is configured.

@@ -15,7 +15,9 @@ use super::Shared;
 use super::guard::json_error;
 use super::session::Session;
 use crate::agent::ApproveReply;
+use crate::agent::ApproveStatus;
 use crate::agent::{MAX_MESSAGE_CHARS, Problem};
+use crate::chat_history;
 use crate::gateway_client::{AuditQuery, GatewayClient, ToolOutcome, on_behalf_of};
 use crate::pending::TakeError;
 use crate::summary;
@@ -81,9 +83,39 @@ pub(crate) async fn chat(
             id = %planned.suggestion.id,
             "pi-health: suggested an action"
         );
-        state.pending.insert(&session.id, planned);
+        state.pending.insert(&session.key, planned);
     }
+    state
+        .history
+        .record_exchange(&session.user, &message, &chat.reply);
     Json(chat.reply).into_response()
+}
+
+/// `GET /api/ops-copilot/history`: the person's own recent chat, oldest first.
+pub(crate) async fn history(
+    State(state): State<Shared>,
+    Extension(session): Extension<Session>,
+) -> Response {
+    let entries = state.history.entries(&session.user);
+    Json(json!({ "entries": entries, "kept": chat_history::MAX_ENTRIES })).into_response()
+}
+
+/// `DELETE /api/ops-copilot/history`: forgets the person's chat.
+pub(crate) async fn clear_history(
+    State(state): State<Shared>,
+    Extension(session): Extension<Session>,
+) -> Response {
+    match state.history.clear(&session.user) {
+        Ok(()) => Json(json!({ "entries": [] })).into_response(),
+        Err(error) => {
+            tracing::error!(%error, user = %session.user, "chat history: cannot clear");
+            json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "history_not_cleared",
+                "The chat history could not be removed; see pi-health's log.",
+            )
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -109,7 +141,7 @@ pub(crate) async fn approve(
             return json_error(rejection_status(e.status()), "bad_request", &detail);
         }
     };
-    let planned = match state.pending.take(&session.id, &id) {
+    let planned = match state.pending.take(&session.key, &id) {
         Ok(planned) => planned,
         Err(error) => {
             let status = match error {
@@ -136,6 +168,15 @@ pub(crate) async fn approve(
     );
     let outcome = on_behalf_of(&session.user, &session.role, state.agent.approve(&planned)).await;
     tracing::info!(user = %session.user, id = %id, status = ?outcome.status, result = %outcome.result, "pi-health: action outcome");
+    let said = match &outcome.followup {
+        Some(followup) => format!("{} {followup}", outcome.result),
+        None => outcome.result.clone(),
+    };
+    state.history.record_outcome(
+        &session.user,
+        outcome.status == ApproveStatus::Success,
+        &said,
+    );
     let status = StatusCode::from_u16(outcome.http_status).unwrap_or(StatusCode::BAD_GATEWAY);
     reply(status, outcome)
 }
@@ -157,9 +198,11 @@ fn online(state: &Shared) -> bool {
 }
 
 /// `GET /api/containers[?logs=SERVICE&tail=N]`: the stack through `compose_ps`,
-/// and one service's recent logs (redacted by the gateway) on request.
+/// and one service's recent logs (redacted by the gateway) on request, both
+/// read as the signed-in person.
 pub(crate) async fn containers(
     State(state): State<Shared>,
+    Extension(session): Extension<Session>,
     query: Result<Query<ContainersQuery>, QueryRejection>,
 ) -> Response {
     let Ok(Query(query)) = query else {
@@ -175,7 +218,8 @@ pub(crate) async fn containers(
         "compose_file": state.agent.compose_file(),
         "services": [],
     });
-    match state.agent.compose_ps().await {
+    // As the person (their role decides), shared with the pages of others of that role.
+    match state.status_reads.compose_ps(&state.agent, &session).await {
         Ok(ps) => {
             let stack = summary::summarize(&ps);
             body["summary"] = json!({
@@ -196,7 +240,13 @@ pub(crate) async fn containers(
         Err(problem) => body["warning"] = json!(problem.warning()),
     }
     if let Some(service) = query.logs {
-        body["logs"] = match state.agent.logs(&service, query.tail.unwrap_or(100)).await {
+        let tail = query.tail.unwrap_or(100);
+        let logs = on_behalf_of(
+            &session.user,
+            &session.role,
+            state.agent.logs(&service, tail),
+        );
+        body["logs"] = match logs.await {
             Ok(result) => json!({
                 "service": service,
                 "logs": result.get("logs").cloned().unwrap_or(Value::Null),

@@ -59,10 +59,21 @@ pub(crate) fn json_error(status: StatusCode, code: &str, detail: &str) -> Respon
     (status, Json(json!({ "detail": detail, "code": code }))).into_response()
 }
 
-/// The session the request's cookie names, if it is alive.
+/// The session the request's cookie names, if it is alive and its user still
+/// stands as they signed in (same role, not removed, not revoked since).
 pub(crate) fn session_of(state: &Shared, headers: &HeaderMap) -> Option<Session> {
     let id = cookies::get(headers, state.cookies.session_name())?;
-    state.sessions.get(&id)
+    let session = state.sessions.get(&id)?;
+    let holds = state.users.standing(&session.user).is_some_and(|standing| {
+        standing.role == session.role && session.signed_in_ms >= standing.sessions_since_ms
+    });
+    if !holds {
+        tracing::info!(user = %session.user, "pi-health: session ended (the user was removed, changed or revoked)");
+        state.sessions.remove(&session.key);
+        state.pending.forget_session(&session.key);
+        return None;
+    }
+    Some(session)
 }
 
 /// API calls without a session get 401; pages are redirected to the sign-in page.

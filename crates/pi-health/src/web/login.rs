@@ -240,7 +240,7 @@ pub(crate) async fn submit(
             state.devices.issue(&name, now).ok()
         }
     };
-    let Ok(session) = state.sessions.create(&name, &role) else {
+    let Ok(signed_in) = state.sessions.create(&name, &role) else {
         tracing::error!(user = %name, "pi-health: no randomness for a session id; sign-in refused");
         return form_response(
             &state,
@@ -248,11 +248,12 @@ pub(crate) async fn submit(
             Some("Signing in is not possible right now (an internal error); try again later."),
         );
     };
-    tracing::info!(user = %name, %role, %address, "pi-health: signed in");
+    let session = &signed_in.session;
+    tracing::info!(user = %session.user, role = %session.role, %address, "pi-health: signed in");
     let mut cookies = vec![
         state.cookies.set(
             state.cookies.session_name(),
-            &session.id,
+            &signed_in.cookie_id,
             "/",
             state.sessions.lifetime().as_secs(),
         ),
@@ -293,8 +294,8 @@ pub(crate) async fn logout(
     if !same_token(&sent, &session.csrf) || guard::cross_site(&headers) {
         return guard::json_error(StatusCode::FORBIDDEN, "csrf", "missing or wrong CSRF token");
     }
-    state.sessions.remove(&session.id);
-    state.pending.forget_session(&session.id);
+    state.sessions.remove(&session.key);
+    state.pending.forget_session(&session.key);
     tracing::info!(user = %session.user, "pi-health: signed out");
     with_cookies(
         Redirect::to("/login").into_response(),

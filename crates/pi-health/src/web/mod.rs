@@ -13,6 +13,7 @@ mod pages;
 mod ratelimit;
 mod readiness;
 mod session;
+mod status_reads;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,16 +24,22 @@ use axum::middleware;
 use axum::routing::{get, post};
 
 use crate::agent::Agent;
+use crate::chat_history::ChatHistory;
 use crate::pending::PendingActions;
 use crate::users::Users;
 use devices::Devices;
 use ratelimit::{Backoff, CheckSlots, Clock, Limits, LoginLimiter};
 use session::Sessions;
+use status_reads::StatusReads;
 
 pub use client_address::TrustedProxies;
 
 /// Request bodies larger than this are refused.
 const MAX_BODY_BYTES: usize = 16 * 1024;
+/// Signed-in sessions, in the data directory (they survive a restart).
+const SESSIONS_FILE: &str = "pi-health-sessions.json";
+/// Each person's recent chat, one file each, in the data directory.
+const HISTORY_DIR: &str = "pi-health-chat";
 /// Argon2 checks running at once: each takes ~19 MiB (Argon2id's default
 /// parameters) and a core; two leave a Pi's other cores to the rest.
 const CHECKS_RUNNING: usize = 2;
@@ -103,6 +110,8 @@ pub(crate) struct Inner {
     pub(crate) users: Users,
     pub(crate) sessions: Sessions,
     pub(crate) pending: PendingActions,
+    pub(crate) history: ChatHistory,
+    pub(crate) status_reads: StatusReads,
     limiter: LoginLimiter,
     devices: Devices,
     cookies: cookies::Policy,
@@ -123,6 +132,9 @@ impl AppState {
     /// The app's state: `agent` answers the chat, `users` sign in, `config`
     /// sets the sessions, sign-in limits and suggestion lifetime.
     pub fn new(agent: Agent, users: Users, config: &WebConfig) -> Self {
+        // Beside the users file: the data directory.
+        let sessions_file = users.path().with_file_name(SESSIONS_FILE);
+        let history_file = users.path().with_file_name(HISTORY_DIR);
         Self(Arc::new(Inner {
             agent,
             users,
@@ -131,7 +143,10 @@ impl AppState {
                 config.session_lifetime,
                 config.max_sessions_per_user,
                 config.max_sessions,
-            ),
+            )
+            .with_file(sessions_file),
+            history: ChatHistory::new(history_file),
+            status_reads: StatusReads::new(),
             pending: PendingActions::new(config.suggestion_ttl, 20, 10_000),
             limiter: LoginLimiter::new(
                 Limits {
@@ -165,6 +180,10 @@ fn router(AppState(state): AppState) -> Router {
     let api = Router::new()
         .route("/api/ops-copilot/chat", post(api::chat))
         .route("/api/ops-copilot/approve", post(api::approve))
+        .route(
+            "/api/ops-copilot/history",
+            get(api::history).delete(api::clear_history),
+        )
         .route("/api/system-stats", get(api::system_stats))
         .route("/api/containers", get(api::containers))
         .route("/api/approvals", get(api::approvals))

@@ -125,7 +125,7 @@ const CHAT: &str = r#"<h1>Ops-Copilot</h1>
   <input id="chat-input" name="message" maxlength="2000" placeholder="Ask about the Pi or the stack, e.g. What is the Docker status?" required>
   <button type="submit" id="chat-send">Send</button>
 </form>
-<p class="sub" id="chat-meta"></p>
+<p class="sub"><span id="chat-meta"></span> <button type="button" id="chat-clear" class="small">Clear history</button></p>
 <dialog id="confirm"><form method="dialog"><h2 id="confirm-title">Confirm</h2><p id="confirm-text"></p><pre id="confirm-command"></pre>
 <p id="confirm-impact"></p><menu><button value="cancel" id="confirm-cancel">Cancel</button><button value="ok" id="confirm-ok" class="primary">Confirm</button></menu></form></dialog>"#;
 

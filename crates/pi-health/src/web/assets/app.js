@@ -303,6 +303,57 @@
     }
   }
 
+  // ---- chat history (kept per person on the server: survives reload and restart) ----
+  function historyTime(ms) {
+    return new Date(ms).toLocaleString([], { dateStyle: "short", timeStyle: "short" });
+  }
+
+  function historyBox(role, build) {
+    const box = el("div", null, "message history " + role);
+    build(box);
+    return box;
+  }
+
+  // Older messages go above whatever was typed while they loaded.
+  async function showHistory() {
+    const reply = await api("GET", "/api/ops-copilot/history");
+    if (!reply.ok || !reply.data || !reply.data.entries) return;
+    const boxes = document.createDocumentFragment();
+    for (const entry of reply.data.entries) {
+      if (entry.kind === "exchange") {
+        boxes.appendChild(historyBox("user", function (box) {
+          box.appendChild(el("p", entry.message));
+          box.appendChild(el("p", historyTime(entry.at_ms), "sub"));
+        }));
+        for (const r of entry.replies) {
+          boxes.appendChild(historyBox("assistant", function (box) {
+            // Server-built HTML: every value in it is escaped on the server.
+            const content = el("div", null, "content");
+            content.innerHTML = r.content;
+            box.appendChild(content);
+            if (r.proposed) box.appendChild(el("p", "Suggested: " + r.proposed + " (ask again for a card to approve)", "sub"));
+          }));
+        }
+      } else if (entry.kind === "outcome") {
+        boxes.appendChild(historyBox("assistant", function (box) {
+          box.appendChild(el("p", (entry.success ? "Success: " : "Failed: ") + entry.text, entry.success ? "outcome success" : "outcome error"));
+        }));
+      }
+    }
+    const messages = byId("messages");
+    messages.insertBefore(boxes, messages.firstChild);
+    if (messages.lastElementChild) messages.lastElementChild.scrollIntoView({ block: "end" });
+  }
+
+  async function clearHistory() {
+    const reply = await api("DELETE", "/api/ops-copilot/history");
+    if (reply.ok) {
+      for (const old of document.querySelectorAll("#messages .history")) old.remove();
+    } else {
+      banner(byId("banner"), false, (reply.data && reply.data.detail) || "The history could not be cleared (HTTP " + reply.status + ").");
+    }
+  }
+
   // ---- approvals ----
   async function decide(approval, verb) {
     const confirmed = await confirmAction(
@@ -368,6 +419,8 @@
   if (page === "containers") every(10000, refreshContainers);
   if (page === "chat") {
     byId("chat-form").addEventListener("submit", sendChat);
+    byId("chat-clear").addEventListener("click", clearHistory);
+    showHistory();
     byId("chat-input").focus();
   }
   if (page === "approvals") {
