@@ -29,6 +29,7 @@ mod ids;
 mod llm;
 mod pending;
 mod planner;
+mod resources;
 mod suggestion;
 mod summary;
 mod users;
