@@ -1,6 +1,7 @@
 //! The Containers page's resources: compose_stats from the real Engine through
 //! the gateway into pi-health's shared history, where pages asking within the
-//! interval share one round (counted by pi-health and in the gateway's audit).
+//! interval share one round (counted by pi-health and in the gateway's audit);
+//! then the Containers page in a real headless Chromium draws them.
 
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use test_support::wait_for;
 
 use crate::gateway_support::{ADMIN, Env, Options};
 use crate::support::{ALICE, BOB, PiHealth, gateway_token};
+use crate::webdriver::Browser;
 
 const STATS_STACK: &str = include_str!("../../../../testing/stats-stack/docker-compose.yml");
 /// `mem_limit: 48m` of the stack's `limited` service.
@@ -103,4 +105,37 @@ async fn stats_flow_through_the_gateway_and_pages_share_one_round() {
     assert_eq!(stats[0]["decision"], "executed", "{:#}", stats[0]);
     // A shared round is pi-health's own, not made for either person.
     assert!(stats[0]["on_behalf_of"].is_null(), "{:#}", stats[0]);
+
+    // The page: a row per running container, CPU and memory in words with an
+    // inline SVG chart each (named for screen readers), the stack's memory limit said.
+    let browser = Browser::start(&env.dir.join("logs")).await;
+    browser.goto(&app.url("/containers")).await;
+    browser.type_into("#username", ALICE.0).await;
+    browser.type_into("#password", ALICE.1).await;
+    browser.click("#login-form button[type=submit]").await;
+    browser.goto(&app.url("/containers")).await;
+    let limited_name = env.stack.container_name("limited");
+    let row = format!("#resources-table tbody tr[data-container=\"{limited_name}\"]");
+    browser.wait_text(&row, "of 48.0 MiB").await;
+    let charts = browser
+        .eval(&format!(
+            "return Array.from(document.querySelectorAll({:?} + ' svg.spark')).map(s => s.getAttribute('aria-label'));",
+            row
+        ))
+        .await;
+    let labels: Vec<&str> = charts
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert_eq!(labels.len(), 2, "a CPU and a memory chart: {charts}");
+    assert!(
+        labels[0].starts_with("CPU of ") && labels[1].starts_with("Memory of "),
+        "{labels:?}"
+    );
+    assert!(
+        browser.text("#resources-hint").await.is_empty(),
+        "no hint where memory is accounted"
+    );
+    let shots = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pi-health-screenshots");
+    browser.screenshot(&shots, "10-container-resources").await;
 }
