@@ -427,9 +427,10 @@ main() {
     sed "s|/opt/stack/docker-compose.yml|$file|g" "$REPO/config/policy.yaml" >"$gwdir/config/policy.yaml"
     grep -q "$MCP_URL" "$gwdir/config/tool_registry.yaml" || die "config/tool_registry.yaml has no http://docker-mcp:8080"
     grep -q "$file" "$gwdir/config/policy.yaml" || die "config/policy.yaml does not pin /opt/stack/docker-compose.yml"
-    # compose_diagnose is not in the guide's files: registered as the adaptation that
-    # `all` and deploy/config/ use does (a read, no approval, its schema with `file` const).
-    "$VENV/bin/python" - "$REPO/deploy/config" "$gwdir/config" "$file" <<'PY' || die "could not add compose_diagnose to the bench's registry and policy"
+    # compose_diagnose and compose_stats are not in the guide's files: registered as the
+    # adaptation that `all` and deploy/config/ use does (reads, no approval, their schemas
+    # with `file` const, compose_stats' longer timeout).
+    "$VENV/bin/python" - "$REPO/deploy/config" "$gwdir/config" "$file" <<'PY' || die "could not add compose_diagnose and compose_stats to the bench's registry and policy"
 import re, sys
 from pathlib import Path
 deploy, gw, file = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
@@ -438,15 +439,16 @@ def block(text: str, head: str) -> str:
     if not m:
         raise SystemExit(f"no {head} block in deploy/config")
     return m.group(0).rstrip("\n") + "\n"
-entry = block((deploy / "tool_registry.yaml").read_text(), "compose_diagnose")
-schema = block((deploy / "policy.yaml").read_text(), "compose_diagnose").replace("/opt/stack/docker-compose.yml", file)
-registry = gw / "tool_registry.yaml"
-registry.write_text(registry.read_text().rstrip("\n") + "\n\n" + entry)
-policy = gw / "policy.yaml"
-text = policy.read_text()
-if "\nguards:" not in text:
-    raise SystemExit("policy.yaml has no guards block")
-policy.write_text(text.replace("\nguards:", "\n" + schema + "\nguards:", 1))
+for tool in ("compose_diagnose", "compose_stats"):
+    entry = block((deploy / "tool_registry.yaml").read_text(), tool)
+    schema = block((deploy / "policy.yaml").read_text(), tool).replace("/opt/stack/docker-compose.yml", file)
+    registry = gw / "tool_registry.yaml"
+    registry.write_text(registry.read_text().rstrip("\n") + "\n\n" + entry)
+    policy = gw / "policy.yaml"
+    text = policy.read_text()
+    if "\nguards:" not in text:
+        raise SystemExit("policy.yaml has no guards block")
+    policy.write_text(text.replace("\nguards:", "\n" + schema + "\nguards:", 1))
 PY
     local paths=(--registry "$gwdir/config/tool_registry.yaml" --policy "$gwdir/config/policy.yaml" --data-dir "$gwdir/data")
     local token

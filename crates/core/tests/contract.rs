@@ -151,3 +151,27 @@ fn the_audit_query_has_every_filter() {
     );
     assert!(serde_json::from_value::<AuditQuery>(json!({"principle": "x"})).is_err());
 }
+
+#[test]
+fn compose_stats_answer_on_the_wire() {
+    use ops_core::contract::stats::{ContainerStats, StackStats};
+    let wire = json!({
+        "project": "arr",
+        "containers": [{
+            "service": "sonarr", "name": "arr-sonarr-1",
+            "cpu_percent": 12.5, "memory_used": 83886080, "memory_limit": 268435456,
+            "memory_percent": 31.25,
+            "net_rx_bytes": 1, "net_tx_bytes": 2, "block_read_bytes": 3, "block_write_bytes": 4
+        }, {
+            "service": "radarr", "name": "arr-radarr-1",
+            "net_rx_bytes": 0, "net_tx_bytes": 0, "block_read_bytes": 0, "block_write_bytes": 0
+        }],
+        "memory_accounting_missing": false
+    });
+    let stats: StackStats = serde_json::from_value(wire.clone()).unwrap();
+    assert_eq!(stats.containers[0].memory_limit, Some(268_435_456));
+    // Unknown figures stay unknown both ways: absent, not 0.
+    let radarr: &ContainerStats = &stats.containers[1];
+    assert_eq!((radarr.cpu_percent, radarr.memory_used), (None, None));
+    assert_eq!(serde_json::to_value(&stats).unwrap(), wire);
+}

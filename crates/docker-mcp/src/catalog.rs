@@ -1,4 +1,4 @@
-//! The nine tools: names, descriptions, annotations and schemas. One catalog
+//! The ten tools: names, descriptions, annotations and schemas. One catalog
 //! serves MCP and REST, so both validate and describe the tools identically.
 
 use std::path::Path;
@@ -11,6 +11,7 @@ pub enum ToolName {
     ComposePs,
     ComposeLogs,
     ComposeDiagnose,
+    ComposeStats,
     ComposeRestart,
     ComposeStart,
     ComposeStop,
@@ -31,11 +32,12 @@ pub struct Hints {
 pub use ops_core::contract::rules::{SERVICE_PATTERN, TAIL_DEFAULT, TAIL_MAX, TAIL_MIN};
 
 impl ToolName {
-    pub const ALL: [ToolName; 9] = [
+    pub const ALL: [ToolName; 10] = [
         Self::DockerPs,
         Self::ComposePs,
         Self::ComposeLogs,
         Self::ComposeDiagnose,
+        Self::ComposeStats,
         Self::ComposeRestart,
         Self::ComposeStart,
         Self::ComposeStop,
@@ -49,6 +51,7 @@ impl ToolName {
             Self::ComposePs => "compose_ps",
             Self::ComposeLogs => "compose_logs",
             Self::ComposeDiagnose => "compose_diagnose",
+            Self::ComposeStats => "compose_stats",
             Self::ComposeRestart => "compose_restart",
             Self::ComposeStart => "compose_start",
             Self::ComposeStop => "compose_stop",
@@ -71,6 +74,9 @@ impl ToolName {
             Self::ComposeDiagnose => {
                 "Say why one service is not well: per container its state, exit code in words, OOM kill, restarts and deaths in the last 10 minutes (crash loop), healthcheck probe outputs and last error lines, with a verdict and a next step."
             }
+            Self::ComposeStats => {
+                "CPU %, memory used and limit, network and block I/O of the stack's running containers (one sample each), and whether the kernel accounts memory per container at all."
+            }
             Self::ComposeRestart => {
                 "Restart a single service and confirm it is still running, with a new start time, after a stability window."
             }
@@ -89,9 +95,11 @@ impl ToolName {
 
     pub fn hints(self) -> Hints {
         let (read_only, destructive, idempotent, open_world) = match self {
-            Self::DockerPs | Self::ComposePs | Self::ComposeLogs | Self::ComposeDiagnose => {
-                (true, false, true, false)
-            }
+            Self::DockerPs
+            | Self::ComposePs
+            | Self::ComposeLogs
+            | Self::ComposeDiagnose
+            | Self::ComposeStats => (true, false, true, false),
             Self::ComposeRestart => (false, false, false, false),
             Self::ComposeStart => (false, false, true, false),
             Self::ComposeStop => (false, true, true, false),
@@ -115,7 +123,7 @@ impl ToolName {
     /// Whether `service` is required, optional or absent.
     fn service_argument(self) -> Option<bool> {
         match self {
-            Self::DockerPs | Self::ComposePs => None,
+            Self::DockerPs | Self::ComposePs | Self::ComposeStats => None,
             Self::ComposeLogs
             | Self::ComposeDiagnose
             | Self::ComposeRestart
@@ -239,6 +247,7 @@ impl ToolName {
                 "required": ["service", "tail", "containers", "logs", "truncated"]
             }),
             Self::ComposeDiagnose => diagnosis_schema(verdict),
+            Self::ComposeStats => stats_schema(),
             Self::ComposeRestart | Self::ComposeStart | Self::ComposeStop => json!({
                 "type": "object",
                 "properties": {
@@ -306,6 +315,49 @@ impl ToolName {
             }),
         }
     }
+}
+
+/// `ops_core::contract::stats::StackStats`, as JSON Schema.
+fn stats_schema() -> Value {
+    let string = json!({ "type": "string" });
+    let bytes = json!({ "type": "integer", "minimum": 0 });
+    let percent = json!({ "type": "number", "minimum": 0 });
+    json!({
+        "type": "object",
+        "properties": {
+            "project": string,
+            "containers": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "service": string,
+                        "name": string,
+                        "cpu_percent": percent,
+                        "memory_used": bytes,
+                        "memory_limit": bytes,
+                        "memory_percent": percent,
+                        "net_rx_bytes": bytes,
+                        "net_tx_bytes": bytes,
+                        "block_read_bytes": bytes,
+                        "block_write_bytes": bytes
+                    },
+                    "required": ["service", "name", "net_rx_bytes", "net_tx_bytes", "block_read_bytes", "block_write_bytes"]
+                }
+            },
+            "memory_accounting_missing": { "type": "boolean" },
+            "memory_hint": string,
+            "unavailable": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": { "service": string, "name": string, "reason": string },
+                    "required": ["service", "name", "reason"]
+                }
+            }
+        },
+        "required": ["project", "containers", "memory_accounting_missing"]
+    })
 }
 
 /// `ops_core::contract::diagnosis::Diagnosis`, as JSON Schema.
@@ -461,6 +513,7 @@ mod tests {
             ToolName::ComposePs,
             ToolName::ComposeLogs,
             ToolName::ComposeDiagnose,
+            ToolName::ComposeStats,
         ];
         for tool in ToolName::ALL {
             assert_eq!(tool.hints().read_only, reads.contains(&tool), "{tool}");
@@ -603,6 +656,51 @@ mod tests {
             json!({"file": FILE}),
         ] {
             assert!(catalog().validate(ToolName::ComposeDiagnose, &bad).is_err());
+        }
+    }
+
+    #[test]
+    fn the_stats_schema_describes_the_contract_type() {
+        use ops_core::contract::stats::*;
+        let stats = StackStats {
+            project: "arr".into(),
+            containers: vec![ContainerStats {
+                service: "sonarr".into(),
+                name: "arr-sonarr-1".into(),
+                cpu_percent: Some(12.5),
+                memory_used: Some(80 << 20),
+                memory_limit: Some(256 << 20),
+                memory_percent: Some(31.25),
+                net_rx_bytes: 1,
+                net_tx_bytes: 2,
+                block_read_bytes: 3,
+                block_write_bytes: 4,
+            }],
+            memory_accounting_missing: true,
+            memory_hint: Some(MEMORY_ACCOUNTING_HINT.into()),
+            unavailable: vec![Unavailable {
+                service: "radarr".into(),
+                name: "arr-radarr-1".into(),
+                reason: "slow".into(),
+            }],
+        };
+        let validator = jsonschema::validator_for(&ToolName::ComposeStats.output_schema()).unwrap();
+        let wire = serde_json::to_value(&stats).unwrap();
+        ops_core::schema::check(&validator, &wire).unwrap();
+        let mut wrong = wire.clone();
+        wrong["containers"][0]["cpu_percent"] = json!("12 %");
+        assert!(ops_core::schema::check(&validator, &wrong).is_err());
+        // The same arguments as compose_ps: the locked file, nothing else.
+        let c = catalog();
+        c.validate(ToolName::ComposeStats, &json!({"file": FILE}))
+            .unwrap();
+        for bad in [
+            json!({}),
+            json!({"file": "/etc/passwd"}),
+            json!({"file": FILE, "service": "sonarr"}),
+            json!({"file": FILE, "stream": true}),
+        ] {
+            assert!(c.validate(ToolName::ComposeStats, &bad).is_err(), "{bad}");
         }
     }
 

@@ -1,5 +1,5 @@
 //! docker-mcp: the execution plane of Ops-Copilot, and the only component that
-//! talks to the Docker Engine. Nine compose-scoped tools over MCP (Streamable
+//! talks to the Docker Engine. Ten compose-scoped tools over MCP (Streamable
 //! HTTP and stdio) and the guide's REST form.
 
 pub mod catalog;
@@ -13,4 +13,7 @@ pub mod verdict;
 
 pub use catalog::ToolName;
 pub use error::ToolError;
-pub use tools::{DEFAULT_STABILITY_WINDOW, DockerTools, Limits, MAX_STABILITY_WINDOW, ToolsConfig};
+pub use tools::{
+    DEFAULT_STABILITY_WINDOW, DEFAULT_STATS_ROUND, DockerTools, Limits, MAX_STABILITY_WINDOW,
+    ToolsConfig,
+};

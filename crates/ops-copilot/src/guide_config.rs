@@ -11,12 +11,18 @@ const GUIDE_UPSTREAM: &str = "base_url: http://docker-mcp:8080     # adjust per 
 
 /// The chat starts and stops services too: the guide's registry has only
 /// restart, so these two are added (the shipped `config/` stays the guide's);
-/// and it asks why a service is not well (compose_diagnose, a read).
+/// and it asks why a service is not well (compose_diagnose) and what each
+/// container uses (compose_stats), both reads.
 const ADDED_TOOLS: &str = "
   compose_diagnose:
     mcp: { service: docker-mcp, fn: compose_diagnose }
     mutating: false
     summary: \"Say why one service is not well: verdict, evidence, next step.\"
+
+  compose_stats:
+    mcp: { service: docker-mcp, fn: compose_stats }
+    mutating: false
+    summary: \"CPU, memory, network and disk I/O of each running container.\"
 
   compose_start:
     mcp: { service: docker-mcp, fn: compose_start }
@@ -39,13 +45,14 @@ pub const PULL_TIMEOUT_SECS: u64 = 600;
 /// How much longer the gateway waits than docker-mcp may take.
 const NESTING_MARGIN_SECS: u64 = 30;
 
-/// How long the gateway waits for each mutating tool: longer than docker-mcp
-/// can take for it, so that the gateway never gives up on a call that is still
-/// running (the timeouts nest). A restart, start or stop is bounded by an
-/// inspect, the Engine's write timeout, the wait for the new start, the
-/// longest stability window docker-mcp accepts, and the read of the last
-/// error line when it fails.
-fn tool_timeouts() -> [(&'static str, u64); 5] {
+/// How long the gateway waits for each mutating tool, and for compose_stats (a
+/// read slower than the default read timeout: each container's sample waits
+/// for the Engine's next collection): longer than docker-mcp can take for it,
+/// so that the gateway never gives up on a call that is still running (the
+/// timeouts nest). A restart, start or stop is bounded by an inspect, the
+/// Engine's write timeout, the wait for the new start, the longest stability
+/// window docker-mcp accepts, and the read of the last error line when it fails.
+fn tool_timeouts() -> [(&'static str, u64); 6] {
     let engine = docker_mcp::engine::EngineTimeouts::default();
     let limits = docker_mcp::Limits::default();
     let lifecycle = (engine.read
@@ -61,6 +68,10 @@ fn tool_timeouts() -> [(&'static str, u64); 5] {
         ("compose_stop", lifecycle),
         ("compose_pull", PULL_TIMEOUT_SECS + NESTING_MARGIN_SECS),
         ("compose_up", UP_TIMEOUT_SECS + NESTING_MARGIN_SECS),
+        (
+            "compose_stats",
+            limits.stats_round.as_secs() + NESTING_MARGIN_SECS,
+        ),
     ]
 }
 
@@ -108,10 +119,21 @@ pub fn registry(upstream: &Upstream) -> anyhow::Result<String> {
 }
 
 /// The policy: the compose file locked to `compose_file`, and the schemas of
-/// compose_diagnose, compose_start and compose_stop (like compose_restart's).
+/// compose_diagnose, compose_start and compose_stop (like compose_restart's)
+/// and compose_stats (like compose_ps').
 pub fn policy(compose_file: &str) -> String {
     let pattern = ops_core::contract::rules::SERVICE_PATTERN;
-    let schemas: String = ["compose_diagnose", "compose_start", "compose_stop"]
+    let stack_schema = format!(
+        "
+  compose_stats:
+    type: object
+    properties:
+      file: {{ type: string, const: \"{compose_file}\" }}
+    required: [file]
+    additionalProperties: false
+"
+    );
+    let service_schemas: String = ["compose_diagnose", "compose_start", "compose_stop"]
         .iter()
         .map(|tool| {
             format!(
@@ -127,6 +149,7 @@ pub fn policy(compose_file: &str) -> String {
             )
         })
         .collect();
+    let schemas = format!("{service_schemas}{stack_schema}");
     POLICY.replace(GUIDE_COMPOSE_FILE, compose_file).replacen(
         "\nguards:",
         &format!("{schemas}\nguards:"),
@@ -187,6 +210,7 @@ mod tests {
         );
         for tool in [
             "compose_diagnose",
+            "compose_stats",
             "compose_restart",
             "compose_start",
             "compose_stop",
@@ -206,7 +230,21 @@ mod tests {
                 may_call(role, "compose_logs"),
                 "{role}"
             );
+            // compose_stats too: a read of the stack, as compose_ps.
+            assert_eq!(
+                may_call(role, "compose_stats"),
+                may_call(role, "compose_ps"),
+                "{role}"
+            );
         }
+        assert!(
+            !config.tools["compose_stats"].mutating,
+            "compose_stats is a read"
+        );
+        // A stats round may take longer than the default read timeout; the
+        // gateway waits longer than docker-mcp's deadline for it.
+        let stats = config.tools["compose_stats"].timeout.unwrap();
+        assert!(stats > docker_mcp::DEFAULT_STATS_ROUND, "{stats:?}");
         // The gateway waits longer than docker-mcp may take, for every mutating tool.
         let up = config.tools["compose_up"].timeout.unwrap();
         assert!(

@@ -196,7 +196,15 @@ impl std::fmt::Display for GatewayError {
 pub(crate) enum Kind {
     Read,
     Write,
+    /// A read that takes seconds by design (compose_stats: each container's
+    /// sample waits for the Engine's next collection): [`SLOW_READ_TIMEOUT`],
+    /// longer than the gateway waits for it, so its own timeout is what is said.
+    SlowRead,
 }
+
+/// How long a [`Kind::SlowRead`] may take, at least (the gateway gives
+/// compose_stats 50 s, docker-mcp bounds a round to 20 s).
+pub(crate) const SLOW_READ_TIMEOUT: Duration = Duration::from_secs(55);
 
 /// The client. `None` from [`GatewayClient::new`] means offline mode.
 #[derive(Debug, Clone)]
@@ -239,6 +247,7 @@ impl GatewayClient {
         match kind {
             Kind::Read => self.read_timeout,
             Kind::Write => self.write_timeout,
+            Kind::SlowRead => self.read_timeout.max(SLOW_READ_TIMEOUT),
         }
     }
 

@@ -31,6 +31,7 @@ mod llm;
 mod pending;
 mod planner;
 mod private_file;
+mod resources;
 mod suggestion;
 mod summary;
 mod users;

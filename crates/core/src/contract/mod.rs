@@ -6,6 +6,7 @@
 //! - [`refusal`]: every refusal code with its HTTP status;
 //! - [`audit_query`]: `GET /audit`'s filters;
 //! - [`diagnosis`]: `compose_diagnose`'s answer, verdicts, exit codes in words;
+//! - [`stats`]: `compose_stats`' answer, and when memory is not accounted;
 //! - [`rules`]: service names, log tails, `X-On-Behalf-Of`, approval ids;
 //! - [`ids`]: unguessable ids, failing closed when the OS has no randomness.
 
@@ -15,8 +16,10 @@ pub mod diagnosis;
 pub mod ids;
 pub mod refusal;
 pub mod rules;
+pub mod stats;
 
 pub use audit_query::AuditQuery;
 pub use call::{ChatToolReply, ChatToolRequest, Executed, NeedApproval};
 pub use diagnosis::{Diagnosis, Verdict, exit_code_meaning};
 pub use refusal::{Refusal, RefusalCode};
+pub use stats::{ContainerStats, StackStats};

@@ -53,6 +53,10 @@ pub fn check(method: &Method, path_and_query: &str) -> Result<(), Refused> {
         (&Method::GET, ["containers", "json"]) => true,
         (&Method::GET, ["containers", id, "json"]) => is_object_id(id),
         (&Method::GET, ["containers", id, "logs"]) => is_object_id(id),
+        // One sample and the connection closes: never a stream left open.
+        (&Method::GET, ["containers", id, "stats"]) => {
+            is_object_id(id) && is_one_stats_query(query)
+        }
         (&Method::POST, ["containers", id, "start" | "stop" | "restart"]) => is_object_id(id),
         // Only pulls: `fromSrc` would import an arbitrary tarball as an image.
         (&Method::POST, ["images", "create"]) => is_pull_query(query),
@@ -90,6 +94,19 @@ fn is_image_segment(segment: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | ':' | '@'))
 }
 
+/// `stream=false` (one sample), optionally `one-shot`, nothing else.
+fn is_one_stats_query(query: &str) -> bool {
+    let mut one_sample = false;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=').unwrap_or((pair, "")) {
+            ("stream", "false" | "0") => one_sample = true,
+            ("one-shot", "true" | "false" | "1" | "0") => {}
+            _ => return false,
+        }
+    }
+    one_sample
+}
+
 fn is_pull_query(query: &str) -> bool {
     let mut has_from_image = false;
     for pair in query.split('&').filter(|p| !p.is_empty()) {
@@ -123,6 +140,11 @@ mod tests {
             ),
             (Method::GET, "/v1.41/containers/abc123/json"),
             (Method::GET, "/v1.47/containers/arr_sonarr_1/logs?tail=100"),
+            (
+                Method::GET,
+                "/v1.47/containers/abc123/stats?stream=false&one-shot=false",
+            ),
+            (Method::GET, "/v1.41/containers/abc123/stats?stream=false"),
             (Method::POST, "/v1.41/containers/abc123/start"),
             (Method::POST, "/v1.41/containers/abc123/stop?t=10"),
             (Method::POST, "/v1.41/containers/abc123/restart"),
@@ -151,6 +173,15 @@ mod tests {
             (Method::POST, "/v1.41/exec/abc/start"),
             (Method::GET, "/v1.41/containers/abc/archive?path=/etc"),
             (Method::GET, "/v1.41/containers/abc/export"),
+            // Stats only as one sample: a stream would hold a connection open.
+            (Method::GET, "/v1.41/containers/abc/stats"),
+            (Method::GET, "/v1.41/containers/abc/stats?stream=true"),
+            (
+                Method::GET,
+                "/v1.41/containers/abc/stats?stream=false&stream=true",
+            ),
+            (Method::GET, "/v1.41/containers/abc/stats?stream=false&x=1"),
+            (Method::POST, "/v1.41/containers/abc/stats?stream=false"),
             (Method::DELETE, "/v1.41/containers/abc"),
             (Method::POST, "/v1.41/containers/abc/kill"),
             (Method::POST, "/v1.41/containers/abc/update"),

@@ -6,6 +6,7 @@ pub mod allowlist;
 pub mod history;
 mod live;
 mod log_tail;
+pub mod stats;
 mod transport;
 
 use std::collections::HashMap;
@@ -17,7 +18,7 @@ use bollard::container::LogOutput;
 use bollard::errors::Error as BollardError;
 use bollard::query_parameters::{
     CreateImageOptionsBuilder, EventsOptionsBuilder, ListContainersOptionsBuilder,
-    LogsOptionsBuilder,
+    LogsOptionsBuilder, StatsOptionsBuilder,
 };
 use futures_util::{Stream, StreamExt};
 use ops_core::error_chain;
@@ -26,6 +27,7 @@ use serde::Serialize;
 pub use history::ContainerEvent;
 pub use live::LiveContainers;
 pub use log_tail::LogTail;
+pub use stats::Measured;
 use transport::GuardedTransport;
 pub use transport::{DEFAULT_SOCKET, EngineAddress};
 
@@ -471,6 +473,24 @@ impl Engine {
             Ok(tail.finish())
         };
         self.bounded(self.timeouts.read, collect).await
+    }
+
+    /// One container's figures (`GET /containers/{id}/stats?stream=false`),
+    /// or None when it is not running. Not `one-shot`: that answers at once but
+    /// without the earlier sample a CPU percentage needs; this one waits for
+    /// the Engine's next collection (about a second) and gives both.
+    pub async fn stats(&self, id: &str) -> Result<Option<Measured>, EngineError> {
+        let docker = self.client().await?;
+        let options = StatsOptionsBuilder::new()
+            .stream(false)
+            .one_shot(false)
+            .build();
+        let first = async {
+            let mut samples = docker.stats(id, Some(options));
+            samples.next().await.transpose()
+        };
+        let sample = self.bounded(self.timeouts.read, first).await?;
+        Ok(sample.as_ref().and_then(stats::measure))
     }
 
     /// The local image id for a reference, or None when the image is absent.

@@ -1,4 +1,4 @@
-//! The nine tools behind one entry point, [`DockerTools::call`], shared by the
+//! The ten tools behind one entry point, [`DockerTools::call`], shared by the
 //! MCP and REST front ends: same validation, same results.
 
 mod diagnose;
@@ -6,6 +6,7 @@ mod lifecycle;
 mod logs;
 mod ps;
 mod pull;
+mod stats;
 mod up;
 
 use std::collections::HashMap;
@@ -37,6 +38,12 @@ pub struct Limits {
     pub pull_timeout: Duration,
     /// How long a restarted or started container has to be seen started.
     pub verify_window: Duration,
+    /// compose_stats: Engine stats calls at once (each waits about a second
+    /// for the Engine's next collection)...
+    pub stats_concurrency: usize,
+    /// ...and how long one round may take in all; containers not measured
+    /// by then are reported as such.
+    pub stats_round: Duration,
     /// How long it must then stay running (with the same start time) to count
     /// as a success: a process that dies a few seconds in has not recovered.
     /// At most [`MAX_STABILITY_WINDOW`].
@@ -46,6 +53,9 @@ pub struct Limits {
 /// The longest stability window docker-mcp accepts, so that the gateway's
 /// timeout for a restart or start can stay longer than docker-mcp can take.
 pub const MAX_STABILITY_WINDOW: Duration = Duration::from_secs(60);
+/// How long a compose_stats round may take, unless configured: the gateway
+/// waits longer (`guide_config.rs`).
+pub const DEFAULT_STATS_ROUND: Duration = Duration::from_secs(20);
 /// The stability window unless configured (`--stability-window-secs`).
 pub const DEFAULT_STABILITY_WINDOW: Duration = Duration::from_secs(5);
 
@@ -59,6 +69,8 @@ impl Default for Limits {
             up_timeout: Duration::from_secs(300),
             pull_timeout: Duration::from_secs(600),
             verify_window: Duration::from_secs(10),
+            stats_concurrency: 8,
+            stats_round: DEFAULT_STATS_ROUND,
             stability_window: DEFAULT_STABILITY_WINDOW,
         }
     }
@@ -173,6 +185,7 @@ impl DockerTools {
             .transpose()?;
         match (tool, service) {
             (ToolName::ComposePs, _) => to_value(ps::compose_ps(self, &project).await?),
+            (ToolName::ComposeStats, _) => to_value(stats::compose_stats(self, &project).await?),
             (ToolName::ComposeLogs, Some(service)) => to_value(
                 logs::compose_logs(self, &project, &service, args.tail.unwrap_or(TAIL_DEFAULT))
                     .await?,

@@ -63,6 +63,7 @@ async fn without_a_compose_file_only_docker_ps_works() {
     let file = "/srv/arr/docker-compose.yml";
     for (tool, args) in [
         ("compose_ps", json!({ "file": file })),
+        ("compose_stats", json!({ "file": file })),
         ("compose_logs", json!({ "file": file, "service": "sonarr" })),
         (
             "compose_restart",
@@ -198,6 +199,17 @@ async fn unknown_services_and_bad_arguments_are_refused_and_change_nothing() {
         ("compose_restart", json!(["sonarr"]), ""),
         ("compose_restart", json!("sonarr"), ""),
         ("compose_ps", json!({ "file": file, "all": true }), "all"),
+        (
+            "compose_stats",
+            json!({ "file": file, "service": "sonarr" }),
+            "service",
+        ),
+        (
+            "compose_stats",
+            json!({ "file": file, "stream": true }),
+            "stream",
+        ),
+        ("compose_stats", json!({}), "file"),
         ("docker_ps", json!({ "all": true }), "all"),
     ];
     for (tool, args, mentions) in cases {

@@ -10,5 +10,6 @@ mod lifecycle;
 mod logs;
 mod ps;
 mod pull;
+mod stats;
 mod support;
 mod up;

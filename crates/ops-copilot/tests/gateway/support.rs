@@ -244,7 +244,7 @@ pub struct Options {
     /// This compose file's text instead of the ARR stack's.
     pub stack_yaml: Option<&'static str>,
     /// The adapted registry and policy (deploy/config/, what `all` writes:
-    /// compose_diagnose, compose_start, compose_stop) instead of the guide's.
+    /// compose_diagnose, compose_stats, compose_start, compose_stop) instead of the guide's.
     pub adapted_config: bool,
 }
 

@@ -16,6 +16,7 @@ mod degraded;
 mod gateway_support;
 mod model;
 mod redaction_channels;
+mod resources;
 mod roles;
 mod support;
 mod understanding;

@@ -10,11 +10,12 @@ use test_support::mcp_http::{McpSession, initialize_request, post_mcp, text_cont
 
 use crate::support::Server;
 
-const TOOLS: [&str; 9] = [
+const TOOLS: [&str; 10] = [
     "docker_ps",
     "compose_ps",
     "compose_logs",
     "compose_diagnose",
+    "compose_stats",
     "compose_restart",
     "compose_start",
     "compose_stop",
@@ -25,7 +26,9 @@ const TOOLS: [&str; 9] = [
 /// The annotations each tool must carry: (read-only, destructive, idempotent).
 fn expected_hints(tool: &str) -> (bool, bool, bool) {
     match tool {
-        "docker_ps" | "compose_ps" | "compose_logs" | "compose_diagnose" => (true, false, true),
+        "docker_ps" | "compose_ps" | "compose_logs" | "compose_diagnose" | "compose_stats" => {
+            (true, false, true)
+        }
         "compose_restart" => (false, false, false),
         "compose_start" => (false, false, true),
         "compose_stop" => (false, true, true),
@@ -37,8 +40,8 @@ fn expected_hints(tool: &str) -> (bool, bool, bool) {
 
 fn check_tool_list(tools: &[Value], file: &str) {
     let names: BTreeSet<&str> = tools.iter().filter_map(|t| t["name"].as_str()).collect();
-    assert_eq!(names, TOOLS.into_iter().collect(), "the nine tools");
-    assert_eq!(tools.len(), 9);
+    assert_eq!(names, TOOLS.into_iter().collect(), "the ten tools");
+    assert_eq!(tools.len(), TOOLS.len());
     for tool in tools {
         let name = tool["name"].as_str().unwrap();
         let description = tool["description"].as_str().unwrap_or_default();

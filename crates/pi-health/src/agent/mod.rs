@@ -24,6 +24,7 @@ use crate::planner::{self, Action, Intent, Named, Order, Question};
 use crate::suggestion::{self, Planned, Suggestion};
 use crate::summary;
 use ops_core::contract::Refusal;
+use ops_core::contract::stats::StackStats;
 
 pub(crate) use approve::{ApproveReply, Status as ApproveStatus};
 use services::ServiceCache;
@@ -207,10 +208,14 @@ impl Agent {
 
     /// A read tool through the gateway.
     pub(crate) async fn read(&self, tool: &str, args: Value) -> Read {
+        self.read_as(tool, args, Kind::Read).await
+    }
+
+    async fn read_as(&self, tool: &str, args: Value, kind: Kind) -> Read {
         let Some(gateway) = &self.gateway else {
             return Err(Problem::Offline);
         };
-        match gateway.call(tool, args, Kind::Read).await {
+        match gateway.call(tool, args, kind).await {
             ToolOutcome::Executed(result) => Ok(result),
             ToolOutcome::Unreachable(why) | ToolOutcome::NotSent(why) => {
                 // What was read before no longer says how things are.
@@ -235,6 +240,28 @@ impl Agent {
             .await?;
         self.cache.store(result.clone());
         Ok(result)
+    }
+
+    /// `compose_stats`: each running container's figures (a slow read: about
+    /// a second of the Engine's, whatever the number of containers).
+    pub(crate) async fn compose_stats(&self) -> Result<StackStats, Problem> {
+        let result = self
+            .read_as(
+                "compose_stats",
+                json!({ "file": self.compose_file }),
+                Kind::SlowRead,
+            )
+            .await?;
+        serde_json::from_value(result).map_err(|e| {
+            tracing::warn!(error = %e, "compose_stats answered outside the contract");
+            Problem::Refused {
+                tool: "compose_stats".into(),
+                refusal: Refusal::new(
+                    ops_core::contract::RefusalCode::BadReply,
+                    "docker-mcp's compose_stats answer is not what this pi-health reads: are both the same version?",
+                ),
+            }
+        })
     }
 
     /// `compose_logs` of one service (redacted and capped by the gateway).

@@ -1,6 +1,7 @@
 //! The pi-health web app: sign-in, the pages, and the JSON API behind them
 //! (`/api/ops-copilot/chat` and `/approve` of the guide's contract,
-//! `/api/system-stats`, `/api/containers`, and the gateway's approvals and audit).
+//! `/api/system-stats`, `/api/containers`, `/api/containers/stats`, and the
+//! gateway's approvals and audit).
 
 mod api;
 mod assets;
@@ -12,6 +13,7 @@ mod login;
 mod pages;
 mod ratelimit;
 mod readiness;
+mod resources;
 mod session;
 mod status_reads;
 
@@ -84,6 +86,10 @@ pub struct WebConfig {
     /// Reverse proxies whose `X-Forwarded-For` names the client (for the
     /// sign-in back-off and the logs); none by default.
     pub trusted_proxies: TrustedProxies,
+    /// The Containers page's CPU and memory are read at most once per this
+    /// long (one `compose_stats` round shared by every open page), and only
+    /// while a page asks.
+    pub stats_interval: Duration,
 }
 
 impl Default for WebConfig {
@@ -99,6 +105,7 @@ impl Default for WebConfig {
             login_max_backoff: Duration::from_secs(15 * 60),
             login_name_max_backoff: Duration::from_secs(30),
             trusted_proxies: TrustedProxies::default(),
+            stats_interval: crate::resources::DEFAULT_INTERVAL,
         }
     }
 }
@@ -120,6 +127,8 @@ pub(crate) struct Inner {
     trusted_proxies: TrustedProxies,
     /// The last `/health/ready` answer, reused for a few seconds.
     readiness: ops_core::recent::Recent<readiness::Readiness>,
+    /// The containers' CPU and memory of the last hour, shared by every page.
+    resources: crate::resources::Resources,
 }
 
 /// The handlers' state.
@@ -172,6 +181,7 @@ impl AppState {
             clock: Clock::default(),
             trusted_proxies: config.trusted_proxies.clone(),
             readiness: ops_core::recent::Recent::new(readiness::FRESH_FOR),
+            resources: crate::resources::Resources::new(config.stats_interval),
         }))
     }
 }
@@ -186,6 +196,7 @@ fn router(AppState(state): AppState) -> Router {
         )
         .route("/api/system-stats", get(api::system_stats))
         .route("/api/containers", get(api::containers))
+        .route("/api/containers/stats", get(resources::stats))
         .route("/api/approvals", get(api::approvals))
         .route("/api/approvals/{id}/approve", post(api::approve_gateway))
         .route("/api/approvals/{id}/deny", post(api::deny_gateway))

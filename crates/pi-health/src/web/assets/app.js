@@ -414,6 +414,136 @@
     }));
   }
 
+  // ---- container resources (containers page): CPU, memory, I/O, last hour ----
+  // Self-contained on purpose: its own section, built here after the services
+  // table, so the page's table and cards stay as they are. Charts are inline
+  // SVG made with createElementNS (no library, no inline style).
+  const SVG_NS = "http://www.w3.org/2000/svg";
+
+  function percent(value) {
+    return value === null || value === undefined ? "\u2014" : value.toFixed(1) + " %";
+  }
+
+  // A line per run of samples; a gap longer than two intervals (nobody was
+  // looking) breaks it, so no trend is drawn where nothing was measured.
+  function sparkline(history, key, windowSeconds, intervalSeconds, label) {
+    const width = 120;
+    const height = 28;
+    const svg = document.createElementNS(SVG_NS, "svg");
+    svg.setAttribute("viewBox", "0 0 " + width + " " + height);
+    svg.setAttribute("width", String(width));
+    svg.setAttribute("height", String(height));
+    svg.setAttribute("class", "spark");
+    svg.setAttribute("role", "img");
+    svg.setAttribute("aria-label", label);
+    const title = document.createElementNS(SVG_NS, "title");
+    title.textContent = label;
+    svg.appendChild(title);
+    const values = (history && history[key]) || [];
+    const ago = (history && history.ago) || [];
+    const known = values.filter(function (v) { return v !== null && v !== undefined; });
+    const top = Math.max.apply(null, known.concat([0])) || 1;
+    const runs = [];
+    let run = [];
+    let previous = null;
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      if (v === null || v === undefined || (previous !== null && previous - ago[i] > 2 * intervalSeconds + 1)) {
+        if (run.length) runs.push(run);
+        run = [];
+      }
+      if (v === null || v === undefined) { previous = null; continue; }
+      const x = (windowSeconds - Math.min(ago[i], windowSeconds)) / windowSeconds * (width - 2) + 1;
+      const y = height - 1 - (v / top) * (height - 2);
+      run.push([x, y]);
+      previous = ago[i];
+    }
+    if (run.length) runs.push(run);
+    for (const points of runs) {
+      if (points.length === 1) {
+        const dot = document.createElementNS(SVG_NS, "circle");
+        dot.setAttribute("cx", points[0][0].toFixed(1));
+        dot.setAttribute("cy", points[0][1].toFixed(1));
+        dot.setAttribute("r", "1.5");
+        svg.appendChild(dot);
+      } else {
+        const line = document.createElementNS(SVG_NS, "polyline");
+        line.setAttribute("points", points.map(function (p) { return p[0].toFixed(1) + "," + p[1].toFixed(1); }).join(" "));
+        svg.appendChild(line);
+      }
+    }
+    return svg;
+  }
+
+  function rangeWords(values, format) {
+    const known = (values || []).filter(function (v) { return v !== null && v !== undefined; });
+    if (!known.length) return "no samples yet";
+    return format(Math.min.apply(null, known)) + " to " + format(Math.max.apply(null, known));
+  }
+
+  function resourcesSection() {
+    let section = byId("resources");
+    if (section) return section;
+    section = el("section");
+    section.id = "resources";
+    section.setAttribute("aria-labelledby", "resources-title");
+    const heading = el("h2", "Resources (last hour)");
+    heading.id = "resources-title";
+    section.appendChild(heading);
+    for (const [id, className] of [["resources-hint", "warning hidden"], ["resources-warning", "warning hidden"], ["resources-note", "sub"]]) {
+      const p = el("p", "", className);
+      p.id = id;
+      section.appendChild(p);
+    }
+    const table = el("table");
+    table.id = "resources-table";
+    const head = el("thead");
+    const tr = el("tr");
+    for (const name of ["Container", "CPU", "Memory", "Network (in / out)", "Disk (read / write)"]) tr.appendChild(el("th", name));
+    head.appendChild(tr);
+    table.appendChild(head);
+    table.appendChild(el("tbody"));
+    section.appendChild(table);
+    const services = byId("services");
+    if (services) services.insertAdjacentElement("afterend", section);
+    else document.querySelector("main").appendChild(section);
+    return section;
+  }
+
+  function resourceRow(c, data) {
+    const span = data.window_seconds || 3600;
+    const interval = data.interval_seconds || 15;
+    const cpu = el("div", null, "figure");
+    cpu.appendChild(el("span", percent(c.cpu_percent)));
+    cpu.appendChild(sparkline(c.history, "cpu", span, interval, "CPU of " + c.name + " over the last hour: " + rangeWords(c.history && c.history.cpu, percent)));
+    const memory = el("div", null, "figure");
+    if (c.memory_used === undefined || c.memory_used === null) {
+      memory.appendChild(el("span", data.memory_accounting_missing ? "not accounted (see above)" : "\u2014"));
+    } else {
+      memory.appendChild(el("span", bytes(c.memory_used) + (c.memory_limit ? " of " + bytes(c.memory_limit) + " (" + percent(c.memory_percent) + ")" : "")));
+      memory.appendChild(sparkline(c.history, "memory", span, interval, "Memory of " + c.name + " over the last hour: " + rangeWords(c.history && c.history.memory, bytes)));
+    }
+    const tr = row([c.service + " \u00b7 " + c.name, cpu, memory, bytes(c.net_rx_bytes) + " / " + bytes(c.net_tx_bytes), bytes(c.block_read_bytes) + " / " + bytes(c.block_write_bytes)]);
+    tr.dataset.container = c.name;
+    return tr;
+  }
+
+  async function refreshResources() {
+    const section = resourcesSection();
+    const reply = await api("GET", "/api/containers/stats");
+    const data = reply.data || {};
+    show(byId("resources-hint"), data.memory_accounting_missing ? "\u26a0 " + (data.memory_hint || "Memory is not accounted per container.") : "");
+    show(byId("resources-warning"), data.warning || (!reply.ok && (data.detail || "HTTP " + reply.status)) || "");
+    const containers = (data.containers || []).slice().sort(function (a, b) { return (b.memory_used || 0) - (a.memory_used || 0) || (b.cpu_percent || 0) - (a.cpu_percent || 0); });
+    let note = "";
+    if (data.sampled_at) note = "Measured " + clock(new Date(data.sampled_at), true) + "; one sample every " + data.interval_seconds + " s while this page is open.";
+    else if (data.online !== false) note = "Measuring\u2026";
+    const unavailable = (data.unavailable || []).map(function (u) { return u.name + ": " + u.reason; });
+    if (unavailable.length) note += " Not measured: " + unavailable.join("; ");
+    byId("resources-note").textContent = note;
+    fill(section.querySelector("tbody"), containers.map(function (c) { return resourceRow(c, data); }));
+  }
+
   // ---- wiring ----
   if (page === "dashboard") every(5000, refreshDashboard);
   if (page === "containers") every(10000, refreshContainers);
@@ -431,4 +561,6 @@
     byId("audit-filter").addEventListener("submit", refreshAudit);
     refreshAudit();
   }
+  // Container resources: own refresh, shared by every page on the server.
+  if (page === "containers") every(15000, refreshResources);
 })();
