@@ -8,6 +8,7 @@ mod diagnosis;
 mod history;
 mod model;
 mod render;
+mod row;
 mod services;
 
 use std::path::Path;
@@ -26,6 +27,7 @@ use crate::summary;
 use ops_core::contract::Refusal;
 
 pub(crate) use approve::ApproveReply;
+pub(crate) use row::{NotPlanned, RowRequest};
 use services::ServiceCache;
 
 /// The `model` the chat reports when no language model is configured.

@@ -2,6 +2,7 @@
 //! (`/api/ops-copilot/chat` and `/approve` of the guide's contract,
 //! `/api/system-stats`, `/api/containers`, and the gateway's approvals and audit).
 
+mod actions;
 mod api;
 mod assets;
 mod client_address;
@@ -165,6 +166,9 @@ fn router(AppState(state): AppState) -> Router {
     let api = Router::new()
         .route("/api/ops-copilot/chat", post(api::chat))
         .route("/api/ops-copilot/approve", post(api::approve))
+        .route("/api/ops-copilot/suggest", post(actions::suggest))
+        .route("/api/ops-copilot/diagnose", post(actions::diagnose))
+        .route("/api/ops-copilot/actions", get(actions::rights))
         .route("/api/system-stats", get(api::system_stats))
         .route("/api/containers", get(api::containers))
         .route("/api/approvals", get(api::approvals))
