@@ -136,7 +136,9 @@ pub fn error_lines(text: &str, max_lines: usize, max_bytes: usize) -> Vec<String
     let mut found: VecDeque<&str> = VecDeque::with_capacity(max_lines.min(64));
     let mut from = 0;
     while let Some(hit) = ERROR_PATTERN.find_at(text, from) {
-        let start = text[..hit.start()].rfind('\n').map_or(0, |newline| newline + 1);
+        let start = text[..hit.start()]
+            .rfind('\n')
+            .map_or(0, |newline| newline + 1);
         let end = text[hit.end()..]
             .find('\n')
             .map_or(text.len(), |newline| hit.end() + newline);

@@ -295,7 +295,9 @@ impl Message {
                     listed[c][i] |= matches!(w.kind, WordKind::Unknown);
                 }
             }
-            seen_service |= clause.iter().any(|w| matches!(w.kind, WordKind::Service(_)));
+            seen_service |= clause
+                .iter()
+                .any(|w| matches!(w.kind, WordKind::Service(_)));
         }
         // Spread along the joiners until nothing changes ("plex and emby and sonarr").
         loop {
@@ -312,7 +314,9 @@ impl Message {
                         }
                         _ => false,
                     };
-                    if beside(i.checked_sub(1), i.checked_sub(2)) || beside(Some(i + 1), Some(i + 2)) {
+                    if beside(i.checked_sub(1), i.checked_sub(2))
+                        || beside(Some(i + 1), Some(i + 2))
+                    {
                         listed[c][i] = true;
                         changed = true;
                     }
