@@ -553,7 +553,11 @@ mod tests {
                 .bearer_auth(token)
                 .send()
         };
-        let r = http.get(format!("{base}/capabilities")).send().await.unwrap();
+        let r = http
+            .get(format!("{base}/capabilities"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 401, "a token is needed");
 
         let body: Value = get(&standard).await.unwrap().json().await.unwrap();
@@ -565,7 +569,10 @@ mod tests {
         let pull = &body["tools"]["compose_pull"];
         assert_eq!(pull["may_call"], false, "{body}");
         assert!(
-            pull["refused"].as_str().unwrap().starts_with("Not authorized"),
+            pull["refused"]
+                .as_str()
+                .unwrap()
+                .starts_with("Not authorized"),
             "{body}"
         );
         assert_eq!(body["cooldowns"], json!([]));
