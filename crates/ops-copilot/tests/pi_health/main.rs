@@ -14,8 +14,10 @@ mod degraded;
 #[path = "../gateway/support.rs"]
 mod gateway_support;
 mod model;
+mod pages;
 mod redaction_channels;
 mod roles;
+mod rows;
 mod support;
 mod understanding;
 mod webdriver;
