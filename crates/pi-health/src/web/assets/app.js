@@ -445,8 +445,9 @@
     if (button) button.focus();
   }
 
-  // A panel under the row of `service`, replacing one open there.
-  function openPanel(service, title) {
+  // A panel under the row of `service`, replacing one open there; closing it
+  // gives the focus back to the `action` button that opened it.
+  function openPanel(service, action, title) {
     const columns = document.querySelectorAll("#services thead th").length || 1;
     const tr = el("tr", null, "panel-row");
     tr.dataset.panelFor = service;
@@ -465,7 +466,7 @@
     close.addEventListener("click", function () {
       panels.delete(service);
       tr.remove();
-      refocusRowButton({ service: service, action: "diagnose" });
+      refocusRowButton({ service: service, action: action });
     });
     head.appendChild(close);
     panel.appendChild(head);
@@ -505,7 +506,7 @@
       return;
     }
     const title = labelOf(action) + " " + service;
-    const body = openPanel(service, title);
+    const body = openPanel(service, action, title);
     button.dataset.busy = "1";
     button.disabled = true;
     const reply = action === "diagnose"
