@@ -5,7 +5,9 @@
 #   1. installs what is missing (as root, with apt-get): busybox-static, docker-registry,
 #      the compose tool, curl, e2fsprogs, python3-venv, chromium + chromium-driver; without root it says what to install and fails
 #   2. checks that the Docker Engine answers (`docker info`); fails loudly if not, never skips
-#   3. creates .venv (Python) with the MCP SDK 2.x and pytest
+#   3. creates .venv (Python) with the MCP SDK 2.x and pytest, and axe-core (PyPI's
+#      axe-selenium-python ships axe.min.js; its path goes to the browser tests in
+#      OPS_TEST_AXE_JS)
 #   4. builds the fake ARR images and pushes them to a registry on 127.0.0.1:5000
 #      (testing/images/build.sh)
 #   5. builds the deployment's images ops-copilot:local and ops-copilot-docker-mcp:local
@@ -41,6 +43,9 @@ export DEBIAN_FRONTEND=noninteractive
 
 VENV="$REPO/.venv"
 PY_REQS=("mcp>=2,<3" "pytest")
+# Only its axe.min.js is used (run in Chromium by the pi_health browser tests), so
+# it is installed without its dependencies (selenium).
+AXE_REQ="axe-selenium-python==2.1.6"
 
 say() { echo "test.sh: $*" >&2; }
 
@@ -115,10 +120,20 @@ check_docker() {
 
 # --- 3. Python venv ------------------------------------------------------------------
 venv_ok() {
-    [ -x "$VENV/bin/python" ] && "$VENV/bin/python" - <<'EOF' >/dev/null 2>&1
+    [ -x "$VENV/bin/python" ] && "$VENV/bin/python" - <<'EOF' >/dev/null 2>&1 && [ -f "$(axe_js_path)" ]
 import importlib.metadata as md
 import mcp.client.streamable_http, pytest  # noqa: F401
 assert md.version("mcp").split(".")[0] == "2"
+EOF
+}
+
+# Where axe-selenium-python keeps axe.min.js (found without importing the package,
+# which would need selenium); nothing when it is not installed.
+axe_js_path() {
+    "$VENV/bin/python" - <<'EOF' 2>/dev/null || true
+import importlib.util, os
+spec = importlib.util.find_spec("axe_selenium_python")
+print(os.path.join(spec.submodule_search_locations[0], "node_modules", "axe-core", "axe.min.js"))
 EOF
 }
 
@@ -127,8 +142,9 @@ ensure_venv() {
     say "creating $VENV with ${PY_REQS[*]}"
     [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check "${PY_REQS[@]}"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps "$AXE_REQ"
     venv_ok || {
-        loud_error "the Python venv at $VENV does not provide mcp 2.x and pytest"
+        loud_error "the Python venv at $VENV does not provide mcp 2.x, pytest and axe-core's axe.min.js ($AXE_REQ)"
         exit 1
     }
 }
@@ -193,6 +209,10 @@ main() {
     check_docker
     trap on_exit EXIT
     ensure_venv
+    # The browser tests' accessibility checks (they fail without it under CI=true).
+    OPS_TEST_AXE_JS="$(axe_js_path)"
+    export OPS_TEST_AXE_JS
+    say "axe-core for the browser tests: $OPS_TEST_AXE_JS"
 
     local registry_before=0
     registry_up && registry_before=1

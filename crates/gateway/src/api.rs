@@ -72,6 +72,7 @@ pub fn router(state: AppState) -> Router {
     let authenticated = Router::new()
         .route("/chat/tool", post(chat_tool))
         .route("/approvals", get(list_approvals))
+        .route("/capabilities", get(capabilities))
         .route("/approvals/{id}/approve", post(approve))
         .route("/approvals/{id}/deny", post(deny))
         .route("/audit", get(list_audit))
@@ -261,6 +262,73 @@ async fn list_approvals(
         }
         Err(refusal) => refusal_response(refusal),
     }
+}
+
+/// Running cooldowns listed at most: a few per service of a home stack.
+const MAX_COOLDOWNS_LISTED: usize = 500;
+
+/// `GET /capabilities`: what the principal (or the person it acts for, with
+/// the asserted role) may do with each tool, and the cooldowns running now.
+/// A hint for a face to grey out a button with the reason; every call is
+/// still decided in full. Not audited, like the other reads of the gateway's
+/// own state (`/approvals`): nothing reaches a service.
+async fn capabilities(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
+) -> Response {
+    let principal = match acting_principal(&state, &principal, &headers) {
+        Ok(principal) => principal,
+        Err(refusal) => return refusal_response(refusal),
+    };
+    let config = state.gateway.config();
+    let tools: serde_json::Map<String, Value> = decision::rights(&config, &principal)
+        .into_iter()
+        .map(|rights| {
+            let value = json!({
+                "mutating": rights.mutating,
+                "may_call": rights.refused.is_none(),
+                "refused": rights.refused,
+                "may_approve": rights.may_approve,
+                "cooldown_seconds": rights.cooldown_seconds,
+            });
+            (rights.tool, value)
+        })
+        .collect();
+    let now = crate::pipeline::now_ms();
+    let running = match state
+        .gateway
+        .state()
+        .running_cooldowns(now, MAX_COOLDOWNS_LISTED)
+    {
+        Ok(running) => running,
+        Err(error) => {
+            tracing::error!(%error, "cannot read the cooldowns");
+            return refuse(
+                RefusalCode::StateUnavailable,
+                "the cooldowns cannot be read right now",
+            );
+        }
+    };
+    // Keys are "tool:service" or "tool:*" (a stack-wide cooldown).
+    let cooldowns: Vec<Value> = running
+        .into_iter()
+        .filter_map(|(key, until)| {
+            let (tool, scope) = key.split_once(':')?;
+            Some(json!({
+                "tool": tool,
+                "service": (scope != "*").then_some(scope),
+                "remaining_seconds": until.saturating_sub(now).div_ceil(1000),
+            }))
+        })
+        .collect();
+    Json(json!({
+        "role": principal.role,
+        "person": principal.person,
+        "tools": tools,
+        "cooldowns": cooldowns,
+    }))
+    .into_response()
 }
 
 async fn approve(
@@ -474,6 +542,67 @@ mod tests {
     fn restart() -> Value {
         json!({"tool": "compose_restart", "args": {
             "file": "/opt/stack/docker-compose.yml", "service": "sonarr"}})
+    }
+
+    #[tokio::test]
+    async fn capabilities_say_what_a_role_may_do_and_which_cooldowns_run() {
+        let (dir, base, standard, admin) = serve().await;
+        let http = reqwest::Client::new();
+        let get = |token: &str| {
+            http.get(format!("{base}/capabilities"))
+                .bearer_auth(token)
+                .send()
+        };
+        let r = http
+            .get(format!("{base}/capabilities"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "a token is needed");
+
+        let body: Value = get(&standard).await.unwrap().json().await.unwrap();
+        assert_eq!(body["role"], "standard", "{body}");
+        let restart = &body["tools"]["compose_restart"];
+        assert_eq!(restart["may_call"], true, "{body}");
+        assert_eq!(restart["may_approve"], true, "{body}");
+        assert_eq!(restart["cooldown_seconds"], 300, "{body}");
+        let pull = &body["tools"]["compose_pull"];
+        assert_eq!(pull["may_call"], false, "{body}");
+        assert!(
+            pull["refused"]
+                .as_str()
+                .unwrap()
+                .starts_with("Not authorized"),
+            "{body}"
+        );
+        assert_eq!(body["cooldowns"], json!([]));
+
+        // A cooldown started by a run shows with its time left, for everyone.
+        let state = StateStore::open(&dir.path().join("state.db")).unwrap();
+        let until = crate::pipeline::now_ms() + 120_000;
+        state
+            .start_cooldown("compose_restart:sonarr", until)
+            .unwrap();
+        let body: Value = get(&admin).await.unwrap().json().await.unwrap();
+        assert_eq!(body["role"], "admin");
+        assert_eq!(body["tools"]["compose_pull"]["may_approve"], true);
+        let cooldowns = body["cooldowns"].as_array().unwrap();
+        assert_eq!(cooldowns.len(), 1, "{body}");
+        assert_eq!(cooldowns[0]["tool"], "compose_restart");
+        assert_eq!(cooldowns[0]["service"], "sonarr");
+        let left = cooldowns[0]["remaining_seconds"].as_u64().unwrap();
+        assert!((1..=120).contains(&left), "{left}");
+
+        // A role the token may not assert is refused, as for every read.
+        let r = http
+            .get(format!("{base}/capabilities"))
+            .bearer_auth(&standard)
+            .header("X-On-Behalf-Of", "bob")
+            .header("X-On-Behalf-Role", "admin")
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_client_error(), "{}", r.status());
     }
 
     #[tokio::test]

@@ -104,6 +104,37 @@ pub fn sees_approval(config: &Config, principal: &Principal, approval: &Approval
     is_requester(principal, approval) || may_approve(config, &principal.role, &approval.tool)
 }
 
+/// What a principal may do with one tool, for `GET /capabilities`: a face
+/// (pi-health's buttons) shows an action as unavailable, with the reason,
+/// before anyone clicks. Only a hint: every call is decided again here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolRights {
+    pub tool: String,
+    pub mutating: bool,
+    /// Why the role may not call it at all (`may_call`'s words), or `None`.
+    pub refused: Option<String>,
+    pub may_approve: bool,
+    /// The tool's cooldown, when it has one.
+    pub cooldown_seconds: Option<u64>,
+}
+
+/// [`ToolRights`] of every tool in the registry for `principal`'s role.
+pub fn rights(config: &Config, principal: &Principal) -> Vec<ToolRights> {
+    config
+        .tools
+        .values()
+        .map(|tool| ToolRights {
+            tool: tool.name.clone(),
+            mutating: tool.mutating,
+            refused: may_call(config, tool, &principal.role)
+                .err()
+                .map(|refusal| refusal.detail),
+            may_approve: may_approve(config, &principal.role, &tool.name),
+            cooldown_seconds: tool.cooldown.map(|c| c.seconds),
+        })
+        .collect()
+}
+
 /// Whose audit records a principal may read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuditScope {

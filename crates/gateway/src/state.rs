@@ -413,6 +413,29 @@ impl StateStore {
             .map_err(|e| self.error(e))
     }
 
+    /// The cooldowns running at `now_ms` (key, end in ms since the epoch), at
+    /// most `limit`, soonest ending last: what `GET /capabilities` shows.
+    pub fn running_cooldowns(
+        &self,
+        now_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<(String, u64)>, StateError> {
+        let conn = self.conn();
+        let mut statement = conn
+            .prepare(
+                "SELECT key, until_ms FROM cooldowns WHERE until_ms > ?1
+                 ORDER BY until_ms DESC LIMIT ?2",
+            )
+            .map_err(|e| self.error(e))?;
+        let rows = statement
+            .query_map(params![now_ms as i64, limit as i64], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? as u64))
+            })
+            .map_err(|e| self.error(e))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.error(e))
+    }
+
     pub fn start_cooldown(&self, key: &str, until_ms: u64) -> Result<(), StateError> {
         self.conn()
             .execute(
@@ -592,5 +615,15 @@ mod tests {
             store.cooldown_until("compose_restart:radarr", 100).unwrap(),
             None
         );
+        store.start_cooldown("compose_stop:radarr", 900).unwrap();
+        assert_eq!(
+            store.running_cooldowns(100, 10).unwrap(),
+            vec![
+                ("compose_stop:radarr".to_owned(), 900),
+                ("compose_restart:sonarr".to_owned(), 500)
+            ]
+        );
+        assert_eq!(store.running_cooldowns(100, 1).unwrap().len(), 1);
+        assert!(store.running_cooldowns(900, 10).unwrap().is_empty());
     }
 }

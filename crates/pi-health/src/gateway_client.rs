@@ -316,6 +316,13 @@ impl GatewayClient {
         self.send(request, Kind::Read).await
     }
 
+    /// `GET /capabilities`: what the person's role may call and approve, and
+    /// the cooldowns running (a hint for the buttons; the gateway decides each call).
+    pub(crate) async fn capabilities(&self) -> Result<Value, GatewayError> {
+        let request = self.request(reqwest::Method::GET, "/capabilities", Kind::Read);
+        self.send(request, Kind::Read).await
+    }
+
     /// `GET /audit?...`.
     pub(crate) async fn audit(&self, query: &AuditQuery) -> Result<Value, GatewayError> {
         let request = self

@@ -64,7 +64,7 @@ async fn a_person_asks_approves_a_restart_and_sees_the_real_outcome() {
         .wait_element("#services tbody tr[data-service=\"sonarr\"]")
         .await;
     browser
-        .click("#services tbody tr[data-service=\"sonarr\"] button")
+        .click("#services tbody tr[data-service=\"sonarr\"] button[data-action=\"logs\"]")
         .await;
     browser.wait_text("#logs", "sonarr").await;
     browser.screenshot(&shots, "03-containers").await;

@@ -15,9 +15,11 @@ mod degraded;
 #[path = "../gateway/support.rs"]
 mod gateway_support;
 mod model;
+mod pages;
 mod redaction_channels;
 mod resources;
 mod roles;
+mod rows;
 mod support;
 mod understanding;
 mod webdriver;

@@ -187,6 +187,72 @@ impl Browser {
             .await;
     }
 
+    /// Runs `script` in the page and waits for it to call its last argument
+    /// (WebDriver's asynchronous script); what it passed.
+    pub async fn eval_async(&self, script: &str) -> Value {
+        self.post("/execute/async", json!({ "script": script, "args": [] }))
+            .await
+    }
+
+    /// A Chrome DevTools command through chromedriver (`goog/cdp/execute`).
+    async fn cdp(&self, cmd: &str, params: Value) -> Value {
+        let value = self
+            .post("/goog/cdp/execute", json!({ "cmd": cmd, "params": params }))
+            .await;
+        assert!(
+            value.get("error").is_none(),
+            "DevTools {cmd} failed: {value}"
+        );
+        value
+    }
+
+    /// The page's viewport as a device of `width` x `height` CSS pixels
+    /// (a phone: `mobile`, with touch-style viewport handling).
+    pub async fn set_viewport(&self, width: u32, height: u32, mobile: bool) {
+        self.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile }),
+        )
+        .await;
+        let inner = self.eval("return window.innerWidth;").await;
+        assert_eq!(inner, json!(width), "the viewport is {width} px wide");
+    }
+
+    /// What the page sees as the system's colour scheme (`prefers-color-scheme`).
+    pub async fn set_color_scheme(&self, scheme: &str) {
+        self.cdp(
+            "Emulation.setEmulatedMedia",
+            json!({ "features": [{ "name": "prefers-color-scheme", "value": scheme }] }),
+        )
+        .await;
+    }
+
+    /// Runs axe-core (`axe_js`, the text of axe.min.js) in the page; its
+    /// violations of impact serious or critical, one line each.
+    pub async fn axe_serious(&self, axe_js: &str) -> Vec<String> {
+        // WebDriver's scripts are not subject to the page's CSP.
+        self.eval(&format!("{axe_js}\n;return typeof window.axe;"))
+            .await;
+        let script = r#"
+            const done = arguments[arguments.length - 1];
+            window.axe.run(document).then(function (results) {
+                done(results.violations
+                    .filter(function (v) { return v.impact === "serious" || v.impact === "critical"; })
+                    .map(function (v) {
+                        return v.impact + " " + v.id + ": " + v.help + " at " +
+                            v.nodes.slice(0, 4).map(function (n) { return n.target.join(" ") + " " + n.html.slice(0, 120); }).join(" | ");
+                    }));
+            }).catch(function (error) { done(["axe failed: " + error]); });
+        "#;
+        let value = self.eval_async(script).await;
+        value
+            .as_array()
+            .unwrap_or_else(|| panic!("axe gave no list: {value}"))
+            .iter()
+            .map(|v| v.as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
     /// Saves a PNG screenshot of the page as `dir/name.png`.
     pub async fn screenshot(&self, dir: &Path, name: &str) -> PathBuf {
         let value = self

@@ -8,6 +8,7 @@ mod diagnosis;
 mod history;
 mod model;
 mod render;
+mod row;
 mod services;
 
 use std::path::Path;
@@ -27,6 +28,7 @@ use ops_core::contract::Refusal;
 use ops_core::contract::stats::StackStats;
 
 pub(crate) use approve::{ApproveReply, Status as ApproveStatus};
+pub(crate) use row::{NotPlanned, RowRequest};
 use services::ServiceCache;
 
 /// The `model` the chat reports when no language model is configured.

@@ -258,7 +258,7 @@ pub(crate) async fn containers(
     Json(body).into_response()
 }
 
-fn gateway_problem(problem: &crate::gateway_client::GatewayError) -> String {
+pub(super) fn gateway_problem(problem: &crate::gateway_client::GatewayError) -> String {
     use crate::gateway_client::GatewayError;
     match problem {
         GatewayError::Unreachable(why) => Problem::Unreachable(why.clone()).warning(),

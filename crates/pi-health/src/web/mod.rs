@@ -3,6 +3,7 @@
 //! `/api/system-stats`, `/api/containers`, `/api/containers/stats`, and the
 //! gateway's approvals and audit).
 
+mod actions;
 mod api;
 mod assets;
 mod client_address;
@@ -194,6 +195,9 @@ fn router(AppState(state): AppState) -> Router {
             "/api/ops-copilot/history",
             get(api::history).delete(api::clear_history),
         )
+        .route("/api/ops-copilot/suggest", post(actions::suggest))
+        .route("/api/ops-copilot/diagnose", post(actions::diagnose))
+        .route("/api/ops-copilot/actions", get(actions::rights))
         .route("/api/system-stats", get(api::system_stats))
         .route("/api/containers", get(api::containers))
         .route("/api/containers/stats", get(resources::stats))

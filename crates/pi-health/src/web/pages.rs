@@ -87,7 +87,8 @@ fn layout(
         }
         html.raw(">").text(item.title()).raw("</a>");
     }
-    html.raw("<span class=\"spacer\"></span><span class=\"user\">")
+    // The colour theme's switch (app.js: the system's, light or dark, remembered).
+    html.raw("<span class=\"spacer\"></span><button type=\"button\" id=\"theme-toggle\" class=\"theme-toggle\">Theme: auto</button><span class=\"user\">")
         .text(&session.user)
         .raw("</span><form method=\"post\" action=\"/logout\" class=\"logout\">")
         .raw("<input type=\"hidden\" name=\"csrf_token\" value=\"")
@@ -100,6 +101,15 @@ fn layout(
     HtmlResponse(html.into_string())
 }
 
+/// The confirmation before an approval runs: the chat's cards and the
+/// Containers page's (the same cards) use it. A macro, for `concat!`.
+macro_rules! confirm_dialog {
+    () => {
+        r#"<dialog id="confirm" aria-labelledby="confirm-title"><form method="dialog"><h2 id="confirm-title">Confirm</h2><p id="confirm-text"></p><pre id="confirm-command"></pre>
+<p id="confirm-impact"></p><div class="dialog-buttons"><button value="cancel" id="confirm-cancel">Cancel</button><button value="ok" id="confirm-ok" class="primary">Confirm</button></div></form></dialog>"#
+    };
+}
+
 const DASHBOARD: &str = r#"<h1>Dashboard</h1>
 <section class="cards">
   <div class="card"><h2>CPU</h2><p class="big" data-stat="cpu">&hellip;</p><p class="sub" data-stat="load"></p></div>
@@ -109,31 +119,39 @@ const DASHBOARD: &str = r#"<h1>Dashboard</h1>
 </section>
 <section><h2>Containers</h2><p id="container-summary">&hellip;</p><p class="warning hidden" id="container-warning"></p>
 <ul id="container-problems" class="plain"></ul></section>
-<section class="two"><div><h2>Disks</h2><table id="disks"><thead><tr><th>Mount</th><th>Used</th><th>Free</th></tr></thead><tbody></tbody></table></div>
-<div><h2>Network</h2><table id="network"><thead><tr><th>Interface</th><th>Receive</th><th>Send</th></tr></thead><tbody></tbody></table></div></section>
+<section class="two"><div><h2>Disks</h2><table id="disks" class="responsive"><thead><tr><th>Mount</th><th>Used</th><th>Free</th></tr></thead><tbody></tbody></table></div>
+<div><h2>Network</h2><table id="network" class="responsive"><thead><tr><th>Interface</th><th>Receive</th><th>Send</th></tr></thead><tbody></tbody></table></div></section>
 <p class="updated" id="updated"></p>"#;
 
-const CONTAINERS: &str = r#"<h1>Containers</h1>
+const CONTAINERS: &str = concat!(
+    r#"<h1>Containers</h1>
+<div id="banner" class="banner hidden" role="status" aria-live="polite"></div>
 <p id="container-summary">&hellip;</p><p class="warning hidden" id="container-warning"></p>
-<table id="services"><thead><tr><th>Service</th><th>State</th><th>Health</th><th>Status</th><th></th></tr></thead><tbody></tbody></table>
-<section id="logs-section" class="hidden"><h2 id="logs-title">Logs</h2><p class="warning hidden" id="logs-warning"></p><pre id="logs" class="logs"></pre></section>"#;
+<p class="note hidden" id="actions-note"></p>
+<table id="services" class="responsive"><thead><tr><th>Service</th><th>State</th><th>Health</th><th>Status</th><th>Actions</th></tr></thead><tbody></tbody></table>
+<section id="logs-section" class="hidden"><h2 id="logs-title" tabindex="-1">Logs</h2><p class="warning hidden" id="logs-warning"></p><pre id="logs" class="logs"></pre></section>"#,
+    confirm_dialog!()
+);
 
-const CHAT: &str = r#"<h1>Ops-Copilot</h1>
+const CHAT: &str = concat!(
+    r#"<h1>Ops-Copilot</h1>
 <div id="banner" class="banner hidden" role="status" aria-live="polite"></div>
 <div id="messages" class="messages" aria-live="polite"></div>
 <form id="chat-form" class="chat-form" autocomplete="off">
+  <label for="chat-input" class="chat-label">Message</label>
   <input id="chat-input" name="message" maxlength="2000" placeholder="Ask about the Pi or the stack, e.g. What is the Docker status?" required>
   <button type="submit" id="chat-send">Send</button>
 </form>
 <p class="sub"><span id="chat-meta"></span> <button type="button" id="chat-clear" class="small">Clear history</button></p>
-<dialog id="confirm"><form method="dialog"><h2 id="confirm-title">Confirm</h2><p id="confirm-text"></p><pre id="confirm-command"></pre>
-<p id="confirm-impact"></p><menu><button value="cancel" id="confirm-cancel">Cancel</button><button value="ok" id="confirm-ok" class="primary">Confirm</button></menu></form></dialog>"#;
+"#,
+    confirm_dialog!()
+);
 
 const APPROVALS: &str = r#"<h1>Approvals</h1>
 <p>Requests waiting for a human in the ai-gateway, including ones an agent made through its MCP endpoint.</p>
 <div id="banner" class="banner hidden" role="status" aria-live="polite"></div>
 <p class="warning hidden" id="approvals-warning"></p>
-<table id="approvals"><thead><tr><th>Requested by</th><th>Tool</th><th>Arguments</th><th>Why</th><th>Expires</th><th></th></tr></thead><tbody></tbody></table>
+<table id="approvals" class="responsive"><thead><tr><th>Requested by</th><th>Tool</th><th>Arguments</th><th>Why</th><th>Expires</th><th>Actions</th></tr></thead><tbody></tbody></table>
 <p id="approvals-empty" class="hidden">Nothing is waiting for approval.</p>
 <p><button type="button" id="approvals-refresh">Refresh</button></p>"#;
 
@@ -149,7 +167,7 @@ const AUDIT: &str = r#"<h1>Audit</h1>
   <button type="submit">Filter</button>
 </form>
 <p class="warning hidden" id="audit-warning"></p>
-<table id="audit"><thead><tr><th>#</th><th>Time</th><th>Principal</th><th>Tool</th><th>Arguments</th><th>Decision</th><th>Reason</th><th>Approver</th><th>ms</th></tr></thead><tbody></tbody></table>
+<table id="audit" class="responsive"><thead><tr><th>#</th><th>Time</th><th>Principal</th><th>Tool</th><th>Arguments</th><th>Decision</th><th>Reason</th><th>Approver</th><th>ms</th></tr></thead><tbody></tbody></table>
 <p id="audit-empty" class="hidden">No records match.</p>"#;
 
 pub(crate) async fn dashboard(

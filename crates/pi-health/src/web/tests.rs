@@ -920,3 +920,148 @@ async fn pages_have_no_inline_script_and_assets_are_embedded() {
         .json();
     assert_eq!(audit["records"], json!([]));
 }
+
+#[tokio::test]
+async fn row_buttons_make_the_chats_card_and_refuse_what_they_cannot_plan() {
+    let app = app();
+    let alice = app.login("alice", "alice-password").await;
+    let suggest = |body: Value, csrf: Option<String>| {
+        let (app, alice) = (&app, &alice);
+        async move {
+            app.post_json(
+                "/api/ops-copilot/suggest",
+                Some(alice),
+                csrf.as_deref(),
+                &body,
+            )
+            .await
+        }
+    };
+    let csrf = Some(alice.csrf.clone());
+
+    // The session's CSRF token, as for every POST.
+    let body = json!({"action": "restart", "service": "sonarr"});
+    assert_eq!(
+        suggest(body.clone(), None).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let diagnose = app
+        .post_json(
+            "/api/ops-copilot/diagnose",
+            Some(&alice),
+            None,
+            &json!({"service": "sonarr"}),
+        )
+        .await;
+    assert_eq!(diagnose.status, StatusCode::FORBIDDEN);
+
+    // Bad requests are clear 4xx, and nothing is kept for approval.
+    for (bad, status, code) in [
+        (
+            json!({"action": "reboot", "service": "sonarr"}),
+            400,
+            "bad_action",
+        ),
+        (
+            json!({"action": "diagnose", "service": "sonarr"}),
+            400,
+            "bad_action",
+        ),
+        (
+            json!({"action": "restart", "service": "../etc"}),
+            400,
+            "bad_service",
+        ),
+        (json!({"action": "restart"}), 400, "bad_request"),
+        (
+            json!({"action": "restart", "service": "sonarr", "role": "admin"}),
+            400,
+            "bad_request",
+        ),
+        (
+            json!({"action": "restart", "service": "plex"}),
+            404,
+            "unknown_service",
+        ),
+    ] {
+        let reply = suggest(bad.clone(), csrf.clone()).await;
+        assert_eq!(reply.status.as_u16(), status, "{bad}: {}", reply.text);
+        let answer = reply.json();
+        assert_eq!(answer["code"], code, "{bad}: {answer}");
+        assert!(!answer["detail"].as_str().unwrap_or_default().is_empty());
+    }
+    let unknown = suggest(json!({"action": "stop", "service": "plex"}), csrf.clone()).await;
+    let detail = unknown.json()["detail"].as_str().unwrap().to_owned();
+    assert!(
+        detail.contains("no service named plex") && detail.contains("sonarr"),
+        "{detail}"
+    );
+    let unknown = app
+        .post_json(
+            "/api/ops-copilot/diagnose",
+            Some(&alice),
+            csrf.as_deref(),
+            &json!({"service": "plex"}),
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.state.pending.len(), 0, "nothing queued");
+
+    // A declared service: the chat's card for "restart sonarr", kept for this
+    // session, and the chat's Approve (offline: nothing ran, said so).
+    let reply = suggest(body, csrf.clone()).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let answer = reply.json();
+    let chat = app.chat(&alice, "restart sonarr").await.json();
+    let card = &answer["messages"][0]["suggestion"];
+    let chat_card = &chat["messages"][0]["suggestion"];
+    for key in [
+        "description",
+        "command",
+        "impact",
+        "ctaLabel",
+        "toolId",
+        "action",
+        "actionParams",
+    ] {
+        assert_eq!(card[key], chat_card[key], "{key}: {answer} vs {chat}");
+    }
+    assert_eq!(card["ctaLabel"], "Approve Restart");
+    assert_eq!(app.state.pending.len(), 2, "the row's card and the chat's");
+    let approved = app.approve(&alice, card["id"].as_str().unwrap()).await;
+    assert_eq!(approved.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        approved.json()["result"]
+            .as_str()
+            .unwrap()
+            .starts_with("Not executed")
+    );
+
+    // Diagnose: the chat's read, said offline.
+    let reply = app
+        .post_json(
+            "/api/ops-copilot/diagnose",
+            Some(&alice),
+            csrf.as_deref(),
+            &json!({"service": "radarr"}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let content = reply.json()["messages"][0]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(content.contains("offline"), "{content}");
+
+    // Offline, the buttons say why they cannot be used.
+    let rights = app
+        .get("/api/ops-copilot/actions", Some(&alice.cookie))
+        .await
+        .json();
+    assert_eq!(rights["online"], false);
+    for action in ["restart", "start", "stop", "diagnose", "logs"] {
+        assert_eq!(rights["actions"][action]["allowed"], false, "{rights}");
+        let reason = rights["actions"][action]["reason"].as_str().unwrap();
+        assert!(reason.contains("offline"), "{reason}");
+    }
+}

@@ -9,6 +9,41 @@
   const csrf = meta ? meta.getAttribute("content") : "";
   const page = document.body.dataset.page;
 
+  // ---- colour theme: the system's (prefers-color-scheme), or light or dark
+  // as the person chose, remembered in this browser ----
+  const THEME_KEY = "pi-health-theme";
+  const THEMES = ["auto", "light", "dark"];
+
+  function storedTheme() {
+    try {
+      const theme = window.localStorage.getItem(THEME_KEY);
+      return THEMES.indexOf(theme) >= 0 ? theme : "auto";
+    } catch (error) {
+      return "auto";
+    }
+  }
+
+  function applyTheme(theme) {
+    if (theme === "auto") delete document.documentElement.dataset.theme;
+    else document.documentElement.dataset.theme = theme;
+    const toggle = document.getElementById("theme-toggle");
+    if (toggle) toggle.textContent = "Theme: " + theme;
+  }
+
+  function nextTheme() {
+    const theme = THEMES[(THEMES.indexOf(storedTheme()) + 1) % THEMES.length];
+    try {
+      window.localStorage.setItem(THEME_KEY, theme);
+    } catch (error) {
+      // Storage refused (private mode): the choice lasts for this page only.
+    }
+    applyTheme(theme);
+  }
+
+  applyTheme(storedTheme());
+  const themeToggle = document.getElementById("theme-toggle");
+  if (themeToggle) themeToggle.addEventListener("click", nextTheme);
+
   async function api(method, url, body) {
     const options = { method: method, headers: { Accept: "application/json" }, credentials: "same-origin" };
     if (method !== "GET") options.headers["X-CSRF-Token"] = csrf;
@@ -65,6 +100,19 @@
 
   function fill(tbody, rows) {
     tbody.replaceChildren.apply(tbody, rows);
+    labelCells(tbody);
+  }
+
+  // Each cell carries its column's heading (data-label), which the narrow
+  // layout shows before the value once the table becomes a list of cards.
+  function labelCells(tbody) {
+    const table = tbody.closest("table");
+    const heads = table ? Array.from(table.querySelectorAll("thead th"), function (th) { return th.textContent; }) : [];
+    for (const tr of Array.from(tbody.rows)) {
+      Array.from(tr.cells).forEach(function (td, i) {
+        if (!td.hasAttribute("data-label")) td.dataset.label = heads[i] || "";
+      });
+    }
   }
 
   function bytes(n) {
@@ -204,14 +252,18 @@
     section.classList.remove("hidden");
     byId("logs-title").textContent = "Logs of " + service;
     byId("logs").textContent = "Loading…";
+    section.scrollIntoView({ block: "start" });
     const reply = await api("GET", "/api/containers?logs=" + encodeURIComponent(service) + "&tail=200");
     const logs = reply.data && reply.data.logs;
     show(byId("logs-warning"), (logs && logs.warning) || (!reply.ok && reply.data && reply.data.detail) || "");
     byId("logs").textContent = logs && typeof logs.logs === "string" ? logs.logs || "(no output)" : "";
+    // On a phone the logs are far below the row: bring them into view.
+    byId("logs-title").focus();
+    section.scrollIntoView({ block: "start" });
   }
 
   async function refreshContainers() {
-    const reply = await api("GET", "/api/containers");
+    const [reply] = await Promise.all([api("GET", "/api/containers"), refreshRights()]);
     if (!reply.data) return;
     renderSummary(reply.data);
     const rows = (reply.data.services || []).filter(function (s) { return s.declared !== false; }).map(function (s) {
@@ -220,17 +272,249 @@
       if (first && first.exit_code !== undefined && first.exit_code !== null && s.state !== "running") {
         status += " \u2014 exited (" + first.exit_code + "): " + (first.exit_meaning || "");
       }
-      const button = el("button", "Logs", "small");
-      button.type = "button";
-      button.addEventListener("click", function () { showLogs(s.service); });
-      // A problem is said in words with a warning sign, not by colour alone.
-      const state = s.problem ? "\u26a0 problem: " + s.verdict_words + " (" + s.state + ")" : s.state;
-      const tr = row([s.service, state, s.health || "", status, button]);
+      const tr = row([s.service, stateCell(s), healthCell(s.health), status, rowActions(s)]);
       tr.dataset.service = s.service;
       if (s.problem) tr.className = "bad";
       return tr;
     });
-    fill(document.querySelector("#services tbody"), rows);
+    const focused = focusedRowButton();
+    fill(document.querySelector("#services tbody"), withPanels(rows));
+    refocusRowButton(focused);
+  }
+
+  // ---- containers: state in words and an icon, never by colour alone ----
+  function iconText(icon, text) {
+    const span = el("span", null, "state");
+    const mark = el("span", icon, "icon");
+    mark.setAttribute("aria-hidden", "true");
+    span.appendChild(mark);
+    span.appendChild(document.createTextNode(" " + text));
+    return span;
+  }
+
+  function stateCell(s) {
+    if (s.problem) return iconText("\u26a0", "problem: " + s.verdict_words + " (" + s.state + ")");
+    const icons = { running: "\u2714", restarting: "\u21bb", paused: "\u2016", created: "\u25cb" };
+    return iconText(icons[s.state] || "\u25a0", s.state || "unknown");
+  }
+
+  function healthCell(health) {
+    if (!health) return "";
+    const icons = { healthy: "\u2714", unhealthy: "\u2716", starting: "\u2026" };
+    return iconText(icons[health] || "\u2022", health);
+  }
+
+  // ---- containers: row actions. Restart / Start / Stop ask for the chat's own
+  // card (POST /api/ops-copilot/suggest) and Approve is the chat's; Diagnose is
+  // the chat's "why is X ...?" read; Logs the logs below. Buttons the person
+  // cannot use now are disabled with the reason in words (role, cooldown left).
+  const ROW_BUTTONS = [
+    { action: "restart", label: "Restart" },
+    { action: "start", label: "Start" },
+    { action: "stop", label: "Stop" },
+    { action: "logs", label: "Logs" },
+    { action: "diagnose", label: "Diagnose" },
+  ];
+  let rights = null; // GET /api/ops-copilot/actions's last answer
+  let rightsAt = 0; // when it came (performance.now()): cooldowns count down from it
+  const panels = new Map(); // service -> its open panel row, kept across refreshes
+
+  async function refreshRights() {
+    const reply = await api("GET", "/api/ops-copilot/actions");
+    if (reply.data && reply.data.actions) {
+      rights = reply.data;
+      rightsAt = performance.now();
+    }
+    renderActionsNote();
+  }
+
+  function labelOf(action) {
+    const button = ROW_BUTTONS.find(function (b) { return b.action === action; });
+    return button ? button.label : action;
+  }
+
+  // What the person cannot do on any row, said once above the table.
+  function renderActionsNote() {
+    const note = byId("actions-note");
+    if (!note) return;
+    if (!rights) {
+      show(note, "Cannot tell yet which actions you may use.");
+      return;
+    }
+    const byReason = new Map();
+    for (const b of ROW_BUTTONS) {
+      const right = rights.actions[b.action];
+      if (right && right.allowed) continue;
+      const reason = (right && right.reason) || "Not available.";
+      byReason.set(reason, (byReason.get(reason) || []).concat(b.label));
+    }
+    const lines = Array.from(byReason, function (entry) { return entry[1].join(", ") + " unavailable: " + entry[0]; });
+    show(note, lines.length ? "Signed in as " + rights.role + ". " + lines.join(" ") : "");
+  }
+
+  function cooldownLeft(action, service) {
+    if (!rights) return 0;
+    const elapsed = (performance.now() - rightsAt) / 1000;
+    let left = 0;
+    for (const c of rights.cooldowns || []) {
+      if (c.action === action && (c.service === service || c.service === null)) {
+        left = Math.max(left, c.remaining_seconds - elapsed);
+      }
+    }
+    return Math.max(0, Math.ceil(left));
+  }
+
+  function duration(seconds) {
+    const minutes = Math.floor(seconds / 60);
+    return minutes ? minutes + " min " + (seconds % 60) + " s" : seconds + " s";
+  }
+
+  function rowActions(s) {
+    const box = el("div", null, "row-actions");
+    box.dataset.service = s.service;
+    for (const b of ROW_BUTTONS) {
+      const button = el("button", b.label, "small");
+      button.type = "button";
+      button.dataset.action = b.action;
+      // A name of its own for each row's button: "Logs for sonarr".
+      button.setAttribute("aria-label", b.label + " " + (b.action === "logs" ? "for " : "") + s.service);
+      button.addEventListener("click", function () { rowAction(b.action, s.service, button); });
+      box.appendChild(button);
+    }
+    const why = el("p", "", "reason hidden");
+    why.id = "why-" + s.service;
+    box.appendChild(why);
+    updateRowButtons(box);
+    return box;
+  }
+
+  // Enables a row's buttons as the person's rights and the cooldowns allow,
+  // saying why not: the role once in #actions-note, a cooldown in the row.
+  function updateRowButtons(box) {
+    const service = box.dataset.service;
+    const why = box.querySelector(".reason");
+    const cooling = [];
+    for (const button of box.querySelectorAll("button[data-action]")) {
+      if (button.dataset.busy) continue;
+      const action = button.dataset.action;
+      const right = rights && rights.actions[action];
+      const allowed = !!(right && right.allowed);
+      const left = allowed ? cooldownLeft(action, service) : 0;
+      button.disabled = !allowed || left > 0;
+      if (!allowed) {
+        button.title = (right && right.reason) || "Not available.";
+        button.setAttribute("aria-describedby", "actions-note");
+      } else if (left > 0) {
+        button.title = "Cooling down: " + duration(left) + " left.";
+        button.setAttribute("aria-describedby", why.id);
+        cooling.push(labelOf(action) + " is cooling down: " + duration(left) + " left.");
+      } else {
+        button.removeAttribute("title");
+        button.removeAttribute("aria-describedby");
+      }
+    }
+    show(why, cooling.length ? cooling.join(" ") : "");
+  }
+
+  function updateAllRowButtons() {
+    for (const box of document.querySelectorAll("#services .row-actions")) updateRowButtons(box);
+  }
+
+  // The rows with each open panel right under its service's row.
+  function withPanels(rows) {
+    const all = [];
+    for (const tr of rows) {
+      all.push(tr);
+      const panel = panels.get(tr.dataset.service);
+      if (panel) all.push(panel);
+    }
+    return all;
+  }
+
+  function focusedRowButton() {
+    const active = document.activeElement;
+    if (!active || !active.dataset || !active.dataset.action) return null;
+    const box = active.closest(".row-actions");
+    return box ? { service: box.dataset.service, action: active.dataset.action } : null;
+  }
+
+  function refocusRowButton(focused) {
+    if (!focused) return;
+    const selector = '#services .row-actions[data-service="' + focused.service + '"] button[data-action="' + focused.action + '"]';
+    const button = document.querySelector(selector);
+    if (button) button.focus();
+  }
+
+  // A panel under the row of `service`, replacing one open there; closing it
+  // gives the focus back to the `action` button that opened it.
+  function openPanel(service, action, title) {
+    const columns = document.querySelectorAll("#services thead th").length || 1;
+    const tr = el("tr", null, "panel-row");
+    tr.dataset.panelFor = service;
+    const td = el("td");
+    td.colSpan = columns;
+    td.dataset.label = "";
+    const panel = el("div", null, "panel");
+    panel.tabIndex = -1;
+    panel.setAttribute("role", "region");
+    panel.setAttribute("aria-label", title);
+    const head = el("div", null, "panel-head");
+    head.appendChild(el("h2", title));
+    const close = el("button", "Close", "small");
+    close.type = "button";
+    close.setAttribute("aria-label", "Close " + title);
+    close.addEventListener("click", function () {
+      panels.delete(service);
+      tr.remove();
+      refocusRowButton({ service: service, action: action });
+    });
+    head.appendChild(close);
+    panel.appendChild(head);
+    const body = el("div", null, "panel-body");
+    body.appendChild(el("p", "Asking the Ops-Copilot\u2026", "sub"));
+    panel.appendChild(body);
+    td.appendChild(panel);
+    tr.appendChild(td);
+    const old = panels.get(service);
+    if (old) old.remove();
+    panels.set(service, tr);
+    const row = document.querySelector('#services tbody tr[data-service="' + service + '"]');
+    if (row) row.after(tr);
+    panel.focus();
+    panel.scrollIntoView({ block: "nearest" });
+    return body;
+  }
+
+  // The chat's answer in a panel: its words, and its card to approve.
+  function renderPanel(body, reply) {
+    body.replaceChildren();
+    if (!reply.ok || !reply.data || !reply.data.messages) {
+      const detail = (reply.data && (reply.data.detail || reply.data.result)) || "HTTP " + reply.status;
+      body.appendChild(el("p", "\u26a0 Not done: " + detail, "warning"));
+      return;
+    }
+    for (const m of reply.data.messages) {
+      const box = el("div", null, "message assistant");
+      appendAnswer(box, m);
+      body.appendChild(box);
+    }
+  }
+
+  async function rowAction(action, service, button) {
+    if (action === "logs") {
+      showLogs(service);
+      return;
+    }
+    const title = labelOf(action) + " " + service;
+    const body = openPanel(service, action, title);
+    button.dataset.busy = "1";
+    button.disabled = true;
+    const reply = action === "diagnose"
+      ? await api("POST", "/api/ops-copilot/diagnose", { service: service })
+      : await api("POST", "/api/ops-copilot/suggest", { action: action, service: service });
+    delete button.dataset.busy;
+    renderPanel(body, reply);
+    updateAllRowButtons();
   }
 
   // ---- chat ----
@@ -263,9 +547,19 @@
       const outcome = el("p", text, success ? "outcome success" : "outcome error");
       card.appendChild(outcome);
       button.textContent = success ? "Done" : "Not executed";
+      document.dispatchEvent(new CustomEvent("pi-health:approved", { detail: { success: success } }));
     });
     card.appendChild(button);
     return card;
+  }
+
+  // One message of the chat's answer: its content and its card, if any.
+  function appendAnswer(box, m) {
+    // Server-built HTML: every value in it is escaped on the server.
+    const content = el("div", null, "content");
+    content.innerHTML = m.content;
+    box.appendChild(content);
+    if (m.suggestion) box.appendChild(suggestionCard(m.suggestion));
   }
 
   async function sendChat(event) {
@@ -288,13 +582,7 @@
         return;
       }
       for (const m of reply.data.messages) {
-        addMessage("assistant", function (box) {
-          // Server-built HTML: every value in it is escaped on the server.
-          const content = el("div", null, "content");
-          content.innerHTML = m.content;
-          box.appendChild(content);
-          if (m.suggestion) box.appendChild(suggestionCard(m.suggestion));
-        });
+        addMessage("assistant", function (box) { appendAnswer(box, m); });
       }
       byId("chat-meta").textContent = "model: " + reply.data.model + (reply.data.tools.length ? " · tools: " + reply.data.tools.join(", ") : "");
     } finally {
@@ -375,6 +663,7 @@
     show(byId("approvals-warning"), data.warning || (!reply.ok && data.detail) || "");
     const approvals = data.approvals || [];
     byId("approvals-empty").classList.toggle("hidden", approvals.length > 0 || !!data.warning);
+    byId("approvals").classList.toggle("hidden", approvals.length === 0);
     fill(document.querySelector("#approvals tbody"), approvals.map(function (a) {
       const actions = el("span", null, "actions");
       for (const verb of ["approve", "deny"]) {
@@ -402,6 +691,7 @@
     show(byId("audit-warning"), data.warning || (!reply.ok && data.detail) || "");
     const records = data.records || [];
     byId("audit-empty").classList.toggle("hidden", records.length > 0 || !!data.warning);
+    byId("audit").classList.toggle("hidden", records.length === 0);
     fill(document.querySelector("#audit tbody"), records.map(function (r) {
       // on_behalf_of is whom the caller of the request said it acted for: the
       // approver when there is one, else the principal ("pi-health for alice").
@@ -546,7 +836,12 @@
 
   // ---- wiring ----
   if (page === "dashboard") every(5000, refreshDashboard);
-  if (page === "containers") every(10000, refreshContainers);
+  if (page === "containers") {
+    every(10000, refreshContainers);
+    // The cooldowns' time left counts down between refreshes.
+    window.setInterval(updateAllRowButtons, 1000);
+    document.addEventListener("pi-health:approved", function () { refreshContainers(); });
+  }
   if (page === "chat") {
     byId("chat-form").addEventListener("submit", sendChat);
     byId("chat-clear").addEventListener("click", clearHistory);
@@ -558,6 +853,8 @@
     byId("approvals-refresh").addEventListener("click", refreshApprovals);
   }
   if (page === "audit") {
+    // A phone shows fewer records at first: each is a card of several lines.
+    if (window.matchMedia("(max-width: 640px)").matches) byId("audit-filter").elements.limit.value = "25";
     byId("audit-filter").addEventListener("submit", refreshAudit);
     refreshAudit();
   }
