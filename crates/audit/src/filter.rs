@@ -28,6 +28,10 @@ pub struct AuditFilter {
     pub before_seq: Option<i64>,
     /// 0 means [`DEFAULT_LIMIT`]; larger than [`MAX_LIMIT`] is clamped.
     pub limit: usize,
+    /// Tools whose `executed` records are left out (the gateway names its reads
+    /// here to hide the routine); their other decisions still show.
+    #[serde(skip)]
+    pub hide_executed_tools: Vec<String>,
 }
 
 impl Default for AuditFilter {
@@ -41,6 +45,7 @@ impl Default for AuditFilter {
             until: None,
             before_seq: None,
             limit: DEFAULT_LIMIT,
+            hide_executed_tools: Vec::new(),
         }
     }
 }
@@ -56,37 +61,47 @@ impl AuditFilter {
 
     /// The `WHERE ... ORDER BY ... LIMIT` tail and its parameters, in order.
     pub(crate) fn to_sql(&self) -> Result<(String, Vec<SqlValue>), AuditError> {
-        let mut clauses: Vec<&'static str> = Vec::new();
+        let mut clauses: Vec<String> = Vec::new();
         let mut params: Vec<SqlValue> = Vec::new();
         if let Some(p) = &self.principal {
-            clauses.push("principal = ?");
+            clauses.push("principal = ?".to_owned());
             params.push(SqlValue::Text(p.clone()));
         }
         if let Some(t) = &self.tool {
-            clauses.push("tool = ?");
+            clauses.push("tool = ?".to_owned());
             params.push(SqlValue::Text(t.clone()));
         }
         if let Some(d) = self.decision {
-            clauses.push("decision = ?");
+            clauses.push("decision = ?".to_owned());
             params.push(SqlValue::Text(d.as_str().to_owned()));
         }
         if let Some(o) = &self.on_behalf_of {
-            clauses.push("on_behalf_of = ?");
+            clauses.push("on_behalf_of = ?".to_owned());
             params.push(SqlValue::Text(o.clone()));
         }
         // Stored times are fixed-width UTC, so string order is time order; the bounds
         // are normalised to that same form.
         if let Some(since) = &self.since {
-            clauses.push("time >= ?");
+            clauses.push("time >= ?".to_owned());
             params.push(SqlValue::Text(normalize_time("since", since)?));
         }
         if let Some(until) = &self.until {
-            clauses.push("time < ?");
+            clauses.push("time < ?".to_owned());
             params.push(SqlValue::Text(normalize_time("until", until)?));
         }
         if let Some(before) = self.before_seq {
-            clauses.push("seq < ?");
+            clauses.push("seq < ?".to_owned());
             params.push(SqlValue::Integer(before));
+        }
+        if !self.hide_executed_tools.is_empty() {
+            // Placeholders only: the names are bound, never part of the SQL.
+            let marks = vec!["?"; self.hide_executed_tools.len()].join(", ");
+            clauses.push(format!("NOT (decision = 'executed' AND tool IN ({marks}))"));
+            params.extend(
+                self.hide_executed_tools
+                    .iter()
+                    .map(|tool| SqlValue::Text(tool.clone())),
+            );
         }
         let mut sql = String::new();
         if !clauses.is_empty() {
@@ -140,6 +155,7 @@ mod tests {
             until: Some("2024-05-02T02:00:00+02:00".into()),
             before_seq: Some(10),
             limit: 5,
+            hide_executed_tools: Vec::new(),
         };
         let (sql, params) = filter.to_sql()?;
         assert!(!sql.contains(&evil));

@@ -171,6 +171,22 @@ fn filters_select_and_page() -> TestResult {
         })?,
         vec![4, 3]
     );
+    // The routine hidden: reads that ran; a read that failed and every change stay.
+    assert_eq!(
+        seqs(AuditFilter {
+            hide_executed_tools: vec!["docker_ps".into(), "compose_logs".into()],
+            ..all.clone()
+        })?,
+        vec![6, 5, 4, 3, 2]
+    );
+    assert_eq!(
+        seqs(AuditFilter {
+            hide_executed_tools: vec!["x') OR ('1'='1".into()],
+            ..all.clone()
+        })?,
+        vec![6, 5, 4, 3, 2, 1],
+        "names are bound"
+    );
     // Values are bound, not spliced into SQL.
     assert!(
         seqs(AuditFilter {

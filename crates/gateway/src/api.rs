@@ -420,6 +420,11 @@ async fn list_audit(
         until: query.until,
         before_seq: query.before,
         limit: query.limit.unwrap_or(100),
+        hide_executed_tools: if query.hide_reads == Some(true) {
+            reads(&state.gateway.config())
+        } else {
+            Vec::new()
+        },
     };
     // Reads' records are stored just after their answers: wait for those, so the
     // list includes every call answered before this request.
@@ -438,6 +443,16 @@ async fn list_audit(
         }
         Err(_) => refuse(RefusalCode::Internal, "internal error"),
     }
+}
+
+/// The registry's tools that change nothing.
+fn reads(config: &crate::config::Config) -> Vec<String> {
+    config
+        .tools
+        .iter()
+        .filter(|(_, tool)| !tool.mutating)
+        .map(|(name, _)| name.clone())
+        .collect()
 }
 
 async fn health(State(state): State<AppState>) -> Response {

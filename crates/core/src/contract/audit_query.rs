@@ -28,6 +28,10 @@ pub struct AuditQuery {
     pub before: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<usize>,
+    /// Leave out the routine: reads that simply ran (a read refused, failed or
+    /// waiting for approval still shows; every change shows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hide_reads: Option<bool>,
 }
 
 impl AuditQuery {
@@ -48,6 +52,7 @@ impl AuditQuery {
                     .unwrap_or(AUDIT_DEFAULT_LIMIT)
                     .clamp(1, AUDIT_MAX_LIMIT),
             ),
+            hide_reads: self.hide_reads.filter(|hide| *hide),
         }
     }
 }

@@ -110,6 +110,35 @@ async fn every_decision_is_audited_listed_and_tamper_evident() {
         "{all:#?}"
     );
 
+    // Without the routine: the reads that ran are gone, everything else stays
+    // (the denied pull and the unknown tool, the restart's whole story).
+    let decided = env.audit(ADMIN, "hide_reads=true").await;
+    assert!(
+        !decided.iter().any(|r| r["decision"] == "executed"
+            && ["compose_ps", "compose_logs"].contains(&r["tool"].as_str().unwrap_or(""))),
+        "{decided:#?}"
+    );
+    let routine = all
+        .iter()
+        .filter(|r| {
+            r["decision"] == "executed"
+                && [
+                    "compose_ps",
+                    "compose_logs",
+                    "docker_ps",
+                    "compose_diagnose",
+                ]
+                .contains(&r["tool"].as_str().unwrap_or(""))
+        })
+        .count();
+    assert!(routine >= 2, "{all:#?}");
+    assert_eq!(decided.len(), all.len() - routine, "{decided:#?}");
+    assert!(
+        decided
+            .iter()
+            .any(|r| r["approval_id"] == restart_id.as_str() && r["decision"] == "executed")
+    );
+
     // A standard principal sees only its own records.
     let own = env.audit(STANDARD, "").await;
     assert!(!own.is_empty());

@@ -164,11 +164,13 @@ const AUDIT: &str = r#"<h1>Audit</h1>
   <label>Since <input name="since" placeholder="2025-01-01T00:00:00Z" maxlength="40"></label>
   <label>Until <input name="until" maxlength="40"></label>
   <label>Limit <input name="limit" type="number" min="1" max="500" value="100"></label>
+  <label><input type="checkbox" name="show_reads" value="1"> Show reads</label>
   <button type="submit">Filter</button>
 </form>
 <p class="warning hidden" id="audit-warning"></p>
 <table id="audit" class="responsive"><thead><tr><th>#</th><th>Time</th><th>Principal</th><th>Tool</th><th>Arguments</th><th>Decision</th><th>Reason</th><th>Approver</th><th>ms</th></tr></thead><tbody></tbody></table>
-<p id="audit-empty" class="hidden">No records match.</p>"#;
+<p id="audit-empty" class="hidden">No records match.</p>
+<p class="sub">Decisions and changes are shown; reads that simply ran are hidden unless "Show reads" is ticked. The records of one approved action are one row: open it to see each.</p>"#;
 
 pub(crate) async fn dashboard(
     State(state): State<Shared>,

@@ -680,28 +680,68 @@
   }
 
   // ---- audit ----
+  function auditRow(r) {
+    // on_behalf_of is whom the caller of the request said it acted for: the
+    // approver when there is one, else the principal ("pi-health for alice").
+    const forWhom = r.on_behalf_of ? " for " + r.on_behalf_of : "";
+    const who = r.principal + " (" + r.role + ")" + (r.approver ? "" : forWhom);
+    const approver = r.approver ? r.approver + forWhom : "";
+    const tr = row([r.seq, r.time, who, r.tool, JSON.stringify(r.args), r.decision, r.reason || "", approver, r.latency_ms]);
+    tr.className = "decision-" + r.decision;
+    return tr;
+  }
+
+  // One approved action (request, approval, run) is one row, its newest record,
+  // with a button that shows the others under it.
+  function auditRows(records) {
+    const groups = new Map();
+    for (const r of records) {
+      const key = r.approval_id ? "approval " + r.approval_id : "record " + r.seq;
+      if (!groups.has(key)) groups.set(key, []);
+      groups.get(key).push(r);
+    }
+    const rows = [];
+    for (const group of groups.values()) {
+      const head = auditRow(group[0]);
+      rows.push(head);
+      if (group.length === 1) continue;
+      const earlier = group.slice(1).map(function (r) {
+        const tr = auditRow(r);
+        tr.classList.add("earlier", "hidden");
+        return tr;
+      });
+      const toggle = el("button", "+" + earlier.length, "small");
+      toggle.type = "button";
+      toggle.setAttribute("aria-expanded", "false");
+      toggle.setAttribute("aria-label", "Show the " + group.length + " records of " + group[0].tool + " #" + group[0].seq);
+      toggle.addEventListener("click", function () {
+        const open = toggle.getAttribute("aria-expanded") !== "true";
+        toggle.setAttribute("aria-expanded", String(open));
+        for (const tr of earlier) tr.classList.toggle("hidden", !open);
+      });
+      head.children[5].appendChild(document.createTextNode(" "));
+      head.children[5].appendChild(toggle);
+      rows.push.apply(rows, earlier);
+    }
+    return rows;
+  }
+
   async function refreshAudit(event) {
     if (event) event.preventDefault();
     const params = new URLSearchParams();
+    let showReads = false;
     for (const [key, value] of new FormData(byId("audit-filter"))) {
-      if (String(value).trim()) params.append(key, String(value).trim());
+      if (key === "show_reads") showReads = true;
+      else if (String(value).trim()) params.append(key, String(value).trim());
     }
+    if (!showReads) params.append("hide_reads", "true");
     const reply = await api("GET", "/api/audit?" + params.toString());
     const data = reply.data || {};
     show(byId("audit-warning"), data.warning || (!reply.ok && data.detail) || "");
     const records = data.records || [];
     byId("audit-empty").classList.toggle("hidden", records.length > 0 || !!data.warning);
     byId("audit").classList.toggle("hidden", records.length === 0);
-    fill(document.querySelector("#audit tbody"), records.map(function (r) {
-      // on_behalf_of is whom the caller of the request said it acted for: the
-      // approver when there is one, else the principal ("pi-health for alice").
-      const forWhom = r.on_behalf_of ? " for " + r.on_behalf_of : "";
-      const who = r.principal + " (" + r.role + ")" + (r.approver ? "" : forWhom);
-      const approver = r.approver ? r.approver + forWhom : "";
-      const tr = row([r.seq, r.time, who, r.tool, JSON.stringify(r.args), r.decision, r.reason || "", approver, r.latency_ms]);
-      tr.className = "decision-" + r.decision;
-      return tr;
-    }));
+    fill(document.querySelector("#audit tbody"), auditRows(records));
   }
 
   // ---- container resources (containers page): CPU, memory, I/O, last hour ----
