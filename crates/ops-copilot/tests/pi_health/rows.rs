@@ -161,6 +161,8 @@ async fn a_rows_restart_runs_only_after_approval_and_a_standard_person_sees_stop
     browser.screenshot(&shots, "rows-03-phone-logs").await;
 
     // bob (standard) may restart but not stop: Stop disabled, the reason shown.
+    // (Signed out from the desktop layout, where the nav's button is in view.)
+    browser.set_viewport(1400, 900, false).await;
     browser.click("nav form.logout button").await;
     browser.wait_element("#login-form").await;
     sign_in(&browser, &app, BOB).await;
