@@ -122,18 +122,15 @@ impl ChatHistory {
                 proposed: m.suggestion.as_ref().map(|s| s.description.clone()),
             })
             .collect();
-        let mut kind = Kind::Exchange {
-            message: redactor.redact_str(message).into_owned(),
-            replies,
-        };
-        if serde_json::to_vec(&kind).map_or(true, |json| json.len() > MAX_ENTRY_BYTES) {
-            kind = Kind::Exchange {
-                message: redactor.redact_str(message).into_owned(),
-                replies: vec![Reply {
-                    content: "<p>(A long answer, not kept: ask again to see it.)</p>".into(),
-                    proposed: None,
-                }],
-            };
+        let message = redactor.redact_str(message).into_owned();
+        let mut kind = Kind::Exchange { message, replies };
+        if serde_json::to_vec(&kind).map_or(true, |json| json.len() > MAX_ENTRY_BYTES)
+            && let Kind::Exchange { replies, .. } = &mut kind
+        {
+            *replies = vec![Reply {
+                content: "<p>(A long answer, not kept: ask again to see it.)</p>".into(),
+                proposed: None,
+            }];
         }
         self.push(user, kind);
     }

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::Shared;
-use super::api::gateway_problem;
+use super::api::{gateway_problem, keep_suggestions};
 use super::guard::json_error;
 use super::session::Session;
 use crate::agent::{NotPlanned, Problem, RowRequest};
@@ -98,16 +98,7 @@ async fn row(state: &Shared, session: &Session, request: RowRequest, service: &s
     let work = state.agent.row_request(request, service);
     match on_behalf_of(&session.user, &session.role, work).await {
         Ok(chat) => {
-            for planned in chat.planned {
-                tracing::info!(
-                    user = %session.user,
-                    action = ?planned.action,
-                    service = %planned.service,
-                    id = %planned.suggestion.id,
-                    "pi-health: suggested an action from the Containers page"
-                );
-                state.pending.insert(&session.key, planned);
-            }
+            keep_suggestions(state, session, chat.planned, "the Containers page");
             Json(chat.reply).into_response()
         }
         Err(NotPlanned::UnknownService(known)) => {

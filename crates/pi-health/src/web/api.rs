@@ -75,16 +75,7 @@ pub(crate) async fn chat(
         ));
     }
     let chat = on_behalf_of(&session.user, &session.role, state.agent.chat(&message)).await;
-    for planned in chat.planned {
-        tracing::info!(
-            user = %session.user,
-            action = ?planned.action,
-            service = %planned.service,
-            id = %planned.suggestion.id,
-            "pi-health: suggested an action"
-        );
-        state.pending.insert(&session.key, planned);
-    }
+    keep_suggestions(&state, &session, chat.planned, "the chat");
     state
         .history
         .record_exchange(&session.user, &message, &chat.reply);
@@ -115,6 +106,27 @@ pub(crate) async fn clear_history(
                 "The chat history could not be removed; see pi-health's log.",
             )
         }
+    }
+}
+
+/// Keeps an answer's cards for this session (Approve takes them from there),
+/// each one logged with where it was asked for.
+pub(super) fn keep_suggestions(
+    state: &Shared,
+    session: &Session,
+    planned: Vec<crate::suggestion::Planned>,
+    asked_in: &str,
+) {
+    for planned in planned {
+        tracing::info!(
+            user = %session.user,
+            action = ?planned.action,
+            service = %planned.service,
+            id = %planned.suggestion.id,
+            asked_in,
+            "pi-health: suggested an action"
+        );
+        state.pending.insert(&session.key, planned);
     }
 }
 
