@@ -14,6 +14,8 @@ pub enum ToolError {
     NotConfigured(String),
     #[error("{0}")]
     Engine(#[from] EngineError),
+    #[error("docker-mcp follows {0} logs at once already; close one (or wait) and try again")]
+    TooManyStreams(usize),
     /// The operation ran but did not reach its goal.
     #[error("{0}")]
     Failed(String),
@@ -31,6 +33,7 @@ impl ToolError {
             Self::Engine(EngineError::Refused(_)) => 403,
             Self::Engine(EngineError::NotFound(_)) => 404,
             Self::Engine(EngineError::Failed(_)) | Self::Failed(_) => 502,
+            Self::TooManyStreams(_) => 503,
         }
     }
 
@@ -46,6 +49,7 @@ impl ToolError {
             Self::Engine(EngineError::NotFound(_)) => "not_found",
             Self::Engine(EngineError::Failed(_)) => "engine_failed",
             Self::Failed(_) => "failed",
+            Self::TooManyStreams(_) => "too_many_streams",
         }
     }
 }

@@ -15,5 +15,5 @@ pub use catalog::ToolName;
 pub use error::ToolError;
 pub use tools::{
     DEFAULT_STABILITY_WINDOW, DEFAULT_STATS_ROUND, DockerTools, Limits, MAX_STABILITY_WINDOW,
-    ToolsConfig,
+    MAX_STREAMS, ToolsConfig,
 };

@@ -14,6 +14,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde_json::{Value, json};
 
+use ops_core::contract::log_stream;
 use ops_core::mcp_sessions::{SessionCaps, SessionLimiter};
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
@@ -71,6 +72,7 @@ pub fn router(state: AppState) -> Router {
     let mcp = middleware::from_fn_with_state(sessions, cap_mcp_sessions).layer(mcp);
     let authenticated = Router::new()
         .route("/chat/tool", post(chat_tool))
+        .route("/chat/stream", post(chat_stream))
         .route("/approvals", get(list_approvals))
         .route("/capabilities", get(capabilities))
         .route("/approvals/{id}/approve", post(approve))
@@ -209,32 +211,76 @@ async fn chat_tool(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    match call_request(&headers, &body) {
+        Ok(request) => reply_response(state.gateway.call(&principal, request).await),
+        Err(refusal) => refusal,
+    }
+}
+
+/// `POST /chat/stream`: the body and headers of `/chat/tool`, for a tool the
+/// registry marks `stream: true`; the answer is NDJSON log events
+/// ([`ops_core::contract::log_stream`]) until the stream ends.
+async fn chat_stream(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let request = match call_request(&headers, &body) {
+        Ok(request) => request,
+        Err(refusal) => return refusal,
+    };
+    match state
+        .gateway
+        .open_stream(&principal, request, state.shutdown.child_token())
+        .await
+    {
+        Ok(events) => {
+            let body = futures_util::stream::unfold(events, |mut events| async move {
+                let event = events.recv().await?;
+                Some((Ok::<_, std::convert::Infallible>(event), events))
+            });
+            (
+                [
+                    (header::CONTENT_TYPE, log_stream::CONTENT_TYPE),
+                    (header::CACHE_CONTROL, "no-store"),
+                ],
+                axum::body::Body::from_stream(body),
+            )
+                .into_response()
+        }
+        Err(refusal) => refusal_response(refusal),
+    }
+}
+
+/// The request `/chat/tool` and `/chat/stream` take, or the answer refusing it.
+#[allow(clippy::result_large_err)]
+fn call_request(headers: &HeaderMap, body: &[u8]) -> Result<CallRequest, Response> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_none_or(|v| v.starts_with("application/json"));
     if !is_json {
-        return refuse(RefusalCode::UnsupportedMediaType, "send application/json");
+        return Err(refuse(
+            RefusalCode::UnsupportedMediaType,
+            "send application/json",
+        ));
     }
-    let body: ChatToolRequest = match serde_json::from_slice(&body) {
-        Ok(body) => body,
-        Err(e) => {
-            return refuse(
-                RefusalCode::BadRequest,
-                format!("the body must be {{\"tool\", \"args\", \"approved\"?}}: {e}"),
-            );
-        }
-    };
-    let request = CallRequest {
+    let body: ChatToolRequest = serde_json::from_slice(body).map_err(|e| {
+        refuse(
+            RefusalCode::BadRequest,
+            format!("the body must be {{\"tool\", \"args\", \"approved\"?}}: {e}"),
+        )
+    })?;
+    Ok(CallRequest {
         tool: body.tool,
         args: body.args.unwrap_or_else(|| json!({})),
         approved: body.approved,
         approval_id: body.approval_id,
         claimed_role: body.role,
-        on_behalf_of: on_behalf_of(&headers),
-        on_behalf_role: on_behalf_role(&headers),
-    };
-    reply_response(state.gateway.call(&principal, request).await)
+        on_behalf_of: on_behalf_of(headers),
+        on_behalf_role: on_behalf_role(headers),
+    })
 }
 
 async fn list_approvals(

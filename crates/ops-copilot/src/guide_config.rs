@@ -12,8 +12,16 @@ const GUIDE_UPSTREAM: &str = "base_url: http://docker-mcp:8080     # adjust per 
 /// The chat starts and stops services too: the guide's registry has only
 /// restart, so these two are added (the shipped `config/` stays the guide's);
 /// and it asks why a service is not well (compose_diagnose) and what each
-/// container uses (compose_stats), both reads.
+/// container uses (compose_stats), both reads; and follows a service's logs
+/// live (compose_logs_follow, the stream form of compose_logs: docker-mcp's
+/// `POST /streams/compose_logs`, opened with the gateway's `POST /chat/stream`).
 const ADDED_TOOLS: &str = "
+  compose_logs_follow:
+    mcp: { service: docker-mcp, fn: compose_logs }
+    mutating: false
+    stream: true
+    summary: \"Follow one service's logs live (bounded, redacted).\"
+
   compose_diagnose:
     mcp: { service: docker-mcp, fn: compose_diagnose }
     mutating: false
@@ -120,11 +128,21 @@ pub fn registry(upstream: &Upstream) -> anyhow::Result<String> {
 
 /// The policy: the compose file locked to `compose_file`, and the schemas of
 /// compose_diagnose, compose_start and compose_stop (like compose_restart's)
-/// and compose_stats (like compose_ps').
+/// and compose_stats (like compose_ps'), and compose_logs_follow (like
+/// compose_logs').
 pub fn policy(compose_file: &str) -> String {
     let pattern = ops_core::contract::rules::SERVICE_PATTERN;
     let stack_schema = format!(
         "
+  compose_logs_follow:
+    type: object
+    properties:
+      file:    {{ type: string, const: \"{compose_file}\" }}
+      service: {{ type: string, pattern: \"{pattern}\" }}
+      tail:    {{ type: integer, minimum: 50, maximum: 500 }}
+    required: [file, service]
+    additionalProperties: false
+
   compose_stats:
     type: object
     properties:

@@ -10,6 +10,8 @@
 //!   command-line flags, "the password is X"), which keep the key and mask only the
 //!   value, so the output stays readable. `tests/corpus/` holds the planted secrets and
 //!   ordinary log lines they are measured against.
+//! - [`LineRedactor`] does the same for a text given one line at a time (a followed
+//!   log), carrying a private key block across its lines.
 //! - [`cap_json`] bounds the size of a JSON result, leaving a visible marker wherever
 //!   it cut, so that a model or a human knows the output is incomplete.
 //!
@@ -20,11 +22,13 @@ mod cap;
 #[cfg(feature = "corpus")]
 pub mod corpus;
 mod detectors;
+mod lines;
 mod pattern;
 mod redactor;
 mod size;
 
 pub use cap::{Capped, MIN_CAP_BYTES, cap_json};
+pub use lines::LineRedactor;
 pub use pattern::{PatternError, unescape_policy_pattern};
 pub use redactor::Redactor;
 pub use size::compact_json_len;

@@ -99,6 +99,11 @@ impl Redactor {
         })
     }
 
+    /// Whether the built-in detectors are on (not [`Redactor::policy_only`]).
+    pub fn builtins_on(&self) -> bool {
+        self.inner.sensitive_key.is_some()
+    }
+
     /// Masks every secret in `text`. Borrows the input unchanged when nothing matched.
     pub fn redact_str<'a>(&self, text: &'a str) -> Cow<'a, str> {
         self.redact_counted(text).0

@@ -7,6 +7,7 @@
 //! - [`audit_query`]: `GET /audit`'s filters;
 //! - [`diagnosis`]: `compose_diagnose`'s answer, verdicts, exit codes in words;
 //! - [`stats`]: `compose_stats`' answer, and when memory is not accounted;
+//! - [`log_stream`]: a followed log, one event per line, between every plane;
 //! - [`rules`]: service names, log tails, `X-On-Behalf-Of`, approval ids;
 //! - [`ids`]: unguessable ids, failing closed when the OS has no randomness.
 
@@ -14,6 +15,7 @@ pub mod audit_query;
 pub mod call;
 pub mod diagnosis;
 pub mod ids;
+pub mod log_stream;
 pub mod refusal;
 pub mod rules;
 pub mod stats;
@@ -21,5 +23,6 @@ pub mod stats;
 pub use audit_query::AuditQuery;
 pub use call::{ChatToolReply, ChatToolRequest, Executed, NeedApproval};
 pub use diagnosis::{Diagnosis, Verdict, exit_code_meaning};
+pub use log_stream::LogEvent;
 pub use refusal::{Refusal, RefusalCode};
 pub use stats::{ContainerStats, StackStats};

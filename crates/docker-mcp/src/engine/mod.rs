@@ -200,6 +200,14 @@ pub struct Engine {
     timeouts: EngineTimeouts,
 }
 
+/// A piece of a followed log: the bytes one write of the container produced
+/// (a line or several, or part of one), by output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FollowedFrame {
+    Stdout(bytes::Bytes),
+    Stderr(bytes::Bytes),
+}
+
 /// Version facts reported by `/health`.
 #[derive(Debug, Clone, Serialize)]
 pub struct EngineVersion {
@@ -473,6 +481,55 @@ impl Engine {
             Ok(tail.finish())
         };
         self.bounded(self.timeouts.read, collect).await
+    }
+
+    /// Follows one container's stdout and stderr from its last `tail` lines, each
+    /// prefixed by the Engine's timestamp, until the container stops (the Engine
+    /// ends the stream) or the stream is dropped. Opening waits at most the read
+    /// timeout for the Engine's answer; after that the stream has no time limit:
+    /// whoever reads it bounds it.
+    pub async fn follow_logs(
+        self: &Arc<Self>,
+        id: &str,
+        tail: u32,
+    ) -> Result<
+        futures_util::stream::BoxStream<'static, Result<FollowedFrame, EngineError>>,
+        EngineError,
+    > {
+        let docker = self.client().await?.clone();
+        let options = LogsOptionsBuilder::new()
+            .stdout(true)
+            .stderr(true)
+            .follow(true)
+            .timestamps(true)
+            .tail(&tail.to_string())
+            .build();
+        let mut frames = docker.logs(id, Some(options)).peekable();
+        // The first frame, or the end, or the Engine's refusal: an unknown
+        // container is a 404 here, not a stream that ends at once. A quiet
+        // container sends nothing yet: that is an open stream.
+        let opened =
+            tokio::time::timeout(self.timeouts.read, std::pin::Pin::new(&mut frames).peek()).await;
+        if let Ok(Some(Err(_))) = opened {
+            let error = frames.next().await.and_then(Result::err);
+            if let Some(error) = error {
+                return Err(self.classify(error));
+            }
+        }
+        let engine = self.clone();
+        Ok(frames
+            .filter_map(move |frame| {
+                let item = match frame {
+                    Ok(LogOutput::StdOut { message } | LogOutput::Console { message }) => {
+                        Some(Ok(FollowedFrame::Stdout(message)))
+                    }
+                    Ok(LogOutput::StdErr { message }) => Some(Ok(FollowedFrame::Stderr(message))),
+                    Ok(LogOutput::StdIn { .. }) => None,
+                    Err(error) => Some(Err(engine.classify(error))),
+                };
+                std::future::ready(item)
+            })
+            .boxed())
     }
 
     /// One container's figures (`GET /containers/{id}/stats?stream=false`),

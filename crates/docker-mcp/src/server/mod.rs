@@ -1,5 +1,5 @@
-//! HTTP serving: MCP Streamable HTTP at `/mcp`, REST at `/tools/{fn}`,
-//! `/health`; and MCP over stdio.
+//! HTTP serving: MCP Streamable HTTP at `/mcp`, REST at `/tools/{fn}`, followed
+//! logs at `/streams/compose_logs`, `/health`; and MCP over stdio.
 
 mod mcp;
 mod rest;
@@ -164,7 +164,7 @@ pub fn router(
         .with_allowed_hosts(hosts.allowed.iter().cloned())
         .enforce_origin_validation()
         .with_max_request_body_bytes(MAX_REQUEST_BYTES)
-        .with_cancellation_token(shutdown);
+        .with_cancellation_token(shutdown.child_token());
     let sessions = SessionLimiter::new(MCP_SESSIONS);
     let mcp = StreamableHttpService::new(
         move || Ok(McpHandler::new(mcp_tools.clone())),
@@ -172,10 +172,14 @@ pub fn router(
         config,
     );
     let mcp = middleware::from_fn_with_state(sessions, cap_mcp_sessions).layer(mcp);
+    let streams = Router::new()
+        .route("/streams/{name}", post(rest::follow))
+        .with_state((tools.clone(), shutdown));
     Router::new()
         .route("/health", get(rest::health))
         .route("/tools/{name}", post(rest::call_tool))
         .with_state(tools)
+        .merge(streams)
         .nest_service("/mcp", mcp)
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .layer(middleware::from_fn_with_state(token, require_token))

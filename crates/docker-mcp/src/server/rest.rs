@@ -1,14 +1,16 @@
 //! The guide's plain REST form: `POST /tools/{fn}` with the arguments as the
-//! JSON body, and `GET /health`.
+//! JSON body, `POST /streams/compose_logs` (its followed form), and `GET /health`.
 
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use ops_core::contract::log_stream;
 use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
 
 use crate::error::ToolError;
 use crate::tools::DockerTools;
@@ -18,22 +20,57 @@ pub async fn call_tool(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Response {
-    let args = if body.iter().all(u8::is_ascii_whitespace) {
-        Value::Null
-    } else {
-        match serde_json::from_slice::<Value>(&body) {
-            Ok(args) => args,
-            Err(e) => {
-                return error_response(&ToolError::BadArguments(format!(
-                    "the body must be a JSON object of arguments: {e}"
-                )));
-            }
-        }
+    let args = match arguments(&body) {
+        Ok(args) => args,
+        Err(error) => return error_response(&error),
     };
     match tools.call(&name, args).await {
         Ok(result) => Json(result).into_response(),
         Err(error) => error_response(&error),
     }
+}
+
+/// `POST /streams/compose_logs`: the service's logs followed, NDJSON
+/// ([`ops_core::contract::log_stream`]); the same arguments as the tool.
+pub async fn follow(
+    State((tools, shutdown)): State<(Arc<DockerTools>, CancellationToken)>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Response {
+    if name != "compose_logs" {
+        let body = json!({ "error": { "code": "unknown_stream", "message": "only compose_logs can be followed: POST /streams/compose_logs" } });
+        return (StatusCode::NOT_FOUND, Json(body)).into_response();
+    }
+    let args = match arguments(&body) {
+        Ok(args) => args,
+        Err(error) => return error_response(&error),
+    };
+    match tools.follow_logs(args, shutdown).await {
+        Ok(events) => {
+            let body = futures_util::stream::unfold(events, |mut events| async move {
+                let event = events.recv().await?;
+                Some((Ok::<_, std::convert::Infallible>(event), events))
+            });
+            (
+                [
+                    (header::CONTENT_TYPE, log_stream::CONTENT_TYPE),
+                    (header::CACHE_CONTROL, "no-store"),
+                ],
+                Body::from_stream(body),
+            )
+                .into_response()
+        }
+        Err(error) => error_response(&error),
+    }
+}
+
+fn arguments(body: &[u8]) -> Result<Value, ToolError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice::<Value>(body).map_err(|e| {
+        ToolError::BadArguments(format!("the body must be a JSON object of arguments: {e}"))
+    })
 }
 
 fn error_response(error: &ToolError) -> Response {

@@ -2,6 +2,7 @@
 //! MCP and REST front ends: same validation, same results.
 
 mod diagnose;
+mod follow;
 mod lifecycle;
 mod logs;
 mod ps;
@@ -22,6 +23,7 @@ use crate::compose::{ComposeProject, LockedComposeFile};
 use crate::engine::{Container, Engine, LiveContainers};
 use crate::error::ToolError;
 
+pub use follow::MAX_STREAMS;
 pub use lifecycle::Action;
 pub use up::ComposeCli;
 
@@ -94,6 +96,8 @@ pub struct DockerTools {
     limits: Limits,
     /// One mutating call per service at a time, so a stop cannot interleave a restart.
     service_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Followed logs open now (see [`follow`]).
+    streams: Arc<tokio::sync::Semaphore>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -122,6 +126,7 @@ impl DockerTools {
             compose_cli: config.compose_cli,
             limits: config.limits,
             service_locks: Mutex::new(HashMap::new()),
+            streams: Arc::new(tokio::sync::Semaphore::new(follow::MAX_STREAMS)),
         }
     }
 

@@ -6,6 +6,7 @@
 mod arguments;
 mod diagnose;
 mod engine;
+mod follow;
 mod lifecycle;
 mod logs;
 mod ps;

@@ -53,6 +53,8 @@ pub struct ToolPolicy {
     pub cooldown: Option<Cooldown>,
     /// The registry's `timeout_seconds`, when set; else the policy's defaults.
     pub timeout: Option<std::time::Duration>,
+    /// Opened with `POST /chat/stream`, not called with `/chat/tool`.
+    pub stream: bool,
     pub summary: String,
     pub schema: Value,
     pub validator: Arc<jsonschema::Validator>,
@@ -201,6 +203,15 @@ impl Config {
                     ),
                 ));
             }
+            if tool.stream && (tool.mutating || tool.approval == Some(ApprovalMode::Required)) {
+                return Err(at(
+                    &registry,
+                    line,
+                    format!(
+                        "tools.{name}: a stream only reads: it cannot be mutating or need approval"
+                    ),
+                ));
+            }
             let cooldown =
                 resolve_cooldown(name, tool, policy_file.cooldowns.get(name), &mut warnings);
             tools.insert(
@@ -214,6 +225,7 @@ impl Config {
                     roles: tool.roles.clone(),
                     cooldown,
                     timeout: tool.timeout_seconds.map(std::time::Duration::from_secs),
+                    stream: tool.stream,
                     summary: tool.summary.clone().unwrap_or_else(|| {
                         if tool.mutating {
                             "Mutating action".into()

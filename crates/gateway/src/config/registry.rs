@@ -84,6 +84,10 @@ pub struct ToolDef {
     /// (docker-mcp's compose_up runs up to 300 s), so the timeouts nest.
     #[serde(default)]
     pub timeout_seconds: Option<u64>,
+    /// A live stream (followed logs), opened with `POST /chat/stream` and
+    /// served by the service's `POST {base_url}/streams/{fn}`; never mutating.
+    #[serde(default)]
+    pub stream: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

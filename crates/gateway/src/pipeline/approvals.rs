@@ -11,6 +11,7 @@ use ops_core::contract::rules;
 use serde_json::Value;
 
 use super::call::validate;
+use super::conclude::into_refusal;
 use super::record::Record;
 use super::run::{UseApproval, consume_refusal};
 use super::{Gateway, NeedApproval, Refusal, RefusalCode, Reply, new_id, now_ms};
@@ -230,16 +231,6 @@ impl Gateway {
         Ok((record, approval, decider.clone()))
     }
 
-    async fn refused(
-        &self,
-        config: &Config,
-        record: Record,
-        refusal: Refusal,
-        started: Instant,
-    ) -> Refusal {
-        into_refusal(self.refuse(config, record, refusal, started).await)
-    }
-
     /// Pending approvals `principal` may see: all it can decide on, and its own.
     pub fn pending_for(&self, principal: &Principal) -> Result<Vec<Approval>, Refusal> {
         let config = self.config.current();
@@ -366,16 +357,6 @@ fn still_pending(approval: &Approval, now_ms: u64) -> Result<(), Refusal> {
             RefusalCode::ApprovalUsed,
             "approval was denied",
         )),
-    }
-}
-
-fn into_refusal(reply: Reply) -> Refusal {
-    match reply {
-        Reply::Refused(refusal) => refusal,
-        _ => Refusal::new(
-            RefusalCode::Internal,
-            "internal error; see the gateway's log",
-        ),
     }
 }
 

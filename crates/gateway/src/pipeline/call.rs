@@ -11,7 +11,7 @@ use super::record::Record;
 use super::run::UseApproval;
 use super::{CallRequest, Gateway, Refusal, RefusalCode, Reply, new_id, now_ms};
 use crate::auth::Principal;
-use crate::config::ToolPolicy;
+use crate::config::{Config, ToolPolicy};
 use crate::decision;
 
 impl Gateway {
@@ -25,46 +25,19 @@ impl Gateway {
         };
         let mut record = Record::new(&request_id, principal, &request.tool, &request.args);
 
-        match rules::check_on_behalf_of(request.on_behalf_of.as_deref()) {
-            Ok(on_behalf_of) => record.on_behalf_of = on_behalf_of,
-            Err(refusal) => return self.refuse(&config, record, refusal, started).await,
-        }
-        let acting = match rules::check_on_behalf_role(
-            request.on_behalf_role.as_deref(),
-            record.on_behalf_of.as_deref(),
-            &principal.may_act_as,
-            |role| config.roles.contains_key(role),
-        ) {
-            Ok(Some(role)) => {
-                record.role = role.clone();
-                let person = record.on_behalf_of.as_deref().unwrap_or_default();
-                principal.acting_for(person, &role)
-            }
-            Ok(None) => principal.clone(),
+        let (acting, tool) = match admit(&config, principal, &request, &mut record) {
+            Ok(admitted) => admitted,
             Err(refusal) => return self.refuse(&config, record, refusal, started).await,
         };
         let principal = &acting;
-        if let Some(claimed) = &request.claimed_role
-            && claimed != &principal.role
-        {
+        if tool.stream {
             let refusal = Refusal::new(
-                RefusalCode::RoleMismatch,
+                RefusalCode::NotAStream,
                 format!(
-                    "the role comes from your token ({}), not from the request",
-                    principal.role
+                    "{} is a live stream: open it with POST /chat/stream",
+                    tool.name
                 ),
             );
-            return self.refuse(&config, record, refusal, started).await;
-        }
-        let Some(tool) = config.tools.get(&request.tool) else {
-            let refusal = Refusal::new(RefusalCode::UnknownTool, "Unknown tool");
-            return self.refuse(&config, record, refusal, started).await;
-        };
-        if let Err(detail) = validate(tool, &request.args) {
-            let refusal = Refusal::new(RefusalCode::BadArgs, format!("Bad args: {detail}"));
-            return self.refuse(&config, record, refusal, started).await;
-        }
-        if let Err(refusal) = decision::may_call(&config, tool, &principal.role) {
             return self.refuse(&config, record, refusal, started).await;
         }
         // An approved call checks the cooldown where it runs, under its lock; any
@@ -145,6 +118,50 @@ impl Gateway {
         )
         .await
     }
+}
+
+/// What every call and stream passes first, in the guide's order: whom the
+/// caller acts for and as which role, the tool, its arguments, the role's right
+/// to it. The acting principal and the tool, or why not (the record has been
+/// told whom it is for either way).
+pub(super) fn admit<'c>(
+    config: &'c Config,
+    principal: &Principal,
+    request: &CallRequest,
+    record: &mut Record,
+) -> Result<(Principal, &'c ToolPolicy), Refusal> {
+    record.on_behalf_of = rules::check_on_behalf_of(request.on_behalf_of.as_deref())?;
+    let acting = match rules::check_on_behalf_role(
+        request.on_behalf_role.as_deref(),
+        record.on_behalf_of.as_deref(),
+        &principal.may_act_as,
+        |role| config.roles.contains_key(role),
+    )? {
+        Some(role) => {
+            record.role = role.clone();
+            let person = record.on_behalf_of.as_deref().unwrap_or_default();
+            principal.acting_for(person, &role)
+        }
+        None => principal.clone(),
+    };
+    if let Some(claimed) = &request.claimed_role
+        && claimed != &acting.role
+    {
+        return Err(Refusal::new(
+            RefusalCode::RoleMismatch,
+            format!(
+                "the role comes from your token ({}), not from the request",
+                acting.role
+            ),
+        ));
+    }
+    let Some(tool) = config.tools.get(&request.tool) else {
+        return Err(Refusal::new(RefusalCode::UnknownTool, "Unknown tool"));
+    };
+    validate(tool, &request.args)
+        .map_err(|detail| Refusal::new(RefusalCode::BadArgs, format!("Bad args: {detail}")))?;
+    decision::may_call(config, tool, &acting.role)?;
+    Ok((acting, tool))
 }
 
 pub(super) fn validate(tool: &ToolPolicy, args: &Value) -> Result<(), String> {

@@ -35,6 +35,28 @@ impl Gateway {
             .await
     }
 
+    /// [`Gateway::refuse`] for a caller that answers with the refusal alone.
+    pub(super) async fn refused(
+        &self,
+        config: &Config,
+        record: Record,
+        refusal: Refusal,
+        started: Instant,
+    ) -> Refusal {
+        into_refusal(self.refuse(config, record, refusal, started).await)
+    }
+
+    /// [`Gateway::fail`] for a caller that answers with the refusal alone.
+    pub(super) async fn failed(
+        &self,
+        config: &Config,
+        record: Record,
+        refusal: Refusal,
+        started: Instant,
+    ) -> Refusal {
+        into_refusal(self.fail(config, record, refusal, started).await)
+    }
+
     /// An internal error: the detail goes to the log, the caller gets a plain 500.
     pub(super) async fn internal(
         &self,
@@ -114,6 +136,17 @@ impl Gateway {
         } else {
             self.audit_writer.write_deferred(record).await
         }
+    }
+}
+
+/// `refuse` and `fail` answer only with refusals.
+pub(super) fn into_refusal(reply: Reply) -> Refusal {
+    match reply {
+        Reply::Refused(refusal) => refusal,
+        _ => Refusal::new(
+            RefusalCode::Internal,
+            "internal error; see the gateway's log",
+        ),
     }
 }
 

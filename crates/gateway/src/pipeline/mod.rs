@@ -7,6 +7,8 @@
 //! - [`run`]: running a call: the target's lock, the cooldown, consuming its
 //!   approval, the durable `approved` record, the service call, output guards;
 //! - [`conclude`]: every outcome into the audit log, refusals included;
+//! - [`stream`]: live streams (followed logs): admitted as a call, then paced,
+//!   redacted line by line, bounded, audited when they open and close;
 //! - who may do what is decided in [`crate::decision`], nowhere here.
 //!
 //! Durability: every record of a mutating or approval-bound tool, and every
@@ -29,8 +31,10 @@ mod locks;
 mod record;
 mod reply;
 mod run;
+mod stream;
 
 pub use reply::{CallRequest, Executed, NeedApproval, Refusal, RefusalCode, Reply};
+pub use stream::StreamLimits;
 
 use crate::audit_writer::AuditWriter;
 use crate::config::{Config, ConfigHandle};
@@ -80,6 +84,9 @@ pub struct Gateway {
     build_upstreams: Box<BuildUpstreams>,
     /// The last readiness probe of the services.
     readiness: ops_core::recent::Recent<ServicesReadiness>,
+    /// Live streams open now, and their bounds (see [`stream`]).
+    streams: stream::OpenStreams,
+    stream_limits: StreamLimits,
 }
 
 /// Makes the service clients for a configuration.
@@ -111,7 +118,15 @@ impl Gateway {
             metrics,
             build_upstreams: Box::new(build_upstreams),
             readiness: ops_core::recent::Recent::new(READINESS_FRESH_FOR),
+            streams: stream::OpenStreams::default(),
+            stream_limits: StreamLimits::default(),
         })
+    }
+
+    /// Other bounds for live streams (tests use small ones).
+    pub fn with_stream_limits(mut self, limits: StreamLimits) -> Self {
+        self.stream_limits = limits;
+        self
     }
 
     /// Whether each service of the configuration in force answers its health

@@ -197,7 +197,7 @@ impl Gateway {
 /// call: the service's own message (docker-mcp's say what to do), or that the
 /// service is not answering; the technical chain of a connection failure goes
 /// to the log.
-fn describe(function: &str, error: &UpstreamError) -> String {
+pub(super) fn describe(function: &str, error: &UpstreamError) -> String {
     match error {
         UpstreamError::Failed {
             service,

@@ -76,9 +76,30 @@ impl Readiness {
 
 pub type ReadinessFuture<'a> = Pin<Box<dyn Future<Output = Readiness> + Send + 'a>>;
 
+pub type StreamFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<reqwest::Response, UpstreamError>> + Send + 'a>>;
+
 /// One MCP service: call a function with arguments, within a time limit.
 pub trait Upstream: Send + Sync {
     fn call<'a>(&'a self, function: &'a str, args: &'a Value, timeout: Duration) -> CallFuture<'a>;
+
+    /// Opens a live stream (`POST {base_url}/streams/{fn}`, NDJSON): the answer
+    /// once its head arrived within `timeout`, a success, its body still to read.
+    /// Only the REST transport streams.
+    fn stream<'a>(
+        &'a self,
+        _function: &'a str,
+        _args: &'a Value,
+        _timeout: Duration,
+    ) -> StreamFuture<'a> {
+        Box::pin(async {
+            Err(UpstreamError::Failed {
+                service: "this service".into(),
+                status: None,
+                message: "its transport cannot stream: register it with `transport: http`".into(),
+            })
+        })
+    }
 
     /// Asks the service whether it is ready, within `timeout`.
     fn readiness(&self, _timeout: Duration) -> ReadinessFuture<'_> {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use ops_core::error_chain;
 use serde_json::Value;
 
-use super::{CallFuture, Readiness, ReadinessFuture, Upstream, UpstreamError};
+use super::{CallFuture, Readiness, ReadinessFuture, StreamFuture, Upstream, UpstreamError};
 
 /// Bytes of an upstream answer read at most; more is a failure, not a crash.
 const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
@@ -90,6 +90,51 @@ impl Upstream for RestUpstream {
                         timeout,
                     })
                 })
+        })
+    }
+
+    /// No overall timeout on the request: it would cut the body too. The head
+    /// must come within `timeout`; the reader bounds the rest.
+    fn stream<'a>(
+        &'a self,
+        function: &'a str,
+        args: &'a Value,
+        timeout: Duration,
+    ) -> StreamFuture<'a> {
+        Box::pin(async move {
+            let url = format!("{}/streams/{function}", self.base);
+            let mut request = self.client.post(&url).json(args);
+            if let Some(token) = &self.token {
+                request = request.bearer_auth(token);
+            }
+            let response = match tokio::time::timeout(timeout, request.send()).await {
+                Err(_) => {
+                    return Err(UpstreamError::Timeout {
+                        service: self.service.clone(),
+                        timeout,
+                    });
+                }
+                Ok(Err(e)) => {
+                    return Err(UpstreamError::Unreachable {
+                        service: self.service.clone(),
+                        reason: error_chain(&e),
+                    });
+                }
+                Ok(Ok(response)) => response,
+            };
+            let status = response.status();
+            if status.is_success() {
+                return Ok(response);
+            }
+            let body = tokio::time::timeout(timeout, read_bounded(response))
+                .await
+                .unwrap_or_else(|_| Err("no error body in time".into()))
+                .unwrap_or_default();
+            Err(UpstreamError::Failed {
+                service: self.service.clone(),
+                status: Some(status.as_u16()),
+                message: error_message(&body),
+            })
         })
     }
 

@@ -13,6 +13,7 @@ mod diagnose;
 mod fail_closed;
 mod faults;
 mod limits;
+mod live_logs;
 mod mcp;
 mod refusals;
 mod reload;
