@@ -18,6 +18,9 @@ const GUIDE_COMPOSE_FILE: &str = "/opt/stack/docker-compose.yml";
 /// A readiness check waits at most this long for the gateway (which bounds its
 /// own probes to 2 s).
 const READINESS_TIMEOUT: Duration = Duration::from_secs(3);
+/// The gateway's tool that follows a service's logs (`stream: true` in the
+/// registry `all` writes and deploy/config).
+pub(crate) const FOLLOW_TOOL: &str = "compose_logs_follow";
 /// Gateway answers larger than this are refused (its own output cap is 120 kB).
 const MAX_REPLY_BYTES: usize = 2 * 1024 * 1024;
 
@@ -329,6 +332,71 @@ impl GatewayClient {
             .request(reqwest::Method::GET, "/audit", Kind::Read)
             .query(query);
         self.send(request, Kind::Read).await
+    }
+
+    /// `POST /chat/stream` for compose_logs_follow: the open stream (NDJSON log
+    /// events, read by the caller) once its head came within the read timeout,
+    /// or why not. No overall timeout: it would cut the stream; the gateway
+    /// bounds a stream's life, and the reader stops reading when it goes.
+    pub(crate) async fn follow_logs(
+        &self,
+        service: &str,
+        tail: u32,
+    ) -> Result<reqwest::Response, GatewayError> {
+        let body = ChatToolRequest {
+            tool: FOLLOW_TOOL.to_owned(),
+            args: Some(serde_json::json!({
+                "file": self.compose_file,
+                "service": service,
+                "tail": tail,
+            })),
+            ..ChatToolRequest::default()
+        };
+        let mut request = self
+            .http
+            .post(format!("{}/chat/stream", self.base))
+            .json(&body);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        if let Some((user, role)) = current_user() {
+            request = request
+                .header(ON_BEHALF_OF, user)
+                .header(ON_BEHALF_ROLE, role);
+        }
+        let response = match tokio::time::timeout(self.read_timeout, request.send()).await {
+            Err(_) => {
+                return Err(GatewayError::Unreachable(format!(
+                    "The gateway did not open the stream within {} s.",
+                    self.read_timeout.as_secs_f64()
+                )));
+            }
+            Ok(Err(error)) => {
+                return Err(GatewayError::Unreachable(self.describe(&error, Kind::Read)));
+            }
+            Ok(Ok(response)) => response,
+        };
+        let status = response.status().as_u16();
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let mut body = Vec::new();
+        let mut response = response;
+        while let Ok(Ok(Some(chunk))) =
+            tokio::time::timeout(self.read_timeout, response.chunk()).await
+        {
+            if body.len() + chunk.len() > MAX_REPLY_BYTES {
+                break;
+            }
+            body.extend_from_slice(&chunk);
+        }
+        match ChatToolReply::from_wire(status, &body, None) {
+            ChatToolReply::Refused(refusal) => Err(GatewayError::Refused(refusal)),
+            _ => Err(GatewayError::Refused(Refusal::new(
+                RefusalCode::BadReply,
+                format!("the gateway answered HTTP {status} without a refusal"),
+            ))),
+        }
     }
 
     /// Sends and reads a bounded answer; Err is no answer at all.

@@ -23,7 +23,7 @@ use crate::pending::TakeError;
 use crate::summary;
 use crate::verdicts;
 
-fn bad_request(detail: &str) -> Response {
+pub(super) fn bad_request(detail: &str) -> Response {
     json_error(StatusCode::BAD_REQUEST, "bad_request", detail)
 }
 

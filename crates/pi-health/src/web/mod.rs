@@ -10,6 +10,7 @@ mod client_address;
 mod cookies;
 mod devices;
 mod guard;
+mod live_logs;
 mod login;
 mod pages;
 mod ratelimit;
@@ -130,6 +131,9 @@ pub(crate) struct Inner {
     readiness: ops_core::recent::Recent<readiness::Readiness>,
     /// The containers' CPU and memory of the last hour, shared by every page.
     resources: crate::resources::Resources,
+    /// Cancelled when the app stops: live log streams end (and say so) rather
+    /// than hold the graceful stop open.
+    streams_end: tokio_util::sync::CancellationToken,
 }
 
 /// The handlers' state.
@@ -183,6 +187,7 @@ impl AppState {
             trusted_proxies: config.trusted_proxies.clone(),
             readiness: ops_core::recent::Recent::new(readiness::FRESH_FOR),
             resources: crate::resources::Resources::new(config.stats_interval),
+            streams_end: tokio_util::sync::CancellationToken::new(),
         }))
     }
 }
@@ -201,6 +206,7 @@ fn router(AppState(state): AppState) -> Router {
         .route("/api/system-stats", get(api::system_stats))
         .route("/api/containers", get(api::containers))
         .route("/api/containers/stats", get(resources::stats))
+        .route("/api/logs/follow", get(live_logs::follow))
         .route("/api/approvals", get(api::approvals))
         .route("/api/approvals/{id}/approve", post(api::approve_gateway))
         .route("/api/approvals/{id}/deny", post(api::deny_gateway))
@@ -241,6 +247,11 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let streams_end = state.0.streams_end.clone();
+    let shutdown = async move {
+        shutdown.await;
+        streams_end.cancel();
+    };
     ops_core::net::serve(
         listener,
         router(state),

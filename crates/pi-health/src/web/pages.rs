@@ -129,7 +129,13 @@ const CONTAINERS: &str = concat!(
 <p id="container-summary">&hellip;</p><p class="warning hidden" id="container-warning"></p>
 <p class="note hidden" id="actions-note"></p>
 <table id="services" class="responsive"><thead><tr><th>Service</th><th>State</th><th>Health</th><th>Status</th><th>Actions</th></tr></thead><tbody></tbody></table>
-<section id="logs-section" class="hidden"><h2 id="logs-title" tabindex="-1">Logs</h2><p class="warning hidden" id="logs-warning"></p><pre id="logs" class="logs"></pre></section>"#,
+<section id="logs-section" class="hidden" aria-labelledby="logs-title"><h2 id="logs-title" tabindex="-1">Logs</h2>
+<div class="log-toolbar"><label for="log-filter">Filter</label><input id="log-filter" type="search" placeholder="text to look for">
+<button type="button" id="log-pause">Pause</button><button type="button" id="log-follow" class="hidden">Follow again</button>
+<button type="button" id="log-download">Download</button><button type="button" id="log-close">Close</button></div>
+<p class="note" id="log-status" role="status" aria-live="polite"></p><p class="warning hidden" id="logs-warning"></p>
+<div id="logs" class="logs" role="log" aria-label="Log lines" tabindex="0"></div>
+<button type="button" id="log-newest" class="hidden">New lines below</button></section>"#,
     confirm_dialog!()
 );
 

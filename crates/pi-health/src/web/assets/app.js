@@ -247,19 +247,202 @@
   }
 
   // ---- containers ----
-  async function showLogs(service) {
+  // Live logs: the service's lines as they are written (Server-Sent Events
+  // from /api/logs/follow), newest at the bottom. Scrolling up stops the
+  // automatic scroll until the person comes back down; Pause holds new lines
+  // aside; the filter hides what does not match; Download saves what is kept.
+  // Without the live stream (a gateway without compose_logs_follow) a snapshot.
+  const LOG_KEEP = 2000;
+  const LOG_ERROR = /\b(error|fatal|panic|exception|traceback|failed|denied|refused|critical)\b|database is locked/i;
+  const LOG_WARN = /\b(warn|warning)\b/i;
+  const live = { source: null, service: "", kept: [], held: [], paused: false, unseen: 0 };
+
+  function logStatus(text) {
+    byId("log-status").textContent = text;
+  }
+
+  function atBottom(box) {
+    return box.scrollHeight - box.scrollTop - box.clientHeight < 30;
+  }
+
+  function logFilter() {
+    return byId("log-filter").value.trim().toLowerCase();
+  }
+
+  function lineNode(line) {
+    const node = el("div", null, "log-line");
+    if (line.level) node.classList.add(line.level);
+    if (line.time) {
+      const time = el("span", line.time.slice(11, 19), "log-time");
+      time.title = line.time;
+      node.appendChild(time);
+    }
+    node.appendChild(document.createTextNode(line.text));
+    const filter = logFilter();
+    if (filter && line.text.toLowerCase().indexOf(filter) < 0) node.classList.add("hidden");
+    return node;
+  }
+
+  function appendLines(lines) {
+    const box = byId("logs");
+    const follow = atBottom(box);
+    const fragment = document.createDocumentFragment();
+    for (const line of lines) fragment.appendChild(lineNode(line));
+    box.appendChild(fragment);
+    while (box.childElementCount > LOG_KEEP) box.removeChild(box.firstElementChild);
+    if (follow) {
+      box.scrollTop = box.scrollHeight;
+    } else {
+      live.unseen += lines.length;
+      show(byId("log-newest"), live.unseen + " new lines below: jump to the newest");
+    }
+  }
+
+  function keepLine(line) {
+    live.kept.push(line);
+    if (live.kept.length > LOG_KEEP) live.kept.shift();
+    if (live.paused) {
+      live.held.push(line);
+      if (live.held.length > LOG_KEEP) live.held.shift();
+      logStatus("Paused: " + live.held.length + " new lines held.");
+    } else {
+      appendLines([line]);
+    }
+  }
+
+  function logLine(data) {
+    const level = LOG_ERROR.test(data.text) ? "log-error" : LOG_WARN.test(data.text) ? "log-warn" : "";
+    return { time: data.time || "", text: data.text, stream: data.stream, level: level };
+  }
+
+  function stopFollowing(text) {
+    if (live.source) live.source.close();
+    live.source = null;
+    logStatus(text);
+    byId("log-pause").classList.add("hidden");
+    byId("log-follow").classList.remove("hidden");
+  }
+
+  function parsed(event) {
+    try {
+      return JSON.parse(event.data);
+    } catch (error) {
+      return {};
+    }
+  }
+
+  async function showSnapshot(service, why) {
+    const reply = await api("GET", "/api/containers?logs=" + encodeURIComponent(service) + "&tail=200");
+    const logs = reply.data && reply.data.logs;
+    const warning = (logs && logs.warning) || (!reply.ok && reply.data && reply.data.detail) || "";
+    show(byId("logs-warning"), warning || why);
+    byId("logs").textContent = logs && typeof logs.logs === "string" ? logs.logs || "(no output)" : "";
+    logStatus("A snapshot of the last 200 lines, not live.");
+  }
+
+  function followLogs(service) {
+    if (live.source) live.source.close();
+    live.service = service;
+    live.kept = [];
+    live.held = [];
+    live.unseen = 0;
+    live.paused = false;
+    byId("logs").textContent = "";
+    byId("log-pause").textContent = "Pause";
+    byId("log-pause").classList.remove("hidden");
+    byId("log-follow").classList.add("hidden");
+    show(byId("log-newest"), "");
+    show(byId("logs-warning"), "");
+    logStatus("Connecting…");
+    const source = new EventSource("/api/logs/follow?service=" + encodeURIComponent(service) + "&tail=200");
+    live.source = source;
+    source.addEventListener("open", function () {
+      if (live.source === source) logStatus("Following: new lines appear at the bottom.");
+    });
+    source.addEventListener("line", function (event) {
+      if (live.source === source) keepLine(logLine(parsed(event)));
+    });
+    source.addEventListener("skipped", function (event) {
+      const data = parsed(event);
+      if (live.source === source) keepLine({ time: "", text: "… " + data.lines + " lines skipped (" + data.reason + ")", level: "log-warn" });
+    });
+    source.addEventListener("end", function (event) {
+      if (live.source === source) stopFollowing("Stopped: " + (parsed(event).reason || "the stream ended."));
+    });
+    source.addEventListener("refused", function (event) {
+      if (live.source !== source) return;
+      stopFollowing("");
+      byId("log-follow").classList.add("hidden");
+      showSnapshot(service, parsed(event).detail || "");
+    });
+    source.addEventListener("error", function () {
+      if (live.source !== source) return;
+      // The browser retries by itself while the page is open; say so.
+      if (source.readyState === EventSource.CLOSED) stopFollowing("Disconnected: pi-health did not answer.");
+      else logStatus("Disconnected: trying again…");
+    });
+  }
+
+  function showLogs(service) {
     const section = byId("logs-section");
     section.classList.remove("hidden");
     byId("logs-title").textContent = "Logs of " + service;
-    byId("logs").textContent = "Loading…";
-    section.scrollIntoView({ block: "start" });
-    const reply = await api("GET", "/api/containers?logs=" + encodeURIComponent(service) + "&tail=200");
-    const logs = reply.data && reply.data.logs;
-    show(byId("logs-warning"), (logs && logs.warning) || (!reply.ok && reply.data && reply.data.detail) || "");
-    byId("logs").textContent = logs && typeof logs.logs === "string" ? logs.logs || "(no output)" : "";
+    followLogs(service);
     // On a phone the logs are far below the row: bring them into view.
     byId("logs-title").focus();
     section.scrollIntoView({ block: "start" });
+  }
+
+  function wireLogViewer() {
+    const box = byId("logs");
+    if (!box) return;
+    box.addEventListener("scroll", function () {
+      if (atBottom(box)) {
+        live.unseen = 0;
+        show(byId("log-newest"), "");
+      }
+    });
+    byId("log-newest").addEventListener("click", function () {
+      box.scrollTop = box.scrollHeight;
+    });
+    byId("log-pause").addEventListener("click", function () {
+      live.paused = !live.paused;
+      byId("log-pause").textContent = live.paused ? "Resume" : "Pause";
+      if (!live.paused) {
+        const held = live.held;
+        live.held = [];
+        appendLines(held);
+        logStatus("Following: new lines appear at the bottom.");
+      } else {
+        logStatus("Paused: new lines are held until you resume.");
+      }
+    });
+    byId("log-follow").addEventListener("click", function () {
+      if (live.service) followLogs(live.service);
+    });
+    byId("log-filter").addEventListener("input", function () {
+      const filter = logFilter();
+      for (const node of box.children) {
+        node.classList.toggle("hidden", !!filter && node.textContent.toLowerCase().indexOf(filter) < 0);
+      }
+    });
+    byId("log-download").addEventListener("click", function () {
+      const text = live.kept.map(function (l) { return (l.time ? l.time + " " : "") + l.text; }).join("\n");
+      const link = el("a");
+      link.href = URL.createObjectURL(new Blob([text || box.textContent], { type: "text/plain" }));
+      link.download = (live.service || "service") + "-logs.txt";
+      document.body.appendChild(link);
+      link.click();
+      link.remove();
+      window.setTimeout(function () { URL.revokeObjectURL(link.href); }, 1000);
+    });
+    byId("log-close").addEventListener("click", function () {
+      stopFollowing("");
+      byId("logs-section").classList.add("hidden");
+    });
+    // A link to /containers?logs=SERVICE opens them at once.
+    const wanted = new URLSearchParams(window.location.search).get("logs");
+    if (wanted && /^[A-Za-z0-9_-]{1,32}$/.test(wanted)) showLogs(wanted);
   }
 
   async function refreshContainers() {
@@ -877,6 +1060,7 @@
   // ---- wiring ----
   if (page === "dashboard") every(5000, refreshDashboard);
   if (page === "containers") {
+    wireLogViewer();
     every(10000, refreshContainers);
     // The cooldowns' time left counts down between refreshes.
     window.setInterval(updateAllRowButtons, 1000);
