@@ -175,3 +175,42 @@ fn compose_stats_answer_on_the_wire() {
     assert_eq!((radarr.cpu_percent, radarr.memory_used), (None, None));
     assert_eq!(serde_json::to_value(&stats).unwrap(), wire);
 }
+
+#[test]
+fn log_stream_events_on_the_wire() {
+    use ops_core::contract::LogEvent;
+    use ops_core::contract::log_stream::Output;
+    let line = LogEvent::Line {
+        time: "2026-12-01T10:00:00.5Z".into(),
+        container: "stack-sonarr-1".into(),
+        stream: Output::Stderr,
+        text: "error: x".into(),
+    };
+    assert_eq!(
+        String::from_utf8(line.to_ndjson()).unwrap(),
+        "{\"kind\":\"line\",\"time\":\"2026-12-01T10:00:00.5Z\",\"container\":\"stack-sonarr-1\",\"stream\":\"stderr\",\"text\":\"error: x\"}\n"
+    );
+    assert_eq!(
+        serde_json::to_value(LogEvent::Skipped {
+            lines: 3,
+            reason: "r".into()
+        })
+        .unwrap(),
+        json!({"kind": "skipped", "lines": 3, "reason": "r"})
+    );
+    assert_eq!(
+        serde_json::to_value(LogEvent::End {
+            reason: "the container stopped".into()
+        })
+        .unwrap(),
+        json!({"kind": "end", "reason": "the container stopped"})
+    );
+    // The stream refusals: one wire code, two statuses, like the sessions'.
+    assert_eq!(RefusalCode::TooManyStreams.status(), 429);
+    assert_eq!(RefusalCode::StreamsFull.status(), 503);
+    assert_eq!(
+        RefusalCode::parse("too_many_streams", 503),
+        Some(RefusalCode::StreamsFull)
+    );
+    assert_eq!(RefusalCode::NotAStream.as_str(), "not_a_stream");
+}
