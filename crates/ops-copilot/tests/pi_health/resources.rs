@@ -24,7 +24,6 @@ fn container<'a>(stats: &'a Value, service: &str) -> &'a Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "after the merge the test gateway answers compose_stats with 400 unknown_tool although deploy/config registers it: open in issue 13"]
 async fn stats_flow_through_the_gateway_and_pages_share_one_round() {
     // The adapted files, as `all` and the deployment run: compose_stats is a read there.
     let env = Env::start(
