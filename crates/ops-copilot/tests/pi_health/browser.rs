@@ -192,6 +192,11 @@ async fn a_person_asks_approves_a_restart_and_sees_the_real_outcome() {
     assert!(banner.contains("Not executed"), "{banner}");
     browser.screenshot(&shots, "09-chat-gateway-down").await;
     assert_eq!(env.stack.started_at("sonarr"), after);
+    // The Containers page says so too, rather than a fresh time.
+    browser.goto(&app.url("/containers")).await;
+    browser
+        .wait_text("#updated", "Disconnected from the gateway")
+        .await;
     browser.goto(&app.url("/")).await;
     browser
         .wait_text("#container-warning", "is it running?")

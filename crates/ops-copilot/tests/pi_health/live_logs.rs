@@ -76,6 +76,42 @@ impl Sse {
     }
 }
 
+/// Seconds since the epoch of `2026-12-01T10:00:00.123456789Z` (UTC, as the
+/// Engine writes it).
+fn epoch_seconds(time: &str) -> Option<f64> {
+    let (date, clock) = time.strip_suffix('Z')?.split_once('T')?;
+    let mut ymd = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, d) = (ymd.next()??, ymd.next()??, ymd.next()??);
+    let mut hms = clock.split(':');
+    let (h, min) = (
+        hms.next()?.parse::<i64>().ok()?,
+        hms.next()?.parse::<i64>().ok()?,
+    );
+    let sec: f64 = hms.next()?.parse().ok()?;
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((days * 86_400 + h * 3600 + min * 60) as f64 + sec)
+}
+
+fn now_seconds() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+#[test]
+fn engine_times_are_read() {
+    assert_eq!(epoch_seconds("1970-01-02T00:00:01.5Z"), Some(86_401.5));
+    assert_eq!(epoch_seconds("2026-12-01T10:00:00Z"), Some(1_796_119_200.0));
+    assert_eq!(epoch_seconds("yesterday"), None);
+}
+
 async fn start(tag: &str, services: &[&str], adapted: bool) -> (Env, PiHealth) {
     let env = Env::start(
         tag,
@@ -100,21 +136,23 @@ async fn lines_reach_the_browser_as_events_redacted_and_read_as_the_person() {
 
     let mut events = Sse::open(&app, &bob.cookie, "talker").await;
     let mut texts = Vec::new();
+    let mut delays = Vec::new();
     while texts
         .iter()
         .filter(|t: &&String| t.starts_with("line "))
         .count()
-        < 5
+        < 12
     {
         let (name, data) = events
             .next(Duration::from_secs(10))
             .await
             .expect("lines before any end");
         assert_eq!(name, "line", "{data}");
-        assert!(
-            data["time"].as_str().is_some_and(|t| t.ends_with('Z')),
-            "{data}"
-        );
+        // How long after the container wrote it the line reached the browser
+        // (same machine, same clock).
+        let time = data["time"].as_str().unwrap_or_default();
+        let written = epoch_seconds(time).unwrap_or_else(|| panic!("an RFC 3339 time: {data}"));
+        delays.push(now_seconds() - written);
         assert!(
             data["container"]
                 .as_str()
@@ -124,6 +162,14 @@ async fn lines_reach_the_browser_as_events_redacted_and_read_as_the_person() {
         texts.push(data["text"].as_str().unwrap().to_owned());
     }
     let all = texts.join("\n");
+    // Past the tail, lines arrive within a second of being written (the
+    // median of the last five; none later than 3 s even on a loaded CI machine).
+    let mut live = delays[delays.len() - 5..].to_vec();
+    live.sort_by(f64::total_cmp);
+    assert!(
+        live[2] < 1.0 && live[0] >= -0.1 && live[4] < 3.0,
+        "new lines within a second: {live:?} s"
+    );
     assert!(
         !all.contains("FAKEfollowKEY") && !all.contains("FOLLOWkeyLINE"),
         "{all}"
@@ -197,8 +243,8 @@ async fn without_the_stream_tool_the_page_is_told_and_bad_input_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_containers_page_follows_marks_filters_and_pauses_live_lines() {
-    let (_env, app) = start("ph-follow-page", &["talker", "quiet"], true).await;
-    let browser = Browser::start(&_env.dir.join("logs")).await;
+    let (env, app) = start("ph-follow-page", &["talker", "quiet"], true).await;
+    let browser = Browser::start(&env.dir.join("logs")).await;
     browser.goto(&app.url("/login")).await;
     browser.type_into("#username", ALICE.0).await;
     browser.type_into("#password", ALICE.1).await;
@@ -287,7 +333,22 @@ async fn the_containers_page_follows_marks_filters_and_pauses_live_lines() {
     let resumed = browser.eval(count).await.as_u64().unwrap();
     assert!(resumed > paused_at, "{resumed} > {paused_at}");
 
-    // Close ends the stream.
+    // Close ends the stream, up to the gateway, which records why it closed.
     browser.click("#log-close").await;
     assert!(browser.find("#logs-section.hidden").await.is_some());
+    let closed = wait_for(
+        "the stream's closing record",
+        Duration::from_secs(10),
+        || async {
+            let records = env.audit(ADMIN, "tool=compose_logs_follow").await;
+            records
+                .iter()
+                .filter_map(|r| r["reason"].as_str())
+                .find(|r| r.starts_with("stream closed"))
+                .map(str::to_owned)
+                .ok_or_else(|| format!("{records:?}"))
+        },
+    )
+    .await;
+    assert!(closed.ends_with("the reader went away"), "{closed}");
 }

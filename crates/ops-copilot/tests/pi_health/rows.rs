@@ -149,6 +149,18 @@ async fn a_rows_restart_runs_only_after_approval_and_a_standard_person_sees_stop
         .await;
     assert!(!diagnosis.contains("Not done"), "{diagnosis}");
 
+    // Start on a running service would do nothing: disabled, saying why;
+    // Stop is there for an admin.
+    assert!(disabled(&browser, &button("radarr", "start")).await);
+    let title = browser
+        .eval(&format!(
+            "return document.querySelector({}).title;",
+            Value::String(button("radarr", "start"))
+        ))
+        .await;
+    assert_eq!(title, Value::String("radarr is already running.".into()));
+    assert!(!disabled(&browser, &button("radarr", "stop")).await);
+
     // Logs: below the table, brought into view.
     browser.set_viewport(390, 844, true).await;
     browser.click(&button("radarr", "logs")).await;

@@ -129,6 +129,7 @@ const CONTAINERS: &str = concat!(
 <p id="container-summary">&hellip;</p><p class="warning hidden" id="container-warning"></p>
 <p class="note hidden" id="actions-note"></p>
 <table id="services" class="responsive"><thead><tr><th>Service</th><th>State</th><th>Health</th><th>Status</th><th>Actions</th></tr></thead><tbody></tbody></table>
+<p class="updated" id="updated"></p>
 <section id="logs-section" class="hidden" aria-labelledby="logs-title"><h2 id="logs-title" tabindex="-1">Logs</h2>
 <div class="log-toolbar"><label for="log-filter">Filter</label><input id="log-filter" type="search" placeholder="text to look for">
 <button type="button" id="log-pause">Pause</button><button type="button" id="log-follow" class="hidden">Follow again</button>

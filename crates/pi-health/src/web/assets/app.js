@@ -211,7 +211,8 @@
       node.textContent = "\u26a0 Disconnected: pi-health is not answering; " +
         (lastAnswer ? "data from " + clock(lastAnswer, false) + "." : "no data yet.");
     } else if (!stackAnswered) {
-      node.textContent = "\u26a0 Disconnected from the gateway: the containers' status is unknown; host figures updated " + clock(now, true) + ".";
+      node.textContent = "\u26a0 Disconnected from the gateway: the containers' status is unknown; " +
+        (page === "dashboard" ? "host figures updated " : "asked again at ") + clock(now, true) + ".";
     } else {
       node.textContent = "Updated " + clock(now, true);
     }
@@ -447,7 +448,9 @@
 
   async function refreshContainers() {
     const [reply] = await Promise.all([api("GET", "/api/containers"), refreshRights()]);
-    if (!reply.data) return;
+    // pi-health not answering: the rows stay, dimmed, and say since when.
+    showFreshness(reply.status !== 0, reply.ok && !!reply.data && !!reply.data.summary);
+    if (!reply.data || reply.status === 0) return;
     renderSummary(reply.data);
     const rows = (reply.data.services || []).filter(function (s) { return s.declared !== false; }).map(function (s) {
       const first = s.containers && s.containers.length ? s.containers[0] : null;
@@ -555,6 +558,7 @@
   function rowActions(s) {
     const box = el("div", null, "row-actions");
     box.dataset.service = s.service;
+    box.dataset.state = s.state || "";
     for (const b of ROW_BUTTONS) {
       const button = el("button", b.label, "small");
       button.type = "button";
@@ -583,10 +587,14 @@
       const right = rights && rights.actions[action];
       const allowed = !!(right && right.allowed);
       const left = allowed ? cooldownLeft(action, service) : 0;
-      button.disabled = !allowed || left > 0;
+      const pointless = allowed ? pointlessBecause(action, service, box.dataset.state) : "";
+      button.disabled = !allowed || left > 0 || !!pointless;
       if (!allowed) {
         button.title = (right && right.reason) || "Not available.";
         button.setAttribute("aria-describedby", "actions-note");
+      } else if (pointless) {
+        button.title = pointless;
+        button.removeAttribute("aria-describedby");
       } else if (left > 0) {
         button.title = "Cooling down: " + duration(left) + " left.";
         button.setAttribute("aria-describedby", why.id);
@@ -597,6 +605,15 @@
       }
     }
     show(why, cooling.length ? cooling.join(" ") : "");
+  }
+
+  // Start on a running service, or Stop on one that is not running, would do
+  // nothing: the button says so instead (the gateway would run it all the same).
+  function pointlessBecause(action, service, state) {
+    const up = state === "running" || state === "restarting" || state === "paused";
+    if (action === "start" && up) return service + " is already running.";
+    if (action === "stop" && state && !up) return service + " is not running.";
+    return "";
   }
 
   function updateAllRowButtons() {
