@@ -367,6 +367,140 @@ note_load() { # PHASE
     kv "others_$1" "$( (pgrep -c -x rustc || true; pgrep -c -x cargo || true; pgrep -c -x cc1 || true) | paste -sd' ')"
 }
 
+# --- 6. live operations (issue 13): `all` on a 30-container stack, measured as people use it
+proc_cpu_ticks() { # PID -> utime+stime in clock ticks
+    awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+
+engine_cpu_ticks() { # the Engine's own processes: dockerd + containerd
+    local total=0 pid
+    for pid in $(pidof dockerd containerd 2>/dev/null); do
+        total=$((total + $(proc_cpu_ticks "$pid")))
+    done
+    echo "$total"
+}
+
+live_sign_in() { # WEB USER PASSWORD JAR
+    local form csrf code
+    form="$(curl -s -m 10 -c "$4" "$1/login")"
+    csrf="$(grep -o 'name="csrf_token"[^>]*' <<<"$form" | sed -n 's/.*value="\([^"]*\)".*/\1/p' | head -n 1)"
+    code="$(curl -s -m 30 -o /dev/null -w '%{http_code}' -b "$4" -c "$4" --data-urlencode "username=$2" \
+        --data-urlencode "password=$3" --data-urlencode "csrf_token=$csrf" "$1/login")"
+    [ "$code" = 303 ] || die "signing in to $1 as $2 failed (HTTP $code)"
+}
+
+live_phase() {
+    local dir="$WORK/live" i svc p_web p_gw p_mcp web t0 t1 e0 e1 cpu0 cpu1 jar pids=() rss_pid
+    local services=30 talkers=10 idle_seconds=60 stream_seconds=120
+    mkdir -p "$dir/data"
+    {
+        echo "# bench/run.sh: $services services for the live-operations rows; $talkers print 5 lines a second."
+        echo "services:"
+        for i in $(seq -w 1 "$services"); do
+            echo "  svc$i:"
+            echo "    image: $FILLER_IMAGE"
+            echo "    labels: { $BENCH_LABEL: \"$RUN_ID\" }"
+            echo "    stop_grace_period: 1s"
+            echo "    entrypoint: [\"/bin/sh\", \"-c\"]"
+            if [ "$((10#$i))" -le "$talkers" ]; then
+                echo "    command: [\"i=0; while true; do i=\$\$((i+1)); echo \\\"[Info] svc$i: tick \$\$i apikey=0123456789abcdef0123456789abcdef\\\"; usleep 200000; done\"]"
+            else
+                echo "    command: [\"while true; do sleep 60; done\"]"
+            fi
+        done
+    } >"$dir/docker-compose.yml"
+    say "live operations: $services services ($talkers writing 5 lines a second), ops-copilot all on them"
+    (cd "$dir" && "${COMPOSE[@]}" -p "$RUN_ID-live" up -d >"$LOGS/live-up.log" 2>&1) ||
+        die "the live stack did not start: $(tail -n 20 "$LOGS/live-up.log")"
+    p_web="$(free_port)"
+    p_gw="$(free_port)"
+    p_mcp="$(free_port)"
+    start_bg live-all "${OURS[@]}" all --compose-file "$dir/docker-compose.yml" --data-dir "$dir/data" \
+        --listen "127.0.0.1:$p_web" --gateway-listen "127.0.0.1:$p_gw" --docker-mcp-listen "127.0.0.1:$p_mcp"
+    LIVE_PID=$STARTED_PID
+    kv pid_live "$LIVE_PID"
+    web="http://127.0.0.1:$p_web"
+    wait_ready live-all "$web/health" "$STARTED_T0" >/dev/null
+    for i in 1 2 3; do
+        printf 'bench-live-password-%s\n' "$i" |
+            "${OURS[@]}" pi-health user add "bench$i" --role admin --data-dir "$dir/data" >>"$LOGS/live-users.log" 2>&1 ||
+            die "pi-health user add failed: $(tail -n 5 "$LOGS/live-users.log")"
+        live_sign_in "$web" "bench$i" "bench-live-password-$i" "$dir/cookies-$i"
+    done
+    curl -sf -m 20 -b "$dir/cookies-1" "$web/api/containers" >/dev/null || die "the live stack's containers are not readable"
+
+    # Idle, no page open: only the Engine's event stream is followed.
+    sleep 5
+    kv live_mem_idle "$("$BENCH" mem "$LIVE_PID")"
+    cpu0="$(proc_cpu_ticks "$LIVE_PID")"
+    e0="$(engine_cpu_ticks)"
+    sleep "$idle_seconds"
+    cpu1="$(proc_cpu_ticks "$LIVE_PID")"
+    e1="$(engine_cpu_ticks)"
+    kv live_idle_seconds "$idle_seconds"
+    kv live_idle_cpu_ticks "$((cpu1 - cpu0))"
+    kv live_idle_engine_ticks "$((e1 - e0))"
+    kv clk_tck "$(getconf CLK_TCK)"
+
+    # One stats round of the 30 containers (what the first page to ask costs), against
+    # `docker stats --no-stream` for the same containers.
+    cpu0="$(engine_cpu_ticks)"
+    t0="$(date +%s%N)"
+    curl -sf -m 120 -b "$dir/cookies-1" "$web/api/containers/stats" >"$RES/live-stats.json" ||
+        die "GET /api/containers/stats failed: $(tail -n 20 "$LOGS/live-all.log")"
+    t1="$(date +%s%N)"
+    cpu1="$(engine_cpu_ticks)"
+    kv live_stats_round_ms "$(((t1 - t0) / 1000000))"
+    kv live_stats_round_engine_ticks "$((cpu1 - cpu0))"
+    local ids
+    ids="$(docker ps -q --filter "label=com.docker.compose.project=$RUN_ID-live")"
+    kv live_stats_containers "$(wc -w <<<"$ids")"
+    sleep 2
+    cpu0="$(engine_cpu_ticks)"
+    t0="$(date +%s%N)"
+    # shellcheck disable=SC2086
+    docker stats --no-stream $ids >/dev/null || die "docker stats failed"
+    t1="$(date +%s%N)"
+    cpu1="$(engine_cpu_ticks)"
+    kv live_docker_stats_ms "$(((t1 - t0) / 1000000))"
+    kv live_docker_stats_engine_ticks "$((cpu1 - cpu0))"
+
+    # Live logs open on the 10 writing services (three people: 4, 4 and 2 streams) while
+    # the Containers page asks for stats every 15 s: resident memory and CPU over the phase.
+    "$BENCH" rss "$stream_seconds" 500 "$LIVE_PID" >"$RES/rss-live.json" &
+    rss_pid=$!
+    for i in $(seq 1 "$talkers"); do
+        svc="svc$(printf '%02d' "$i")"
+        jar="$dir/cookies-$(((i - 1) / 4 + 1))"
+        curl -sN -m "$((stream_seconds + 10))" -b "$jar" "$web/api/logs/follow?service=$svc&tail=200" \
+            >"$RES/live-stream-$svc.txt" 2>/dev/null &
+        pids+=($!)
+    done
+    cpu0="$(proc_cpu_ticks "$LIVE_PID")"
+    t0=$SECONDS
+    while [ $((SECONDS - t0)) -lt "$stream_seconds" ]; do
+        curl -s -m 60 -b "$dir/cookies-1" "$web/api/containers/stats" >"$RES/live-stats-last.json" || true
+        sleep 15
+    done
+    cpu1="$(proc_cpu_ticks "$LIVE_PID")"
+    wait "$rss_pid" || true
+    kv live_streams_seconds "$((SECONDS - t0))"
+    kv live_streams_cpu_ticks "$((cpu1 - cpu0))"
+    kv live_mem_streams "$("$BENCH" mem "$LIVE_PID")"
+    for i in "${pids[@]}"; do kill "$i" 2>/dev/null || true; done
+    wait "${pids[@]}" 2>/dev/null || true
+    local lines=0 opened=0 f
+    for f in "$RES"/live-stream-svc*.txt; do
+        lines=$((lines + $(grep -c '^event: line' "$f" || true)))
+        grep -q '^event: line' "$f" && opened=$((opened + 1))
+        if grep -q '0123456789abcdef0123456789abcdef' "$f"; then die "a followed line kept its API key: $f"; fi
+    done
+    kv live_streams_open "$opened"
+    kv live_stream_lines "$lines"
+    stop_bg "$LIVE_PID"
+    (cd "$dir" && "${COMPOSE[@]}" -p "$RUN_ID-live" down -t 1 >/dev/null 2>&1) || true
+}
+
 main() {
     ensure_tools
     ensure_venv
@@ -633,6 +767,8 @@ PY
         kv mem_after_load_fastapi "$("$BENCH" mem "$FA_PID")"
         note_load "after_load"
     done
+    note_load live
+    live_phase
     note_load end
     kv mem_end_docker_mcp "$("$BENCH" mem "$MCP_PID")"
     kv mem_end_gateway "$("$BENCH" mem "$GW_PID")"
