@@ -177,20 +177,23 @@ def main() -> None:
 
     # --- compose_diagnose against the raw Engine calls gathering the same evidence ----
     dg = targets_by_name(load(res / "diagnose.json"))
-    inspect, logs, ours, direct = (
+    inspect, logs, events, ours, direct = (
         dg.get("engine_inspect"),
         dg.get("engine_logs_500"),
+        dg.get("engine_events_10min"),
         dg.get("gw_compose_diagnose"),
         dg.get("direct_compose_diagnose"),
     )
-    if inspect and logs and ours:
-        raw = None if p50(inspect) is None or p50(logs) is None else p50(inspect) + p50(logs)
+    if inspect and logs and events and ours:
+        parts = [p50(inspect), p50(logs), p50(events)]
+        raw = None if any(p is None for p in parts) else sum(parts)
         row(
             f"`compose_diagnose` sabnzbd through the gateway, {kv.get('count_at', str(at))} containers "
             f"(docker-mcp alone: {lat(direct)})",
             lat(ours),
             f"raw Engine `GET /containers/{{id}}/json` ({lat(inspect)}) + `GET /containers/{{id}}/logs?tail=500` "
-            f"({lat(logs)}), one after the other: p50 {ms(raw)}",
+            f"({lat(logs)}) + its `GET /events` of the last 10 minutes ({lat(events)}), one after the other: "
+            f"p50 {ms(raw)}",
             ratio(p50(ours), raw),
             "p50 ≤ the raw calls'",
             verdict(None if raw is None or p50(ours) is None else p50(ours) <= raw),

@@ -23,6 +23,7 @@
 #   OPS_BENCH_WRK_SECONDS  duration of each wrk run (default: 10)
 #   OPS_BENCH_POINT_SECONDS  time cap of one latency point (default: 40)
 #   OPS_BENCH_KEEP=1     keep the work directory (logs, raw results) afterwards
+#   OPS_BENCH_ONLY=live  only the live-operations rows (with OPS_BENCH_OUT elsewhere: a try-out)
 #   CARGO_TARGET_DIR     (default: /var/tmp/ops-target)
 set -euo pipefail
 
@@ -390,7 +391,8 @@ live_sign_in() { # WEB USER PASSWORD JAR
 }
 
 live_phase() {
-    local dir="$WORK/live" i svc p_web p_gw p_mcp web t0 t1 e0 e1 cpu0 cpu1 jar pids=() rss_pid
+    # The directory's name is the compose project's, for compose and for `all` alike.
+    local dir="$WORK/$RUN_ID-live" i svc p_web p_gw p_mcp web t0 t1 e0 e1 cpu0 cpu1 jar pids=() rss_pid
     local services=30 talkers=10 idle_seconds=60 stream_seconds=120
     mkdir -p "$dir/data"
     {
@@ -410,7 +412,7 @@ live_phase() {
         done
     } >"$dir/docker-compose.yml"
     say "live operations: $services services ($talkers writing 5 lines a second), ops-copilot all on them"
-    (cd "$dir" && "${COMPOSE[@]}" -p "$RUN_ID-live" up -d >"$LOGS/live-up.log" 2>&1) ||
+    (cd "$dir" && env -u COMPOSE_FILE -u COMPOSE_PROJECT_NAME "${COMPOSE[@]}" up -d >"$LOGS/live-up.log" 2>&1) ||
         die "the live stack did not start: $(tail -n 20 "$LOGS/live-up.log")"
     p_web="$(free_port)"
     p_gw="$(free_port)"
@@ -498,7 +500,7 @@ live_phase() {
     kv live_streams_open "$opened"
     kv live_stream_lines "$lines"
     stop_bg "$LIVE_PID"
-    (cd "$dir" && "${COMPOSE[@]}" -p "$RUN_ID-live" down -t 1 >/dev/null 2>&1) || true
+    (cd "$dir" && env -u COMPOSE_FILE -u COMPOSE_PROJECT_NAME "${COMPOSE[@]}" down -t 1 >/dev/null 2>&1) || true
 }
 
 main() {
@@ -523,6 +525,13 @@ main() {
 
     say "test images (testing/images/build.sh)"
     "$REPO/testing/images/build.sh" 2>"$LOGS/images.log" || die "testing/images/build.sh failed: $(tail -n 5 "$LOGS/images.log")"
+
+    if [ "${OPS_BENCH_ONLY:-}" = live ]; then
+        live_phase
+        "$VENV/bin/python" "$HERE/report.py" "$RES" "$OUT"
+        SUCCESS=1
+        return
+    fi
 
     # The ARR test stack; its directory name is the compose project name.
     STACK_DIR="$WORK/$RUN_ID"
@@ -698,6 +707,12 @@ PY
         # against the raw Engine calls that gather the same evidence.
         say "compose_diagnose through the gateway against the raw Engine calls ($GW_REQUESTS requests per target)"
         local diag_args="{\"file\":$(json_str "$file"),\"service\":\"sabnzbd\"}"
+        # The same evidence the raw way includes the container's events of the last
+        # 10 minutes (its starts, deaths, OOM kills, health changes), which docker-mcp
+        # keeps in memory from the event stream it follows anyway.
+        local now_s events_filter
+        now_s="$(date +%s)"
+        events_filter="$(printf '%%7B%%22container%%22%%3A%%5B%%22%s%%22%%5D%%7D' "$sab_id")"
         curl -sf -X POST "$gw_url/chat/tool" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
             -d "{\"tool\":\"compose_diagnose\",\"args\":$diag_args}" >/dev/null ||
             die "gateway compose_diagnose failed: $(tail -n 20 "$LOGS/gateway.log")"
@@ -705,6 +720,7 @@ PY
           \"requests\": $GW_REQUESTS, \"warmup\": 30, \"max_seconds\": 90,
           \"targets\": [
             {\"name\":\"engine_inspect\",\"addr\":\"$engine_host\",\"method\":\"GET\",\"path\":\"/v$api/containers/$sab_id/json\"},
+            {\"name\":\"engine_events_10min\",\"addr\":\"$engine_host\",\"method\":\"GET\",\"path\":\"/v$api/events?since=$((now_s - 600))&until=$now_s&filters=$events_filter\"},
             {\"name\":\"engine_logs_500\",\"addr\":\"$engine_host\",\"method\":\"GET\",\"path\":\"/v$api/containers/$sab_id/logs?stdout=1&stderr=1&tail=500\"},
             {\"name\":\"direct_compose_diagnose\",\"addr\":\"$mcp_hostport\",\"method\":\"POST\",\"path\":\"/tools/compose_diagnose\",\"body\":$diag_args},
             {\"name\":\"gw_compose_diagnose\",\"addr\":\"127.0.0.1:$p_gw\",\"method\":\"POST\",\"path\":\"/chat/tool\",\"headers\":$auth,\"body\":{\"tool\":\"compose_diagnose\",\"args\":$diag_args}}
