@@ -32,10 +32,11 @@ EXPECTED_TOOLS = {
     "compose_restart",
     "compose_start",
     "compose_stop",
+    "compose_updates",
     "compose_pull",
     "compose_up",
 }
-READ_ONLY_TOOLS = {"docker_ps", "compose_ps", "compose_logs", "compose_diagnose", "compose_stats"}
+READ_ONLY_TOOLS = {"docker_ps", "compose_ps", "compose_logs", "compose_diagnose", "compose_stats", "compose_updates"}
 STACK_SERVICES = {"sonarr", "radarr", "sabnzbd", "prowlarr"}
 TEST_TIMEOUT_S = 90
 
@@ -64,7 +65,7 @@ async def _check_server(client: ClientSession | Client, stack: ArrStack) -> None
     """The checks every transport/client combination must pass."""
     file = str(stack.file)
 
-    # tools/list: exactly the ten tools (the guide's eight, compose_diagnose and compose_stats), with honest annotations.
+    # tools/list: exactly the eleven tools (the guide's eight, compose_diagnose, compose_stats and compose_updates), with honest annotations.
     tools = await _list_all_tools(client)
     names = [t.name for t in tools]
     assert sorted(names) == sorted(EXPECTED_TOOLS), f"tools/list returned {names}"

@@ -1,4 +1,4 @@
-//! The ten tools: names, descriptions, annotations and schemas. One catalog
+//! The eleven tools: names, descriptions, annotations and schemas. One catalog
 //! serves MCP and REST, so both validate and describe the tools identically.
 
 use std::path::Path;
@@ -15,6 +15,7 @@ pub enum ToolName {
     ComposeRestart,
     ComposeStart,
     ComposeStop,
+    ComposeUpdates,
     ComposePull,
     ComposeUp,
 }
@@ -32,7 +33,7 @@ pub struct Hints {
 pub use ops_core::contract::rules::{SERVICE_PATTERN, TAIL_DEFAULT, TAIL_MAX, TAIL_MIN};
 
 impl ToolName {
-    pub const ALL: [ToolName; 10] = [
+    pub const ALL: [ToolName; 11] = [
         Self::DockerPs,
         Self::ComposePs,
         Self::ComposeLogs,
@@ -41,6 +42,7 @@ impl ToolName {
         Self::ComposeRestart,
         Self::ComposeStart,
         Self::ComposeStop,
+        Self::ComposeUpdates,
         Self::ComposePull,
         Self::ComposeUp,
     ];
@@ -55,6 +57,7 @@ impl ToolName {
             Self::ComposeRestart => "compose_restart",
             Self::ComposeStart => "compose_start",
             Self::ComposeStop => "compose_stop",
+            Self::ComposeUpdates => "compose_updates",
             Self::ComposePull => "compose_pull",
             Self::ComposeUp => "compose_up",
         }
@@ -84,6 +87,9 @@ impl ToolName {
                 "Start the stopped containers of a single service and confirm they stay running (a one-shot job that exits 0 is reported finished)."
             }
             Self::ComposeStop => "Stop the containers of a single service.",
+            Self::ComposeUpdates => {
+                "Say, per service, whether the registry holds a newer image than this machine has (by digest, asked through the Engine; nothing is pulled). Answers are reused for hours."
+            }
             Self::ComposePull => {
                 "Pull the images of the stack (or one service) and report which changed."
             }
@@ -100,6 +106,8 @@ impl ToolName {
             | Self::ComposeLogs
             | Self::ComposeDiagnose
             | Self::ComposeStats => (true, false, true, false),
+            // Reads; asks a registry (the open world) through the Engine.
+            Self::ComposeUpdates => (true, false, true, true),
             Self::ComposeRestart => (false, false, false, false),
             Self::ComposeStart => (false, false, true, false),
             Self::ComposeStop => (false, true, true, false),
@@ -129,7 +137,7 @@ impl ToolName {
             | Self::ComposeRestart
             | Self::ComposeStart
             | Self::ComposeStop => Some(true),
-            Self::ComposePull | Self::ComposeUp => Some(false),
+            Self::ComposePull | Self::ComposeUp | Self::ComposeUpdates => Some(false),
         }
     }
 
@@ -248,6 +256,7 @@ impl ToolName {
             }),
             Self::ComposeDiagnose => diagnosis_schema(verdict),
             Self::ComposeStats => stats_schema(),
+            Self::ComposeUpdates => updates_schema(),
             Self::ComposeRestart | Self::ComposeStart | Self::ComposeStop => json!({
                 "type": "object",
                 "properties": {
@@ -315,6 +324,34 @@ impl ToolName {
             }),
         }
     }
+}
+
+/// `ops_core::contract::updates::StackUpdates`, as JSON Schema.
+fn updates_schema() -> Value {
+    let string = json!({ "type": "string" });
+    json!({
+        "type": "object",
+        "properties": {
+            "project": string,
+            "services": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "service": string,
+                        "image": string,
+                        "status": { "enum": ["update_available", "up_to_date", "cannot_check"] },
+                        "local_digest": string,
+                        "remote_digest": string,
+                        "reason": string,
+                        "checked_at_ms": { "type": "integer", "minimum": 0 }
+                    },
+                    "required": ["service", "status"]
+                }
+            }
+        },
+        "required": ["project", "services"]
+    })
 }
 
 /// `ops_core::contract::stats::StackStats`, as JSON Schema.
@@ -514,6 +551,7 @@ mod tests {
             ToolName::ComposeLogs,
             ToolName::ComposeDiagnose,
             ToolName::ComposeStats,
+            ToolName::ComposeUpdates,
         ];
         for tool in ToolName::ALL {
             assert_eq!(tool.hints().read_only, reads.contains(&tool), "{tool}");
@@ -522,6 +560,8 @@ mod tests {
         assert!(ToolName::ComposeUp.hints().destructive);
         assert!(!ToolName::ComposeRestart.hints().idempotent);
         assert!(ToolName::ComposeStart.hints().idempotent);
+        // It asks a registry: the open world, read-only all the same.
+        assert!(ToolName::ComposeUpdates.hints().open_world);
     }
 
     #[test]

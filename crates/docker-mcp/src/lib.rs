@@ -14,6 +14,6 @@ pub mod verdict;
 pub use catalog::ToolName;
 pub use error::ToolError;
 pub use tools::{
-    DEFAULT_STABILITY_WINDOW, DEFAULT_STATS_ROUND, DockerTools, Limits, MAX_STABILITY_WINDOW,
-    MAX_STREAMS, ToolsConfig,
+    DEFAULT_STABILITY_WINDOW, DEFAULT_STATS_ROUND, DEFAULT_UPDATE_CHECK_TTL, DockerTools, Limits,
+    MAX_STABILITY_WINDOW, MAX_STREAMS, ToolsConfig, UPDATES_ROUND,
 };

@@ -134,6 +134,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         pull_timeout: Duration::from_secs(guide_config::PULL_TIMEOUT_SECS),
         max_log_bytes: 64 * 1024,
         stability_window: docker_mcp::DEFAULT_STABILITY_WINDOW,
+        update_check_ttl: docker_mcp::DEFAULT_UPDATE_CHECK_TTL,
     })?;
     let internal = ExpectedToken::from_file(&paths.data_dir.join("docker-mcp.token"))
         .map_err(anyhow::Error::msg)?;

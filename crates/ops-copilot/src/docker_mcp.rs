@@ -60,6 +60,10 @@ pub struct Args {
     #[arg(long, default_value_t = docker_mcp::DEFAULT_STABILITY_WINDOW.as_secs(),
           value_parser = clap::value_parser!(u64).range(0..=docker_mcp::MAX_STABILITY_WINDOW.as_secs()))]
     stability_window_secs: u64,
+    /// Hours compose_updates reuses a registry's answer before asking it again
+    /// (registries limit how often they are asked; 0 asks every time).
+    #[arg(long, env = "DOCKER_MCP_UPDATE_CHECK_HOURS", default_value_t = 6.0)]
+    update_check_hours: f64,
 }
 
 /// What the tools need, whichever way they are served.
@@ -72,6 +76,7 @@ pub struct ToolSettings {
     pub pull_timeout: Duration,
     pub max_log_bytes: usize,
     pub stability_window: Duration,
+    pub update_check_ttl: Duration,
 }
 
 /// Connects (lazily) to the Engine and locks the compose file.
@@ -95,6 +100,7 @@ pub fn build_tools(settings: ToolSettings) -> anyhow::Result<Arc<DockerTools>> {
             stability_window: settings
                 .stability_window
                 .min(docker_mcp::MAX_STABILITY_WINDOW),
+            update_check_ttl: settings.update_check_ttl,
             ..Limits::default()
         },
     }));
@@ -115,6 +121,15 @@ pub fn build_tools(settings: ToolSettings) -> anyhow::Result<Arc<DockerTools>> {
     Ok(tools)
 }
 
+/// A number of hours as a duration: 0 to 168 (a week).
+fn hours(value: f64) -> anyhow::Result<Duration> {
+    anyhow::ensure!(
+        value.is_finite() && (0.0..=168.0).contains(&value),
+        "--update-check-hours must be between 0 and 168, not {value}"
+    );
+    Ok(Duration::from_secs_f64(value * 3600.0))
+}
+
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let tools = build_tools(ToolSettings {
         compose_file: args.compose_file,
@@ -125,6 +140,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         pull_timeout: Duration::from_secs(args.pull_timeout_secs),
         max_log_bytes: args.max_log_bytes,
         stability_window: Duration::from_secs(args.stability_window_secs),
+        update_check_ttl: hours(args.update_check_hours)?,
     })?;
 
     if args.stdio {

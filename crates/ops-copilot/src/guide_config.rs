@@ -32,6 +32,11 @@ const ADDED_TOOLS: &str = "
     mutating: false
     summary: \"CPU, memory, network and disk I/O of each running container.\"
 
+  compose_updates:
+    mcp: { service: docker-mcp, fn: compose_updates }
+    mutating: false
+    summary: \"Which services have a newer image in their registry (no pull).\"
+
   compose_start:
     mcp: { service: docker-mcp, fn: compose_start }
     mutating: true
@@ -60,7 +65,7 @@ const NESTING_MARGIN_SECS: u64 = 30;
 /// timeouts nest). A restart, start or stop is bounded by an inspect, the
 /// Engine's write timeout, the wait for the new start, the longest stability
 /// window docker-mcp accepts, and the read of the last error line when it fails.
-fn tool_timeouts() -> [(&'static str, u64); 6] {
+fn tool_timeouts() -> [(&'static str, u64); 7] {
     let engine = docker_mcp::engine::EngineTimeouts::default();
     let limits = docker_mcp::Limits::default();
     let lifecycle = (engine.read
@@ -79,6 +84,10 @@ fn tool_timeouts() -> [(&'static str, u64); 6] {
         (
             "compose_stats",
             limits.stats_round.as_secs() + NESTING_MARGIN_SECS,
+        ),
+        (
+            "compose_updates",
+            docker_mcp::UPDATES_ROUND.as_secs() + NESTING_MARGIN_SECS,
         ),
     ]
 }
@@ -147,6 +156,14 @@ pub fn policy(compose_file: &str) -> String {
     type: object
     properties:
       file: {{ type: string, const: \"{compose_file}\" }}
+    required: [file]
+    additionalProperties: false
+
+  compose_updates:
+    type: object
+    properties:
+      file:    {{ type: string, const: \"{compose_file}\" }}
+      service: {{ type: string, pattern: \"{pattern}\" }}
     required: [file]
     additionalProperties: false
 "

@@ -8,6 +8,7 @@
 //! - [`diagnosis`]: `compose_diagnose`'s answer, verdicts, exit codes in words;
 //! - [`stats`]: `compose_stats`' answer, and when memory is not accounted;
 //! - [`log_stream`]: a followed log, one event per line, between every plane;
+//! - [`updates`]: `compose_updates`' answer: newer images in the registry, by digest;
 //! - [`rules`]: service names, log tails, `X-On-Behalf-Of`, approval ids;
 //! - [`ids`]: unguessable ids, failing closed when the OS has no randomness.
 
@@ -19,6 +20,7 @@ pub mod log_stream;
 pub mod refusal;
 pub mod rules;
 pub mod stats;
+pub mod updates;
 
 pub use audit_query::AuditQuery;
 pub use call::{ChatToolReply, ChatToolRequest, Executed, NeedApproval};
@@ -26,3 +28,4 @@ pub use diagnosis::{Diagnosis, Verdict, exit_code_meaning};
 pub use log_stream::LogEvent;
 pub use refusal::{Refusal, RefusalCode};
 pub use stats::{ContainerStats, StackStats};
+pub use updates::{ServiceUpdate, StackUpdates, UpdateStatus};

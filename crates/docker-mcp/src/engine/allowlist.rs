@@ -64,6 +64,11 @@ pub fn check(method: &Method, path_and_query: &str) -> Result<(), Refused> {
         (&Method::GET, ["images", name @ .., "json"]) => {
             !name.is_empty() && name.iter().all(|s| is_image_segment(s))
         }
+        // What a registry holds for a reference (its manifest digest), asked
+        // through the Engine: no pull, nothing stored (compose_updates).
+        (&Method::GET, ["distribution", name @ .., "json"]) => {
+            !name.is_empty() && query.is_empty() && name.iter().all(|s| is_image_segment(s))
+        }
         _ => false,
     };
     if allowed { Ok(()) } else { refuse() }
@@ -157,6 +162,11 @@ mod tests {
                 "/v1.41/images/127.0.0.1:5000/arr/sonarr:test/json",
             ),
             (Method::GET, "/v1.41/events?filters=%7B%7D"),
+            (
+                Method::GET,
+                "/v1.41/distribution/127.0.0.1:5000/arr/sonarr:test/json",
+            ),
+            (Method::GET, "/v1.41/distribution/nginx:latest/json"),
         ] {
             assert!(
                 allowed(method.clone(), path),
@@ -201,6 +211,11 @@ mod tests {
             (Method::GET, "/v1.41/images/json"),
             (Method::POST, "/swarm/init"),
             (Method::POST, "/_ping"),
+            // The registry asked, never written to or listed.
+            (Method::POST, "/v1.41/distribution/nginx:latest/json"),
+            (Method::GET, "/v1.41/distribution/json"),
+            (Method::GET, "/v1.41/distribution/nginx/json?x=1"),
+            (Method::POST, "/v1.41/images/nginx/push"),
         ] {
             let refused = check(&method, path).expect_err(path);
             assert_eq!(refused.method, method);

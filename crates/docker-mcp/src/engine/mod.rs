@@ -208,6 +208,14 @@ pub enum FollowedFrame {
     Stderr(bytes::Bytes),
 }
 
+/// A local image: its id and the digests it is known by in registries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalImage {
+    pub id: String,
+    /// `registry/repo@sha256:...`, one per repository it was pulled or pushed with.
+    pub repo_digests: Vec<String>,
+}
+
 /// Version facts reported by `/health`.
 #[derive(Debug, Clone, Serialize)]
 pub struct EngineVersion {
@@ -561,6 +569,42 @@ impl Engine {
             Err(EngineError::NotFound(_)) => Ok(None),
             Err(other) => Err(other),
         }
+    }
+
+    /// The local image a reference names: its id and the `repo@digest`s it was
+    /// pulled or pushed with (none for an image built or loaded here), or None
+    /// when there is no such image.
+    pub async fn local_image(&self, reference: &str) -> Result<Option<LocalImage>, EngineError> {
+        let docker = self.client().await?;
+        match self
+            .bounded(self.timeouts.read, docker.inspect_image(reference))
+            .await
+        {
+            Ok(image) => Ok(Some(LocalImage {
+                id: image.id.unwrap_or_default(),
+                repo_digests: image.repo_digests.unwrap_or_default(),
+            })),
+            Err(EngineError::NotFound(_)) => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// The digest the registry holds for `reference` now (`GET
+    /// /distribution/{name}/json`: the Engine asks the registry with its own
+    /// credentials; nothing is pulled or stored).
+    pub async fn registry_digest(&self, reference: &str) -> Result<String, EngineError> {
+        let docker = self.client().await?;
+        let inspect = self
+            .bounded(
+                self.timeouts.read,
+                docker.inspect_registry_image(reference, None),
+            )
+            .await?;
+        inspect
+            .descriptor
+            .digest
+            .filter(|d| d.starts_with("sha256:"))
+            .ok_or_else(|| EngineError::Failed("the registry answered without a digest".into()))
     }
 
     /// Pulls `repository:tag`; an error inside the Engine's 200 stream is a failure.

@@ -1,4 +1,4 @@
-//! The ten tools behind one entry point, [`DockerTools::call`], shared by the
+//! The eleven tools behind one entry point, [`DockerTools::call`], shared by the
 //! MCP and REST front ends: same validation, same results.
 
 mod diagnose;
@@ -9,6 +9,7 @@ mod ps;
 mod pull;
 mod stats;
 mod up;
+mod updates;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -26,6 +27,7 @@ use crate::error::ToolError;
 pub use follow::MAX_STREAMS;
 pub use lifecycle::Action;
 pub use up::ComposeCli;
+pub use updates::{DEFAULT_UPDATE_CHECK_TTL, UPDATES_ROUND};
 
 /// Bounds on what a call may return or take.
 #[derive(Debug, Clone)]
@@ -50,6 +52,8 @@ pub struct Limits {
     /// as a success: a process that dies a few seconds in has not recovered.
     /// At most [`MAX_STABILITY_WINDOW`].
     pub stability_window: Duration,
+    /// How long compose_updates reuses a registry's answer.
+    pub update_check_ttl: Duration,
 }
 
 /// The longest stability window docker-mcp accepts, so that the gateway's
@@ -74,6 +78,7 @@ impl Default for Limits {
             stats_concurrency: 8,
             stats_round: DEFAULT_STATS_ROUND,
             stability_window: DEFAULT_STABILITY_WINDOW,
+            update_check_ttl: DEFAULT_UPDATE_CHECK_TTL,
         }
     }
 }
@@ -96,6 +101,8 @@ pub struct DockerTools {
     limits: Limits,
     /// One mutating call per service at a time, so a stop cannot interleave a restart.
     service_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// The registries' answers for compose_updates.
+    updates: updates::UpdateCache,
     /// Followed logs open now (see [`follow`]).
     streams: Arc<tokio::sync::Semaphore>,
 }
@@ -117,6 +124,7 @@ impl DockerTools {
             LiveContainers::direct(config.engine.clone())
         };
         Self {
+            updates: updates::UpdateCache::new(config.limits.update_check_ttl),
             containers,
             catalog: Catalog::new(config.compose_file.as_deref()),
             compose: config
@@ -209,6 +217,9 @@ impl DockerTools {
                 };
                 let _guard = self.lock_service(&service).await;
                 to_value(lifecycle::run(self, &project, &service, action).await?)
+            }
+            (ToolName::ComposeUpdates, service) => {
+                to_value(updates::compose_updates(self, &project, service.as_deref()).await?)
             }
             (ToolName::ComposePull, service) => {
                 to_value(pull::compose_pull(self, &project, service.as_deref()).await?)

@@ -14,3 +14,4 @@ mod pull;
 mod stats;
 mod support;
 mod up;
+mod updates;

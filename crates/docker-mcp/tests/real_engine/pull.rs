@@ -10,11 +10,11 @@ use crate::support::{call_err, call_ok, tools_for};
 const REGISTRY: &str = "127.0.0.1:5000";
 
 /// Removes what the test put in the local image store and the registry.
-struct PullFixture {
-    reference: String,
-    repository: String,
-    builder: String,
-    images: Vec<String>,
+pub(crate) struct PullFixture {
+    pub(crate) reference: String,
+    pub(crate) repository: String,
+    pub(crate) builder: String,
+    pub(crate) images: Vec<String>,
 }
 
 impl Drop for PullFixture {

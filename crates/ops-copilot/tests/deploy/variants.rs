@@ -82,6 +82,8 @@ fn in_both_variants_only_docker_mcp_and_the_proxy_reach_the_engine() {
     };
     // The guide's POST=0 denies every POST: restarts could never work.
     assert_eq!(setting("POST"), "1");
+    // compose_updates asks the registry through the Engine's distribution endpoint.
+    assert_eq!(setting("DISTRIBUTION"), "1");
     for closed in [
         "ALLOW_EXEC",
         "ALLOW_ATTACH",

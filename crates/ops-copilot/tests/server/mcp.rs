@@ -10,7 +10,7 @@ use test_support::mcp_http::{McpSession, initialize_request, post_mcp, text_cont
 
 use crate::support::Server;
 
-const TOOLS: [&str; 10] = [
+const TOOLS: [&str; 11] = [
     "docker_ps",
     "compose_ps",
     "compose_logs",
@@ -19,6 +19,7 @@ const TOOLS: [&str; 10] = [
     "compose_restart",
     "compose_start",
     "compose_stop",
+    "compose_updates",
     "compose_pull",
     "compose_up",
 ];
@@ -26,9 +27,8 @@ const TOOLS: [&str; 10] = [
 /// The annotations each tool must carry: (read-only, destructive, idempotent).
 fn expected_hints(tool: &str) -> (bool, bool, bool) {
     match tool {
-        "docker_ps" | "compose_ps" | "compose_logs" | "compose_diagnose" | "compose_stats" => {
-            (true, false, true)
-        }
+        "docker_ps" | "compose_ps" | "compose_logs" | "compose_diagnose" | "compose_stats"
+        | "compose_updates" => (true, false, true),
         "compose_restart" => (false, false, false),
         "compose_start" => (false, false, true),
         "compose_stop" => (false, true, true),
@@ -40,7 +40,7 @@ fn expected_hints(tool: &str) -> (bool, bool, bool) {
 
 fn check_tool_list(tools: &[Value], file: &str) {
     let names: BTreeSet<&str> = tools.iter().filter_map(|t| t["name"].as_str()).collect();
-    assert_eq!(names, TOOLS.into_iter().collect(), "the ten tools");
+    assert_eq!(names, TOOLS.into_iter().collect(), "the eleven tools");
     assert_eq!(tools.len(), TOOLS.len());
     for tool in tools {
         let name = tool["name"].as_str().unwrap();

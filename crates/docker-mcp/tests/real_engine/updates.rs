@@ -1,0 +1,255 @@
+//! compose_updates against real registries: the tests' local one (a pushed
+//! new version is reported without pulling it: the local image id stays),
+//! answers reused within their time to live, and the services that cannot be
+//! checked (built here, tagged here, not on this machine, a registry gone),
+//! each with its reason.
+
+use std::time::Duration;
+
+use docker_mcp::Limits;
+use serde_json::{Value, json};
+use test_support::{
+    Stack, arr_image, docker, free_port, http_client, try_docker, unique_suffix, wait_for,
+};
+
+use crate::pull::PullFixture;
+use crate::support::{call_ok, local_engine, tools_for, tools_with};
+
+const REGISTRY: &str = "127.0.0.1:5000";
+
+fn image_id(reference: &str) -> String {
+    docker(&["image", "inspect", "-f", "{{.Id}}", reference])
+}
+
+fn service<'a>(result: &'a Value, name: &str) -> &'a Value {
+    result["services"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["service"] == name))
+        .unwrap_or_else(|| panic!("no {name} in {result:#}"))
+}
+
+/// A registry of this test's own (Debian's `docker-registry`), stopped on drop.
+struct OwnRegistry {
+    process: std::process::Child,
+    address: String,
+    _dir: tempfile::TempDir,
+}
+
+impl OwnRegistry {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let port = free_port();
+        let address = format!("127.0.0.1:{port}");
+        let config = dir.path().join("registry.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {address}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let process = std::process::Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("docker-registry runs (scripts/test.sh installs it)");
+        let url = format!("http://{address}/v2/");
+        wait_for("the test's own registry", Duration::from_secs(15), || {
+            let url = url.clone();
+            async move {
+                let status = http_client()
+                    .get(&url)
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .status();
+                if status.is_success() {
+                    Ok(())
+                } else {
+                    Err(status.to_string())
+                }
+            }
+        })
+        .await;
+        Self {
+            process,
+            address,
+            _dir: dir,
+        }
+    }
+
+    fn stop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+impl Drop for OwnRegistry {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_image_in_the_registry_is_reported_without_pulling_it() {
+    let suffix = unique_suffix();
+    let repository = format!("arr/octest-updates-{suffix}");
+    let reference = format!("{REGISTRY}/{repository}:test");
+    let homemade = format!("octest-homemade-{suffix}:built");
+    let absent = format!("{REGISTRY}/arr/octest-absent-{suffix}:test");
+    let stack = Stack::from_yaml(
+        "updates",
+        &format!(
+            "services:\n  app:\n    image: {reference}\n  homemade:\n    image: {homemade}\n  built:\n    build: .\n  absent:\n    image: {absent}\n"
+        ),
+    );
+    let mut fixture = PullFixture {
+        reference: reference.clone(),
+        repository,
+        builder: format!("octest-updates-builder-{suffix}"),
+        images: vec![homemade.clone()],
+    };
+    let file = stack.file_str();
+    // One that reuses the registry's answers (as docker-mcp runs), one that always asks.
+    let cached = tools_for(&stack);
+    let asking = tools_with(
+        local_engine(),
+        Some(stack.file()),
+        Limits {
+            update_check_ttl: Duration::ZERO,
+            ..Limits::default()
+        },
+    );
+
+    // The registry and this machine hold the same image.
+    let base = arr_image("sonarr");
+    let base_id = image_id(&base);
+    docker(&["tag", &base, &reference]);
+    docker(&["push", "--quiet", &reference]);
+    docker(&["tag", &base, &homemade]);
+    let all = json!({ "file": file });
+    let result = call_ok(&cached, "compose_updates", all.clone()).await;
+    let app = service(&result, "app");
+    assert_eq!(app["status"], "up_to_date", "{result:#}");
+    assert_eq!(app["image"], reference.as_str());
+    assert!(
+        app["local_digest"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("sha256:"))
+    );
+    assert_eq!(app["local_digest"], app["remote_digest"], "{app:#}");
+    let first_check = app["checked_at_ms"]
+        .as_u64()
+        .expect("when the registry was asked");
+
+    // The others say why they cannot be checked.
+    let why = |name: &str| {
+        service(&result, name)["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(service(&result, "built")["status"], "cannot_check");
+    assert!(
+        why("built").contains("built on this machine"),
+        "{}",
+        why("built")
+    );
+    assert_eq!(service(&result, "homemade")["status"], "cannot_check");
+    assert!(
+        why("homemade").contains("not pulled from a registry"),
+        "{}",
+        why("homemade")
+    );
+    assert_eq!(service(&result, "absent")["status"], "cannot_check");
+    assert!(
+        why("absent").contains("not on this machine"),
+        "{}",
+        why("absent")
+    );
+
+    // A new version reaches the registry only: the local tag keeps the old image.
+    docker(&["create", "--name", &fixture.builder, &reference]);
+    let variant_id = docker(&[
+        "commit",
+        "--change",
+        &format!("LABEL org.ops-copilot.updates-test={suffix}"),
+        &fixture.builder,
+        &reference,
+    ]);
+    fixture.images.push(variant_id.clone());
+    docker(&["rm", &fixture.builder]);
+    docker(&["push", "--quiet", &reference]);
+    docker(&["tag", &base, &reference]);
+    assert_eq!(image_id(&reference), base_id);
+
+    let result = call_ok(
+        &asking,
+        "compose_updates",
+        json!({ "file": file, "service": "app" }),
+    )
+    .await;
+    assert_eq!(
+        result["services"].as_array().map(Vec::len),
+        Some(1),
+        "{result:#}"
+    );
+    let app = service(&result, "app");
+    assert_eq!(app["status"], "update_available", "{result:#}");
+    assert_ne!(app["local_digest"], app["remote_digest"], "{app:#}");
+    assert_eq!(image_id(&reference), base_id, "nothing was pulled");
+
+    // Within its time to live the registry's first answer is reused: not asked again.
+    let again = call_ok(&cached, "compose_updates", all).await;
+    let app = service(&again, "app");
+    assert_eq!(app["status"], "up_to_date", "the cached answer: {again:#}");
+    assert_eq!(app["checked_at_ms"].as_u64(), Some(first_check));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_that_is_gone_is_said_and_the_rest_still_answers() {
+    let suffix = unique_suffix();
+    let mut registry = OwnRegistry::start().await;
+    let gone = format!("{}/arr/octest-gone-{suffix}:test", registry.address);
+    let stack = Stack::from_yaml(
+        "updates-gone",
+        &format!(
+            "services:\n  gone:\n    image: {gone}\n  sonarr:\n    image: {}\n",
+            arr_image("sonarr")
+        ),
+    );
+    let tools = tools_for(&stack);
+    // Pushed there, so this machine knows the image by that registry's digest.
+    docker(&["tag", &arr_image("sonarr"), &gone]);
+    docker(&["push", "--quiet", &gone]);
+    registry.stop();
+
+    let result = call_ok(
+        &tools,
+        "compose_updates",
+        json!({ "file": stack.file_str() }),
+    )
+    .await;
+    let gone_answer = service(&result, "gone");
+    assert_eq!(gone_answer["status"], "cannot_check", "{result:#}");
+    let reason = gone_answer["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("the registry could not be asked"),
+        "{reason}"
+    );
+    assert!(
+        gone_answer["local_digest"].as_str().is_some(),
+        "{gone_answer:#}"
+    );
+    // The tests' registry still answers for the other service.
+    assert_ne!(
+        service(&result, "sonarr")["status"],
+        "cannot_check",
+        "{result:#}"
+    );
+
+    let _ = try_docker(&["rmi", &gone]);
+}
