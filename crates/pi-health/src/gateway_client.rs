@@ -200,14 +200,16 @@ pub(crate) enum Kind {
     Read,
     Write,
     /// A read that takes seconds by design (compose_stats: each container's
-    /// sample waits for the Engine's next collection): [`SLOW_READ_TIMEOUT`],
+    /// sample waits for the Engine's next collection; compose_updates asks
+    /// registries): [`SLOW_READ_TIMEOUT`],
     /// longer than the gateway waits for it, so its own timeout is what is said.
     SlowRead,
 }
 
-/// How long a [`Kind::SlowRead`] may take, at least (the gateway gives
-/// compose_stats 50 s, docker-mcp bounds a round to 20 s).
-pub(crate) const SLOW_READ_TIMEOUT: Duration = Duration::from_secs(55);
+/// How long a [`Kind::SlowRead`] may take, at least: longer than the gateway
+/// waits for any of them (compose_stats 50 s, docker-mcp bounding a round to
+/// 20 s; compose_updates 90 s, its round bounded to 60 s), so the timeouts nest.
+pub(crate) const SLOW_READ_TIMEOUT: Duration = Duration::from_secs(95);
 
 /// The client. `None` from [`GatewayClient::new`] means offline mode.
 #[derive(Debug, Clone)]

@@ -23,4 +23,5 @@ mod roles;
 mod rows;
 mod support;
 mod understanding;
+mod updates;
 mod webdriver;

@@ -10,6 +10,7 @@ mod model;
 mod render;
 mod row;
 mod services;
+mod updates;
 
 use std::path::Path;
 use std::time::Duration;
@@ -26,6 +27,7 @@ use crate::suggestion::{self, Planned, Suggestion};
 use crate::summary;
 use ops_core::contract::Refusal;
 use ops_core::contract::stats::StackStats;
+use ops_core::contract::updates::StackUpdates;
 
 pub(crate) use approve::{ApproveReply, Status as ApproveStatus};
 pub(crate) use row::{NotPlanned, RowRequest};
@@ -266,6 +268,36 @@ impl Agent {
         })
     }
 
+    /// `compose_updates` (for one service, or all): which have a newer image
+    /// in their registry (a slow read: registries are asked on a first check).
+    pub(crate) async fn compose_updates_of(
+        &self,
+        service: Option<&str>,
+    ) -> Result<StackUpdates, Problem> {
+        let args = match service {
+            Some(service) => json!({ "file": self.compose_file, "service": service }),
+            None => json!({ "file": self.compose_file }),
+        };
+        let result = self
+            .read_as("compose_updates", args, Kind::SlowRead)
+            .await?;
+        serde_json::from_value(result).map_err(|e| {
+            tracing::warn!(error = %e, "compose_updates answered outside the contract");
+            Problem::Refused {
+                tool: "compose_updates".into(),
+                refusal: Refusal::new(
+                    ops_core::contract::RefusalCode::BadReply,
+                    "docker-mcp's compose_updates answer is not what this pi-health reads: are both the same version?",
+                ),
+            }
+        })
+    }
+
+    /// [`Agent::compose_updates_of`] every service.
+    pub(crate) async fn compose_updates(&self) -> Result<StackUpdates, Problem> {
+        self.compose_updates_of(None).await
+    }
+
     /// `compose_logs` of one service (redacted and capped by the gateway).
     pub(crate) async fn logs(&self, service: &str, tail: u64) -> Read {
         self.read(
@@ -415,6 +447,7 @@ impl Agent {
                 }
             }
             Question::History { services } => self.history(answer, &services).await,
+            Question::Updates { services } => self.updates(answer, &services).await,
             Question::SystemHealth => {
                 self.system_health(answer).await;
             }
@@ -639,6 +672,31 @@ impl Agent {
                 answer.html.append(&render::warning(&format!(
                     "I cannot read the gateway's audit log right now ({error})."
                 )));
+            }
+        }
+    }
+
+    /// "any updates?": `compose_updates` for the services named (one: only it),
+    /// in words; nothing is pulled.
+    async fn updates(&self, answer: &mut Answer, named: &[Named]) {
+        for name in named {
+            answer.html.append(&render::taken(name));
+        }
+        let one = match named {
+            [one] => Some(one.service.as_str()),
+            _ => None,
+        };
+        let asked: Vec<String> = named.iter().map(|n| n.service.clone()).collect();
+        match self.compose_updates_of(one).await {
+            Ok(found) => {
+                answer.tool("compose_updates");
+                answer.html.append(&updates::render(&found, &asked));
+            }
+            Err(problem) => {
+                answer.warn(&problem);
+                answer
+                    .html
+                    .raw("<p>I cannot check for newer images right now.</p>");
             }
         }
     }

@@ -438,6 +438,7 @@ pub(crate) fn help(message: &str, services: &[String]) -> Html {
          <li>Show me sonarr's logs</li>\
          <li>Restart sonarr and radarr / start radarr / stop jellyfin</li>\
          <li>What did you do today?</li>\
+         <li>Any updates? / Is there a new version of sonarr?</li>\
          <li>How hot is the Pi?</li></ul>",
     );
     if !services.is_empty() {

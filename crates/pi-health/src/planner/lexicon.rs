@@ -303,6 +303,17 @@ pub(super) const WHEN: &[&str] = &[
     "lately",
 ];
 
+/// Newer images: "any updates?", "is sonarr outdated?", "upgrade radarr".
+/// ("up to date" and "new version/image/release" are phrases: see the planner.)
+pub(super) const UPDATES: &[&str] = &[
+    "update", "updates", "upgrade", "upgrades", "newer", "outdated", "version", "versions",
+];
+
+/// What follows "new" when it asks about an update: "a new version of sonarr".
+pub(super) const NEW_THINGS: &[&str] = &[
+    "version", "versions", "image", "images", "release", "releases",
+];
+
 /// The audit trail by name.
 pub(super) const HISTORY: &[&str] = &["history", "audit", "activity", "actions", "action"];
 

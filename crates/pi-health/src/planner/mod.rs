@@ -79,6 +79,9 @@ pub(crate) enum Question {
     Logs { services: Vec<Named> },
     /// "what did you do today?", "who restarted sonarr?"
     History { services: Vec<Named> },
+    /// "any updates?", "is there a new version of sonarr?" (and "update sonarr":
+    /// whether there is one; updating from the chat is not there yet)
+    Updates { services: Vec<Named> },
     /// "how hot is the pi"
     SystemHealth,
     /// "is plex running?"
@@ -166,6 +169,8 @@ fn is_known(word: &str) -> bool {
             WHEN,
             HISTORY,
             ACTORS,
+            UPDATES,
+            NEW_THINGS,
             CORRECTABLE,
         ]
         .iter()
@@ -192,6 +197,9 @@ fn is_known(word: &str) -> bool {
             "there",
             "hello",
             "hi",
+            "new",
+            "date",
+            "check",
         ]
         .contains(&word)
 }
@@ -478,6 +486,16 @@ fn order(message: &Message, action: Action) -> Order {
     }
 }
 
+/// Newer images: an update word, "up to date", or "new" before version/image/release.
+fn asks_about_updates(message: &Message) -> bool {
+    message.any(lexicon::UPDATES)
+        || message.has_phrase(&["up", "to", "date"])
+        || message
+            .texts()
+            .windows(2)
+            .any(|pair| pair[0] == "new" && lexicon::NEW_THINGS.contains(&pair[1]))
+}
+
 /// Who did what: "did you ...", "has anyone ...", "you did", "who restarted X".
 fn asks_who_did(message: &Message) -> bool {
     let words = message.texts();
@@ -530,6 +548,9 @@ fn read(message: &Message) -> Question {
             _ => Question::Logs { services: named },
         };
     }
+    if asks_about_updates(message) {
+        return Question::Updates { services: named };
+    }
     if asks_who_did(message) {
         return Question::History { services: named };
     }
@@ -581,6 +602,7 @@ impl Intent {
             Self::Question(Question::Diagnose { .. }) => "diagnose",
             Self::Question(Question::Logs { .. }) => "logs",
             Self::Question(Question::History { .. }) => "history",
+            Self::Question(Question::Updates { .. }) => "updates",
             Self::Question(Question::SystemHealth) => "system_health",
             Self::Question(Question::Help) | Self::Order(Order::TheHost { .. }) => "help",
             Self::Question(Question::NoSuchService { .. })
@@ -598,7 +620,8 @@ impl Intent {
                 Question::ServiceStatus { services }
                 | Question::Diagnose { services }
                 | Question::Logs { services }
-                | Question::History { services },
+                | Question::History { services }
+                | Question::Updates { services },
             ) => names(services),
             Self::Question(Question::NoSuchService { name })
             | Self::Order(Order::NoSuchService { name, .. }) => vec![name.typed.clone()],

@@ -251,6 +251,9 @@ pub(crate) async fn containers(
         }
         Err(problem) => body["warning"] = json!(problem.warning()),
     }
+    // Newer images, from the last background check for the person's role.
+    let updates = state.update_checks.latest(&state, &session);
+    body["updates"] = super::update_checks::summary(updates.as_deref());
     if let Some(service) = query.logs {
         let tail = query.tail.unwrap_or(100);
         let logs = on_behalf_of(

@@ -18,6 +18,7 @@ mod readiness;
 mod resources;
 mod session;
 mod status_reads;
+mod update_checks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -131,6 +132,8 @@ pub(crate) struct Inner {
     readiness: ops_core::recent::Recent<readiness::Readiness>,
     /// The containers' CPU and memory of the last hour, shared by every page.
     resources: crate::resources::Resources,
+    /// The last update check per role, for the pages' badges.
+    pub(crate) update_checks: update_checks::UpdateChecks,
     /// Cancelled when the app stops: live log streams end (and say so) rather
     /// than hold the graceful stop open.
     streams_end: tokio_util::sync::CancellationToken,
@@ -188,6 +191,7 @@ impl AppState {
             readiness: ops_core::recent::Recent::new(readiness::FRESH_FOR),
             resources: crate::resources::Resources::new(config.stats_interval),
             streams_end: tokio_util::sync::CancellationToken::new(),
+            update_checks: update_checks::UpdateChecks::default(),
         }))
     }
 }

@@ -179,12 +179,24 @@
       return;
     }
     summary.textContent = data.summary.sentence + ".";
+    // Newer images in the registries (the last background check; nothing pulled).
+    const newer = updatesAvailable(data);
+    if (newer.length) {
+      summary.textContent += " \u2b06 " + newer.length + (newer.length === 1 ? " update" : " updates") +
+        " available: " + newer.join(", ") + ".";
+    }
     const problems = byId("container-problems");
     if (problems) {
       // Each problem in words with a warning sign, never by colour alone.
       const items = (data.summary.problems || []).map(function (p) { return el("li", "\u26a0 " + p, "bad"); });
       problems.replaceChildren.apply(problems, items);
     }
+  }
+
+  function updatesAvailable(data) {
+    const services = data && data.updates && data.updates.services;
+    if (!services) return [];
+    return Object.keys(services).filter(function (name) { return services[name] === "update_available"; }).sort();
   }
 
   // ---- dashboard ----
@@ -457,6 +469,10 @@
       let status = first ? first.status : "";
       if (first && first.exit_code !== undefined && first.exit_code !== null && s.state !== "running") {
         status += " \u2014 exited (" + first.exit_code + "): " + (first.exit_meaning || "");
+      }
+      const updates = reply.data.updates && reply.data.updates.services;
+      if (updates && updates[s.service] === "update_available") {
+        status = (status ? status + " \u2014 " : "") + "\u2b06 update available";
       }
       const tr = row([s.service, stateCell(s), healthCell(s.health), status, rowActions(s)]);
       tr.dataset.service = s.service;
