@@ -33,6 +33,7 @@ EXPECTED_TOOLS = {
     "compose_start",
     "compose_stop",
     "compose_updates",
+    "compose_update",
     "compose_pull",
     "compose_up",
 }
@@ -65,7 +66,7 @@ async def _check_server(client: ClientSession | Client, stack: ArrStack) -> None
     """The checks every transport/client combination must pass."""
     file = str(stack.file)
 
-    # tools/list: exactly the eleven tools (the guide's eight, compose_diagnose, compose_stats and compose_updates), with honest annotations.
+    # tools/list: exactly the twelve tools (the guide's eight, compose_diagnose, compose_stats, compose_updates and compose_update), with honest annotations.
     tools = await _list_all_tools(client)
     names = [t.name for t in tools]
     assert sorted(names) == sorted(EXPECTED_TOOLS), f"tools/list returned {names}"

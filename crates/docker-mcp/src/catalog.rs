@@ -1,4 +1,4 @@
-//! The eleven tools: names, descriptions, annotations and schemas. One catalog
+//! The twelve tools: names, descriptions, annotations and schemas. One catalog
 //! serves MCP and REST, so both validate and describe the tools identically.
 
 use std::path::Path;
@@ -16,6 +16,7 @@ pub enum ToolName {
     ComposeStart,
     ComposeStop,
     ComposeUpdates,
+    ComposeUpdate,
     ComposePull,
     ComposeUp,
 }
@@ -33,7 +34,7 @@ pub struct Hints {
 pub use ops_core::contract::rules::{SERVICE_PATTERN, TAIL_DEFAULT, TAIL_MAX, TAIL_MIN};
 
 impl ToolName {
-    pub const ALL: [ToolName; 11] = [
+    pub const ALL: [ToolName; 12] = [
         Self::DockerPs,
         Self::ComposePs,
         Self::ComposeLogs,
@@ -43,6 +44,7 @@ impl ToolName {
         Self::ComposeStart,
         Self::ComposeStop,
         Self::ComposeUpdates,
+        Self::ComposeUpdate,
         Self::ComposePull,
         Self::ComposeUp,
     ];
@@ -58,6 +60,7 @@ impl ToolName {
             Self::ComposeStart => "compose_start",
             Self::ComposeStop => "compose_stop",
             Self::ComposeUpdates => "compose_updates",
+            Self::ComposeUpdate => "compose_update",
             Self::ComposePull => "compose_pull",
             Self::ComposeUp => "compose_up",
         }
@@ -90,6 +93,9 @@ impl ToolName {
             Self::ComposeUpdates => {
                 "Say, per service, whether the registry holds a newer image than this machine has (by digest, asked through the Engine; nothing is pulled). Answers are reused for hours."
             }
+            Self::ComposeUpdate => {
+                "Update one service: pull its image and, only when its containers run another one, recreate that service alone (up -d --no-deps), then confirm it runs the new image and stays running; says old and new image."
+            }
             Self::ComposePull => {
                 "Pull the images of the stack (or one service) and report which changed."
             }
@@ -108,6 +114,9 @@ impl ToolName {
             | Self::ComposeStats => (true, false, true, false),
             // Reads; asks a registry (the open world) through the Engine.
             Self::ComposeUpdates => (true, false, true, true),
+            // Recreating discards the container's writable layer; a second
+            // call finds it on the newest image and does nothing.
+            Self::ComposeUpdate => (false, true, true, true),
             Self::ComposeRestart => (false, false, false, false),
             Self::ComposeStart => (false, false, true, false),
             Self::ComposeStop => (false, true, true, false),
@@ -136,7 +145,8 @@ impl ToolName {
             | Self::ComposeDiagnose
             | Self::ComposeRestart
             | Self::ComposeStart
-            | Self::ComposeStop => Some(true),
+            | Self::ComposeStop
+            | Self::ComposeUpdate => Some(true),
             Self::ComposePull | Self::ComposeUp | Self::ComposeUpdates => Some(false),
         }
     }
@@ -257,6 +267,20 @@ impl ToolName {
             Self::ComposeDiagnose => diagnosis_schema(verdict),
             Self::ComposeStats => stats_schema(),
             Self::ComposeUpdates => updates_schema(),
+            Self::ComposeUpdate => json!({
+                "type": "object",
+                "properties": {
+                    "service": { "type": "string" },
+                    "image": { "type": "string" },
+                    "outcome": { "enum": ["updated", "unchanged"] },
+                    "previous_image_id": { "type": "string" },
+                    "current_image_id": { "type": "string" },
+                    "previous_digest": { "type": "string" },
+                    "current_digest": { "type": "string" },
+                    "containers": { "type": "array", "items": { "type": "string" } }
+                },
+                "required": ["service", "image", "outcome", "previous_image_id", "current_image_id", "containers"]
+            }),
             Self::ComposeRestart | Self::ComposeStart | Self::ComposeStop => json!({
                 "type": "object",
                 "properties": {
@@ -562,6 +586,7 @@ mod tests {
         assert!(ToolName::ComposeStart.hints().idempotent);
         // It asks a registry: the open world, read-only all the same.
         assert!(ToolName::ComposeUpdates.hints().open_world);
+        assert!(ToolName::ComposeUpdate.hints().destructive);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use crate::engine::EngineError;
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ToolError {
     #[error(
-        "unknown tool {0:?}; the tools are docker_ps, compose_ps, compose_logs, compose_diagnose, compose_stats, compose_restart, compose_start, compose_stop, compose_updates, compose_pull, compose_up"
+        "unknown tool {0:?}; the tools are docker_ps, compose_ps, compose_logs, compose_diagnose, compose_stats, compose_restart, compose_start, compose_stop, compose_updates, compose_update, compose_pull, compose_up"
     )]
     UnknownTool(String),
     #[error("bad arguments: {0}")]

@@ -37,6 +37,14 @@ const ADDED_TOOLS: &str = "
     mutating: false
     summary: \"Which services have a newer image in their registry (no pull).\"
 
+  compose_update:
+    mcp: { service: docker-mcp, fn: compose_update }
+    mutating: true
+    approval: required
+    roles: [admin]
+    cooldown: { seconds: 300, key_by: service }
+    summary: \"Update one service: pull its image, recreate it if the image changed.\"
+
   compose_start:
     mcp: { service: docker-mcp, fn: compose_start }
     mutating: true
@@ -65,7 +73,7 @@ const NESTING_MARGIN_SECS: u64 = 30;
 /// timeouts nest). A restart, start or stop is bounded by an inspect, the
 /// Engine's write timeout, the wait for the new start, the longest stability
 /// window docker-mcp accepts, and the read of the last error line when it fails.
-fn tool_timeouts() -> [(&'static str, u64); 7] {
+fn tool_timeouts() -> [(&'static str, u64); 8] {
     let engine = docker_mcp::engine::EngineTimeouts::default();
     let limits = docker_mcp::Limits::default();
     let lifecycle = (engine.read
@@ -88,6 +96,15 @@ fn tool_timeouts() -> [(&'static str, u64); 7] {
         (
             "compose_updates",
             docker_mcp::UPDATES_ROUND.as_secs() + NESTING_MARGIN_SECS,
+        ),
+        // Inspects, the pull, `up --no-deps` and the stability window.
+        (
+            "compose_update",
+            PULL_TIMEOUT_SECS
+                + UP_TIMEOUT_SECS
+                + docker_mcp::MAX_STABILITY_WINDOW.as_secs()
+                + 2 * engine.read.as_secs()
+                + NESTING_MARGIN_SECS,
         ),
     ]
 }
@@ -168,11 +185,16 @@ pub fn policy(compose_file: &str) -> String {
     additionalProperties: false
 "
     );
-    let service_schemas: String = ["compose_diagnose", "compose_start", "compose_stop"]
-        .iter()
-        .map(|tool| {
-            format!(
-                "
+    let service_schemas: String = [
+        "compose_diagnose",
+        "compose_start",
+        "compose_stop",
+        "compose_update",
+    ]
+    .iter()
+    .map(|tool| {
+        format!(
+            "
   {tool}:
     type: object
     properties:
@@ -181,9 +203,9 @@ pub fn policy(compose_file: &str) -> String {
     required: [file, service]
     additionalProperties: false
 "
-            )
-        })
-        .collect();
+        )
+    })
+    .collect();
     let schemas = format!("{service_schemas}{stack_schema}");
     POLICY.replace(GUIDE_COMPOSE_FILE, compose_file).replacen(
         "\nguards:",

@@ -154,6 +154,8 @@ pub struct ContainerDetails {
     /// `no`, `always`, `unless-stopped`, `on-failure` (`no` when unset).
     pub restart_policy: String,
     pub health: Option<HealthDetails>,
+    /// The id of the image the container was created from.
+    pub image_id: String,
 }
 
 /// `State.Health` and the probe command, when the container has a healthcheck.
@@ -437,6 +439,7 @@ impl Engine {
                 .filter(|n| !n.is_empty())
                 .unwrap_or_else(|| "no".to_owned()),
             health,
+            image_id: response.image.unwrap_or_default(),
         })
     }
 

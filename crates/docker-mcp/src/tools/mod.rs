@@ -1,4 +1,4 @@
-//! The eleven tools behind one entry point, [`DockerTools::call`], shared by the
+//! The twelve tools behind one entry point, [`DockerTools::call`], shared by the
 //! MCP and REST front ends: same validation, same results.
 
 mod diagnose;
@@ -9,6 +9,7 @@ mod ps;
 mod pull;
 mod stats;
 mod up;
+mod update;
 mod updates;
 
 use std::collections::HashMap;
@@ -217,6 +218,10 @@ impl DockerTools {
                 };
                 let _guard = self.lock_service(&service).await;
                 to_value(lifecycle::run(self, &project, &service, action).await?)
+            }
+            (ToolName::ComposeUpdate, Some(service)) => {
+                let _guard = self.lock_service(&service).await;
+                to_value(update::compose_update(self, &project, &service).await?)
             }
             (ToolName::ComposeUpdates, service) => {
                 to_value(updates::compose_updates(self, &project, service.as_deref()).await?)

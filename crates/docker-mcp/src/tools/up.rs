@@ -88,6 +88,17 @@ pub async fn compose_up(
     project: &ComposeProject,
     only: Option<&str>,
 ) -> Result<ComposeUp, ToolError> {
+    run_up(tools, project, only, false).await
+}
+
+/// `up -d [--no-deps] [SERVICE]`: with `no_deps`, the services it depends on
+/// are left as they are (compose_update recreates one service alone).
+pub(super) async fn run_up(
+    tools: &DockerTools,
+    project: &ComposeProject,
+    only: Option<&str>,
+    no_deps: bool,
+) -> Result<ComposeUp, ToolError> {
     let before = snapshot(tools, project).await?;
     let cli = tools.compose_cli.command().await?;
     let mut args: Vec<String> = cli[1..].to_vec();
@@ -100,6 +111,9 @@ pub async fn compose_up(
         "-d".into(),
         "--no-color".into(),
     ]);
+    if no_deps {
+        args.push("--no-deps".into());
+    }
     args.extend(only.map(str::to_owned));
     let mut command = Command::new(&cli[0]);
     command

@@ -63,6 +63,15 @@ impl UpdateCache {
         (answer.at.elapsed() < ttl).then(|| answer.clone())
     }
 
+    /// Drops what the registry said for `reference` (after a pull: the next
+    /// check asks again).
+    pub(super) fn forget(&self, reference: &str) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(reference);
+    }
+
     fn keep(&self, reference: &str, answer: Answer) {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if entries.len() >= MAX_ENTRIES && !entries.contains_key(reference) {

@@ -253,3 +253,97 @@ async fn a_registry_that_is_gone_is_said_and_the_rest_still_answers() {
 
     let _ = try_docker(&["rmi", &gone]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compose_update_moves_one_service_to_the_new_image_then_has_nothing_to_do() {
+    let suffix = unique_suffix();
+    let repository = format!("arr/octest-update-{suffix}");
+    let reference = format!("{REGISTRY}/{repository}:test");
+    let stack = Stack::from_yaml(
+        "update",
+        &format!(
+            "services:\n  app:\n    image: {reference}\n    stop_grace_period: 1s\n    command: [\"/bin/sh\", \"-c\", \"trap 'exit 0' TERM; while true; do sleep 1; done\"]\n    labels: {{ org.ops-copilot.test: \"arr-stack\", org.ops-copilot.test-run: \"${{OPS_TEST_RUN_ID:-manual}}\" }}\n  other:\n    image: {}\n    command: [\"/bin/sh\", \"-c\", \"trap 'exit 0' TERM; while true; do sleep 1; done\"]\n",
+            arr_image("radarr")
+        ),
+    );
+    let mut fixture = PullFixture {
+        reference: reference.clone(),
+        repository,
+        builder: format!("octest-update-builder-{suffix}"),
+        images: Vec::new(),
+    };
+    let tools = tools_with(
+        local_engine(),
+        Some(stack.file()),
+        Limits {
+            stability_window: Duration::from_secs(1),
+            ..Limits::default()
+        },
+    );
+    let base = arr_image("sonarr");
+    let base_id = image_id(&base);
+    docker(&["tag", &base, &reference]);
+    docker(&["push", "--quiet", &reference]);
+    stack.up(&["app", "other"]);
+    let other_before = stack.started_at("other");
+
+    // A new version in the registry only.
+    docker(&["create", "--name", &fixture.builder, &reference]);
+    let variant_id = docker(&[
+        "commit",
+        "--change",
+        &format!("LABEL org.ops-copilot.update-test={suffix}"),
+        &fixture.builder,
+        &reference,
+    ]);
+    fixture.images.push(variant_id.clone());
+    docker(&["rm", &fixture.builder]);
+    docker(&["push", "--quiet", &reference]);
+    docker(&["tag", &base, &reference]);
+    let app = json!({ "file": stack.file_str(), "service": "app" });
+    let checked = call_ok(&tools, "compose_updates", app.clone()).await;
+    assert_eq!(
+        service(&checked, "app")["status"],
+        "update_available",
+        "{checked:#}"
+    );
+
+    let updated = call_ok(&tools, "compose_update", app.clone()).await;
+    assert_eq!(updated["outcome"], "updated", "{updated:#}");
+    assert_eq!(
+        updated["previous_image_id"],
+        base_id.as_str(),
+        "{updated:#}"
+    );
+    assert_eq!(
+        updated["current_image_id"],
+        variant_id.as_str(),
+        "{updated:#}"
+    );
+    assert_ne!(
+        updated["previous_digest"], updated["current_digest"],
+        "{updated:#}"
+    );
+    let container = stack.container("app");
+    assert_eq!(
+        docker(&["inspect", "-f", "{{.Image}}", &container]),
+        variant_id,
+        "the service runs the new image"
+    );
+    assert!(stack.is_running("app"));
+    assert_eq!(
+        stack.started_at("other"),
+        other_before,
+        "only that service was recreated"
+    );
+
+    // Nothing left to do, and the check says so (it asked the registry again).
+    let again = call_ok(&tools, "compose_update", app.clone()).await;
+    assert_eq!(again["outcome"], "unchanged", "{again:#}");
+    let checked = call_ok(&tools, "compose_updates", app).await;
+    assert_eq!(
+        service(&checked, "app")["status"],
+        "up_to_date",
+        "{checked:#}"
+    );
+}

@@ -10,7 +10,7 @@ use test_support::mcp_http::{McpSession, initialize_request, post_mcp, text_cont
 
 use crate::support::Server;
 
-const TOOLS: [&str; 11] = [
+const TOOLS: [&str; 12] = [
     "docker_ps",
     "compose_ps",
     "compose_logs",
@@ -20,6 +20,7 @@ const TOOLS: [&str; 11] = [
     "compose_start",
     "compose_stop",
     "compose_updates",
+    "compose_update",
     "compose_pull",
     "compose_up",
 ];
@@ -33,14 +34,14 @@ fn expected_hints(tool: &str) -> (bool, bool, bool) {
         "compose_start" => (false, false, true),
         "compose_stop" => (false, true, true),
         "compose_pull" => (false, false, true),
-        "compose_up" => (false, true, true),
+        "compose_up" | "compose_update" => (false, true, true),
         other => panic!("unexpected tool {other}"),
     }
 }
 
 fn check_tool_list(tools: &[Value], file: &str) {
     let names: BTreeSet<&str> = tools.iter().filter_map(|t| t["name"].as_str()).collect();
-    assert_eq!(names, TOOLS.into_iter().collect(), "the eleven tools");
+    assert_eq!(names, TOOLS.into_iter().collect(), "the twelve tools");
     assert_eq!(tools.len(), TOOLS.len());
     for tool in tools {
         let name = tool["name"].as_str().unwrap();

@@ -91,7 +91,7 @@ async fn stdio_speaks_newline_delimited_json_rpc_and_nothing_else_on_stdout() {
         .await;
     let list = io.reply(2).await;
     let tools = list["result"]["tools"].as_array().expect("tools");
-    assert_eq!(tools.len(), 11, "{list}");
+    assert_eq!(tools.len(), 12, "{list}");
     for tool in tools {
         assert!(tool["inputSchema"].is_object() && tool["outputSchema"].is_object());
         assert!(tool["annotations"]["readOnlyHint"].is_boolean(), "{tool}");
