@@ -177,6 +177,16 @@ impl ToolName {
                 required.push(json!("service"));
             }
         }
+        if self == Self::ComposeUpdates {
+            properties.insert(
+                "refresh".into(),
+                json!({
+                    "type": "boolean",
+                    "default": false,
+                    "description": "Ask the registries again rather than reuse their answers (at most every 10 s per image)."
+                }),
+            );
+        }
         if self == Self::ComposeLogs {
             properties.insert(
                 "tail".into(),

@@ -181,6 +181,7 @@ pub fn policy(compose_file: &str) -> String {
     properties:
       file:    {{ type: string, const: \"{compose_file}\" }}
       service: {{ type: string, pattern: \"{pattern}\" }}
+      refresh: {{ type: boolean }}
     required: [file]
     additionalProperties: false
 "

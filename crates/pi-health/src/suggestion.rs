@@ -52,14 +52,7 @@ pub(crate) fn method(action: Action) -> &'static str {
         Action::Restart => "restart_container",
         Action::Start => "start_container",
         Action::Stop => "stop_container",
-    }
-}
-
-fn verb(action: Action) -> &'static str {
-    match action {
-        Action::Restart => "restart",
-        Action::Start => "start",
-        Action::Stop => "stop",
+        Action::Update => "update_service",
     }
 }
 
@@ -105,16 +98,25 @@ pub(crate) fn plan(
                 "{service} stays down until it is started again; whatever depends on it stops working."
             ),
         ),
+        Action::Update => (
+            format!("Update the {service} service to its registry's newest image{now}."),
+            format!(
+                "{service}'s image is pulled; if it changed, {service} alone is recreated on it: a few seconds of downtime; its volumes are kept, anything written inside the container outside a volume is lost."
+            ),
+        ),
+    };
+    let file = shell_word(compose_file);
+    let command = match action {
+        Action::Update => format!(
+            "docker compose -f {file} pull {service} && docker compose -f {file} up -d --no-deps {service}"
+        ),
+        _ => format!("docker compose -f {file} {} {service}", action.verb()),
     };
     Some(Planned {
         suggestion: Suggestion {
             id,
             description,
-            command: format!(
-                "docker compose -f {} {} {service}",
-                shell_word(compose_file),
-                verb(action)
-            ),
+            command,
             impact,
             cta_label: action.cta_label().to_owned(),
             tool_id: TOOL_ID.to_owned(),

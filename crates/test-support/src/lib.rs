@@ -31,9 +31,16 @@ pub use process::{Process, free_port, http_client};
 pub use stack::{Stack, compose_command};
 pub use wait::{wait_for, wait_for_sync};
 
-/// The workspace root (this crate lives in `crates/test-support`).
+/// The workspace root. From the running test's own package (`cargo test` sets
+/// `CARGO_MANIFEST_DIR` for it, `crates/NAME`), not this crate's compile-time
+/// path: two clones sharing one target dir reuse each other's build of this
+/// crate (cargo keys it by its path inside the workspace), and a compiled-in
+/// path would point a test at the other clone's files.
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let package = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    package
         .join("../..")
         .canonicalize()
         .expect("the workspace root exists")

@@ -114,6 +114,9 @@ struct Arguments {
     service: Option<String>,
     #[serde(default)]
     tail: Option<u32>,
+    /// compose_updates: ask the registries again (a person asked).
+    #[serde(default)]
+    refresh: bool,
 }
 
 impl DockerTools {
@@ -223,9 +226,9 @@ impl DockerTools {
                 let _guard = self.lock_service(&service).await;
                 to_value(update::compose_update(self, &project, &service).await?)
             }
-            (ToolName::ComposeUpdates, service) => {
-                to_value(updates::compose_updates(self, &project, service.as_deref()).await?)
-            }
+            (ToolName::ComposeUpdates, service) => to_value(
+                updates::compose_updates(self, &project, service.as_deref(), args.refresh).await?,
+            ),
             (ToolName::ComposePull, service) => {
                 to_value(pull::compose_pull(self, &project, service.as_deref()).await?)
             }

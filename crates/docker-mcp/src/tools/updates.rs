@@ -21,6 +21,9 @@ use crate::error::ToolError;
 pub const DEFAULT_UPDATE_CHECK_TTL: Duration = Duration::from_secs(6 * 3600);
 /// How long a failed question is not asked again (an unreachable registry).
 const FAILURE_TTL: Duration = Duration::from_secs(10 * 60);
+/// An image's registry is asked at most this often, even when a person asks
+/// again (`refresh`).
+pub const MIN_REFRESH: Duration = Duration::from_secs(10);
 /// Registries asked at once.
 const CONCURRENCY: usize = 4;
 /// A check of the whole stack ends within this: the gateway waits longer
@@ -52,7 +55,9 @@ impl UpdateCache {
         }
     }
 
-    fn fresh(&self, reference: &str) -> Option<Answer> {
+    /// The kept answer for `reference`, unless it is too old (or, with
+    /// `refresh`, older than [`MIN_REFRESH`]).
+    fn fresh(&self, reference: &str, refresh: bool) -> Option<Answer> {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         let answer = entries.get(reference)?;
         let ttl = if answer.digest.is_ok() {
@@ -60,6 +65,7 @@ impl UpdateCache {
         } else {
             FAILURE_TTL.min(self.ttl)
         };
+        let ttl = if refresh { ttl.min(MIN_REFRESH) } else { ttl };
         (answer.at.elapsed() < ttl).then(|| answer.clone())
     }
 
@@ -92,6 +98,7 @@ pub async fn compose_updates(
     tools: &DockerTools,
     project: &ComposeProject,
     only: Option<&str>,
+    refresh: bool,
 ) -> Result<StackUpdates, ToolError> {
     let services: Vec<(&String, &Option<String>)> = project
         .services
@@ -111,7 +118,7 @@ pub async fn compose_updates(
     let checked: Vec<(String, Result<Checked, EngineError>)> =
         futures_util::stream::iter(references)
             .map(|reference| async move {
-                let result = tokio::time::timeout_at(deadline, check(tools, &reference))
+                let result = tokio::time::timeout_at(deadline, check(tools, &reference, refresh))
                     .await
                     .unwrap_or_else(|_| {
                         Ok(Checked::cannot(format!(
@@ -186,7 +193,11 @@ impl Checked {
     }
 }
 
-async fn check(tools: &DockerTools, reference: &str) -> Result<Checked, EngineError> {
+async fn check(
+    tools: &DockerTools,
+    reference: &str,
+    refresh: bool,
+) -> Result<Checked, EngineError> {
     let Some(local) = tools.engine.local_image(reference).await? else {
         return Ok(Checked::cannot(
             "the image is not on this machine yet: start the service (or pull it) first",
@@ -206,7 +217,7 @@ async fn check(tools: &DockerTools, reference: &str) -> Result<Checked, EngineEr
             "the image was built or loaded on this machine, not pulled from a registry: there is nothing to compare it with",
         ));
     }
-    let answer = match tools.updates.fresh(reference) {
+    let answer = match tools.updates.fresh(reference, refresh) {
         Some(answer) => answer,
         None => {
             let digest = match tools.engine.registry_digest(reference).await {
@@ -337,7 +348,20 @@ mod tests {
                 digest: Ok("sha256:1".into()),
             },
         );
-        assert!(cache.fresh("a").is_none(), "a failure is asked again");
-        assert!(cache.fresh("b").is_some(), "a digest is reused");
+        assert!(
+            cache.fresh("a", false).is_none(),
+            "a failure is asked again"
+        );
+        assert!(cache.fresh("b", false).is_some(), "a digest is reused");
+        assert!(cache.fresh("b", true).is_none(), "unless asked to refresh");
+        cache.keep(
+            "c",
+            Answer {
+                at: Instant::now(),
+                at_ms: 0,
+                digest: Ok("sha256:2".into()),
+            },
+        );
+        assert!(cache.fresh("c", true).is_some(), "not more than every 10 s");
     }
 }

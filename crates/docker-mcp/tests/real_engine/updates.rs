@@ -207,6 +207,18 @@ async fn a_newer_image_in_the_registry_is_reported_without_pulling_it() {
     let app = service(&again, "app");
     assert_eq!(app["status"], "up_to_date", "the cached answer: {again:#}");
     assert_eq!(app["checked_at_ms"].as_u64(), Some(first_check));
+    // A person asking again (`refresh`) gets the registry's answer now, once
+    // the last question is at least 10 s old.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let refreshed = call_ok(
+        &cached,
+        "compose_updates",
+        json!({ "file": file, "service": "app", "refresh": true }),
+    )
+    .await;
+    let app = service(&refreshed, "app");
+    assert_eq!(app["status"], "update_available", "{refreshed:#}");
+    assert!(app["checked_at_ms"].as_u64() > Some(first_check));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

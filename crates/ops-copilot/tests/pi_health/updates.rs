@@ -106,3 +106,76 @@ async fn with_the_guides_files_the_gateway_refuses_and_the_chat_says_so() {
         reply.body
     );
 }
+
+fn docker_text(args: &[&str]) -> String {
+    test_support::docker(args)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_makes_a_card_only_for_a_newer_image_and_approving_it_moves_the_service() {
+    let suffix = test_support::unique_suffix();
+    let reference = format!("127.0.0.1:5000/arr/octest-chat-update-{suffix}:test");
+    let base = test_support::arr_image("sonarr");
+    docker_text(&["tag", &base, &reference]);
+    docker_text(&["push", "--quiet", &reference]);
+    let stack = format!(
+        "services:\n  app:\n    image: {reference}\n    stop_grace_period: 1s\n    command: [\"/bin/sh\", \"-c\", \"trap 'exit 0' TERM; while true; do sleep 1; done\"]\n    labels: {{ org.ops-copilot.test: \"arr-stack\", org.ops-copilot.test-run: \"${{OPS_TEST_RUN_ID:-manual}}\" }}\n  sonarr:\n    image: {base}\n    command: [\"/bin/sh\", \"-c\", \"trap 'exit 0' TERM; while true; do sleep 1; done\"]\n"
+    );
+    let env = Env::start(
+        "ph-update-card",
+        &["app", "sonarr"],
+        Options {
+            stack_yaml: Some(Box::leak(stack.into_boxed_str())),
+            adapted_config: true,
+            ..Options::default()
+        },
+    )
+    .await;
+    let online = gateway_token(&env, "admin").await;
+    let app = PiHealth::start(env.stack.file(), Some(&online), &[], false).await;
+    let alice = app.sign_in(ALICE).await;
+
+    // A new version reaches the registry only.
+    let builder = format!("octest-chat-update-builder-{suffix}");
+    docker_text(&["create", "--name", &builder, &reference]);
+    let variant = docker_text(&[
+        "commit",
+        "--change",
+        &format!("LABEL org.ops-copilot.chat-update-test={suffix}"),
+        &builder,
+        &reference,
+    ]);
+    docker_text(&["rm", &builder]);
+    docker_text(&["push", "--quiet", &reference]);
+    docker_text(&["tag", &base, &reference]);
+    let image_of = |service: &str| {
+        docker_text(&["inspect", "-f", "{{.Image}}", &env.stack.container(service)])
+    };
+    let before = image_of("app");
+    assert_ne!(before, variant);
+
+    // "update everything": one card, for app only (sonarr has nothing newer).
+    let reply = alice.chat("update everything").await;
+    let cards: Vec<&serde_json::Value> = reply.body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m.get("suggestion").filter(|s| s.is_object()))
+        .collect();
+    assert_eq!(cards.len(), 1, "{}", reply.body);
+    let card = cards[0];
+    assert_eq!(card["ctaLabel"], "Approve Update", "{card}");
+    assert_eq!(card["action"], "update_service", "{card}");
+    assert_eq!(card["actionParams"]["service"], "app", "{card}");
+    assert_eq!(image_of("app"), before, "nothing ran before approval");
+
+    let approved = alice.approve(card["id"].as_str().unwrap()).await;
+    let body = approved.expect(200);
+    assert_eq!(body["status"], "success", "{body}");
+    let result = body["result"].as_str().unwrap_or_default();
+    assert!(result.contains("Now on the new image"), "{result}");
+    assert_eq!(image_of("app"), variant, "the service runs the new image");
+    assert!(env.stack.is_running("app"));
+
+    let _ = test_support::try_docker(&["rmi", "-f", &variant]);
+}

@@ -57,6 +57,31 @@ impl ApproveReply {
 
 /// "sonarr-1: restarted (running)" per container of a lifecycle report.
 fn describe_result(result: &Value) -> String {
+    // compose_update: which image it runs now.
+    if let Some(current) = result.get("current_image_id").and_then(Value::as_str) {
+        let short = |id: &str| {
+            id.strip_prefix("sha256:")
+                .unwrap_or(id)
+                .chars()
+                .take(12)
+                .collect::<String>()
+        };
+        let previous = result
+            .get("previous_image_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        return match result.get("outcome").and_then(Value::as_str) {
+            Some("updated") => format!(
+                " Now on the new image {} (was {}), running.",
+                short(current),
+                short(previous)
+            ),
+            _ => format!(
+                " It already ran the newest image ({}): nothing was recreated.",
+                short(current)
+            ),
+        };
+    }
     let containers: Vec<String> = result
         .get("containers")
         .and_then(Value::as_array)
@@ -205,6 +230,14 @@ mod tests {
             " stack-recyclarr-1: ran and finished normally (exit code 0)."
         );
         assert_eq!(describe_result(&json!({})), "");
+        let updated = describe_result(&json!({
+            "outcome": "updated", "previous_image_id": "sha256:aaaaaaaaaaaaaaaa",
+            "current_image_id": "sha256:bbbbbbbbbbbbbbbb", "containers": ["stack-sonarr-1"]
+        }));
+        assert_eq!(
+            updated,
+            " Now on the new image bbbbbbbbbbbb (was aaaaaaaaaaaa), running."
+        );
     }
 
     #[test]

@@ -270,14 +270,21 @@ impl Agent {
 
     /// `compose_updates` (for one service, or all): which have a newer image
     /// in their registry (a slow read: registries are asked on a first check).
+    /// `refresh`: a person asked, so the registries are asked again rather than
+    /// their answers of the last hours reused (docker-mcp still asks each at
+    /// most every 10 s).
     pub(crate) async fn compose_updates_of(
         &self,
         service: Option<&str>,
+        refresh: bool,
     ) -> Result<StackUpdates, Problem> {
-        let args = match service {
+        let mut args = match service {
             Some(service) => json!({ "file": self.compose_file, "service": service }),
             None => json!({ "file": self.compose_file }),
         };
+        if refresh {
+            args["refresh"] = json!(true);
+        }
         let result = self
             .read_as("compose_updates", args, Kind::SlowRead)
             .await?;
@@ -295,7 +302,7 @@ impl Agent {
 
     /// [`Agent::compose_updates_of`] every service.
     pub(crate) async fn compose_updates(&self) -> Result<StackUpdates, Problem> {
-        self.compose_updates_of(None).await
+        self.compose_updates_of(None, false).await
     }
 
     /// `compose_logs` of one service (redacted and capped by the gateway).
@@ -472,6 +479,16 @@ impl Agent {
     ) {
         match order {
             Order::Services {
+                action: Action::Update,
+                services,
+                missing,
+            } => {
+                for name in &missing {
+                    answer.html.append(&render::left_out(name));
+                }
+                self.update(answer, &services, ps, false).await;
+            }
+            Order::Services {
                 action,
                 services,
                 missing,
@@ -520,6 +537,9 @@ impl Agent {
         services: &[String],
         ps: Option<&Value>,
     ) {
+        if action == Action::Update {
+            return self.update(answer, services, ps, true).await;
+        }
         let fresh;
         let ps = match ps {
             Some(ps) => Some(ps),
@@ -542,6 +562,8 @@ impl Agent {
                 match action {
                     Action::Restart | Action::Stop => running,
                     Action::Start => !running,
+                    // Answered from the registries, never from the state (above).
+                    Action::Update => false,
                 }
             })
             .cloned()
@@ -676,6 +698,54 @@ impl Agent {
         }
     }
 
+    /// "update sonarr" / "update everything": a card per service whose registry
+    /// has a newer image (checked first: no card to pull what is already here);
+    /// the others are said, with why they cannot be updated from here.
+    async fn update(
+        &self,
+        answer: &mut Answer,
+        services: &[String],
+        ps: Option<&Value>,
+        everything: bool,
+    ) {
+        let one = match services {
+            [one] if !everything => Some(one.as_str()),
+            _ => None,
+        };
+        let found = match self.compose_updates_of(one, true).await {
+            Ok(found) => found,
+            Err(problem) => {
+                answer.warn(&problem);
+                answer.html.raw(
+                    "<p>I cannot check the registries right now, so I cannot suggest an update.</p>",
+                );
+                return;
+            }
+        };
+        answer.tool("compose_updates");
+        let asked: Vec<String> = if everything {
+            Vec::new()
+        } else {
+            services.to_vec()
+        };
+        let newer: Vec<String> = found
+            .services
+            .iter()
+            .filter(|s| asked.is_empty() || asked.contains(&s.service))
+            .filter(|s| s.status == ops_core::contract::UpdateStatus::UpdateAvailable)
+            .map(|s| s.service.clone())
+            .collect();
+        answer.html.append(&updates::render(&found, &asked));
+        if newer.len() > MAX_CARDS {
+            answer.html.append(&render::warning(&format!(
+                "That is more than {MAX_CARDS} updates at once: ask again for the others."
+            )));
+        }
+        for service in newer.iter().take(MAX_CARDS) {
+            self.suggest(answer, Action::Update, service, ps);
+        }
+    }
+
     /// "any updates?": `compose_updates` for the services named (one: only it),
     /// in words; nothing is pulled.
     async fn updates(&self, answer: &mut Answer, named: &[Named]) {
@@ -687,7 +757,7 @@ impl Agent {
             _ => None,
         };
         let asked: Vec<String> = named.iter().map(|n| n.service.clone()).collect();
-        match self.compose_updates_of(one).await {
+        match self.compose_updates_of(one, true).await {
             Ok(found) => {
                 answer.tool("compose_updates");
                 answer.html.append(&updates::render(&found, &asked));

@@ -72,7 +72,7 @@ pub(crate) fn render(updates: &StackUpdates, asked: &[String]) -> Html {
         }
         html.wrap(
             "<p class=\"note\">",
-            "Nothing was pulled. Updating from here is not there yet: pull the image and recreate the service (docker compose pull SERVICE, then docker compose up -d SERVICE).",
+            "Nothing was pulled. Say \u{201c}update SERVICE\u{201d} (or \u{201c}update everything\u{201d}) for a card to approve.",
             "</p>",
         );
     }

@@ -9,6 +9,7 @@ pub(super) fn action_verb(word: &str) -> Option<Action> {
         "restart" | "reboot" | "bounce" | "recycle" | "reload" | "cycle" => Some(Action::Restart),
         "start" | "launch" | "boot" => Some(Action::Start),
         "stop" | "halt" | "kill" | "shutdown" | "terminate" => Some(Action::Stop),
+        "update" | "upgrade" => Some(Action::Update),
         _ => None,
     }
 }

@@ -13,6 +13,8 @@ pub(crate) enum Action {
     Restart,
     Start,
     Stop,
+    /// Pull the service's image and recreate it when it changed.
+    Update,
 }
 
 impl Action {
@@ -22,6 +24,7 @@ impl Action {
             Self::Restart => "compose_restart",
             Self::Start => "compose_start",
             Self::Stop => "compose_stop",
+            Self::Update => "compose_update",
         }
     }
 
@@ -31,6 +34,7 @@ impl Action {
             Self::Restart => "restart",
             Self::Start => "start",
             Self::Stop => "stop",
+            Self::Update => "update",
         }
     }
 
@@ -40,6 +44,7 @@ impl Action {
             Self::Restart => "Approve Restart",
             Self::Start => "Approve Start",
             Self::Stop => "Approve Stop",
+            Self::Update => "Approve Update",
         }
     }
 }
@@ -79,8 +84,8 @@ pub(crate) enum Question {
     Logs { services: Vec<Named> },
     /// "what did you do today?", "who restarted sonarr?"
     History { services: Vec<Named> },
-    /// "any updates?", "is there a new version of sonarr?" (and "update sonarr":
-    /// whether there is one; updating from the chat is not there yet)
+    /// "any updates?", "is there a new version of sonarr?" ("update sonarr" is an
+    /// order: a card when there is an update)
     Updates { services: Vec<Named> },
     /// "how hot is the pi"
     SystemHealth,

@@ -303,3 +303,48 @@ fn actions_map_to_tools_and_labels() {
     assert_eq!(Action::Start.cta_label(), "Approve Start");
     assert_eq!(Action::Stop.verb(), "stop");
 }
+
+#[test]
+fn updates_are_asked_about_and_ordered() {
+    for message in [
+        "any updates?",
+        "check for updates",
+        "are my images up to date?",
+        "can I upgrade jellyfin?",
+        "is there a new version of sonarr?",
+    ] {
+        assert!(
+            matches!(question(message), Question::Updates { .. }),
+            "{message}: {:?}",
+            question(message)
+        );
+    }
+    assert_eq!(
+        question("is there a new version of sonarr?"),
+        Question::Updates {
+            services: vec![named("sonarr")]
+        }
+    );
+    assert_eq!(
+        order("update sonarr"),
+        Order::Services {
+            action: Action::Update,
+            services: vec!["sonarr".into()],
+            missing: Vec::new()
+        }
+    );
+    assert_eq!(
+        order("please upgrade radarr and bazarr"),
+        Order::Services {
+            action: Action::Update,
+            services: vec!["radarr".into(), "bazarr".into()],
+            missing: Vec::new()
+        }
+    );
+    assert_eq!(
+        order("update everything"),
+        Order::Everything {
+            action: Action::Update
+        }
+    );
+}
