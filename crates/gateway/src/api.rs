@@ -235,20 +235,7 @@ async fn chat_stream(
         .open_stream(&principal, request, state.shutdown.child_token())
         .await
     {
-        Ok(events) => {
-            let body = futures_util::stream::unfold(events, |mut events| async move {
-                let event = events.recv().await?;
-                Some((Ok::<_, std::convert::Infallible>(event), events))
-            });
-            (
-                [
-                    (header::CONTENT_TYPE, log_stream::CONTENT_TYPE),
-                    (header::CACHE_CONTROL, "no-store"),
-                ],
-                axum::body::Body::from_stream(body),
-            )
-                .into_response()
-        }
+        Ok(events) => log_stream::ndjson_response(events),
         Err(refusal) => refusal_response(refusal),
     }
 }

@@ -257,10 +257,15 @@ impl GatewayClient {
     }
 
     fn request(&self, method: reqwest::Method, path: &str, kind: Kind) -> reqwest::RequestBuilder {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .timeout(self.timeout(kind));
+        self.authorized(
+            self.http
+                .request(method, format!("{}{path}", self.base))
+                .timeout(self.timeout(kind)),
+        )
+    }
+
+    /// The app's token, and whom it acts for (the current user and role).
+    fn authorized(&self, mut request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
@@ -354,18 +359,11 @@ impl GatewayClient {
             })),
             ..ChatToolRequest::default()
         };
-        let mut request = self
-            .http
-            .post(format!("{}/chat/stream", self.base))
-            .json(&body);
-        if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
-        }
-        if let Some((user, role)) = current_user() {
-            request = request
-                .header(ON_BEHALF_OF, user)
-                .header(ON_BEHALF_ROLE, role);
-        }
+        let request = self.authorized(
+            self.http
+                .post(format!("{}/chat/stream", self.base))
+                .json(&body),
+        );
         let response = match tokio::time::timeout(self.read_timeout, request.send()).await {
             Err(_) => {
                 return Err(GatewayError::Unreachable(format!(

@@ -67,6 +67,25 @@ impl LogEvent {
     }
 }
 
+/// An answer that streams `events` (each an encoded NDJSON line) as they come
+/// and ends when their sender is dropped: how docker-mcp and the gateway send
+/// a followed log.
+pub fn ndjson_response(events: tokio::sync::mpsc::Receiver<Vec<u8>>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let body = futures_util::stream::unfold(events, |mut events| async move {
+        let event = events.recv().await?;
+        Some((Ok::<_, std::convert::Infallible>(event), events))
+    });
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, CONTENT_TYPE),
+            (axum::http::header::CACHE_CONTROL, "no-store"),
+        ],
+        axum::body::Body::from_stream(body),
+    )
+        .into_response()
+}
+
 /// `text` cut to at most [`MAX_LINE_BYTES`] at a character boundary, with a
 /// marker when it was cut.
 pub fn bounded_line(text: &str) -> String {

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ops_core::contract::log_stream;
 use serde_json::{Value, json};
@@ -46,20 +46,7 @@ pub async fn follow(
         Err(error) => return error_response(&error),
     };
     match tools.follow_logs(args, shutdown).await {
-        Ok(events) => {
-            let body = futures_util::stream::unfold(events, |mut events| async move {
-                let event = events.recv().await?;
-                Some((Ok::<_, std::convert::Infallible>(event), events))
-            });
-            (
-                [
-                    (header::CONTENT_TYPE, log_stream::CONTENT_TYPE),
-                    (header::CACHE_CONTROL, "no-store"),
-                ],
-                Body::from_stream(body),
-            )
-                .into_response()
-        }
+        Ok(events) => log_stream::ndjson_response(events),
         Err(error) => error_response(&error),
     }
 }

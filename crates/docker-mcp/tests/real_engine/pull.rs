@@ -74,6 +74,26 @@ impl Drop for PullFixture {
     }
 }
 
+impl PullFixture {
+    /// Puts a changed image in the registry under the fixture's reference while
+    /// the local tag keeps `base` (a new version there, not yet here); its id.
+    pub(crate) fn push_new_version(&mut self, base: &str, label: &str) -> String {
+        docker(&["create", "--name", &self.builder, &self.reference]);
+        let variant_id = docker(&[
+            "commit",
+            "--change",
+            &format!("LABEL org.ops-copilot.test-version={label}"),
+            &self.builder,
+            &self.reference,
+        ]);
+        self.images.push(variant_id.clone());
+        docker(&["rm", &self.builder]);
+        docker(&["push", "--quiet", &self.reference]);
+        docker(&["tag", base, &self.reference]);
+        variant_id
+    }
+}
+
 fn image_id(reference: &str) -> String {
     docker(&["image", "inspect", "-f", "{{.Id}}", reference])
 }
@@ -117,18 +137,7 @@ async fn compose_pull_reports_updated_then_unchanged_and_fails_for_a_missing_ima
     );
 
     // Push a changed image to the registry only: the local tag keeps the old one.
-    docker(&["create", "--name", &fixture.builder, &reference]);
-    let variant_id = docker(&[
-        "commit",
-        "--change",
-        &format!("LABEL org.ops-copilot.pull-test={suffix}"),
-        &fixture.builder,
-        &reference,
-    ]);
-    fixture.images.push(variant_id.clone());
-    docker(&["rm", &fixture.builder]);
-    docker(&["push", "--quiet", &reference]);
-    docker(&["tag", &base, &reference]);
+    let variant_id = fixture.push_new_version(&base, &suffix);
     docker(&["rmi", &variant_id]);
     assert_ne!(variant_id, base_id);
     assert_eq!(image_id(&reference), base_id);

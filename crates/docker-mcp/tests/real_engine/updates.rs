@@ -172,18 +172,7 @@ async fn a_newer_image_in_the_registry_is_reported_without_pulling_it() {
     );
 
     // A new version reaches the registry only: the local tag keeps the old image.
-    docker(&["create", "--name", &fixture.builder, &reference]);
-    let variant_id = docker(&[
-        "commit",
-        "--change",
-        &format!("LABEL org.ops-copilot.updates-test={suffix}"),
-        &fixture.builder,
-        &reference,
-    ]);
-    fixture.images.push(variant_id.clone());
-    docker(&["rm", &fixture.builder]);
-    docker(&["push", "--quiet", &reference]);
-    docker(&["tag", &base, &reference]);
+    fixture.push_new_version(&base, &suffix);
     assert_eq!(image_id(&reference), base_id);
 
     let result = call_ok(
@@ -300,18 +289,7 @@ async fn compose_update_moves_one_service_to_the_new_image_then_has_nothing_to_d
     let other_before = stack.started_at("other");
 
     // A new version in the registry only.
-    docker(&["create", "--name", &fixture.builder, &reference]);
-    let variant_id = docker(&[
-        "commit",
-        "--change",
-        &format!("LABEL org.ops-copilot.update-test={suffix}"),
-        &fixture.builder,
-        &reference,
-    ]);
-    fixture.images.push(variant_id.clone());
-    docker(&["rm", &fixture.builder]);
-    docker(&["push", "--quiet", &reference]);
-    docker(&["tag", &base, &reference]);
+    let variant_id = fixture.push_new_version(&base, &suffix);
     let app = json!({ "file": stack.file_str(), "service": "app" });
     let checked = call_ok(&tools, "compose_updates", app.clone()).await;
     assert_eq!(

@@ -132,17 +132,8 @@ impl Gateway {
                 })
             }
             Err(error) => {
-                let detail = self
-                    .redactor(config)
-                    .redact_str(&describe(&tool.function, &error))
-                    .into_owned();
-                let code = if matches!(error, UpstreamError::Timeout { .. }) {
-                    RefusalCode::McpTimeout
-                } else {
-                    RefusalCode::McpFailed
-                };
-                self.fail(config, record, Refusal::new(code, detail), started)
-                    .await
+                let refusal = self.upstream_refusal(config, &tool.function, &error);
+                self.fail(config, record, refusal, started).await
             }
         }
     }
@@ -197,7 +188,29 @@ impl Gateway {
 /// call: the service's own message (docker-mcp's say what to do), or that the
 /// service is not answering; the technical chain of a connection failure goes
 /// to the log.
-pub(super) fn describe(function: &str, error: &UpstreamError) -> String {
+impl Gateway {
+    /// A service's failure as the caller is told it: in words, redacted; a
+    /// timeout is its own code (the outcome is unknown).
+    pub(super) fn upstream_refusal(
+        &self,
+        config: &Config,
+        function: &str,
+        error: &UpstreamError,
+    ) -> Refusal {
+        let detail = self
+            .redactor(config)
+            .redact_str(&describe(function, error))
+            .into_owned();
+        let code = if matches!(error, UpstreamError::Timeout { .. }) {
+            RefusalCode::McpTimeout
+        } else {
+            RefusalCode::McpFailed
+        };
+        Refusal::new(code, detail)
+    }
+}
+
+fn describe(function: &str, error: &UpstreamError) -> String {
     match error {
         UpstreamError::Failed {
             service,

@@ -22,10 +22,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::call::admit;
 use super::record::Record;
-use super::run::describe;
 use super::{CallRequest, Gateway, Refusal, RefusalCode, new_id};
 use crate::auth::Principal;
-use crate::upstream::UpstreamError;
 
 /// The bounds on live streams.
 #[derive(Debug, Clone, Copy)]
@@ -144,18 +142,8 @@ impl Gateway {
         {
             Ok(response) => response,
             Err(error) => {
-                let detail = self
-                    .redactor(&config)
-                    .redact_str(&describe(&tool.function, &error))
-                    .into_owned();
-                let code = if matches!(error, UpstreamError::Timeout { .. }) {
-                    RefusalCode::McpTimeout
-                } else {
-                    RefusalCode::McpFailed
-                };
-                return Err(self
-                    .failed(&config, record, Refusal::new(code, detail), started)
-                    .await);
+                let refusal = self.upstream_refusal(&config, &tool.function, &error);
+                return Err(self.failed(&config, record, refusal, started).await);
             }
         };
         let mut opened = record.clone();
