@@ -177,5 +177,17 @@ async fn update_makes_a_card_only_for_a_newer_image_and_approving_it_moves_the_s
     assert_eq!(image_of("app"), variant, "the service runs the new image");
     assert!(env.stack.is_running("app"));
 
+    // The Containers page's Update button (the same path): now nothing to do, no card.
+    let row = alice
+        .post(
+            "/api/ops-copilot/suggest",
+            &serde_json::json!({ "action": "update", "service": "app" }),
+        )
+        .await;
+    let row = row.expect(200);
+    assert!(row["messages"][0]["suggestion"].is_null(), "{row}");
+    let said = row["messages"][0]["content"].as_str().unwrap_or_default();
+    assert!(said.contains("app is up to date"), "{said}");
+
     let _ = test_support::try_docker(&["rmi", "-f", &variant]);
 }

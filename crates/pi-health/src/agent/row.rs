@@ -23,12 +23,13 @@ pub(crate) enum RowRequest {
 }
 
 impl RowRequest {
-    /// "restart", "start", "stop" or "diagnose"; anything else is no request.
+    /// "restart", "start", "stop", "update" or "diagnose"; anything else is no request.
     pub(crate) fn parse(word: &str) -> Option<Self> {
         Some(match word {
             "restart" => Self::Act(Action::Restart),
             "start" => Self::Act(Action::Start),
             "stop" => Self::Act(Action::Stop),
+            "update" => Self::Act(Action::Update),
             "diagnose" => Self::Diagnose,
             _ => return None,
         })

@@ -24,10 +24,11 @@ use crate::agent::{NotPlanned, Problem, RowRequest};
 use crate::gateway_client::on_behalf_of;
 
 /// The row buttons that reach the gateway, and the tool each one is.
-const ROW_TOOLS: [(&str, &str); 5] = [
+const ROW_TOOLS: [(&str, &str); 6] = [
     ("restart", "compose_restart"),
     ("start", "compose_start"),
     ("stop", "compose_stop"),
+    ("update", "compose_update"),
     ("diagnose", "compose_diagnose"),
     ("logs", "compose_logs"),
 ];
@@ -54,7 +55,8 @@ fn bad_body(example: &str, rejection: &JsonRejection) -> Response {
     json_error(status, "bad_request", &detail)
 }
 
-/// `POST /api/ops-copilot/suggest {"action": "restart"|"start"|"stop", "service"}`.
+/// `POST /api/ops-copilot/suggest {"action": "restart"|"start"|"stop"|"update", "service"}`
+/// (update: a card only when the service's registry has a newer image).
 pub(crate) async fn suggest(
     State(state): State<Shared>,
     Extension(session): Extension<Session>,
@@ -69,7 +71,7 @@ pub(crate) async fn suggest(
         _ => json_error(
             StatusCode::BAD_REQUEST,
             "bad_action",
-            "the action is restart, start or stop",
+            "the action is restart, start, stop or update",
         ),
     }
 }

@@ -1059,7 +1059,7 @@ async fn row_buttons_make_the_chats_card_and_refuse_what_they_cannot_plan() {
         .await
         .json();
     assert_eq!(rights["online"], false);
-    for action in ["restart", "start", "stop", "diagnose", "logs"] {
+    for action in ["restart", "start", "stop", "update", "diagnose", "logs"] {
         assert_eq!(rights["actions"][action]["allowed"], false, "{rights}");
         let reason = rights["actions"][action]["reason"].as_str().unwrap();
         assert!(reason.contains("offline"), "{reason}");

@@ -471,7 +471,8 @@
         status += " \u2014 exited (" + first.exit_code + "): " + (first.exit_meaning || "");
       }
       const updates = reply.data.updates && reply.data.updates.services;
-      if (updates && updates[s.service] === "update_available") {
+      s.update = updates ? updates[s.service] : undefined;
+      if (s.update === "update_available") {
         status = (status ? status + " \u2014 " : "") + "\u2b06 update available";
       }
       const tr = row([s.service, stateCell(s), healthCell(s.health), status, rowActions(s)]);
@@ -514,6 +515,8 @@
     { action: "restart", label: "Restart" },
     { action: "start", label: "Start" },
     { action: "stop", label: "Stop" },
+    // Only on a row whose registry has a newer image (the last update check).
+    { action: "update", label: "Update", onlyWhen: "update_available" },
     { action: "logs", label: "Logs" },
     { action: "diagnose", label: "Diagnose" },
   ];
@@ -576,6 +579,7 @@
     box.dataset.service = s.service;
     box.dataset.state = s.state || "";
     for (const b of ROW_BUTTONS) {
+      if (b.onlyWhen && s.update !== b.onlyWhen) continue;
       const button = el("button", b.label, "small");
       button.type = "button";
       button.dataset.action = b.action;
