@@ -23,4 +23,5 @@ mod smoke;
 mod soak;
 mod support;
 mod transports;
+mod updates;
 mod upstream_down;
