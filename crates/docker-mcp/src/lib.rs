@@ -15,5 +15,5 @@ pub use catalog::ToolName;
 pub use error::ToolError;
 pub use tools::{
     DEFAULT_STABILITY_WINDOW, DEFAULT_STATS_ROUND, DEFAULT_UPDATE_CHECK_TTL, DockerTools, Limits,
-    MAX_STABILITY_WINDOW, MAX_STREAMS, ToolsConfig, UPDATES_ROUND,
+    MAX_STABILITY_WINDOW, MAX_STREAMS, MAX_WATCHERS, ToolsConfig, UPDATES_ROUND,
 };

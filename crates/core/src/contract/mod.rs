@@ -8,6 +8,7 @@
 //! - [`diagnosis`]: `compose_diagnose`'s answer, verdicts, exit codes in words;
 //! - [`stats`]: `compose_stats`' answer, and when memory is not accounted;
 //! - [`log_stream`]: a followed log, one event per line, between every plane;
+//! - [`service_events`]: a stack's services as they change, docker-mcp to the gateway;
 //! - [`updates`]: `compose_updates`' answer: newer images in the registry, by digest;
 //! - [`rules`]: service names, log tails, `X-On-Behalf-Of`, approval ids;
 //! - [`ids`]: unguessable ids, failing closed when the OS has no randomness.
@@ -19,6 +20,7 @@ pub mod ids;
 pub mod log_stream;
 pub mod refusal;
 pub mod rules;
+pub mod service_events;
 pub mod stats;
 pub mod updates;
 

@@ -77,6 +77,9 @@ pub struct LiveContainers {
     followed_until: AtomicI64,
     /// Whether the last subscription ended cleanly (a resync) rather than broke.
     ended_cleanly: AtomicBool,
+    /// Bumped whenever what is known of a container may have changed, so that
+    /// watchers (the service-events stream) look again instead of polling.
+    changed: tokio::sync::watch::Sender<u64>,
 }
 
 fn now_secs() -> i64 {
@@ -122,7 +125,18 @@ impl LiveContainers {
             history: Mutex::new(EventHistory::new()),
             followed_until: AtomicI64::new(0),
             ended_cleanly: AtomicBool::new(false),
+            changed: tokio::sync::watch::Sender::new(0),
         }
+    }
+
+    /// Wakes up when a container may have changed (a live event, a re-read,
+    /// a resync): what is known is then read again with [`Self::list`].
+    pub fn watch_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    fn mark_changed(&self) {
+        self.changed.send_modify(|generation| *generation += 1);
     }
 
     fn history(&self) -> std::sync::MutexGuard<'_, EventHistory> {
@@ -165,6 +179,7 @@ impl LiveContainers {
             snapshot.by_id = all.into_iter().map(|c| (c.id.clone(), (c, now))).collect();
             snapshot.fresh = true;
         }
+        self.mark_changed();
         // Events from just before the resync are replayed, so nothing between
         // the list and the subscription is lost; re-applying one is harmless
         // (the history counts a replayed event once). The first subscription
@@ -257,6 +272,8 @@ impl LiveContainers {
             Some(container) => snapshot.by_id.insert(id, (container, Instant::now())),
             None => snapshot.by_id.remove(&id),
         };
+        drop(snapshot);
+        self.mark_changed();
         Ok(running)
     }
 
@@ -282,6 +299,8 @@ impl LiveContainers {
                 .by_id
                 .insert(container.id.clone(), (container.clone(), now));
         }
+        drop(snapshot);
+        self.mark_changed();
     }
 
     /// Containers, optionally stopped ones too, optionally of one compose

@@ -1,5 +1,6 @@
 //! The guide's plain REST form: `POST /tools/{fn}` with the arguments as the
-//! JSON body, `POST /streams/compose_logs` (its followed form), and `GET /health`.
+//! JSON body, `POST /streams/compose_logs` (its followed form),
+//! `POST /streams/compose_events` (the services as they change), and `GET /health`.
 
 use std::sync::Arc;
 
@@ -32,20 +33,27 @@ pub async fn call_tool(
 
 /// `POST /streams/compose_logs`: the service's logs followed, NDJSON
 /// ([`ops_core::contract::log_stream`]); the same arguments as the tool.
+/// `POST /streams/compose_events`: the stack's services as they change
+/// ([`ops_core::contract::service_events`]).
 pub async fn follow(
     State((tools, shutdown)): State<(Arc<DockerTools>, CancellationToken)>,
     Path(name): Path<String>,
     body: Bytes,
 ) -> Response {
-    if name != "compose_logs" {
-        let body = json!({ "error": { "code": "unknown_stream", "message": "only compose_logs can be followed: POST /streams/compose_logs" } });
+    if name != "compose_logs" && name != "compose_events" {
+        let body = json!({ "error": { "code": "unknown_stream", "message": "only compose_logs and compose_events can be followed: POST /streams/compose_logs or /streams/compose_events" } });
         return (StatusCode::NOT_FOUND, Json(body)).into_response();
     }
     let args = match arguments(&body) {
         Ok(args) => args,
         Err(error) => return error_response(&error),
     };
-    match tools.follow_logs(args, shutdown).await {
+    let opened = if name == "compose_logs" {
+        tools.follow_logs(args, shutdown).await
+    } else {
+        tools.watch_services(args, shutdown).await
+    };
+    match opened {
         Ok(events) => log_stream::ndjson_response(events),
         Err(error) => error_response(&error),
     }

@@ -11,6 +11,7 @@ mod stats;
 mod up;
 mod update;
 mod updates;
+mod watch;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -29,6 +30,7 @@ pub use follow::MAX_STREAMS;
 pub use lifecycle::Action;
 pub use up::ComposeCli;
 pub use updates::{DEFAULT_UPDATE_CHECK_TTL, UPDATES_ROUND};
+pub use watch::MAX_WATCHERS;
 
 /// Bounds on what a call may return or take.
 #[derive(Debug, Clone)]
@@ -106,6 +108,8 @@ pub struct DockerTools {
     updates: updates::UpdateCache,
     /// Followed logs open now (see [`follow`]).
     streams: Arc<tokio::sync::Semaphore>,
+    /// Service-event streams open now (see [`watch`]).
+    watchers: Arc<tokio::sync::Semaphore>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -139,6 +143,7 @@ impl DockerTools {
             limits: config.limits,
             service_locks: Mutex::new(HashMap::new()),
             streams: Arc::new(tokio::sync::Semaphore::new(follow::MAX_STREAMS)),
+            watchers: Arc::new(tokio::sync::Semaphore::new(watch::MAX_WATCHERS)),
         }
     }
 

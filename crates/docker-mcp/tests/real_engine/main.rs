@@ -6,6 +6,7 @@
 mod arguments;
 mod diagnose;
 mod engine;
+mod events;
 mod follow;
 mod lifecycle;
 mod logs;
