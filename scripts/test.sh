@@ -3,7 +3,8 @@
 #
 # On a Debian machine with Docker Engine installed and running, it:
 #   1. installs what is missing (as root, with apt-get): busybox-static, docker-registry,
-#      the compose tool, curl, e2fsprogs, python3-venv, chromium + chromium-driver; without root it says what to install and fails
+#      the compose tool, curl, e2fsprogs, python3-venv, chromium + chromium-driver,
+#      mosquitto + mosquitto-clients; without root it says what to install and fails
 #   2. checks that the Docker Engine answers (`docker info`); fails loudly if not, never skips
 #   3. creates .venv (Python) with the MCP SDK 2.x and pytest, and axe-core (PyPI's
 #      axe-selenium-python ships axe.min.js; its path goes to the browser tests in
@@ -92,6 +93,9 @@ install_missing() {
     # pi-health's browser test: Debian's headless Chromium and its WebDriver.
     command -v chromium >/dev/null 2>&1 || missing+=(chromium)
     command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+    # The notifier's MQTT test runs a real broker (crates/gateway/tests/notify.rs).
+    pkg_installed mosquitto || missing+=(mosquitto)
+    pkg_installed mosquitto-clients || missing+=(mosquitto-clients)
     command -v python3 >/dev/null 2>&1 || missing+=(python3)
     if command -v python3 >/dev/null 2>&1 && [ ! -x "$VENV/bin/python" ] && ! python_can_venv; then
         missing+=(python3-venv)

@@ -12,7 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 const MAX_MILLIS: i64 = 253_402_300_799_999;
 
 /// The current time, formatted.
-pub(crate) fn now_rfc3339() -> String {
+pub fn now_rfc3339() -> String {
     // A clock before 1970 is clamped to the epoch rather than failing the append.
     let millis = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -22,7 +22,7 @@ pub(crate) fn now_rfc3339() -> String {
 }
 
 /// Formats Unix milliseconds, clamped to 1970..=9999 so the width never changes.
-pub(crate) fn format_millis(millis: i64) -> String {
+pub fn format_millis(millis: i64) -> String {
     let millis = millis.clamp(0, MAX_MILLIS);
     let days = millis.div_euclid(86_400_000);
     let in_day = millis.rem_euclid(86_400_000);

@@ -78,6 +78,7 @@ pub fn router(state: AppState) -> Router {
         .route("/approvals/{id}/approve", post(approve))
         .route("/approvals/{id}/deny", post(deny))
         .route("/audit", get(list_audit))
+        .route("/notifications", get(list_notifications))
         .nest_service("/mcp", mcp)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
@@ -478,6 +479,40 @@ async fn list_audit(
     }
 }
 
+/// `GET /notifications`: the last deliveries of notifications (`notify.yaml`),
+/// newest first, for the roles that see every principal's audit records (those
+/// that may approve everything: admins); refused for the others. Not audited,
+/// like the other reads.
+async fn list_notifications(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
+) -> Response {
+    let principal = match acting_principal(&state, &principal, &headers) {
+        Ok(principal) => principal,
+        Err(refusal) => return refusal_response(refusal),
+    };
+    if !matches!(
+        decision::audit_scope(&state.gateway.config(), &principal),
+        AuditScope::Everyone
+    ) {
+        return refuse(
+            RefusalCode::NotAuthorized,
+            "notification deliveries are shown to admins only",
+        );
+    }
+    let deliveries = state
+        .gateway
+        .notifier()
+        .map(|n| n.recent())
+        .unwrap_or_default();
+    Json(json!({
+        "enabled": state.gateway.notifier().is_some(),
+        "deliveries": deliveries,
+    }))
+    .into_response()
+}
+
 /// The registry's tools that change nothing.
 fn reads(config: &crate::config::Config) -> Vec<String> {
     config
@@ -575,6 +610,7 @@ mod tests {
             ))
         })
         .unwrap();
+        let _ = gateway.attach_notifier(crate::notify::Notifier::disabled());
         let app = router(AppState {
             gateway: Arc::new(gateway),
             tokens: Arc::new(crate::auth::TokensHandle::load(&tokens).unwrap()),
@@ -651,6 +687,42 @@ mod tests {
             .await
             .unwrap();
         assert!(r.status().is_client_error(), "{}", r.status());
+    }
+
+    #[tokio::test]
+    async fn notification_deliveries_are_shown_to_admins_only() {
+        let (_dir, base, standard, admin) = serve().await;
+        let http = reqwest::Client::new();
+        let get = |token: Option<&str>, role: Option<&str>| {
+            let mut request = http.get(format!("{base}/notifications"));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            if let Some(role) = role {
+                request = request
+                    .header("X-On-Behalf-Of", "bob")
+                    .header("X-On-Behalf-Role", role);
+            }
+            request.send()
+        };
+        assert_eq!(get(None, None).await.unwrap().status(), 401);
+        let r = get(Some(&standard), None).await.unwrap();
+        assert_eq!(r.status(), 403);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["code"], "not_authorized", "{body}");
+        let r = get(Some(&admin), None).await.unwrap();
+        assert_eq!(r.status(), 200);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["enabled"], true, "{body}");
+        assert_eq!(body["deliveries"], json!([]), "{body}");
+        // A principal that may not assert a role gets no further by asserting one.
+        assert!(
+            get(Some(&standard), Some("admin"))
+                .await
+                .unwrap()
+                .status()
+                .is_client_error()
+        );
     }
 
     #[tokio::test]

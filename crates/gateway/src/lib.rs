@@ -10,6 +10,7 @@ pub mod decision;
 pub mod head_shipper;
 pub mod mcp_facade;
 pub mod metrics;
+pub mod notify;
 pub mod pipeline;
 pub mod state;
 pub mod upstream;

@@ -1,6 +1,7 @@
 //! Prometheus metrics: decisions by tool and outcome, and their latency.
 //! Fed from the audit write, which every decision passes through; and the
-//! audit writer's own health (failed batches, lost records, degraded).
+//! audit writer's own health (failed batches, lost records, degraded); and the
+//! notifications sent, failed and dropped per target.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -10,6 +11,7 @@ use prometheus_client::registry::Registry;
 
 use crate::audit_writer::WriterMetrics;
 use crate::head_shipper::ShipperMetrics;
+use crate::notify::NotifyMetrics;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DecisionLabels {
@@ -28,6 +30,7 @@ pub struct Metrics {
     latency: Family<ToolLabels, Histogram>,
     writer: WriterMetrics,
     shipper: ShipperMetrics,
+    notify: NotifyMetrics,
 }
 
 fn latency_histogram() -> Histogram {
@@ -86,12 +89,34 @@ impl Default for Metrics {
             "The seq of the newest audit head a receiver accepted",
             shipper.last_sent_seq.clone(),
         );
+        let notify = NotifyMetrics::default();
+        registry.register(
+            "notifications_sent",
+            "Notifications a target accepted, by target (notify.yaml)",
+            notify.sent.clone(),
+        );
+        registry.register(
+            "notifications_failed",
+            "Notifications that failed after their retries, by target",
+            notify.failed.clone(),
+        );
+        registry.register(
+            "notifications_dropped",
+            "Notifications dropped before sending, by target and reason (rate_limited, queue_full)",
+            notify.dropped.clone(),
+        );
+        registry.register(
+            "notifications_suppressed",
+            "Events sent to no target, by reason (repeat, no_open_alert, not_subscribed)",
+            notify.suppressed.clone(),
+        );
         Self {
             registry,
             decisions,
             latency,
             writer,
             shipper,
+            notify,
         }
     }
 }
@@ -120,6 +145,11 @@ impl Metrics {
     /// The counters the audit head shipper reports to.
     pub fn shipper(&self) -> ShipperMetrics {
         self.shipper.clone()
+    }
+
+    /// The counters the notifier reports to.
+    pub fn notify(&self) -> NotifyMetrics {
+        self.notify.clone()
     }
 
     /// The text exposition format.

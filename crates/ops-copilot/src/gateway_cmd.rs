@@ -11,6 +11,7 @@ use gateway::api::{self, AppState};
 use gateway::auth::{TokensHandle, add_token};
 use gateway::config::{Config, ConfigHandle};
 use gateway::head_shipper::{self, HeadShipping};
+use gateway::notify::{Notifier, NotifyConfig, NotifyConfigHandle};
 use gateway::pipeline::Gateway;
 use gateway::state::StateStore;
 use gateway::upstream::Upstreams;
@@ -236,6 +237,15 @@ impl Paths {
     pub fn state_db(&self) -> PathBuf {
         self.data_dir.join("state.db")
     }
+    /// Where notifications go: `notify.yaml` next to policy.yaml (optional).
+    pub fn notify_file(&self) -> PathBuf {
+        notify_file(&self.policy)
+    }
+}
+
+/// `notify.yaml` in the policy's directory.
+pub fn notify_file(policy: &Path) -> PathBuf {
+    policy.with_file_name("notify.yaml")
 }
 
 #[derive(clap::Args)]
@@ -353,9 +363,45 @@ pub fn open(paths: &Paths) -> anyhow::Result<(Arc<Gateway>, Arc<TokensHandle>)> 
             "no tokens yet: add one with `{add}`"
         );
     }
-    let gateway =
-        Gateway::new(config, state, audit, Upstreams::for_config).map_err(anyhow::Error::msg)?;
-    Ok((Arc::new(gateway), tokens))
+    let gateway = Arc::new(
+        Gateway::new(config, state, audit, Upstreams::for_config).map_err(anyhow::Error::msg)?,
+    );
+    start_notifier(&gateway, &paths.notify_file())?;
+    Ok((gateway, tokens))
+}
+
+/// Loads `notify.yaml` (absent: nothing is sent; a bad one stops the start with
+/// its file:line) and attaches a notifier that follows its edits. Texts are
+/// redacted with the gateway's redactor in force.
+fn start_notifier(gateway: &Arc<Gateway>, file: &Path) -> anyhow::Result<()> {
+    let handle = NotifyConfigHandle::load_notify(file)?;
+    let targets: Vec<String> = handle
+        .current()
+        .targets
+        .iter()
+        .map(|t| t.name.clone())
+        .collect();
+    if targets.is_empty() {
+        tracing::info!(file = %file.display(), "no notification targets (see docs/notifications.md)");
+    } else {
+        tracing::info!(file = %file.display(), targets = %targets.join(", "), "notifications on");
+    }
+    // Weak: the gateway holds the notifier, which must not keep the gateway alive.
+    let weak = Arc::downgrade(gateway);
+    let fallback = Arc::new(redact::Redactor::new(&[])?);
+    let notifier = Notifier::start(
+        move || handle.current(),
+        move || {
+            weak.upgrade()
+                .map(|g| g.redactor(&g.config()))
+                .unwrap_or_else(|| fallback.clone())
+        },
+        gateway.metrics().notify(),
+    );
+    if gateway.attach_notifier(notifier).is_err() {
+        anyhow::bail!("a notifier was already attached");
+    }
+    Ok(())
 }
 
 async fn serve(
@@ -413,6 +459,18 @@ pub fn policy_check(registry: &Path, policy: &Path) -> anyhow::Result<()> {
     }
     for warning in &config.warnings {
         println!("warning: {warning}");
+    }
+    let notify = notify_file(policy);
+    if notify.exists() {
+        let notify_config = NotifyConfig::load(&notify)?;
+        for warning in &notify_config.warnings {
+            println!("warning: {warning}");
+        }
+        println!(
+            "ok: {}: {} notification targets",
+            notify.display(),
+            notify_config.targets.len()
+        );
     }
     println!(
         "ok: {} and {}: {} tools on {} services, {} roles, {} redaction patterns from the policy plus {} built-in detectors, version {}",

@@ -87,6 +87,8 @@ pub struct Gateway {
     /// Live streams open now, and their bounds (see [`stream`]).
     streams: stream::OpenStreams,
     stream_limits: StreamLimits,
+    /// Where notifications go (`notify.yaml`), once attached.
+    notifier: std::sync::OnceLock<crate::notify::Notifier>,
 }
 
 /// Makes the service clients for a configuration.
@@ -120,6 +122,7 @@ impl Gateway {
             readiness: ops_core::recent::Recent::new(READINESS_FRESH_FOR),
             streams: stream::OpenStreams::default(),
             stream_limits: StreamLimits::default(),
+            notifier: std::sync::OnceLock::new(),
         })
     }
 
@@ -181,6 +184,19 @@ impl Gateway {
 
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// Attaches the notifier (once; a second one is refused and returned).
+    pub fn attach_notifier(
+        &self,
+        notifier: crate::notify::Notifier,
+    ) -> Result<(), crate::notify::Notifier> {
+        self.notifier.set(notifier)
+    }
+
+    /// The notifier, when one is attached (`GET /notifications` reads it).
+    pub fn notifier(&self) -> Option<&crate::notify::Notifier> {
+        self.notifier.get()
     }
 
     pub fn state(&self) -> &Arc<StateStore> {

@@ -170,3 +170,43 @@ fn no_configuration_anywhere_is_a_clear_error() {
     }
     assert!(!data.join("tokens.yaml").exists(), "nothing was written");
 }
+
+/// notify.yaml next to policy.yaml: optional; checked by `policy check`; a bad one
+/// stops the gateway's start with file:line, before it listens.
+#[test]
+fn a_bad_notify_yaml_is_refused_with_its_line_by_policy_check_and_the_gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data_dir_with_operator(dir.path());
+    let data_arg = data.to_str().unwrap();
+    let notify = data.join("config/notify.yaml");
+    std::fs::write(
+        &notify,
+        "targets:\n  - webhook: { url: http://hooks.lan/x }\n  - ntfy: { url: http://ntfy.lan/t, priority: 9 }\n",
+    )
+    .unwrap();
+    let where_ = format!("{}:3:", notify.display());
+    let checked = run_in(dir.path(), &["policy", "check", "--data-dir", data_arg]);
+    let text = output_text(&checked);
+    assert!(!checked.status.success(), "{text}");
+    assert!(
+        text.contains(&where_) && text.contains("between 1 (min) and 5 (max)"),
+        "{text}"
+    );
+    let started = run_in(
+        dir.path(),
+        &["gateway", "--data-dir", data_arg, "--listen", "127.0.0.1:0"],
+    );
+    let text = output_text(&started);
+    assert!(!started.status.success(), "{text}");
+    assert!(text.contains(&where_), "{text}");
+
+    std::fs::write(
+        &notify,
+        "targets:\n  - webhook: { url: http://hooks.lan/x }\n",
+    )
+    .unwrap();
+    let checked = run_in(dir.path(), &["policy", "check", "--data-dir", data_arg]);
+    let text = output_text(&checked);
+    assert!(checked.status.success(), "{text}");
+    assert!(text.contains("1 notification targets"), "{text}");
+}
