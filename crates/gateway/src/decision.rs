@@ -6,7 +6,7 @@
 //! [`Principal::acting_for`]), never the request body, and does no I/O.
 
 use crate::auth::Principal;
-use crate::config::{Config, ToolPolicy};
+use crate::config::{AUTOHEAL_TOOL, Config, ToolPolicy};
 use crate::pipeline::{Refusal, RefusalCode};
 use crate::state::Approval;
 
@@ -59,6 +59,36 @@ pub fn may_self_approve(config: &Config, caller: &Principal, tool: &str) -> Resu
             caller.role
         ),
     ))
+}
+
+/// The name auto-heal acts under: no token can have it (a token's name has no
+/// `:`), so only the gateway itself is ever this principal.
+pub const AUTOHEAL_PRINCIPAL: &str = "policy:autoheal";
+
+/// Auto-heal's standing approval: the policy's `autoheal:` section approves
+/// [`AUTOHEAL_TOOL`] of the services it covers, with the role it names, for
+/// the gateway's own auto-heal principal and nobody else.
+pub fn may_heal(
+    config: &Config,
+    principal: &Principal,
+    tool: &str,
+    service: &str,
+    labelled: bool,
+) -> Result<(), Refusal> {
+    let refuse = |detail: String| Err(Refusal::new(RefusalCode::NotAuthorized, detail));
+    let Some(autoheal) = &config.autoheal else {
+        return refuse("auto-heal is off: policy.yaml has no autoheal section".into());
+    };
+    if principal.name != AUTOHEAL_PRINCIPAL || principal.role != autoheal.role {
+        return refuse("only auto-heal acts on the policy's standing approval".into());
+    }
+    if tool != AUTOHEAL_TOOL {
+        return refuse(format!("auto-heal only runs {AUTOHEAL_TOOL}, not {tool}"));
+    }
+    if !autoheal.covers(service, labelled) {
+        return refuse(format!("auto-heal does not look after {service}"));
+    }
+    Ok(())
 }
 
 /// `POST /approvals/{id}/approve`.

@@ -2,9 +2,11 @@
 //! against the registry and the policy, approved by a human where needed,
 //! executed on an MCP service, guarded on the way out, and audited.
 
+pub mod alerts;
 pub mod api;
 pub mod audit_writer;
 pub mod auth;
+pub mod autoheal;
 pub mod config;
 pub mod decision;
 pub mod head_shipper;
@@ -12,6 +14,7 @@ pub mod mcp_facade;
 pub mod metrics;
 pub mod notify;
 pub mod pipeline;
+pub mod service_watch;
 pub mod state;
 pub mod upstream;
 mod watched;

@@ -9,10 +9,12 @@ use std::time::Duration;
 use anyhow::Context;
 use gateway::api::{self, AppState};
 use gateway::auth::{TokensHandle, add_token};
+use gateway::autoheal::AutoHealer;
 use gateway::config::{Config, ConfigHandle};
 use gateway::head_shipper::{self, HeadShipping};
 use gateway::notify::{Notifier, NotifyConfig, NotifyConfigHandle};
 use gateway::pipeline::Gateway;
+use gateway::service_watch;
 use gateway::state::StateStore;
 use gateway::upstream::Upstreams;
 use tokio_util::sync::CancellationToken;
@@ -414,6 +416,14 @@ async fn serve(
     let (gateway, tokens) = open(&paths)?;
     let head_shipper = HeadShipper::start(&gateway, head_shipping);
     let shutdown = CancellationToken::new();
+    // The stack's service events feed the notifications and auto-heal (which
+    // acts only while the policy has an `autoheal:` section).
+    let notifier = gateway
+        .notifier()
+        .cloned()
+        .unwrap_or_else(Notifier::disabled);
+    let healer = AutoHealer::start(gateway.clone(), notifier.clone(), shutdown.clone());
+    service_watch::spawn(gateway.clone(), notifier, healer, shutdown.clone());
     let app = api::router(AppState {
         gateway: gateway.clone(),
         tokens,

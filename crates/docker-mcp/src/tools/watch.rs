@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ops_core::contract::diagnosis::Verdict;
+use ops_core::contract::diagnosis::{RECENT_WINDOW_SECONDS, Verdict};
 use ops_core::contract::service_events::{
     AUTOHEAL_LABEL, MAX_SUMMARY_BYTES, ServiceChange, ServiceEvent,
 };
@@ -110,7 +110,7 @@ async fn pump(
     changes.mark_unchanged();
     let mut seen: BTreeMap<String, Seen> = BTreeMap::new();
     for service in first {
-        let event = change(&service, None, true);
+        let event = change(&tools, &service, None, true);
         seen.insert(service.service.clone(), seen_of(&service));
         if events.send(event.to_ndjson()).await.is_err() {
             return;
@@ -144,7 +144,7 @@ async fn pump(
             if before.as_ref() == Some(&now) {
                 continue;
             }
-            let event = change(&service, before.map(|b| b.verdict), false);
+            let event = change(&tools, &service, before.map(|b| b.verdict), false);
             seen.insert(service.service.clone(), now);
             if events.send(event.to_ndjson()).await.is_err() {
                 return;
@@ -162,7 +162,12 @@ fn seen_of(service: &ServiceState) -> Seen {
     }
 }
 
-fn change(service: &ServiceState, previous: Option<Verdict>, initial: bool) -> ServiceEvent {
+fn change(
+    tools: &DockerTools,
+    service: &ServiceState,
+    previous: Option<Verdict>,
+    initial: bool,
+) -> ServiceEvent {
     let seen = seen_of(service);
     ServiceEvent::State(ServiceChange {
         service: service.service.clone(),
@@ -170,7 +175,7 @@ fn change(service: &ServiceState, previous: Option<Verdict>, initial: bool) -> S
         previous,
         running: seen.running,
         health: seen.health,
-        summary: head_bytes(&summary(service), MAX_SUMMARY_BYTES),
+        summary: head_bytes(&summary(tools, service), MAX_SUMMARY_BYTES),
         initial,
         autoheal_label: service
             .containers
@@ -181,7 +186,7 @@ fn change(service: &ServiceState, previous: Option<Verdict>, initial: bool) -> S
 
 /// One sentence about the service from what is in memory (no logs: the
 /// notification links to the diagnosis for the evidence).
-fn summary(service: &ServiceState) -> String {
+fn summary(tools: &DockerTools, service: &ServiceState) -> String {
     let name = &service.service;
     let worst = service
         .containers
@@ -194,17 +199,37 @@ fn summary(service: &ServiceState) -> String {
                 .find(|c| c.container.exit_code.is_some_and(|code| code != 0))
         })
         .or(service.containers.first());
+    // A crash-looper between two deaths runs: its last exit code is in the events.
+    let recent = worst.map(|c| {
+        tools
+            .containers
+            .recent_activity(&c.container.id, c.container.is_running())
+    });
+    let last_death = recent.as_ref().and_then(|r| {
+        r.events
+            .iter()
+            .rev()
+            .find_map(|e| e.exit_code.filter(|_| e.kind == "die"))
+    });
     let exit = worst
-        .and_then(|c| c.container.exit_code)
-        .map(exit_words)
-        .unwrap_or_else(|| "an unknown exit code".into());
+        .and_then(|c| c.container.exit_code.filter(|_| !c.container.is_running()))
+        .or(last_death)
+        .map(exit_words);
     match service.verdict {
         Verdict::CrashLoop => format!(
-            "{name} keeps crashing: it died {} times in the last minutes, last with {exit}. A restart will not help.",
-            worst.map_or(0, |c| c.recent_deaths)
+            "{name} keeps crashing: it died {} times in the last {} minutes{}. A restart will not help.",
+            recent.as_ref().map_or(0, |r| r.deaths),
+            RECENT_WINDOW_SECONDS / 60,
+            exit.map(|e| format!(", last with {e}")).unwrap_or_default()
         ),
-        Verdict::OomKilled => format!("{name} was killed because it ran out of memory ({exit})."),
-        Verdict::ExitedError => format!("{name} is not running: it exited with {exit}."),
+        Verdict::OomKilled => format!(
+            "{name} was killed because it ran out of memory ({}).",
+            exit.unwrap_or_else(|| "exit code unknown".into())
+        ),
+        Verdict::ExitedError => format!(
+            "{name} is not running: it exited with {}.",
+            exit.unwrap_or_else(|| "an error".into())
+        ),
         Verdict::UnhealthyProbe => format!("{name} is running but its healthcheck fails."),
         Verdict::Restarting => format!("{name} is being restarted by the Engine."),
         Verdict::Dead => format!("{name} is dead: the Engine could not stop or remove it cleanly."),
@@ -212,7 +237,7 @@ fn summary(service: &ServiceState) -> String {
         Verdict::NotCreated => format!("{name} has no container."),
         Verdict::Stopped => format!("{name} is stopped."),
         Verdict::Starting => format!("{name} is starting; its healthcheck has not decided yet."),
-        Verdict::Finished => format!("{name} ran and finished ({exit})."),
+        Verdict::Finished => format!("{name} ran and finished."),
         Verdict::Healthy => format!("{name} is running and healthy."),
     }
 }

@@ -6,6 +6,7 @@
 //! given when they differ. Deny by default: every registered tool needs a
 //! schema, and a mutating tool always needs approval.
 
+pub mod autoheal;
 pub mod policy;
 pub mod registry;
 mod reload;
@@ -18,6 +19,7 @@ use serde_json::Value;
 use serde_saphyr::Spanned;
 use sha2::{Digest, Sha256};
 
+pub use autoheal::{AUTOHEAL_TOOL, AutohealPolicy};
 pub use policy::{Defaults, Guards, RoleDef};
 pub use registry::{ApprovalMode, Auth, CooldownKey, ServiceDef, Transport};
 pub use reload::ConfigHandle;
@@ -72,6 +74,8 @@ pub struct Config {
     pub guards: Guards,
     /// The compose file the schemas pin `file` to.
     pub locked_compose_file: Option<String>,
+    /// Restarts the gateway makes by itself, when the policy has the section.
+    pub autoheal: Option<AutohealPolicy>,
     pub warnings: Vec<String>,
 }
 
@@ -279,6 +283,62 @@ impl Config {
             }
         }
 
+        let autoheal = match &policy_file.autoheal {
+            None => None,
+            Some(section) => {
+                let line = section.referenced.line();
+                let autoheal = section.value.clone();
+                autoheal
+                    .check()
+                    .map_err(|reason| at(&policy, line, reason))?;
+                let Some(restart) = tools.get(AUTOHEAL_TOOL) else {
+                    return Err(at(
+                        &policy,
+                        line,
+                        format!(
+                            "autoheal: it restarts with {AUTOHEAL_TOOL}, which the registry does not have"
+                        ),
+                    ));
+                };
+                if !roles.contains_key(&autoheal.role) {
+                    return Err(at(
+                        &policy,
+                        line,
+                        format!("autoheal.role: {:?} is not defined in roles", autoheal.role),
+                    ));
+                }
+                if let Some(only) = restart
+                    .roles
+                    .as_ref()
+                    .filter(|r| !r.contains(&autoheal.role))
+                {
+                    return Err(at(
+                        &policy,
+                        line,
+                        format!(
+                            "autoheal.role: {AUTOHEAL_TOOL} is limited to {}: give auto-heal one of those roles",
+                            only.join(", ")
+                        ),
+                    ));
+                }
+                if roles[&autoheal.role]
+                    .deny_tools
+                    .iter()
+                    .any(|t| t == AUTOHEAL_TOOL || t == "*")
+                {
+                    return Err(at(
+                        &policy,
+                        line,
+                        format!(
+                            "autoheal.role: role {} may not use {AUTOHEAL_TOOL}",
+                            autoheal.role
+                        ),
+                    ));
+                }
+                Some(autoheal)
+            }
+        };
+
         let mut digest = Sha256::new();
         digest.update(registry.text.as_bytes());
         digest.update([0u8]);
@@ -297,6 +357,7 @@ impl Config {
             defaults,
             guards: policy_file.guards,
             locked_compose_file: locked_files.pop(),
+            autoheal,
             warnings,
         })
     }

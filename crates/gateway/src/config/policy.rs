@@ -17,6 +17,9 @@ pub struct PolicyFile {
     pub schemas: BTreeMap<String, Spanned<serde_json::Value>>,
     #[serde(default)]
     pub guards: Guards,
+    /// Off when absent (see [`super::autoheal`]).
+    #[serde(default)]
+    pub autoheal: Option<Spanned<super::autoheal::AutohealPolicy>>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

@@ -15,6 +15,7 @@ use super::conclude::into_refusal;
 use super::record::Record;
 use super::run::{UseApproval, consume_refusal};
 use super::{Gateway, NeedApproval, Refusal, RefusalCode, Reply, new_id, now_ms};
+use crate::alerts;
 use crate::auth::Principal;
 use crate::config::{Config, ToolPolicy};
 use crate::decision;
@@ -316,6 +317,9 @@ impl Gateway {
             .await
         {
             return Reply::Refused(Refusal::new(RefusalCode::AuditUnavailable, detail));
+        }
+        if !self_approval {
+            self.notify(alerts::approval_waiting(&approval));
         }
         let how_to_approve = if self_approval {
             format!(

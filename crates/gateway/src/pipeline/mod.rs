@@ -7,6 +7,7 @@
 //! - [`run`]: running a call: the target's lock, the cooldown, consuming its
 //!   approval, the durable `approved` record, the service call, output guards;
 //! - [`conclude`]: every outcome into the audit log, refusals included;
+//! - [`standing`]: auto-heal's restarts, on the policy's standing approval;
 //! - [`stream`]: live streams (followed logs): admitted as a call, then paced,
 //!   redacted line by line, bounded, audited when they open and close;
 //! - who may do what is decided in [`crate::decision`], nowhere here.
@@ -31,6 +32,7 @@ mod locks;
 mod record;
 mod reply;
 mod run;
+mod standing;
 mod stream;
 
 pub use reply::{CallRequest, Executed, NeedApproval, Refusal, RefusalCode, Reply};
@@ -40,7 +42,7 @@ use crate::audit_writer::AuditWriter;
 use crate::config::{Config, ConfigHandle};
 use crate::metrics::Metrics;
 use crate::state::StateStore;
-use crate::upstream::{Readiness, Upstreams};
+use crate::upstream::{Readiness, Upstream, Upstreams};
 
 /// How long one service's health probe may take: a readiness answer stays quick.
 const READINESS_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -126,6 +128,12 @@ impl Gateway {
         })
     }
 
+    /// The client of one service of `config`, for the gateway's own reads (the
+    /// service events behind the notifications), outside any caller's call.
+    pub fn service_client(&self, config: &Config, service: &str) -> Option<Arc<dyn Upstream>> {
+        self.upstreams(config).get(service)
+    }
+
     /// Other bounds for live streams (tests use small ones).
     pub fn with_stream_limits(mut self, limits: StreamLimits) -> Self {
         self.stream_limits = limits;
@@ -192,6 +200,13 @@ impl Gateway {
         notifier: crate::notify::Notifier,
     ) -> Result<(), crate::notify::Notifier> {
         self.notifier.set(notifier)
+    }
+
+    /// Tells the attached notifier, if any (never blocks, never fails).
+    pub(crate) fn notify(&self, event: crate::notify::Event) {
+        if let Some(notifier) = self.notifier.get() {
+            notifier.send(event);
+        }
     }
 
     /// The notifier, when one is attached (`GET /notifications` reads it).

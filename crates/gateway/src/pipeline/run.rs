@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::locks::Target;
 use super::record::Record;
 use super::{Executed, Gateway, Refusal, RefusalCode, Reply, now_ms};
+use crate::alerts;
 use crate::config::{Config, CooldownKey, ToolPolicy};
 use crate::state::{ApprovalStatus, Binding, ConsumeError};
 use crate::upstream::UpstreamError;
@@ -114,6 +115,11 @@ impl Gateway {
                     tracing::error!(%error, "cannot record the cooldown");
                 }
                 let result = self.guard_output(config, result);
+                if tool.function == "compose_updates" {
+                    for event in alerts::updates(&result) {
+                        self.notify(event);
+                    }
+                }
                 record.result_digest = Some(audit::digest_json(&result));
                 if let Err(detail) = self
                     .write(config, record.finish(Decision::Executed, started))
