@@ -837,3 +837,45 @@ async fn mqtt_reconnects_when_the_broker_comes_back() {
     watcher.wait_for("opstest/status", "online").await;
     watcher.wait_for("opstest/lidarr/running", "ON").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_mqtt_target_reconnects_and_ends_online() {
+    let Some(broker) = broker().await else { return };
+    let port = broker.port;
+    let live = Watcher::start(port, "watcher-swap").await;
+    let current = Arc::new(Mutex::new(mqtt_config(port)));
+    let source = current.clone();
+    let notifier = Notifier::start_with(
+        move || source.lock().unwrap().clone(),
+        || Arc::new(Redactor::new(&[]).unwrap()),
+        Metrics::default().notify(),
+        fast(),
+    );
+    notifier.service_state("bazarr", true, "starting");
+    live.wait_for("opstest/bazarr/health", "starting").await;
+    live.wait_for("opstest/status", "online").await;
+    // Another keep-alive: a new connection replaces the old one (same client id).
+    *current.lock().unwrap() = config(&format!(
+        "targets:\n  - mqtt: {{ host: 127.0.0.1, port: {port}, prefix: opstest, keep_alive_seconds: 7 }}\n"
+    ));
+    notifier.service_state("bazarr", true, "healthy");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let statuses: Vec<String> = live
+            .seen
+            .lock()
+            .unwrap()
+            .get("opstest/status")
+            .map(|m| m.iter().map(|m| m.payload.clone()).collect())
+            .unwrap_or_default();
+        // online (old), offline (old leaving), online (new): in that order.
+        if statuses.ends_with(&["online".into(), "offline".into(), "online".into()]) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "status went {statuses:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    live.wait_for("opstest/bazarr/health", "healthy").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(live.last("opstest/status").unwrap().payload, "online");
+}

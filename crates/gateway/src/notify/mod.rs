@@ -239,6 +239,9 @@ struct Worker {
     target: Target,
     queue: mpsc::Sender<Job>,
     limiter: filter::RateLimiter,
+    /// MQTT: the task, so a replacement waits for it to say `offline` and leave
+    /// before it says `online` (else the old `offline` could come last).
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Notifier {
@@ -435,6 +438,17 @@ impl FrontState {
             return;
         }
         let mut old = std::mem::take(&mut self.workers);
+        // Workers whose target is gone or changed: their queues close when `old`
+        // is dropped below; new MQTT workers wait for the old ones to end.
+        let mut leaving: Vec<tokio::task::JoinHandle<()>> = Vec::new();
+        old.retain_mut(|w| {
+            let stays = config.targets.contains(&w.target);
+            if !stays && let Some(task) = w.task.take() {
+                leaving.push(task);
+            }
+            stays
+        });
+        let leaving = Arc::new(tokio::sync::Mutex::new(leaving));
         for target in &config.targets {
             if let Some(i) = old.iter().position(|w| w.target == *target) {
                 self.workers.push(old.swap_remove(i));
@@ -449,10 +463,10 @@ impl FrontState {
             let (tx, rx) = mpsc::channel(inner.tuning.queue.max(1));
             let shared = inner.shared.clone();
             let tuning = inner.tuning.clone();
-            match &target.kind {
+            let task = match &target.kind {
                 TargetKind::Mqtt(mqtt) => {
                     let services = self.services.clone();
-                    runtime.spawn(mqtt::run(
+                    let run = mqtt::run(
                         target.name.clone(),
                         mqtt.clone(),
                         target.timeout,
@@ -460,17 +474,26 @@ impl FrontState {
                         rx,
                         shared,
                         tuning,
-                    ));
+                    );
+                    let leaving = leaving.clone();
+                    Some(runtime.spawn(async move {
+                        for task in leaving.lock().await.iter_mut() {
+                            let _ = tokio::time::timeout(mqtt::STOP_WITHIN * 2, task).await;
+                        }
+                        run.await;
+                    }))
                 }
                 _ => {
                     runtime.spawn(http::run(target.clone(), rx, shared, tuning));
+                    None
                 }
-            }
+            };
             tracing::info!(target_name = %target.name, kind = target.kind.as_str(), "notification target started");
             self.workers.push(Worker {
                 target: target.clone(),
                 queue: tx,
                 limiter: filter::RateLimiter::new(target.rate_per_minute),
+                task,
             });
         }
     }
