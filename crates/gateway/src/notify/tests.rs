@@ -385,6 +385,8 @@ fn links_are_resolved_against_link_base() {
         None
     );
     assert_eq!(text::resolve_link(Some("/x"), None), None);
+    let long = format!("/{}", "x".repeat(text::MAX_LINK_BYTES));
+    assert_eq!(text::resolve_link(Some(&long), Some(&base)), None);
 }
 
 #[test]
