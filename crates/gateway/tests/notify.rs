@@ -133,6 +133,7 @@ fn start(config: Arc<NotifyConfig>, metrics: &Metrics, tuning: Tuning) -> Notifi
 fn fast() -> Tuning {
     Tuning {
         backoff: vec![Duration::from_millis(50), Duration::from_millis(100)],
+        resync_every: Duration::from_millis(200),
         ..Tuning::default()
     }
 }
@@ -878,4 +879,12 @@ async fn a_changed_mqtt_target_reconnects_and_ends_online() {
     live.wait_for("opstest/bazarr/health", "healthy").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(live.last("opstest/status").unwrap().payload, "online");
+
+    // The target removed from the file: it leaves (offline) without waiting for an event.
+    *current.lock().unwrap() = Arc::new(NotifyConfig::default());
+    live.wait_for("opstest/status", "offline").await;
+    // And added back: it comes (online, its states announced again).
+    *current.lock().unwrap() = mqtt_config(port);
+    live.wait_for("opstest/status", "online").await;
+    drop(notifier);
 }

@@ -152,6 +152,9 @@ pub struct Tuning {
     pub recent: usize,
     /// MQTT: the waits between reconnection attempts grow up to this.
     pub mqtt_reconnect_max: Duration,
+    /// Besides at every event, the configuration is looked at this often, so an
+    /// edit that adds or removes a target applies without waiting for an event.
+    pub resync_every: Duration,
 }
 
 impl Default for Tuning {
@@ -161,6 +164,7 @@ impl Default for Tuning {
             queue: 64,
             recent: 200,
             mqtt_reconnect_max: Duration::from_secs(60),
+            resync_every: Duration::from_secs(5),
         }
     }
 }
@@ -287,6 +291,30 @@ impl Notifier {
         // Start the workers now: MQTT connects and announces itself at once.
         let config = (notifier.inner.config)();
         notifier.lock().sync_workers(&notifier.inner, &config);
+        if let Some(runtime) = &notifier.inner.runtime {
+            let inner = Arc::downgrade(&notifier.inner);
+            let every = notifier
+                .inner
+                .tuning
+                .resync_every
+                .max(Duration::from_millis(10));
+            runtime.spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    // Ends with the notifier.
+                    let Some(inner) = inner.upgrade() else { break };
+                    let config = (inner.config)();
+                    inner
+                        .state
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .sync_workers(&inner, &config);
+                }
+            });
+        }
         notifier
     }
 
