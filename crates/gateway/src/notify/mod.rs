@@ -185,7 +185,6 @@ pub struct Notifier {
 struct Inner {
     config: ConfigSource,
     redactor: RedactorSource,
-    metrics: NotifyMetrics,
     tuning: Tuning,
     shared: Arc<Shared>,
     state: Mutex<FrontState>,
@@ -269,7 +268,7 @@ impl Notifier {
         tuning: Tuning,
     ) -> Self {
         let shared = Arc::new(Shared {
-            metrics: metrics.clone(),
+            metrics,
             recent: Mutex::new(VecDeque::new()),
             recent_cap: tuning.recent.max(1),
         });
@@ -277,7 +276,6 @@ impl Notifier {
             inner: Arc::new(Inner {
                 config: Box::new(config),
                 redactor: Box::new(redactor),
-                metrics,
                 tuning,
                 shared,
                 state: Mutex::new(FrontState {
@@ -343,6 +341,7 @@ impl Notifier {
         if let Err(reason) = state.filter.admit(&config, &event, now) {
             tracing::debug!(kind = event.kind.as_str(), service = ?event.service, reason, "notification not sent");
             inner
+                .shared
                 .metrics
                 .suppressed
                 .get_or_create(&ReasonLabels {
