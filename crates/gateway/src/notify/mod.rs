@@ -152,6 +152,9 @@ pub struct Tuning {
     pub recent: usize,
     /// MQTT: the waits between reconnection attempts grow up to this.
     pub mqtt_reconnect_max: Duration,
+    /// Besides at every event, the configuration is looked at this often, so an
+    /// edit that adds or removes a target applies without waiting for an event.
+    pub resync_every: Duration,
 }
 
 impl Default for Tuning {
@@ -161,6 +164,7 @@ impl Default for Tuning {
             queue: 64,
             recent: 200,
             mqtt_reconnect_max: Duration::from_secs(60),
+            resync_every: Duration::from_secs(5),
         }
     }
 }
@@ -181,7 +185,6 @@ pub struct Notifier {
 struct Inner {
     config: ConfigSource,
     redactor: RedactorSource,
-    metrics: NotifyMetrics,
     tuning: Tuning,
     shared: Arc<Shared>,
     state: Mutex<FrontState>,
@@ -239,6 +242,9 @@ struct Worker {
     target: Target,
     queue: mpsc::Sender<Job>,
     limiter: filter::RateLimiter,
+    /// MQTT: the task, so a replacement waits for it to say `offline` and leave
+    /// before it says `online` (else the old `offline` could come last).
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Notifier {
@@ -262,7 +268,7 @@ impl Notifier {
         tuning: Tuning,
     ) -> Self {
         let shared = Arc::new(Shared {
-            metrics: metrics.clone(),
+            metrics,
             recent: Mutex::new(VecDeque::new()),
             recent_cap: tuning.recent.max(1),
         });
@@ -270,7 +276,6 @@ impl Notifier {
             inner: Arc::new(Inner {
                 config: Box::new(config),
                 redactor: Box::new(redactor),
-                metrics,
                 tuning,
                 shared,
                 state: Mutex::new(FrontState {
@@ -284,6 +289,30 @@ impl Notifier {
         // Start the workers now: MQTT connects and announces itself at once.
         let config = (notifier.inner.config)();
         notifier.lock().sync_workers(&notifier.inner, &config);
+        if let Some(runtime) = &notifier.inner.runtime {
+            let inner = Arc::downgrade(&notifier.inner);
+            let every = notifier
+                .inner
+                .tuning
+                .resync_every
+                .max(Duration::from_millis(10));
+            runtime.spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    // Ends with the notifier.
+                    let Some(inner) = inner.upgrade() else { break };
+                    let config = (inner.config)();
+                    inner
+                        .state
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .sync_workers(&inner, &config);
+                }
+            });
+        }
         notifier
     }
 
@@ -312,6 +341,7 @@ impl Notifier {
         if let Err(reason) = state.filter.admit(&config, &event, now) {
             tracing::debug!(kind = event.kind.as_str(), service = ?event.service, reason, "notification not sent");
             inner
+                .shared
                 .metrics
                 .suppressed
                 .get_or_create(&ReasonLabels {
@@ -435,6 +465,17 @@ impl FrontState {
             return;
         }
         let mut old = std::mem::take(&mut self.workers);
+        // Workers whose target is gone or changed: their queues close when `old`
+        // is dropped below; new MQTT workers wait for the old ones to end.
+        let mut leaving: Vec<tokio::task::JoinHandle<()>> = Vec::new();
+        old.retain_mut(|w| {
+            let stays = config.targets.contains(&w.target);
+            if !stays && let Some(task) = w.task.take() {
+                leaving.push(task);
+            }
+            stays
+        });
+        let leaving = Arc::new(tokio::sync::Mutex::new(leaving));
         for target in &config.targets {
             if let Some(i) = old.iter().position(|w| w.target == *target) {
                 self.workers.push(old.swap_remove(i));
@@ -449,10 +490,10 @@ impl FrontState {
             let (tx, rx) = mpsc::channel(inner.tuning.queue.max(1));
             let shared = inner.shared.clone();
             let tuning = inner.tuning.clone();
-            match &target.kind {
+            let task = match &target.kind {
                 TargetKind::Mqtt(mqtt) => {
                     let services = self.services.clone();
-                    runtime.spawn(mqtt::run(
+                    let run = mqtt::run(
                         target.name.clone(),
                         mqtt.clone(),
                         target.timeout,
@@ -460,17 +501,26 @@ impl FrontState {
                         rx,
                         shared,
                         tuning,
-                    ));
+                    );
+                    let leaving = leaving.clone();
+                    Some(runtime.spawn(async move {
+                        for task in leaving.lock().await.iter_mut() {
+                            let _ = tokio::time::timeout(mqtt::STOP_WITHIN * 2, task).await;
+                        }
+                        run.await;
+                    }))
                 }
                 _ => {
                     runtime.spawn(http::run(target.clone(), rx, shared, tuning));
+                    None
                 }
-            }
+            };
             tracing::info!(target_name = %target.name, kind = target.kind.as_str(), "notification target started");
             self.workers.push(Worker {
                 target: target.clone(),
                 queue: tx,
                 limiter: filter::RateLimiter::new(target.rate_per_minute),
+                task,
             });
         }
     }

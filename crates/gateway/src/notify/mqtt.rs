@@ -20,7 +20,7 @@ use super::text::event_json;
 use super::{Job, ServiceState, Shared, Tuning};
 
 /// How long a graceful stop may take to say `offline` and disconnect.
-const STOP_WITHIN: Duration = Duration::from_secs(3);
+pub(crate) const STOP_WITHIN: Duration = Duration::from_secs(3);
 
 pub(crate) async fn run(
     name: String,

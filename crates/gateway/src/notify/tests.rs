@@ -385,6 +385,8 @@ fn links_are_resolved_against_link_base() {
         None
     );
     assert_eq!(text::resolve_link(Some("/x"), None), None);
+    let long = format!("/{}", "x".repeat(text::MAX_LINK_BYTES));
+    assert_eq!(text::resolve_link(Some(&long), Some(&base)), None);
 }
 
 #[test]
@@ -406,4 +408,38 @@ fn the_shipped_example_loads() {
     let kinds: Vec<_> = config.targets.iter().map(|t| t.kind.as_str()).collect();
     assert_eq!(kinds, ["ntfy", "gotify", "webhook", "mqtt"]);
     assert_eq!(config.events.len(), EventKind::ALL.len());
+}
+
+#[test]
+fn an_edit_is_taken_a_bad_edit_refused_and_a_removal_turns_notifications_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notify.yaml");
+    let handle = NotifyConfigHandle::load_notify(&path).unwrap();
+    assert!(handle.current().targets.is_empty(), "absent: nothing");
+
+    let write = |text: &str| {
+        std::fs::write(&path, text).unwrap();
+        // A different modification time even on a coarse clock.
+        let later = std::time::SystemTime::now() + Duration::from_secs(2);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+    };
+    write("targets:\n  - webhook: { url: http://hooks.lan/a }\n");
+    assert!(handle.reload_if_changed());
+    assert_eq!(handle.current().targets.len(), 1);
+
+    write("targets:\n  - webhook: { url: ftp://hooks.lan/a }\n");
+    assert!(!handle.reload_if_changed());
+    let error = handle.last_error().expect("refused");
+    assert_eq!(error.line, Some(2), "{error}");
+    assert_eq!(handle.current().targets.len(), 1, "the last good one stays");
+
+    std::fs::remove_file(&path).unwrap();
+    assert!(handle.reload_if_changed());
+    assert!(handle.current().targets.is_empty());
+    assert!(handle.last_error().is_none());
 }

@@ -48,11 +48,14 @@ pub(crate) fn truncate(text: &str, max: usize) -> String {
     format!("{}{MARK}", &text[..end])
 }
 
+/// The longest link sent (a cut link would be a broken one: a longer one is left out).
+pub(crate) const MAX_LINK_BYTES: usize = 1024;
+
 /// An absolute http(s) link as is; a relative one joined to `link_base`; none:
 /// `link_base` itself (pi-health's front page).
 pub(crate) fn resolve_link(link: Option<&str>, base: Option<&reqwest::Url>) -> Option<String> {
     let link = link.map(str::trim).filter(|l| !l.is_empty());
-    match (link, base) {
+    let resolved = match (link, base) {
         (Some(link), base) => match reqwest::Url::parse(link) {
             Ok(url) if matches!(url.scheme(), "http" | "https") => Some(url.to_string()),
             Ok(_) => None,
@@ -60,7 +63,8 @@ pub(crate) fn resolve_link(link: Option<&str>, base: Option<&reqwest::Url>) -> O
         },
         (None, Some(base)) => Some(base.to_string()),
         (None, None) => None,
-    }
+    };
+    resolved.filter(|l| l.len() <= MAX_LINK_BYTES)
 }
 
 /// One of the four health words Home Assistant's sensor shows.
