@@ -45,9 +45,10 @@ impl Filter {
             }
             return Ok(());
         }
-        // Each approval is its own request: one per title, not one per service.
+        // Each approval is its own request (its message names its id): each is
+        // told, not one per service; the per-target rate bounds a flood.
         let detail = if event.kind == EventKind::ApprovalWaiting {
-            event.title.clone()
+            event.message.clone()
         } else {
             String::new()
         };

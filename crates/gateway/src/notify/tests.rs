@@ -294,14 +294,16 @@ fn a_recovery_is_sent_only_for_an_open_alert_and_closes_it() {
 }
 
 #[test]
-fn approvals_are_deduplicated_by_title_and_kinds_can_be_switched_off() {
+fn each_approval_is_told_once_and_kinds_can_be_switched_off() {
     let mut config = NotifyConfig::default();
     let mut filter = Filter::default();
     let t0 = Instant::now();
+    // Same title (same tool and service), two approvals: their messages name them.
     let mut first = event(EventKind::ApprovalWaiting, Some("sonarr"));
-    first.title = "Approve restart of sonarr (a1)".into();
+    first.title = "Approval waiting: compose_restart sonarr".into();
+    first.message = "robot asks ... (approval id a1).".into();
     let mut second = first.clone();
-    second.title = "Approve restart of sonarr (a2)".into();
+    second.message = "robot asks ... (approval id a2).".into();
     assert_eq!(filter.admit(&config, &first, t0), Ok(()));
     assert_eq!(filter.admit(&config, &first, t0), Err("repeat"));
     assert_eq!(filter.admit(&config, &second, t0), Ok(()));
