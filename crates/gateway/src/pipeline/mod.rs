@@ -7,6 +7,8 @@
 //! - [`run`]: running a call: the target's lock, the cooldown, consuming its
 //!   approval, the durable `approved` record, the service call, output guards;
 //! - [`conclude`]: every outcome into the audit log, refusals included;
+//! - [`waiting`]: a call waiting for the human decision on its approval (the
+//!   MCP facade's), told it by whoever decides;
 //! - [`stream`]: live streams (followed logs): admitted as a call, then paced,
 //!   redacted line by line, bounded, audited when they open and close;
 //! - who may do what is decided in [`crate::decision`], nowhere here.
@@ -32,9 +34,11 @@ mod record;
 mod reply;
 mod run;
 mod stream;
+mod waiting;
 
 pub use reply::{CallRequest, Executed, NeedApproval, Refusal, RefusalCode, Reply};
 pub use stream::StreamLimits;
+pub use waiting::{Decided, MAX_WAITERS, Waiter};
 
 use crate::audit_writer::AuditWriter;
 use crate::config::{Config, ConfigHandle};
@@ -87,6 +91,8 @@ pub struct Gateway {
     /// Live streams open now, and their bounds (see [`stream`]).
     streams: stream::OpenStreams,
     stream_limits: StreamLimits,
+    /// Calls waiting for the decision on their approval (see [`waiting`]).
+    waiters: waiting::Waiters,
 }
 
 /// Makes the service clients for a configuration.
@@ -120,6 +126,7 @@ impl Gateway {
             readiness: ops_core::recent::Recent::new(READINESS_FRESH_FOR),
             streams: stream::OpenStreams::default(),
             stream_limits: StreamLimits::default(),
+            waiters: waiting::Waiters::default(),
         })
     }
 
