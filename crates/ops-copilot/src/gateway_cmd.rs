@@ -11,6 +11,7 @@ use gateway::api::{self, AppState};
 use gateway::auth::{TokensHandle, add_token};
 use gateway::config::{Config, ConfigHandle};
 use gateway::head_shipper::{self, HeadShipping};
+use gateway::mcp_facade::{ApprovalWait, DEFAULT_APPROVAL_WAIT};
 use gateway::pipeline::Gateway;
 use gateway::state::StateStore;
 use gateway::upstream::Upstreams;
@@ -238,6 +239,35 @@ impl Paths {
     }
 }
 
+/// How the MCP endpoint `/mcp` answers a call that needs a person's approval.
+#[derive(clap::Args, Clone)]
+pub struct McpArgs {
+    /// How long an MCP call that needs a person's approval waits for the decision,
+    /// in seconds (telling a client that asks for progress how long it has waited),
+    /// then answers with the tool's result, the denial, or, when nobody decided in
+    /// time, the approval id (left pending). 0: it answers at once with the id.
+    #[arg(
+        long,
+        env = "GATEWAY_MCP_APPROVAL_WAIT_SECONDS",
+        default_value_t = DEFAULT_APPROVAL_WAIT.as_secs(),
+        value_parser = clap::value_parser!(u64).range(0..=MAX_APPROVAL_WAIT_SECONDS),
+    )]
+    pub mcp_approval_wait_seconds: u64,
+}
+
+/// An MCP client's request should not stay open longer than this (an approval
+/// lasts 15 minutes by default).
+const MAX_APPROVAL_WAIT_SECONDS: u64 = 3600;
+
+impl McpArgs {
+    pub fn approval_wait(&self) -> ApprovalWait {
+        ApprovalWait {
+            wait: Duration::from_secs(self.mcp_approval_wait_seconds),
+            ..ApprovalWait::default()
+        }
+    }
+}
+
 #[derive(clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct Args {
@@ -256,6 +286,8 @@ pub struct Args {
         default_value = "ai-gateway"
     )]
     allowed_host: Vec<String>,
+    #[command(flatten)]
+    mcp: McpArgs,
 }
 
 #[derive(clap::Subcommand)]
@@ -316,6 +348,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 &audit,
                 args.listen,
                 args.allowed_host,
+                args.mcp.approval_wait(),
             )
             .await
         }
@@ -363,6 +396,7 @@ async fn serve(
     audit: &AuditArgs,
     listen: SocketAddr,
     allowed_hosts: Vec<String>,
+    mcp_approval_wait: ApprovalWait,
 ) -> anyhow::Result<()> {
     let head_shipping = audit.head_shipping()?;
     let (gateway, tokens) = open(&paths)?;
@@ -373,6 +407,7 @@ async fn serve(
         tokens,
         allowed_hosts,
         shutdown: shutdown.clone(),
+        mcp_approval_wait,
     });
     let listener = ops_core::net::bind(listen)
         .await
