@@ -282,7 +282,7 @@ async fn a_wait_that_times_out_leaves_the_approval_pending_and_approvable() {
     assert!(text_content(result).contains("this call did not run"));
     assert_eq!(w.calls(), 0);
     // Still pending, and a person can approve it afterwards: it runs then.
-    assert_eq!(w.pending(1).await, [id.clone()]);
+    assert_eq!(w.pending(1).await, std::slice::from_ref(&id));
     let (status, body) = w.decide(&id, "approve").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(w.calls(), 1);
