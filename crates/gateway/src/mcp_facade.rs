@@ -53,14 +53,6 @@ impl Default for ApprovalWait {
     }
 }
 
-impl ApprovalWait {
-    /// Answer at once, as before waiting existed.
-    pub const NONE: Self = Self {
-        wait: Duration::ZERO,
-        progress_every: DEFAULT_PROGRESS_EVERY,
-    };
-}
-
 #[derive(Clone)]
 pub struct GatewayMcp {
     gateway: Arc<Gateway>,

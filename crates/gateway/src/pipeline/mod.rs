@@ -38,7 +38,7 @@ mod waiting;
 
 pub use reply::{CallRequest, Executed, NeedApproval, Refusal, RefusalCode, Reply};
 pub use stream::StreamLimits;
-pub use waiting::{Decided, MAX_WAITERS, Waiter};
+pub use waiting::{Decided, Waiter};
 
 use crate::audit_writer::AuditWriter;
 use crate::config::{Config, ConfigHandle};

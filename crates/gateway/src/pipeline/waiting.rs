@@ -28,7 +28,7 @@ use crate::auth::Principal;
 /// Calls waiting at once, over every principal and session. Each MCP session
 /// has one at a time per request; 128 sessions (the facade's cap) with a few
 /// requests each stay below it.
-pub const MAX_WAITERS: usize = 512;
+const MAX_WAITERS: usize = 512;
 
 /// How a decision on an awaited approval came out.
 #[derive(Debug, Clone, PartialEq)]
