@@ -26,16 +26,21 @@ const POLICY: &str = include_str!("../../../../config/policy.yaml");
 const FILE: &str = "/opt/stack/docker-compose.yml";
 const MCP_VERSION: &str = "2025-06-18";
 
-/// A docker-mcp that answers every call with its own count.
+/// A docker-mcp that answers every call with its own count; while `held`, a
+/// call waits for a permit before it answers.
 #[derive(Default)]
 struct CountingService {
     calls: AtomicUsize,
+    held: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl Upstream for CountingService {
     fn call<'a>(&'a self, function: &'a str, args: &'a Value, _: Duration) -> CallFuture<'a> {
         Box::pin(async move {
             let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+            if let Some(held) = &self.held {
+                held.acquire().await.unwrap().forget();
+            }
             Ok(json!({ "ran": function, "args": args, "run": n }))
         })
     }
@@ -53,6 +58,10 @@ struct World {
 }
 
 async fn world(wait: Duration) -> World {
+    world_with(wait, CountingService::default()).await
+}
+
+async fn world_with(wait: Duration, service: CountingService) -> World {
     let dir = tempfile::tempdir().unwrap();
     let registry = dir.path().join("tool_registry.yaml");
     let policy = dir.path().join("policy.yaml");
@@ -68,7 +77,7 @@ async fn world(wait: Duration) -> World {
     let config = ConfigHandle::load(&registry, &policy).unwrap();
     let state = Arc::new(StateStore::open(&dir.path().join("state.db")).unwrap());
     let audit = Arc::new(audit::AuditLog::open(&dir.path().join("audit.db")).unwrap());
-    let service = Arc::new(CountingService::default());
+    let service = Arc::new(service);
     let fake = service.clone();
     let gateway = Arc::new(
         Gateway::new(config, state, audit, move |config: &Config| {
@@ -416,4 +425,60 @@ async fn a_cancelled_request_or_a_stopping_server_ends_the_wait_at_once() {
         assert_eq!(w.status_of(&id), ApprovalStatus::Pending);
     }
     assert_eq!(w.calls(), 0);
+}
+
+/// Approved before the wait ends, but still running when it does: the call
+/// waits on for the run's answer rather than saying "still waiting".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_still_going_when_the_wait_ends_is_waited_for() {
+    let held = Arc::new(tokio::sync::Semaphore::new(0));
+    let wait = Duration::from_secs(3);
+    let service = CountingService {
+        held: Some(held.clone()),
+        ..CountingService::default()
+    };
+    let w = world_with(wait, service).await;
+    let call = w.agent_restarts(json!({ "progressToken": "p" })).await;
+    let id = w.pending(1).await.remove(0);
+    // The wait began before its approval could be seen: its end is before this + wait.
+    let started = Instant::now();
+    let base = w.base.clone();
+    let alice = w.alice.clone();
+    let approve = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(format!("{base}/approvals/{id}/approve"))
+            .bearer_auth(alice)
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    });
+    test_support::wait_for("the approved run to start", wait, || async {
+        if w.calls() == 1 {
+            Ok(())
+        } else {
+            Err("not yet".to_owned())
+        }
+    })
+    .await;
+    // Past the wait, with the run still held: then let it finish.
+    tokio::time::sleep_until((started + wait + Duration::from_millis(500)).into()).await;
+    held.add_permits(1);
+    let approved = approve.await.unwrap();
+    let (reply, notifications) = call.await.unwrap();
+    assert_ne!(reply["result"]["isError"], true, "{reply}");
+    assert_eq!(
+        reply["result"]["structuredContent"], approved["result"],
+        "{reply}"
+    );
+    assert_eq!(w.calls(), 1);
+    let messages = progress_messages(&notifications, "p");
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("was approved") && m.contains("is running")),
+        "{messages:?}"
+    );
 }
