@@ -16,15 +16,19 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from interop_support import ArrStack, HttpServer, tail
+from interop_support import ArrStack, Gateway, HttpServer, tail
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_SRC = REPO / "testing" / "arr-stack" / "docker-compose.yml"
 BUILD_IMAGES = REPO / "testing" / "images" / "build.sh"
+GUIDE_CONFIG = REPO / "config"
+# What the guide's files pin, replaced by this run's docker-mcp and stack.
+GUIDE_BASE_URL = "http://docker-mcp:8080"
+GUIDE_FILE = "/opt/stack/docker-compose.yml"
 HEALTH_TIMEOUT_S = 20.0
 
 
@@ -162,3 +166,80 @@ def http_server(ops_bin: Path, arr_stack: ArrStack, server_env: dict[str, str]) 
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=5)
+
+
+def _replaced(text: str, old: str, new: str) -> str:
+    # A change in config/ must not silently make the gateway tests meaningless.
+    assert old in text, f"{old!r} not found in the guide's file"
+    return text.replace(old, new)
+
+
+def _wait_healthy(proc: subprocess.Popen[bytes], base_url: str, log: Path) -> None:
+    deadline = time.monotonic() + HEALTH_TIMEOUT_S
+    status = None
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"server exited with {proc.returncode} before /health; log:\n{tail(log)}")
+        status = _health_status(base_url)
+        if status == 200:
+            return
+        time.sleep(0.1)
+    pytest.fail(f"GET {base_url}/health not 200 within {HEALTH_TIMEOUT_S}s (last: {status}); log:\n{tail(log)}")
+
+
+@pytest.fixture
+def start_gateway(
+    ops_bin: Path, arr_stack: ArrStack, http_server: HttpServer, server_env: dict[str, str], tmp_path: Path
+) -> Iterator[Callable[..., Gateway]]:
+    """Starts `ops-copilot gateway` (the guide's files, pointed at this run's docker-mcp
+    and stack, plus a role `agent` that may request but never approve) with tokens for
+    alice (admin) and robot (agent); `start_gateway(wait_seconds=N)` adds
+    `--mcp-approval-wait-seconds N`. Stopped after the test."""
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(wait_seconds: int | None = None) -> Gateway:
+        root = tmp_path / f"gateway-{len(procs)}"
+        root.mkdir()
+        registry = root / "tool_registry.yaml"
+        policy = root / "policy.yaml"
+        registry.write_text(
+            _replaced((GUIDE_CONFIG / "tool_registry.yaml").read_text(), GUIDE_BASE_URL, http_server.base_url)
+        )
+        policy_text = _replaced((GUIDE_CONFIG / "policy.yaml").read_text(), GUIDE_FILE, str(arr_stack.file))
+        policy.write_text(_replaced(policy_text, "\nroles:\n", "\nroles:\n  agent:\n    can_approve: []\n"))
+        paths = ["--registry", str(registry), "--policy", str(policy), "--data-dir", str(root / "data")]
+        tokens = {}
+        for name, role in (("alice", "admin"), ("robot", "agent")):
+            made = subprocess.run(
+                [str(ops_bin), "gateway", "token", "add", name, "--role", role, *paths],
+                env=server_env,
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            tokens[name] = made.stdout.strip()
+        port = _free_port()
+        base_url = f"http://127.0.0.1:{port}"
+        log = root / "gateway.log"
+        args = [str(ops_bin), "gateway", *paths, "--listen", f"127.0.0.1:{port}"]
+        if wait_seconds is not None:
+            args += ["--mcp-approval-wait-seconds", str(wait_seconds)]
+        with open(log, "wb") as log_file:
+            proc = subprocess.Popen(
+                args, env=server_env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT
+            )
+        procs.append(proc)
+        _wait_healthy(proc, base_url, log)
+        return Gateway(base_url=base_url, mcp_url=f"{base_url}/mcp", tokens=tokens, log=log)
+
+    try:
+        yield start
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout=5)

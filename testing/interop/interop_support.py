@@ -27,3 +27,13 @@ def tail(path: Path, lines: int = 60) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError as e:
         return f"(cannot read {path}: {e})"
+
+
+@dataclasses.dataclass(frozen=True)
+class Gateway:
+    """A running `ops-copilot gateway` in front of the docker-mcp of [`HttpServer`]."""
+
+    base_url: str  # http://127.0.0.1:PORT
+    mcp_url: str  # http://127.0.0.1:PORT/mcp
+    tokens: dict[str, str]  # name -> bearer token: "alice" (admin), "robot" (agent)
+    log: Path

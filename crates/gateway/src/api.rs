@@ -22,7 +22,7 @@ use tower::Layer as _;
 
 use crate::auth::{Principal, TokensHandle, bearer_token};
 use crate::decision::{self, AuditScope};
-use crate::mcp_facade::GatewayMcp;
+use crate::mcp_facade::{ApprovalWait, GatewayMcp};
 use ops_core::contract::{AuditQuery, ChatToolRequest, rules};
 
 use crate::pipeline::{CallRequest, Gateway, Refusal, RefusalCode, Reply};
@@ -51,17 +51,26 @@ pub struct AppState {
     /// Cancelled when the server stops: open MCP event streams then end, so a
     /// graceful stop does not wait for MCP clients to hang up.
     pub shutdown: CancellationToken,
+    /// How long an MCP call that needs an approval waits for the decision.
+    pub mcp_approval_wait: ApprovalWait,
 }
 
 pub fn router(state: AppState) -> Router {
     let mcp_gateway = state.gateway.clone();
+    let (approval_wait, mcp_shutdown) = (state.mcp_approval_wait, state.shutdown.clone());
     let hosts = ["localhost", "127.0.0.1", "::1"]
         .into_iter()
         .map(str::to_owned)
         .chain(state.allowed_hosts.iter().cloned());
     let sessions = SessionLimiter::new(MCP_SESSIONS);
     let mcp = StreamableHttpService::new(
-        move || Ok(GatewayMcp::new(mcp_gateway.clone())),
+        move || {
+            Ok(GatewayMcp::new(
+                mcp_gateway.clone(),
+                approval_wait,
+                mcp_shutdown.clone(),
+            ))
+        },
         sessions.manager(),
         StreamableHttpServerConfig::default()
             .with_allowed_hosts(hosts)
@@ -616,6 +625,7 @@ mod tests {
             tokens: Arc::new(crate::auth::TokensHandle::load(&tokens).unwrap()),
             allowed_hosts: Vec::new(),
             shutdown: CancellationToken::new(),
+            mcp_approval_wait: ApprovalWait::default(),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

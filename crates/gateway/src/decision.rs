@@ -120,7 +120,7 @@ pub fn may_deny(config: &Config, decider: &Principal, approval: &Approval) -> Re
 
 /// Whether `principal` asked for `approval`: the same principal, and, acting for
 /// a person with an asserted role, for the same person.
-fn is_requester(principal: &Principal, approval: &Approval) -> bool {
+pub fn is_requester(principal: &Principal, approval: &Approval) -> bool {
     approval.principal == principal.name
         && principal
             .person

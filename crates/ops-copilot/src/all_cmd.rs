@@ -53,6 +53,8 @@ pub struct Args {
     audit: gateway_cmd::AuditArgs,
     #[command(flatten)]
     web: crate::pi_health_cmd::WebArgs,
+    #[command(flatten)]
+    mcp: gateway_cmd::McpArgs,
 }
 
 /// `<dir>` with `suffix` appended to its last component: a file beside the data
@@ -215,6 +217,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         tokens,
         allowed_hosts: Vec::new(),
         shutdown: shutdown.clone(),
+        mcp_approval_wait: args.mcp.approval_wait(),
     });
     let bind = |address: SocketAddr, setting: &'static str| async move {
         ops_core::net::bind(address).await.with_context(|| {

@@ -12,6 +12,7 @@ use gateway::auth::{TokensHandle, add_token};
 use gateway::autoheal::AutoHealer;
 use gateway::config::{Config, ConfigHandle};
 use gateway::head_shipper::{self, HeadShipping};
+use gateway::mcp_facade::{ApprovalWait, DEFAULT_APPROVAL_WAIT};
 use gateway::notify::{Notifier, NotifyConfig, NotifyConfigHandle};
 use gateway::pipeline::Gateway;
 use gateway::service_watch;
@@ -250,6 +251,35 @@ pub fn notify_file(policy: &Path) -> PathBuf {
     policy.with_file_name("notify.yaml")
 }
 
+/// How the MCP endpoint `/mcp` answers a call that needs a person's approval.
+#[derive(clap::Args, Clone)]
+pub struct McpArgs {
+    /// How long an MCP call that needs a person's approval waits for the decision,
+    /// in seconds (telling a client that asks for progress how long it has waited),
+    /// then answers with the tool's result, the denial, or, when nobody decided in
+    /// time, the approval id (left pending). 0: it answers at once with the id.
+    #[arg(
+        long,
+        env = "GATEWAY_MCP_APPROVAL_WAIT_SECONDS",
+        default_value_t = DEFAULT_APPROVAL_WAIT.as_secs(),
+        value_parser = clap::value_parser!(u64).range(0..=MAX_APPROVAL_WAIT_SECONDS),
+    )]
+    pub mcp_approval_wait_seconds: u64,
+}
+
+/// An MCP client's request should not stay open longer than this (an approval
+/// lasts 15 minutes by default).
+const MAX_APPROVAL_WAIT_SECONDS: u64 = 3600;
+
+impl McpArgs {
+    pub fn approval_wait(&self) -> ApprovalWait {
+        ApprovalWait {
+            wait: Duration::from_secs(self.mcp_approval_wait_seconds),
+            ..ApprovalWait::default()
+        }
+    }
+}
+
 #[derive(clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct Args {
@@ -268,6 +298,8 @@ pub struct Args {
         default_value = "ai-gateway"
     )]
     allowed_host: Vec<String>,
+    #[command(flatten)]
+    mcp: McpArgs,
 }
 
 #[derive(clap::Subcommand)]
@@ -328,6 +360,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 &audit,
                 args.listen,
                 args.allowed_host,
+                args.mcp.approval_wait(),
             )
             .await
         }
@@ -411,6 +444,7 @@ async fn serve(
     audit: &AuditArgs,
     listen: SocketAddr,
     allowed_hosts: Vec<String>,
+    mcp_approval_wait: ApprovalWait,
 ) -> anyhow::Result<()> {
     let head_shipping = audit.head_shipping()?;
     let (gateway, tokens) = open(&paths)?;
@@ -429,6 +463,7 @@ async fn serve(
         tokens,
         allowed_hosts,
         shutdown: shutdown.clone(),
+        mcp_approval_wait,
     });
     let listener = ops_core::net::bind(listen)
         .await

@@ -203,6 +203,39 @@ impl McpSession {
         response.reply_to(id)
     }
 
+    /// `tools/call` with this `_meta` (e.g. `{"progressToken": "p1"}`): the JSON-RPC
+    /// response object, and the messages that came before it on the same answer
+    /// (notifications: progress, logs), in order.
+    pub async fn call_tool_with_meta(
+        &mut self,
+        name: &str,
+        arguments: Value,
+        meta: Value,
+    ) -> (Value, Vec<Value>) {
+        let id = self.next_id;
+        self.next_id += 1;
+        let message = json!({
+            "jsonrpc": "2.0",
+            "id": id,
+            "method": "tools/call",
+            "params": { "name": name, "arguments": arguments, "_meta": meta },
+        });
+        let response = post_mcp(&self.url, &self.headers(), &message).await;
+        assert_eq!(
+            response.status,
+            StatusCode::OK,
+            "tools/call: {:?}",
+            response.messages
+        );
+        let reply = response.reply_to(id);
+        let before = response
+            .messages
+            .into_iter()
+            .filter(|m| m.get("id").is_none())
+            .collect();
+        (reply, before)
+    }
+
     /// `tools/call`; returns the JSON-RPC response object.
     pub async fn call_tool(&mut self, name: &str, arguments: Value) -> Value {
         self.request(

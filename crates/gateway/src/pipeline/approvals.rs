@@ -14,7 +14,8 @@ use super::call::validate;
 use super::conclude::into_refusal;
 use super::record::Record;
 use super::run::{UseApproval, consume_refusal};
-use super::{Gateway, NeedApproval, Refusal, RefusalCode, Reply, new_id, now_ms};
+use super::waiting::{self, Decided};
+use super::{Gateway, NeedApproval, Refusal, RefusalCode, Reply, Waiter, new_id, now_ms};
 use crate::alerts;
 use crate::auth::Principal;
 use crate::config::{Config, ToolPolicy};
@@ -69,14 +70,42 @@ impl Gateway {
             Err(refusal) => return Reply::Refused(refusal),
         };
         let approver = &approver;
-        let mut record = record;
         if let Err(refusal) = decision::may_decide_approve(&config, approver, &approval) {
             return self.refuse(&config, record, refusal, started).await;
         }
+        let approved_by = who(&approver.name, record.on_behalf_of.as_deref());
+        let reply = self
+            .approved(&config, approver, &approval, record, started)
+            .await;
+        // A call waiting on this approval hears of a refusal that leaves it unusable
+        // here (the answer of a run is handed over where the approval is consumed,
+        // in `run`); a passing one (busy, cooldown) is only the approver's to retry.
+        if let Reply::Refused(refusal) = &reply
+            && waiting::ends_the_wait(refusal.code)
+        {
+            self.waiters.settle(&approval.id, || Decided::Unusable {
+                approver: approved_by,
+                refusal: refusal.clone(),
+            });
+        }
+        reply
+    }
+
+    /// The rest of [`Gateway::approve_as`], once the approver may approve: the
+    /// approval still pending, the call re-checked against the policy in force,
+    /// then run on the approval.
+    async fn approved(
+        &self,
+        config: &Config,
+        approver: &Principal,
+        approval: &Approval,
+        mut record: Record,
+        started: Instant,
+    ) -> Reply {
         // Said first, so that a used approval is not reported as, say, cooling down
         // (consuming it under the lock stays the check that counts).
-        if let Err(refusal) = still_pending(&approval, now_ms()) {
-            return self.refuse(&config, record, refusal, started).await;
+        if let Err(refusal) = still_pending(approval, now_ms()) {
+            return self.refuse(config, record, refusal, started).await;
         }
         // Re-check everything against the policy in force now.
         let Some(tool) = config.tools.get(&approval.tool) else {
@@ -84,20 +113,20 @@ impl Gateway {
                 RefusalCode::PolicyChanged,
                 "the tool is no longer registered",
             );
-            return self.refuse(&config, record, refusal, started).await;
+            return self.refuse(config, record, refusal, started).await;
         };
         if let Err(detail) = validate(tool, &approval.args) {
             let refusal = Refusal::new(
                 RefusalCode::PolicyChanged,
                 format!("the arguments no longer pass the policy: {detail}"),
             );
-            return self.refuse(&config, record, refusal, started).await;
+            return self.refuse(config, record, refusal, started).await;
         }
-        if let Err(refusal) = decision::may_call(&config, tool, &approval.role) {
-            return self.refuse(&config, record, refusal, started).await;
+        if let Err(refusal) = decision::may_call(config, tool, &approval.role) {
+            return self.refuse(config, record, refusal, started).await;
         }
         record.reason = Some(approval_reason(
-            &approval,
+            approval,
             approver,
             record.on_behalf_of.as_deref(),
         ));
@@ -108,7 +137,7 @@ impl Gateway {
             requester: None,
             approver: &approver.name,
         };
-        self.run(&config, tool, &approval.args, record, started, Some(using))
+        self.run(config, tool, &approval.args, record, started, Some(using))
             .await
     }
 
@@ -154,6 +183,11 @@ impl Gateway {
             now_ms(),
         ) {
             Ok(denied) => {
+                // Told first: the approval is denied now, whatever the audit says.
+                self.waiters.settle(approval_id, || Decided::Denied {
+                    by: who(&decider.name, record.on_behalf_of.as_deref()),
+                    withdrawn: decision::is_requester(decider, &approval),
+                });
                 record.reason = Some(format!(
                     "denied by {}",
                     who(&decider.name, record.on_behalf_of.as_deref())
@@ -262,11 +296,16 @@ impl Gateway {
         args_digest: &str,
         mut record: Record,
         started: Instant,
+        waiter: Option<&mut Option<Waiter>>,
     ) -> Reply {
         let id = match new_id() {
             Ok(id) => id,
             Err(refusal) => return self.refuse(config, record, refusal, started).await,
         };
+        // Before the approval is stored, so that no decision can come before it.
+        if let Some(slot) = waiter {
+            *slot = self.waiters.register(&id);
+        }
         let now = now_ms();
         let approval = Approval {
             id,
@@ -391,7 +430,7 @@ fn acting_principal(
 }
 
 /// "alice via pi-health", or the principal alone.
-fn who(principal: &str, on_behalf_of: Option<&str>) -> String {
+pub(super) fn who(principal: &str, on_behalf_of: Option<&str>) -> String {
     match on_behalf_of {
         Some(person) => format!("{person} via {principal}"),
         None => principal.to_owned(),

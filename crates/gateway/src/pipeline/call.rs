@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::record::Record;
 use super::run::UseApproval;
-use super::{CallRequest, Gateway, Refusal, RefusalCode, Reply, new_id, now_ms};
+use super::{CallRequest, Gateway, Refusal, RefusalCode, Reply, Waiter, new_id, now_ms};
 use crate::auth::Principal;
 use crate::config::{Config, ToolPolicy};
 use crate::decision;
@@ -17,6 +17,17 @@ use crate::decision;
 impl Gateway {
     /// `POST /chat/tool`.
     pub async fn call(&self, principal: &Principal, request: CallRequest) -> Reply {
+        self.call_with(principal, request, None).await
+    }
+
+    /// A call; `waiter`, when given, receives a [`Waiter`] for the approval the
+    /// call requests, if it requests one (see [`Gateway::call_waiting`]).
+    pub(super) async fn call_with(
+        &self,
+        principal: &Principal,
+        request: CallRequest,
+        waiter: Option<&mut Option<Waiter>>,
+    ) -> Reply {
         let started = Instant::now();
         let config = self.config.current();
         let request_id = match new_id() {
@@ -96,6 +107,7 @@ impl Gateway {
                     &args_digest,
                     record,
                     started,
+                    waiter,
                 )
                 .await;
         };

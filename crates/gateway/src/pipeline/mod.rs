@@ -8,6 +8,8 @@
 //!   approval, the durable `approved` record, the service call, output guards;
 //! - [`conclude`]: every outcome into the audit log, refusals included;
 //! - [`standing`]: auto-heal's restarts, on the policy's standing approval;
+//! - [`waiting`]: a call waiting for the human decision on its approval (the
+//!   MCP facade's), told it by whoever decides;
 //! - [`stream`]: live streams (followed logs): admitted as a call, then paced,
 //!   redacted line by line, bounded, audited when they open and close;
 //! - who may do what is decided in [`crate::decision`], nowhere here.
@@ -34,9 +36,11 @@ mod reply;
 mod run;
 mod standing;
 mod stream;
+mod waiting;
 
 pub use reply::{CallRequest, Executed, NeedApproval, Refusal, RefusalCode, Reply};
 pub use stream::StreamLimits;
+pub use waiting::{Decided, Waiter};
 
 use crate::audit_writer::AuditWriter;
 use crate::config::{Config, ConfigHandle};
@@ -91,6 +95,8 @@ pub struct Gateway {
     stream_limits: StreamLimits,
     /// Where notifications go (`notify.yaml`), once attached.
     notifier: std::sync::OnceLock<crate::notify::Notifier>,
+    /// Calls waiting for the decision on their approval (see [`waiting`]).
+    waiters: waiting::Waiters,
 }
 
 /// Makes the service clients for a configuration.
@@ -125,6 +131,7 @@ impl Gateway {
             streams: stream::OpenStreams::default(),
             stream_limits: StreamLimits::default(),
             notifier: std::sync::OnceLock::new(),
+            waiters: waiting::Waiters::default(),
         })
     }
 

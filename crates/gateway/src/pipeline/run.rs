@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 use audit::Decision;
 use serde_json::Value;
 
+use super::approvals::who;
 use super::locks::Target;
 use super::record::Record;
-use super::{Executed, Gateway, Refusal, RefusalCode, Reply, now_ms};
+use super::{Decided, Executed, Gateway, Refusal, RefusalCode, Reply, now_ms};
 use crate::alerts;
 use crate::config::{Config, CooldownKey, ToolPolicy};
 use crate::state::{ApprovalStatus, Binding, ConsumeError};
@@ -34,7 +35,7 @@ impl Gateway {
         config: &Config,
         tool: &ToolPolicy,
         args: &Value,
-        mut record: Record,
+        record: Record,
         started: Instant,
         approval: Option<UseApproval<'_>>,
     ) -> Reply {
@@ -61,7 +62,7 @@ impl Gateway {
         {
             return self.refuse(config, record, refusal, started).await;
         }
-        if let Some(approval) = approval {
+        let consumed = if let Some(approval) = approval {
             let binding = Binding {
                 tool: &tool.name,
                 args_digest: approval.args_digest,
@@ -79,7 +80,36 @@ impl Gateway {
                     .refuse(config, record, consume_refusal(error), started)
                     .await;
             }
+            Some((
+                approval.id,
+                who(approval.approver, record.on_behalf_of.as_deref()),
+            ))
+        } else {
+            None
+        };
+        let reply = self.execute(config, tool, args, record, started).await;
+        if let Some((id, approver)) = consumed {
+            // This run is the approval's one use: its answer is what a call waiting
+            // on the approval gets (never a run of its own).
+            self.waiters.settle(id, || Decided::Ran {
+                approver,
+                reply: reply.clone(),
+            });
         }
+        reply
+    }
+
+    /// The rest of [`Gateway::run`], its target claimed and its approval used:
+    /// the durable `approved` record of a mutating call, the service call, the
+    /// output guards, the outcome's record.
+    async fn execute(
+        &self,
+        config: &Config,
+        tool: &ToolPolicy,
+        args: &Value,
+        mut record: Record,
+        started: Instant,
+    ) -> Reply {
         if tool.mutating {
             // Fail closed: the approval is durably recorded before anything changes.
             if let Err(detail) = self

@@ -1582,3 +1582,91 @@ async fn a_standard_person_decides_as_a_standard_token() {
     );
     assert_eq!(h.calls(), 1);
 }
+
+/// A call waiting on its approval (the MCP facade's) hears the decision that
+/// settles it: the approved run's very answer, a withdrawal, an approval the
+/// policy no longer allows; an approve refused to someone who may not approve
+/// settles nothing. No entry outlives its waiter.
+#[tokio::test]
+async fn a_waiting_call_hears_the_decision_on_its_approval() {
+    let h = harness();
+    let wait_for = |service: &str| {
+        let request = call("compose_restart", restart(service));
+        let gateway = &h.gateway;
+        async move {
+            let (reply, waiter) = gateway.call_waiting(&agent(), request).await;
+            let waiter = waiter.expect("a waiter for the approval");
+            assert_eq!(waiter.approval_id(), need(&reply).approval_id);
+            waiter
+        }
+    };
+
+    // Approved: the waiter gets the answer of the run the approval made.
+    let mut waiter = wait_for("sonarr").await;
+    let id = waiter.approval_id().to_owned();
+    // The agent cannot approve: refused, and the wait goes on.
+    let r = h.gateway.approve(&agent(), &id, None).await;
+    assert_eq!(refused(&r).code, RefusalCode::CannotApprove);
+    let approved = h.gateway.approve(&admin(), &id, None).await;
+    executed(&approved);
+    assert_eq!(
+        decided(&mut waiter).await,
+        Some(Decided::Ran {
+            approver: "alice".into(),
+            reply: approved,
+        })
+    );
+    assert_eq!(h.calls(), 1);
+
+    // Withdrawn by the requester itself.
+    let mut waiter = wait_for("radarr").await;
+    let id = waiter.approval_id().to_owned();
+    h.gateway.deny(&agent(), &id, None).await.unwrap();
+    assert_eq!(
+        decided(&mut waiter).await,
+        Some(Decided::Denied {
+            by: "robot".into(),
+            withdrawn: true,
+        })
+    );
+
+    // Approved, but the policy changed since: nothing runs, and the waiter knows.
+    let mut waiter = wait_for("prowlarr").await;
+    let id = waiter.approval_id().to_owned();
+    edit_policy(&h, format!("{}\n# edited\n", policy_text("")));
+    let r = h.gateway.approve(&admin(), &id, None).await;
+    let refusal = refused(&r).clone();
+    assert_eq!(
+        decided(&mut waiter).await,
+        Some(Decided::Unusable {
+            approver: "alice".into(),
+            refusal,
+        })
+    );
+    assert_eq!(h.calls(), 1);
+
+    // A waiter dropped before any decision leaves nothing behind; the approval
+    // stays pending.
+    let waiter = wait_for("sabnzbd").await;
+    let id = waiter.approval_id().to_owned();
+    assert_eq!(h.gateway.waiters.len(), 1);
+    drop(waiter);
+    assert_eq!(h.gateway.waiters.len(), 0);
+    let pending = h.gateway.pending_for(&admin()).unwrap();
+    assert!(pending.iter().any(|a| a.id == id), "{pending:?}");
+
+    // A call that needs no approval gets no waiter.
+    let (reply, waiter) = h
+        .gateway
+        .call_waiting(&agent(), call("compose_ps", json!({"file": FILE})))
+        .await;
+    executed(&reply);
+    assert!(waiter.is_none());
+}
+
+/// The decision a waiter hears; a test fails rather than hang when none comes.
+async fn decided(waiter: &mut Waiter) -> Option<Decided> {
+    tokio::time::timeout(Duration::from_secs(10), waiter.decided())
+        .await
+        .expect("the decision reaches the waiter")
+}

@@ -1,15 +1,28 @@
 //! The gateway as an MCP server at `/mcp` (Streamable HTTP, raw JSON-RPC): per-role
-//! tool lists, the same decision as `/chat/tool`, and no way to approve from MCP.
+//! tool lists, the same decision as `/chat/tool`, no way to approve from MCP, and a
+//! call that waits for a person's decision (made over REST) and returns its outcome.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use std::time::Duration;
+
 use test_support::mcp_http::{initialize_request, post_mcp, text_content};
 
-use crate::support::{ADMIN, Env, MCP_VERSION, Options, STANDARD};
+use crate::support::{ADMIN, AGENT, Env, MCP_VERSION, Options, STANDARD};
 
+/// With `--mcp-approval-wait-seconds 0`, an MCP call that needs an approval answers
+/// at once with its id (the waiting is in the test below).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mcp_clients_get_the_same_policy_and_cannot_approve() {
-    let env = Env::start("gw-mcp", &["sonarr"], Options::default()).await;
+    let env = Env::start(
+        "gw-mcp",
+        &["sonarr"],
+        Options {
+            mcp_approval_wait_seconds: Some(0),
+            ..Options::default()
+        },
+    )
+    .await;
     let before = env.stack.started_at("sonarr");
 
     // Without a token, or with a wrong one: 401 before any MCP happens.
@@ -138,6 +151,105 @@ async fn mcp_clients_get_the_same_policy_and_cannot_approve() {
     )
     .await;
     assert_eq!(response.status, StatusCode::UNAUTHORIZED, "{response:?}");
+}
+
+/// An agent's MCP call waits while a person decides over REST: approved, it returns
+/// the result of the run the approval made (the container really restarted, once);
+/// denied, an error naming who denied it (nothing restarted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mcp_call_waits_for_the_persons_decision() {
+    let env = Env::start(
+        "gw-mcp-wait",
+        &["sonarr", "radarr"],
+        Options {
+            agent: true,
+            ..Options::default()
+        },
+    )
+    .await;
+    let sonarr = env.stack.started_at("sonarr");
+    let radarr = env.stack.started_at("radarr");
+
+    // Approved while the call waits.
+    let mut agent = env.mcp_session(AGENT).await;
+    let args = env.restart_args("sonarr");
+    let call = tokio::spawn(async move {
+        agent
+            .call_tool_with_meta(
+                "compose_restart",
+                args,
+                json!({ "progressToken": "wait-1" }),
+            )
+            .await
+    });
+    let id = pending_one(&env).await;
+    let approved = env.post(ADMIN, &format!("/approvals/{id}/approve")).await;
+    let approved = approved.expect(200).clone();
+    let (reply, notifications) = tokio::time::timeout(Duration::from_secs(30), call)
+        .await
+        .expect("the waiting call answers once approved")
+        .unwrap();
+    let result = &reply["result"];
+    assert_ne!(result["isError"], true, "{reply}");
+    assert_eq!(result["structuredContent"], approved["result"], "{reply}");
+    assert_ne!(
+        env.stack.started_at("sonarr"),
+        sonarr,
+        "sonarr did not restart"
+    );
+    let progress: Vec<&Value> = notifications
+        .iter()
+        .filter(|n| n["method"] == "notifications/progress")
+        .collect();
+    assert!(!progress.is_empty(), "no progress: {notifications:?}");
+    assert_eq!(progress[0]["params"]["progressToken"], "wait-1");
+    let message = progress[0]["params"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message.contains("compose_restart") && message.contains(&id),
+        "{message}"
+    );
+    // Run once: one executed record for this approval, by the approval.
+    let runs: Vec<Value> = env
+        .audit(ADMIN, "tool=compose_restart")
+        .await
+        .into_iter()
+        .filter(|r| r["approval_id"] == id.as_str() && r["decision"] == "executed")
+        .collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+
+    // Denied while the call waits.
+    let mut agent = env.mcp_session(AGENT).await;
+    let args = env.restart_args("radarr");
+    let call = tokio::spawn(async move { agent.call_tool("compose_restart", args).await });
+    let id = pending_one(&env).await;
+    env.post(ADMIN, &format!("/approvals/{id}/deny"))
+        .await
+        .expect(200);
+    let reply = tokio::time::timeout(Duration::from_secs(30), call)
+        .await
+        .expect("the waiting call answers once denied")
+        .unwrap();
+    let result = &reply["result"];
+    assert_eq!(result["isError"], true, "{reply}");
+    assert_eq!(result["structuredContent"]["denied_by"], ADMIN, "{reply}");
+    assert!(
+        text_content(result).contains(&format!("denied by {ADMIN}")),
+        "{reply}"
+    );
+    assert_eq!(env.stack.started_at("radarr"), radarr, "radarr restarted");
+}
+
+/// The id of the one pending approval, once there is one.
+async fn pending_one(env: &Env) -> String {
+    test_support::wait_for("one pending approval", Duration::from_secs(20), || async {
+        match env.approvals(ADMIN).await.as_slice() {
+            [one] => Ok(one["id"].as_str().unwrap_or_default().to_owned()),
+            other => Err(format!("{} pending", other.len())),
+        }
+    })
+    .await
 }
 
 /// The approval id of a `need_approval` error result: in structuredContent, or in the

@@ -246,6 +246,8 @@ pub struct Options {
     /// The adapted registry and policy (deploy/config/, what `all` writes:
     /// compose_diagnose, compose_stats, compose_start, compose_stop) instead of the guide's.
     pub adapted_config: bool,
+    /// `--mcp-approval-wait-seconds` of every start of the gateway (none: its default).
+    pub mcp_approval_wait_seconds: Option<u64>,
 }
 
 /// The adapted files' docker-mcp auth, replaced by none (the test's docker-mcp has no token).
@@ -276,6 +278,8 @@ pub struct Env {
     pub policy: PathBuf,
     pub data_dir: PathBuf,
     tokens_file: Option<PathBuf>,
+    /// Given to every start of the gateway (from [`Options`]).
+    gateway_args: Vec<String>,
     pub dir: PathBuf,
     _dir: TempDir,
 }
@@ -384,6 +388,15 @@ impl Env {
             tokens_file: options
                 .tokens_outside_data_dir
                 .then(|| root.join("config/tokens.yaml")),
+            gateway_args: options
+                .mcp_approval_wait_seconds
+                .map(|seconds| {
+                    vec![
+                        "--mcp-approval-wait-seconds".to_owned(),
+                        seconds.to_string(),
+                    ]
+                })
+                .unwrap_or_default(),
             dir: root,
             _dir: dir,
         };
@@ -453,6 +466,7 @@ impl Env {
     pub async fn start_gateway_with(&mut self, extra: &[String]) {
         assert!(self.gateway.is_none(), "the gateway is already running");
         let mut paths = self.path_args();
+        paths.extend(self.gateway_args.iter().cloned());
         paths.extend(extra.iter().cloned());
         let (process, base) = Process::start_http(
             "gateway",
