@@ -137,6 +137,17 @@ impl Listener {
     }
 }
 
+/// Whether a URL's host (`localhost`, `127.0.0.1`, `[::1]`...) is this
+/// machine: a secret sent there over plain http stays on it.
+pub fn is_loopback_host(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Listens on `address`.
 pub async fn bind(address: SocketAddr) -> io::Result<Listener> {
     Ok(Listener {
@@ -558,6 +569,22 @@ impl RefusalLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_hosts_are_this_machine_and_nothing_else() {
+        for host in ["localhost", "127.0.0.1", "127.1.2.3", "[::1]", "::1"] {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in [
+            "",
+            "pi.local",
+            "192.168.1.2",
+            "[2001:db8::1]",
+            "localhost.evil.example",
+        ] {
+            assert!(!is_loopback_host(host), "{host}");
+        }
+    }
 
     #[test]
     fn clients_count_by_address_and_ipv6_by_its_64() {

@@ -59,13 +59,7 @@ impl HeadShipping {
                 url.scheme()
             ));
         }
-        let host = url.host_str().unwrap_or_default();
-        let loopback = host == "localhost"
-            || host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback());
+        let loopback = ops_core::net::is_loopback_host(url.host_str().unwrap_or_default());
         if token.is_some() && url.scheme() == "http" && !loopback {
             return Err(
                 "the audit head token would travel in clear text: use an https URL".to_owned(),

@@ -50,21 +50,35 @@ pub enum LogEvent {
 impl LogEvent {
     /// The event as one NDJSON line (with its newline).
     pub fn to_ndjson(&self) -> Vec<u8> {
-        // Serializing this enum cannot fail: strings and numbers only.
-        let mut line = serde_json::to_vec(self).unwrap_or_default();
-        line.push(b'\n');
-        line
+        encode_line(self)
     }
 
     /// One NDJSON line (without its newline) back into an event.
     pub fn parse(line: &[u8]) -> Result<Self, String> {
-        if line.len() > MAX_EVENT_BYTES {
-            return Err(format!(
-                "a log event is longer than {MAX_EVENT_BYTES} bytes"
-            ));
-        }
-        serde_json::from_slice(line).map_err(|e| format!("not a log event: {e}"))
+        decode_line(line, MAX_EVENT_BYTES, "a log event")
     }
+}
+
+/// `event` as one NDJSON line (with its newline): how every stream between the
+/// planes writes its events.
+pub fn encode_line<T: Serialize>(event: &T) -> Vec<u8> {
+    // The streams' events are strings, numbers, booleans and enums: serializing
+    // them cannot fail.
+    let mut line = serde_json::to_vec(event).unwrap_or_default();
+    line.push(b'\n');
+    line
+}
+
+/// One NDJSON line (without its newline) back into `what`, refused past `max_bytes`.
+pub fn decode_line<T: serde::de::DeserializeOwned>(
+    line: &[u8],
+    max_bytes: usize,
+    what: &str,
+) -> Result<T, String> {
+    if line.len() > max_bytes {
+        return Err(format!("{what} is longer than {max_bytes} bytes"));
+    }
+    serde_json::from_slice(line).map_err(|e| format!("not {what}: {e}"))
 }
 
 /// An answer that streams `events` (each an encoded NDJSON line) as they come

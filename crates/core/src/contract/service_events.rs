@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::diagnosis::Verdict;
+use super::log_stream;
 
 /// An encoded event is never longer than this (a service name, a verdict and a
 /// sentence of at most [`MAX_SUMMARY_BYTES`]).
@@ -54,20 +55,12 @@ pub struct ServiceChange {
 impl ServiceEvent {
     /// The event as one NDJSON line (with its newline).
     pub fn to_ndjson(&self) -> Vec<u8> {
-        // Strings, booleans and enums only: serializing cannot fail.
-        let mut line = serde_json::to_vec(self).unwrap_or_default();
-        line.push(b'\n');
-        line
+        log_stream::encode_line(self)
     }
 
     /// One NDJSON line (without its newline) back into an event.
     pub fn parse(line: &[u8]) -> Result<Self, String> {
-        if line.len() > MAX_EVENT_BYTES {
-            return Err(format!(
-                "a service event is longer than {MAX_EVENT_BYTES} bytes"
-            ));
-        }
-        serde_json::from_slice(line).map_err(|e| format!("not a service event: {e}"))
+        log_stream::decode_line(line, MAX_EVENT_BYTES, "a service event")
     }
 }
 

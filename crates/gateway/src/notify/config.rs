@@ -559,13 +559,7 @@ fn http_url(text: &str) -> Result<reqwest::Url, String> {
 }
 
 fn clear_text_warning(url: &reqwest::Url, secret: bool, what: &str, warnings: &mut Vec<String>) {
-    let host = url.host_str().unwrap_or_default();
-    let loopback = host == "localhost"
-        || host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
+    let loopback = ops_core::net::is_loopback_host(url.host_str().unwrap_or_default());
     if secret && url.scheme() == "http" && !loopback {
         warnings.push(format!(
             "{what} target {url}: its token travels in clear text over http (fine on a trusted LAN; use https otherwise)"
