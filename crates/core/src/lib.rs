@@ -7,6 +7,7 @@ pub mod mcp_sessions;
 pub mod net;
 pub mod recent;
 pub mod schema;
+pub mod thermal;
 
 /// An error and its causes on one line: "client error: connection refused".
 /// Causes already contained in the text are not repeated.

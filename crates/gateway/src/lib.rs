@@ -10,6 +10,7 @@ pub mod autoheal;
 pub mod config;
 pub mod decision;
 pub mod head_shipper;
+pub mod host_watch;
 pub mod mcp_facade;
 pub mod metrics;
 pub mod notify;

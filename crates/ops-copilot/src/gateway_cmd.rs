@@ -15,9 +15,9 @@ use gateway::head_shipper::{self, HeadShipping};
 use gateway::mcp_facade::{ApprovalWait, DEFAULT_APPROVAL_WAIT};
 use gateway::notify::{Notifier, NotifyConfig, NotifyConfigHandle};
 use gateway::pipeline::Gateway;
-use gateway::service_watch;
 use gateway::state::StateStore;
 use gateway::upstream::Upstreams;
+use gateway::{host_watch, service_watch};
 use tokio_util::sync::CancellationToken;
 
 /// Which tool_registry.yaml and policy.yaml: the ones given, else those in the data
@@ -457,6 +457,7 @@ async fn serve(
         .cloned()
         .unwrap_or_else(Notifier::disabled);
     let healer = AutoHealer::start(gateway.clone(), notifier.clone(), shutdown.clone());
+    host_watch::spawn(notifier.clone(), shutdown.clone());
     service_watch::spawn(gateway.clone(), notifier, healer, shutdown.clone());
     let app = api::router(AppState {
         gateway: gateway.clone(),

@@ -37,8 +37,36 @@ pub struct NotifyConfig {
     /// The same alert (service, kind) is not sent again within this (0: always sent).
     pub repeat_after: std::time::Duration,
     pub targets: Vec<Target>,
+    /// When the host's temperature and disks are worth telling.
+    pub host: HostThresholds,
     /// Things that work but are worth a look (logged at load).
     pub warnings: Vec<String>,
+}
+
+/// `host:`: the host's temperature and disks are checked every `every` (the
+/// gateway reads the thermal zones and the disks' sizes: no Engine call).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostThresholds {
+    /// Told at or above this (°C); none: not checked.
+    pub temperature_celsius: Option<f64>,
+    /// Told when a disk is at least this full (%); none: not checked.
+    pub disk_percent: Option<u8>,
+    /// The disks checked, by a path on each.
+    pub disks: Vec<PathBuf>,
+    pub every: std::time::Duration,
+}
+
+/// The host checks unless `host:` says otherwise: a Raspberry Pi starts to
+/// slow itself down at 80 °C, and a disk 90 % full is one download from full.
+impl Default for HostThresholds {
+    fn default() -> Self {
+        Self {
+            temperature_celsius: Some(80.0),
+            disk_percent: Some(90),
+            disks: vec![PathBuf::from("/")],
+            every: std::time::Duration::from_secs(60),
+        }
+    }
 }
 
 impl Default for NotifyConfig {
@@ -48,6 +76,7 @@ impl Default for NotifyConfig {
             events: EventKind::ALL.iter().copied().collect(),
             repeat_after: std::time::Duration::from_secs(60 * 60),
             targets: Vec::new(),
+            host: HostThresholds::default(),
             warnings: Vec::new(),
         }
     }
@@ -153,6 +182,46 @@ struct NotifyFile {
     repeat_after_minutes: Option<Spanned<u64>>,
     #[serde(default)]
     targets: Vec<Spanned<TargetDef>>,
+    #[serde(default)]
+    host: Option<Spanned<HostDef>>,
+}
+
+/// `host:` as written; `off` turns a check off.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HostDef {
+    #[serde(default)]
+    temperature_celsius: Option<Threshold>,
+    #[serde(default)]
+    disk_percent: Option<Threshold>,
+    #[serde(default)]
+    disks: Option<Vec<PathBuf>>,
+    #[serde(default)]
+    check_every_seconds: Option<u64>,
+}
+
+/// A number, or `off` (which YAML may read as `false`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Threshold {
+    Value(f64),
+    Flag(bool),
+    Word(String),
+}
+
+impl Threshold {
+    /// The number; none for `off`; an error for anything else.
+    fn resolve(&self, key: &str, low: f64, high: f64) -> Result<Option<f64>, String> {
+        match self {
+            Self::Value(v) if (low..=high).contains(v) => Ok(Some(*v)),
+            Self::Flag(false) => Ok(None),
+            Self::Word(w) if w.eq_ignore_ascii_case("off") => Ok(None),
+            Self::Value(v) => Err(format!(
+                "{key} must be between {low} and {high} (or off), not {v}"
+            )),
+            Self::Flag(true) | Self::Word(_) => Err(format!("{key} must be a number or off")),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -320,6 +389,10 @@ impl NotifyConfig {
             }
             config.repeat_after = std::time::Duration::from_secs(minutes.value * 60);
         }
+        if let Some(host) = &parsed.host {
+            config.host = resolve_host(&host.value)
+                .map_err(|reason| at(host.referenced.line(), format!("host.{reason}")))?;
+        }
         let mut names = BTreeSet::new();
         for (index, target) in parsed.targets.iter().enumerate() {
             let line = target.referenced.line();
@@ -345,6 +418,39 @@ impl NotifyConfig {
         }
         Ok(config)
     }
+}
+
+fn resolve_host(def: &HostDef) -> Result<HostThresholds, String> {
+    let mut host = HostThresholds::default();
+    if let Some(threshold) = &def.temperature_celsius {
+        host.temperature_celsius = threshold.resolve("temperature_celsius", 30.0, 120.0)?;
+    }
+    if let Some(threshold) = &def.disk_percent {
+        host.disk_percent = match threshold.resolve("disk_percent", 1.0, 100.0)? {
+            Some(p) if p.fract() != 0.0 => {
+                return Err(format!("disk_percent must be a whole number, not {p}"));
+            }
+            percent => percent.map(|p| p as u8),
+        };
+    }
+    if let Some(disks) = &def.disks {
+        if disks.is_empty() || disks.len() > 16 || disks.iter().any(|d| !d.is_absolute()) {
+            return Err(
+                "disks must list 1 to 16 absolute paths, one on each disk to check (e.g. [/, /mnt/media])"
+                    .into(),
+            );
+        }
+        host.disks = disks.clone();
+    }
+    if let Some(seconds) = def.check_every_seconds {
+        if !(1..=3600).contains(&seconds) {
+            return Err(format!(
+                "check_every_seconds must be between 1 and 3600, not {seconds}"
+            ));
+        }
+        host.every = std::time::Duration::from_secs(seconds);
+    }
+    Ok(host)
 }
 
 fn kind_of(def: &TargetDef) -> &'static str {

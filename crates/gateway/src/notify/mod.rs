@@ -28,7 +28,9 @@ use redact::Redactor;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-pub use config::{NotifyConfig, NotifyConfigHandle, Target, TargetKind, topic_segment};
+pub use config::{
+    HostThresholds, NotifyConfig, NotifyConfigHandle, Target, TargetKind, topic_segment,
+};
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -409,6 +411,11 @@ impl Notifier {
                 });
             }
         }
+    }
+
+    /// The configuration in force (the host checks read their thresholds here).
+    pub fn config(&self) -> Arc<NotifyConfig> {
+        (self.inner.config)()
     }
 
     /// The last deliveries (bounded), newest first.

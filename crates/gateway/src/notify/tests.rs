@@ -106,6 +106,31 @@ fn an_absent_or_empty_file_is_no_notifications() {
 }
 
 #[test]
+fn host_checks_are_on_by_default_and_can_be_set_or_turned_off() {
+    let default = parse("targets: []\n").unwrap().host;
+    assert_eq!(default.temperature_celsius, Some(80.0));
+    assert_eq!(default.disk_percent, Some(90));
+    assert_eq!(default.disks, [std::path::PathBuf::from("/")]);
+    let set = parse(
+        "host:\n  temperature_celsius: 75.5\n  disk_percent: off\n  disks: [/, /mnt/media]\n  check_every_seconds: 30\n",
+    )
+    .unwrap()
+    .host;
+    assert_eq!(set.temperature_celsius, Some(75.5));
+    assert_eq!(set.disk_percent, None);
+    assert_eq!(set.disks.len(), 2);
+    assert_eq!(set.every, Duration::from_secs(30));
+    assert_refused(
+        "host:\n  temperature_celsius: 500\n",
+        2,
+        &["host.temperature_celsius", "between 30 and 120"],
+    );
+    assert_refused("host:\n  disk_percent: 90.5\n", 2, &["whole number"]);
+    assert_refused("host:\n  disks: [media]\n", 2, &["absolute paths"]);
+    assert_refused("host:\n  fan: on\n", 2, &["fan"]);
+}
+
+#[test]
 fn bad_files_are_refused_with_the_line_and_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
     let token = secret_file(&dir, "token", "t");

@@ -3,7 +3,8 @@
 //! the Engine's event stream) and tells of a service that exits with an error,
 //! and of an approval an agent asked for that waits for someone else, with a
 //! link to pi-health's page. A request its requester may approve itself (a
-//! person at the chat, who sees the card) is not told.
+//! person at the chat, who sees the card) is not told. A disk over the
+//! threshold `host:` sets is told once.
 
 use std::time::Duration;
 
@@ -32,12 +33,25 @@ async fn service_trouble_and_waiting_approvals_reach_the_webhook_with_links() {
     std::fs::write(
         env.dir.join("config/notify.yaml"),
         format!(
-            "link_base: http://pi.test:8080/\ntargets:\n  - webhook: {{ url: {:?} }}\n",
+            "link_base: http://pi.test:8080/\nhost: {{ disk_percent: 1, temperature_celsius: off }}\ntargets:\n  - webhook: {{ url: {:?} }}\n",
             hook.url
         ),
     )
     .unwrap();
     env.restart_gateway().await;
+
+    // The host's disk, over a threshold set low enough for any machine: told
+    // once (the same alert is not repeated within repeat_after_minutes).
+    let disk = hook
+        .wait_for("host_disk", None, Duration::from_secs(20))
+        .await;
+    assert!(
+        disk["title"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("Disk / is ") && t.ends_with(" % full")),
+        "{disk:#}"
+    );
+    assert!(disk["service"].is_null(), "{disk:#}");
 
     // An admin's own request: it may approve it itself, nobody is told.
     env.request_restart(ADMIN, "healthy").await;
@@ -88,4 +102,10 @@ async fn service_trouble_and_waiting_approvals_reach_the_webhook_with_links() {
         .collect();
     assert_eq!(waiting.len(), 1, "{waiting:#?}");
     assert_eq!(json!(hook.count("exited_error", "failed")), json!(1));
+    let disks = hook
+        .received()
+        .into_iter()
+        .filter(|e| e["event"] == "host_disk")
+        .count();
+    assert_eq!(disks, 1, "{:#?}", hook.received());
 }

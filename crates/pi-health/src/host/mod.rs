@@ -2,7 +2,6 @@
 //! temperature, disks, network and uptime (`sysinfo`, plus the thermal zones).
 
 pub(crate) mod format;
-mod thermal;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -11,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use sysinfo::{Disks, Networks, System};
 
-use thermal::Zone;
+use ops_core::thermal::{self, Zone};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub(crate) struct HostStats {

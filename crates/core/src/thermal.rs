@@ -1,20 +1,21 @@
 //! Temperatures from the Linux thermal zones (`/sys/class/thermal/thermal_zone*/temp`,
 //! millidegrees Celsius): the Raspberry Pi's `cpu-thermal` zone, or whatever the host has.
+//! pi-health shows them; the gateway compares them with `notify.yaml`'s threshold.
 
 use std::path::Path;
 
 use serde::Serialize;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub(crate) struct Zone {
+pub struct Zone {
     /// The zone's `type` (e.g. `cpu-thermal`), or its directory name.
-    pub(crate) zone: String,
-    pub(crate) celsius: f64,
+    pub zone: String,
+    pub celsius: f64,
 }
 
 /// Every readable zone under `root` (normally `/sys/class/thermal`), sorted by name;
 /// empty when the host has none (a VM, a container without /sys).
-pub(crate) fn read_zones(root: &Path) -> Vec<Zone> {
+pub fn read_zones(root: &Path) -> Vec<Zone> {
     let Ok(entries) = std::fs::read_dir(root) else {
         return Vec::new();
     };
@@ -50,7 +51,7 @@ fn natural(name: &str) -> (usize, String) {
 }
 
 /// The temperature to show: the CPU zone when there is one, else the hottest.
-pub(crate) fn headline(zones: &[Zone]) -> Option<f64> {
+pub fn headline(zones: &[Zone]) -> Option<f64> {
     zones
         .iter()
         .find(|z| z.zone.to_lowercase().contains("cpu"))
