@@ -116,5 +116,5 @@ pub use record::{
 pub use seal::{EPOCH_RECORDS, MAX_EPOCH_GAP, SealKey, create_key_file, epoch_of};
 pub use store::{AuditLog, AuditOptions};
 /// RFC 3339 timestamps as the audit log writes them (UTC, milliseconds).
-pub use time::{format_millis, now_rfc3339};
+pub use time::{format_millis, now_rfc3339, parse_rfc3339};
 pub use verify::{VerifyOptions, VerifyReport};

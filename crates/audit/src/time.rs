@@ -39,7 +39,7 @@ pub fn format_millis(millis: i64) -> String {
 /// Parses `YYYY-MM-DD`, or `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)` (`t`/space for
 /// `T`, `z` for `Z`), into Unix milliseconds. Fractions beyond milliseconds are
 /// truncated; a leap second (`:60`) counts as `:59.999`.
-pub(crate) fn parse_rfc3339(input: &str) -> Result<i64, String> {
+pub fn parse_rfc3339(input: &str) -> Result<i64, String> {
     let bad = |why: &str| format!("{input:?} is not an RFC 3339 time ({why})");
     let b = input.as_bytes();
     let num = |range: std::ops::Range<usize>| -> Result<i64, String> {

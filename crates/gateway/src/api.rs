@@ -510,13 +510,15 @@ async fn list_notifications(
             "notification deliveries are shown to admins only",
         );
     }
-    let deliveries = state
-        .gateway
-        .notifier()
-        .map(|n| n.recent())
+    let notifier = state.gateway.notifier();
+    let deliveries = notifier.map(|n| n.recent()).unwrap_or_default();
+    // The targets of the notify.yaml in force: none (or no file) means nothing is sent.
+    let targets: Vec<String> = notifier
+        .map(|n| n.config().targets.iter().map(|t| t.name.clone()).collect())
         .unwrap_or_default();
     Json(json!({
-        "enabled": state.gateway.notifier().is_some(),
+        "enabled": !targets.is_empty(),
+        "targets": targets,
         "deliveries": deliveries,
     }))
     .into_response()
@@ -723,7 +725,9 @@ mod tests {
         let r = get(Some(&admin), None).await.unwrap();
         assert_eq!(r.status(), 200);
         let body: Value = r.json().await.unwrap();
-        assert_eq!(body["enabled"], true, "{body}");
+        // No notify.yaml target: nothing is sent, and it says so.
+        assert_eq!(body["enabled"], false, "{body}");
+        assert_eq!(body["targets"], json!([]), "{body}");
         assert_eq!(body["deliveries"], json!([]), "{body}");
         // A principal that may not assert a role gets no further by asserting one.
         assert!(

@@ -7,13 +7,16 @@
 //! role's rights, the tool's cooldown and the audit log apply as to anyone.
 //! A crash loop is never restarted (it does not help; people are told of it).
 //! At most `max_attempts` restarts per service per window, with a doubling
-//! wait between them; past that it gives up on the service, says so once, and
-//! waits for it to recover.
+//! wait between them (counted from the end of a restart), also across a
+//! restart of the gateway (the window's restarts are read back from the audit
+//! log); past that it gives up on the service, says so once, and waits for it
+//! to recover.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use audit::{AuditFilter, Decision};
 use ops_core::contract::diagnosis::Verdict;
 use ops_core::contract::service_events::ServiceChange;
 use serde_json::{Value, json};
@@ -117,15 +120,31 @@ impl Watch {
         Step::Restart { because }
     }
 
-    /// A restart is on its way: counted, and the next one waits twice as long.
-    fn restarted(&mut self, policy: &AutohealPolicy, now: Instant) {
+    /// A restart is on its way: counted; nothing more until it is done.
+    fn restarted(&mut self, now: Instant) {
         self.attempts.push_back(now);
-        let doublings = (self.attempts.len() - 1).min(10) as u32;
+        self.restarting = true;
+    }
+
+    /// The restart is done (whatever its outcome): from now on, the service
+    /// has the trigger's time again (a healthcheck needs its interval after a
+    /// slow restart) and the next restart waits the backoff, doubled each time.
+    fn restart_done(&mut self, policy: &AutohealPolicy, now: Instant) {
+        self.restarting = false;
+        let doublings = self.attempts.len().saturating_sub(1).min(10) as u32;
         let wait = Duration::from_secs(policy.backoff_seconds) * 2u32.pow(doublings);
         self.not_before = Some(now + wait);
-        // The healthcheck needs its time again after a restart.
-        self.bad_since = Some(now);
-        self.restarting = true;
+        if self.bad_since.is_some() {
+            self.bad_since = Some(now);
+        }
+    }
+
+    /// The restart did not run (a cooldown, the role's rights): not counted;
+    /// tried again once `wait` is over.
+    fn restart_refused(&mut self, wait: Duration, now: Instant) {
+        self.restarting = false;
+        self.attempts.pop_back();
+        self.not_before = Some(now + wait);
     }
 }
 
@@ -133,6 +152,11 @@ pub struct AutoHealer {
     gateway: Arc<Gateway>,
     notifier: Notifier,
     services: Mutex<HashMap<String, Watch>>,
+    /// Whether the restarts of the window before this start were read back
+    /// from the audit log (once a policy with a section is in force).
+    remembered: std::sync::atomic::AtomicBool,
+    /// Services the section names that the stack does not have, already said.
+    named_unknown: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl AutoHealer {
@@ -147,6 +171,8 @@ impl AutoHealer {
             gateway,
             notifier,
             services: Mutex::new(HashMap::new()),
+            remembered: std::sync::atomic::AtomicBool::new(false),
+            named_unknown: Mutex::new(Default::default()),
         });
         let ticking = Arc::clone(&healer);
         tokio::spawn(async move {
@@ -183,15 +209,22 @@ impl AutoHealer {
         let Some(policy) = config.autoheal.clone() else {
             return;
         };
+        if !self
+            .remembered
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            self.remember_past_restarts(&policy);
+        }
         let now = Instant::now();
         let mut steps = Vec::new();
         {
             let mut services = self.lock();
+            self.say_unknown_services(&policy, &services);
             for (service, watch) in services.iter_mut() {
                 match watch.step(service, &policy, now) {
                     Step::Nothing => {}
                     Step::Restart { because } => {
-                        watch.restarted(&policy, now);
+                        watch.restarted(now);
                         steps.push((service.clone(), watch.labelled, because, watch.attempts.len()));
                     }
                     Step::GiveUp { attempts } => self.notifier.send(Event {
@@ -228,24 +261,103 @@ impl AutoHealer {
         }
     }
 
+    /// A name in `services:` that the stack does not have is most likely a
+    /// typo: said once in the log (the gateway cannot know the stack's
+    /// services when the policy is checked, docker-mcp does).
+    fn say_unknown_services(&self, policy: &AutohealPolicy, services: &HashMap<String, Watch>) {
+        // Known once the service events have told the stack's services.
+        if !services.values().any(|w| w.verdict.is_some()) {
+            return;
+        }
+        let mut said = self.named_unknown.lock().unwrap_or_else(|p| p.into_inner());
+        for name in &policy.services {
+            let known = services.get(name).is_some_and(|w| w.verdict.is_some());
+            if !known && said.insert(name.clone()) {
+                tracing::warn!(service = %name, "policy.yaml autoheal.services names {name}, which this stack does not have (a typo?): nothing to look after there");
+            }
+        }
+    }
+
+    /// The limits hold across a restart of the gateway: the restarts auto-heal
+    /// made within the window before it started are read back from the audit
+    /// log (their durable `approved` records), each at its own time.
+    fn remember_past_restarts(&self, policy: &AutohealPolicy) {
+        let window_ms = policy.window_minutes.saturating_mul(60_000) as i64;
+        let now_ms = crate::pipeline::now_ms() as i64;
+        let filter = AuditFilter {
+            principal: Some(AUTOHEAL_PRINCIPAL.to_owned()),
+            tool: Some(AUTOHEAL_TOOL.to_owned()),
+            decision: Some(Decision::Approved),
+            since: Some(audit::format_millis(now_ms - window_ms)),
+            limit: audit::MAX_LIMIT,
+            ..AuditFilter::default()
+        };
+        let records = match self.gateway.audit_log().list(&filter) {
+            Ok(records) => records,
+            Err(error) => {
+                tracing::warn!(%error, "auto-heal: its past restarts could not be read; counting from now");
+                return;
+            }
+        };
+        let now = Instant::now();
+        let mut services = self.lock();
+        // Oldest first, as a service's attempts are kept.
+        for record in records.iter().rev() {
+            let (Some(service), Ok(at_ms)) = (
+                record.args.get("service").and_then(Value::as_str),
+                audit::parse_rfc3339(&record.time),
+            ) else {
+                continue;
+            };
+            let age = Duration::from_millis(now_ms.saturating_sub(at_ms).max(0) as u64);
+            if let Some(at) = now.checked_sub(age)
+                && (services.contains_key(service) || services.len() < MAX_SERVICES)
+            {
+                services
+                    .entry(service.to_owned())
+                    .or_default()
+                    .attempts
+                    .push_back(at);
+            }
+        }
+        if !records.is_empty() {
+            tracing::info!(
+                restarts = records.len(),
+                "auto-heal: counting its restarts of the last {} minutes",
+                policy.window_minutes
+            );
+        }
+    }
+
     fn finished(&self, service: &str, reply: &Reply) {
+        let Some(policy) = self.gateway.config().autoheal.clone() else {
+            return;
+        };
         let mut services = self.lock();
         let Some(watch) = services.get_mut(service) else {
             return;
         };
-        watch.restarting = false;
+        let now = Instant::now();
         match reply {
-            Reply::Executed(_) => tracing::info!(%service, "auto-heal: restart done"),
+            Reply::Executed(_) => {
+                tracing::info!(%service, "auto-heal: restart done");
+                watch.restart_done(&policy, now);
+            }
+            Reply::Refused(refusal) if !refusal.code.may_have_run() => {
+                // A cooldown says when it ends: the restart waits until then.
+                let wait = refusal
+                    .retry_after_seconds
+                    .map_or(AFTER_REFUSAL, Duration::from_secs);
+                tracing::warn!(%service, code = %refusal.code, detail = %refusal.detail, "auto-heal: restart not run; trying again in {} s", wait.as_secs());
+                watch.restart_refused(wait, now);
+            }
             Reply::Refused(refusal) => {
-                tracing::warn!(%service, code = ?refusal.code, detail = %refusal.detail, "auto-heal: restart refused or failed");
-                // Not done: not counted, and not tried again at once.
-                if !refusal.code.may_have_run() {
-                    watch.attempts.pop_back();
-                    watch.not_before = Some(Instant::now() + AFTER_REFUSAL);
-                }
+                tracing::warn!(%service, code = %refusal.code, detail = %refusal.detail, "auto-heal: restart failed");
+                watch.restart_done(&policy, now);
             }
             Reply::NeedApproval(_) => {
                 tracing::error!(%service, "auto-heal: a restart asked for an approval; it should run on the standing one");
+                watch.restart_refused(AFTER_REFUSAL, now);
             }
         }
     }
@@ -299,13 +411,24 @@ mod tests {
             watch.step("sonarr", &policy, at),
             Step::Restart { .. }
         ));
-        watch.restarted(&policy, at);
+        watch.restarted(at);
         // Restarting: nothing more until it is done.
         assert_eq!(
             watch.step("sonarr", &policy, at + Duration::from_secs(60)),
             Step::Nothing
         );
-        watch.restarting = false;
+        // Done 20 s later, still unhealthy: the 30 s count again from there,
+        // not from the decision (a slow restart leaves the healthcheck its time).
+        let done = at + Duration::from_secs(20);
+        watch.restart_done(&policy, done);
+        assert_eq!(
+            watch.step("sonarr", &policy, done + Duration::from_secs(29)),
+            Step::Nothing
+        );
+        assert!(matches!(
+            watch.step("sonarr", &policy, done + Duration::from_secs(30)),
+            Step::Restart { .. }
+        ));
         // Recovered: nothing to do, and the time is reset.
         watch.observe(&change(Verdict::Healthy), at + Duration::from_secs(5));
         assert_eq!(watch.bad_since, None);
@@ -326,8 +449,8 @@ mod tests {
                 watch.step("sonarr", &policy, now),
                 Step::Restart { .. }
             ));
-            watch.restarted(&policy, now);
-            watch.restarting = false;
+            watch.restarted(now);
+            watch.restart_done(&policy, now);
             // The wait doubles: 10 s, then 20 s.
             now += Duration::from_secs(25);
         }
@@ -373,14 +496,27 @@ mod tests {
         // Within the backoff after a restart: wait.
         let mut watch = Watch::default();
         watch.observe(&change(Verdict::ExitedError), now);
-        watch.restarted(&policy, now);
-        watch.restarting = false;
+        watch.restarted(now);
+        watch.restart_done(&policy, now);
         assert_eq!(
             watch.step("sonarr", &policy, now + Duration::from_secs(5)),
             Step::Nothing
         );
         assert!(matches!(
             watch.step("sonarr", &policy, now + Duration::from_secs(10)),
+            Step::Restart { .. }
+        ));
+        // A restart refused by a cooldown is not counted and waits for its end.
+        let later = now + Duration::from_secs(10);
+        watch.restarted(later);
+        watch.restart_refused(Duration::from_secs(100), later);
+        assert_eq!(watch.attempts.len(), 1);
+        assert_eq!(
+            watch.step("sonarr", &policy, later + Duration::from_secs(99)),
+            Step::Nothing
+        );
+        assert!(matches!(
+            watch.step("sonarr", &policy, later + Duration::from_secs(100)),
             Step::Restart { .. }
         ));
         // Exits are left alone when the section says so.

@@ -15,11 +15,12 @@ use ops_core::contract::diagnosis::Verdict;
 use ops_core::contract::log_stream::LineSplitter;
 use ops_core::contract::service_events::{MAX_EVENT_BYTES, ServiceChange, ServiceEvent};
 use serde_json::json;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::alerts;
 use crate::autoheal::AutoHealer;
-use crate::notify::Notifier;
+use crate::notify::{Event, EventKind, Notifier};
 use crate::pipeline::Gateway;
 
 /// The stream's answer must start within this.
@@ -35,6 +36,8 @@ const BACKOFF: [Duration; 5] = [
     Duration::from_secs(15),
     Duration::from_secs(30),
 ];
+/// A recovery is told once the service has stayed well this long.
+const RECOVERY_SETTLE: Duration = Duration::from_secs(15);
 /// The tool whose service is the stack's docker-mcp.
 const STACK_TOOL: &str = "compose_ps";
 
@@ -94,8 +97,18 @@ async fn follow(
         .await
         .map_err(|e| e.to_string())?;
     let mut split = LineSplitter::new(MAX_EVENT_BYTES);
+    let mut recoveries = Recoveries::default();
     loop {
-        let chunk = match tokio::time::timeout(SILENCE, response.chunk()).await {
+        let next = tokio::select! {
+            next = tokio::time::timeout(SILENCE, response.chunk()) => next,
+            () = recoveries.next_due() => {
+                for event in recoveries.take_due(Instant::now()) {
+                    notifier.send(event);
+                }
+                continue;
+            }
+        };
+        let chunk = match next {
             Err(_) => return Err("no word from docker-mcp for 15 minutes".into()),
             Ok(Err(error)) => return Err(format!("the stream broke: {error}")),
             Ok(Ok(None)) => return Err("docker-mcp ended the stream".into()),
@@ -105,7 +118,19 @@ async fn follow(
             match ServiceEvent::parse(&line)? {
                 ServiceEvent::State(change) => {
                     healer.observe(&change);
-                    tell(notifier, known, change);
+                    let well = matches!(change.verdict, Verdict::Healthy | Verdict::Finished);
+                    let service = change.service.clone();
+                    match tell(notifier, known, change) {
+                        Some(event) if event.kind == EventKind::Recovered => {
+                            recoveries.hold(service, event, Instant::now());
+                        }
+                        Some(event) => {
+                            recoveries.drop_for(&service);
+                            notifier.send(event);
+                        }
+                        None if !well => recoveries.drop_for(&service),
+                        None => {}
+                    }
                 }
                 ServiceEvent::End { reason } => return Err(format!("docker-mcp: {reason}")),
             }
@@ -113,7 +138,51 @@ async fn follow(
     }
 }
 
-fn tell(notifier: &Notifier, known: &mut HashMap<String, Verdict>, change: ServiceChange) {
+/// Recoveries held for [`RECOVERY_SETTLE`] before they are told: a service
+/// that dies again within it (a flapping one) never "recovered", and its
+/// alert stays open.
+#[derive(Default)]
+struct Recoveries {
+    held: HashMap<String, (Instant, Event)>,
+}
+
+impl Recoveries {
+    fn hold(&mut self, service: String, event: Event, now: Instant) {
+        self.held.insert(service, (now + RECOVERY_SETTLE, event));
+    }
+
+    fn drop_for(&mut self, service: &str) {
+        self.held.remove(service);
+    }
+
+    /// Waits until the first held recovery is due (forever without one).
+    async fn next_due(&self) {
+        match self.held.values().map(|(due, _)| *due).min() {
+            Some(due) => tokio::time::sleep_until(due).await,
+            None => std::future::pending().await,
+        }
+    }
+
+    fn take_due(&mut self, now: Instant) -> Vec<Event> {
+        let due: Vec<String> = self
+            .held
+            .iter()
+            .filter(|(_, (at, _))| *at <= now)
+            .map(|(service, _)| service.clone())
+            .collect();
+        due.into_iter()
+            .filter_map(|service| self.held.remove(&service).map(|(_, event)| event))
+            .collect()
+    }
+}
+
+/// Keeps the state for Home Assistant and what is known; the notification the
+/// change calls for, if any.
+fn tell(
+    notifier: &Notifier,
+    known: &mut HashMap<String, Verdict>,
+    change: ServiceChange,
+) -> Option<Event> {
     notifier.service_state(
         &change.service,
         change.running,
@@ -135,14 +204,36 @@ fn tell(notifier: &Notifier, known: &mut HashMap<String, Verdict>, change: Servi
             .or_else(|| known.get(&change.service).copied())
     };
     known.insert(change.service.clone(), change.verdict);
-    if let Some(event) = alerts::service_change(before, &change) {
-        notifier.send(event);
-    }
+    alerts::service_change(before, &change)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_recovery_is_told_only_once_it_held() {
+        let event = |service: &str| Event {
+            kind: EventKind::Recovered,
+            service: Some(service.into()),
+            title: format!("{service} recovered"),
+            message: String::new(),
+            link: None,
+        };
+        let mut held = Recoveries::default();
+        let start = Instant::now();
+        held.hold("sonarr".into(), event("sonarr"), start);
+        held.hold("bazarr".into(), event("bazarr"), start);
+        // bazarr dies again within the settle time: its recovery is dropped.
+        held.drop_for("bazarr");
+        assert!(held.take_due(start + RECOVERY_SETTLE / 2).is_empty());
+        held.next_due().await;
+        let told = held.take_due(Instant::now());
+        assert_eq!(told.len(), 1);
+        assert_eq!(told[0].title, "sonarr recovered");
+        assert!(Instant::now() >= start + RECOVERY_SETTLE);
+        assert!(held.take_due(Instant::now()).is_empty());
+    }
 
     fn change(verdict: Verdict, initial: bool) -> ServiceChange {
         ServiceChange {
@@ -177,10 +268,11 @@ mod tests {
     fn what_was_known_before_a_reconnection_is_kept() {
         let notifier = Notifier::disabled();
         let mut known = HashMap::new();
-        tell(&notifier, &mut known, change(Verdict::Healthy, true));
+        let _ = tell(&notifier, &mut known, change(Verdict::Healthy, true));
         assert_eq!(known["bazarr"], Verdict::Healthy);
         // The stream reopens: the opening state is compared with what was known.
-        tell(&notifier, &mut known, change(Verdict::ExitedError, true));
+        let told = tell(&notifier, &mut known, change(Verdict::ExitedError, true));
+        assert_eq!(told.map(|e| e.kind), Some(EventKind::ExitedError));
         assert_eq!(known["bazarr"], Verdict::ExitedError);
     }
 }

@@ -206,6 +206,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     )?;
 
     let shutdown = CancellationToken::new();
+    gateway_cmd::speak_first(&gateway, &shutdown);
     let mcp_app = server::router(
         tools,
         HostPolicy::new(&[]),

@@ -439,6 +439,20 @@ fn start_notifier(gateway: &Arc<Gateway>, file: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What the gateway does unasked, until `shutdown`: it follows the stack's
+/// service events for the notifications and auto-heal (which acts only while
+/// the policy has an `autoheal:` section), and checks the host. Started by
+/// `gateway` and by `all` alike.
+pub fn speak_first(gateway: &Arc<Gateway>, shutdown: &CancellationToken) {
+    let notifier = gateway
+        .notifier()
+        .cloned()
+        .unwrap_or_else(Notifier::disabled);
+    let healer = AutoHealer::start(gateway.clone(), notifier.clone(), shutdown.clone());
+    host_watch::spawn(notifier.clone(), shutdown.clone());
+    service_watch::spawn(gateway.clone(), notifier, healer, shutdown.clone());
+}
+
 async fn serve(
     paths: Paths,
     audit: &AuditArgs,
@@ -450,15 +464,7 @@ async fn serve(
     let (gateway, tokens) = open(&paths)?;
     let head_shipper = HeadShipper::start(&gateway, head_shipping);
     let shutdown = CancellationToken::new();
-    // The stack's service events feed the notifications and auto-heal (which
-    // acts only while the policy has an `autoheal:` section).
-    let notifier = gateway
-        .notifier()
-        .cloned()
-        .unwrap_or_else(Notifier::disabled);
-    let healer = AutoHealer::start(gateway.clone(), notifier.clone(), shutdown.clone());
-    host_watch::spawn(notifier.clone(), shutdown.clone());
-    service_watch::spawn(gateway.clone(), notifier, healer, shutdown.clone());
+    speak_first(&gateway, &shutdown);
     let app = api::router(AppState {
         gateway: gateway.clone(),
         tokens,
@@ -512,10 +518,11 @@ pub fn policy_check(registry: &Path, policy: &Path) -> anyhow::Result<()> {
         for warning in &notify_config.warnings {
             println!("warning: {warning}");
         }
+        let count = notify_config.targets.len();
         println!(
-            "ok: {}: {} notification targets",
+            "ok: {}: {count} notification target{}",
             notify.display(),
-            notify_config.targets.len()
+            if count == 1 { "" } else { "s" }
         );
     }
     println!(

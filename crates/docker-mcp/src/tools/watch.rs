@@ -238,6 +238,9 @@ fn summary(tools: &DockerTools, service: &ServiceState) -> String {
         Verdict::Stopped => format!("{name} is stopped."),
         Verdict::Starting => format!("{name} is starting; its healthcheck has not decided yet."),
         Verdict::Finished => format!("{name} ran and finished."),
-        Verdict::Healthy => format!("{name} is running and healthy."),
+        Verdict::Healthy if service.health.is_some() => {
+            format!("{name} is running and healthy.")
+        }
+        Verdict::Healthy => format!("{name} is running."),
     }
 }

@@ -641,27 +641,45 @@ fn resolve_target(def: &TargetDef, warnings: &mut Vec<String>) -> Result<Target,
 
 /// An http(s) URL with a host; https only where this build has TLS.
 fn http_url(text: &str) -> Result<reqwest::Url, String> {
+    // Errors quote the URL as written, but never a password in it: they go to
+    // the log and to whoever runs `policy check`.
+    let shown = without_userinfo(text.trim());
     let url = reqwest::Url::parse(text.trim()).map_err(|e| {
         format!(
-            "{text:?} is not a URL ({e}); give e.g. http://gotify.lan or https://ntfy.sh/my-topic"
+            "{shown:?} is not a URL ({e}); give e.g. http://gotify.lan or https://ntfy.sh/my-topic"
         )
     })?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!(
+            "{shown:?} holds credentials: put the token in a file and name it with token_file"
+        ));
+    }
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
         return Err(format!(
-            "{text:?} must be an http:// or https:// URL with a host"
+            "{shown:?} must be an http:// or https:// URL with a host"
         ));
     }
     if url.scheme() == "https" && !cfg!(feature = "https") {
         return Err(format!(
-            "{text:?}: this build of the gateway has no TLS; use an http:// address on your network, or build with `--features gateway/https`"
-        ));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(format!(
-            "{text:?} holds credentials: put the token in a file and name it with token_file"
+            "{shown:?}: this build of the gateway has no TLS; use an http:// address on your network, or build with `--features gateway/https`"
         ));
     }
     Ok(url)
+}
+
+/// `text` with whatever stands between `scheme://` and an `@` before the path
+/// masked (`http://me:secret@host/x` -> `http://***@host/x`).
+fn without_userinfo(text: &str) -> String {
+    let Some(start) = text.find("://").map(|i| i + 3) else {
+        return text.to_owned();
+    };
+    let authority_end = text[start..]
+        .find(['/', '?', '#'])
+        .map_or(text.len(), |i| start + i);
+    match text[start..authority_end].rfind('@') {
+        Some(at) => format!("{}***{}", &text[..start], &text[start + at..]),
+        None => text.to_owned(),
+    }
 }
 
 fn clear_text_warning(url: &reqwest::Url, secret: bool, what: &str, warnings: &mut Vec<String>) {

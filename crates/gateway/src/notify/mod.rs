@@ -340,6 +340,11 @@ impl Notifier {
         let now = std::time::Instant::now();
         let mut state = self.lock();
         state.sync_workers(inner, &config);
+        // Without a target nothing is sent, so nothing is remembered as sent
+        // either: a target added later still hears of an alert that is open.
+        if state.workers.is_empty() {
+            return;
+        }
         if let Err(reason) = state.filter.admit(&config, &event, now) {
             tracing::debug!(kind = event.kind.as_str(), service = ?event.service, reason, "notification not sent");
             inner
@@ -350,9 +355,6 @@ impl Notifier {
                     reason: reason.to_owned(),
                 })
                 .inc();
-            return;
-        }
-        if state.workers.is_empty() {
             return;
         }
         let redactor = (inner.redactor)();

@@ -131,6 +131,21 @@ fn host_checks_are_on_by_default_and_can_be_set_or_turned_off() {
 }
 
 #[test]
+fn a_password_in_a_url_is_refused_without_being_repeated() {
+    for url in [
+        "http://me:hunter2@hooks.lan/x",
+        "http://me:hunter2@bad host/x",
+        "ftp://me:hunter2@hooks.lan/x",
+    ] {
+        let error = parse(&format!("targets:\n  - webhook: {{ url: \"{url}\" }}\n"))
+            .expect_err(url)
+            .to_string();
+        assert!(!error.contains("hunter2"), "{error}");
+        assert!(error.contains("***@"), "{error}");
+    }
+}
+
+#[test]
 fn bad_files_are_refused_with_the_line_and_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
     let token = secret_file(&dir, "token", "t");

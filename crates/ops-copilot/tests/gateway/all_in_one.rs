@@ -8,6 +8,7 @@ use serde_json::json;
 use test_support::{Process, Stack, free_port, http_client};
 
 use crate::support::bin_command;
+use crate::webhook::Webhook;
 
 fn start(
     stack: &Stack,
@@ -48,7 +49,7 @@ fn answers_ok(status: StatusCode) -> bool {
     status == StatusCode::OK
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_runs_both_planes_and_docker_mcp_answers_only_the_gateway() {
     let stack = Stack::arr("all");
     stack.up(&["sonarr"]);
@@ -84,6 +85,31 @@ async fn all_runs_both_planes_and_docker_mcp_answers_only_the_gateway() {
     assert_eq!(reply.status(), StatusCode::OK);
     let body: serde_json::Value = reply.json().await.unwrap();
     assert_eq!(body["result"]["project"], stack.project(), "{body}");
+
+    // It speaks first too: notify.yaml, added next to the policy `all` wrote, is
+    // taken at once; a service that exits with an error and a disk over the
+    // threshold are told (docker-mcp's service events reach the gateway in-process).
+    let hook = Webhook::start().await;
+    std::fs::write(
+        data.join("config/notify.yaml"),
+        format!(
+            "host: {{ disk_percent: 1, temperature_celsius: off }}\ntargets:\n  - webhook: {{ url: {:?} }}\n",
+            hook.url
+        ),
+    )
+    .unwrap();
+    hook.wait_for("host_disk", None, Duration::from_secs(90))
+        .await;
+    stack.up(&["recyclarr"]);
+    let exited = hook
+        .wait_for("exited_error", Some("recyclarr"), Duration::from_secs(60))
+        .await;
+    assert!(
+        exited["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("exit code 3")),
+        "{exited:#}"
+    );
 
     // The web app is up, with a sign-in made on first start.
     assert!(

@@ -148,6 +148,13 @@ async fn autoheal_mends_what_a_restart_mends_gives_up_on_the_rest_and_never_rest
     assert_eq!(hook.count("gave_up", "broken"), 1);
     assert_eq!(hook.count("crash_loop", "crashloop"), 1);
 
+    // The limits hold across a restart of the gateway: auto-heal reads its
+    // restarts of the window back from the audit log, so `broken`, still
+    // unhealthy, is not restarted again.
+    env.restart_gateway().await;
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert_eq!(heals(&env, "broken").await.len(), MAX_ATTEMPTS);
+
     // The deliveries are visible to an admin, and to nobody else.
     let deliveries = env.get(ADMIN, "/notifications").await;
     let deliveries = deliveries.expect(200)["deliveries"].clone();

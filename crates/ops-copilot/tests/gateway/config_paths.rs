@@ -208,5 +208,8 @@ fn a_bad_notify_yaml_is_refused_with_its_line_by_policy_check_and_the_gateway() 
     let checked = run_in(dir.path(), &["policy", "check", "--data-dir", data_arg]);
     let text = output_text(&checked);
     assert!(checked.status.success(), "{text}");
-    assert!(text.contains("1 notification targets"), "{text}");
+    assert!(
+        text.contains(": 1 notification target") && !text.contains("1 notification targets"),
+        "{text}"
+    );
 }
