@@ -536,11 +536,13 @@ fn reads(config: &crate::config::Config) -> Vec<String> {
 
 async fn health(State(state): State<AppState>) -> Response {
     let config = state.gateway.config();
+    // The policy's files first, then notify.yaml: each keeps its last good version.
     let refused_edit = state
         .gateway
         .config_handle()
         .last_error()
-        .map(|e| e.to_string());
+        .map(|e| e.to_string())
+        .or_else(|| state.gateway.notifier().and_then(|n| n.refused_edit()));
     Json(json!({
         "status": "ok",
         "config_version": config.version,

@@ -424,6 +424,7 @@ fn start_notifier(gateway: &Arc<Gateway>, file: &Path) -> anyhow::Result<()> {
     // Weak: the gateway holds the notifier, which must not keep the gateway alive.
     let weak = Arc::downgrade(gateway);
     let fallback = Arc::new(redact::Redactor::new(&[])?);
+    let refused = handle.clone();
     let notifier = Notifier::start(
         move || handle.current(),
         move || {
@@ -433,6 +434,7 @@ fn start_notifier(gateway: &Arc<Gateway>, file: &Path) -> anyhow::Result<()> {
         },
         gateway.metrics().notify(),
     );
+    notifier.report_refused_edits(move || refused.last_error().map(|e| e.to_string()));
     if gateway.attach_notifier(notifier).is_err() {
         anyhow::bail!("a notifier was already attached");
     }

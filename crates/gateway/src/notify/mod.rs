@@ -177,6 +177,7 @@ pub const MAX_MESSAGE_BYTES: usize = 2048;
 
 type ConfigSource = Box<dyn Fn() -> Arc<NotifyConfig> + Send + Sync>;
 type RedactorSource = Box<dyn Fn() -> Arc<Redactor> + Send + Sync>;
+type RefusedSource = Box<dyn Fn() -> Option<String> + Send + Sync>;
 
 /// Sends notifications; cheap to clone (one shared state).
 #[derive(Clone)]
@@ -186,6 +187,8 @@ pub struct Notifier {
 
 struct Inner {
     config: ConfigSource,
+    /// Why the last edit of notify.yaml was refused, when it was (for `/health`).
+    refused_edit: std::sync::OnceLock<RefusedSource>,
     redactor: RedactorSource,
     tuning: Tuning,
     shared: Arc<Shared>,
@@ -277,6 +280,7 @@ impl Notifier {
         let notifier = Self {
             inner: Arc::new(Inner {
                 config: Box::new(config),
+                refused_edit: std::sync::OnceLock::new(),
                 redactor: Box::new(redactor),
                 tuning,
                 shared,
@@ -413,6 +417,20 @@ impl Notifier {
                 });
             }
         }
+    }
+
+    /// Says where to learn why an edit of notify.yaml was refused (the last
+    /// good version stays in force meanwhile); set once.
+    pub fn report_refused_edits(
+        &self,
+        source: impl Fn() -> Option<String> + Send + Sync + 'static,
+    ) {
+        let _ = self.inner.refused_edit.set(Box::new(source));
+    }
+
+    /// Why the last edit of notify.yaml was refused, if it was.
+    pub fn refused_edit(&self) -> Option<String> {
+        self.inner.refused_edit.get().and_then(|source| source())
     }
 
     /// The configuration in force (the host checks read their thresholds here).

@@ -108,4 +108,32 @@ async fn service_trouble_and_waiting_approvals_reach_the_webhook_with_links() {
         .filter(|e| e["event"] == "host_disk")
         .count();
     assert_eq!(disks, 1, "{:#?}", hook.received());
+
+    // A bad edit of notify.yaml is refused and said by /health (the last good
+    // version stays in force); the gateway goes on answering.
+    std::fs::write(
+        env.dir.join("config/notify.yaml"),
+        "targets:\n  - webhok: { url: http://hooks.lan/x }\n",
+    )
+    .unwrap();
+    let refused = test_support::wait_for(
+        "/health to say notify.yaml's edit was refused",
+        Duration::from_secs(30),
+        || async {
+            let health = env.health().await;
+            health["refused_config_change"]
+                .as_str()
+                .filter(|t| t.contains("notify.yaml:2"))
+                .map(str::to_owned)
+                .ok_or_else(|| health.to_string())
+        },
+    )
+    .await;
+    assert!(refused.contains("webhok"), "{refused}");
+    let listed = env.get(ADMIN, "/notifications").await;
+    assert_eq!(
+        listed.expect(200)["enabled"],
+        true,
+        "the last good one stays"
+    );
 }
