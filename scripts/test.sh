@@ -5,7 +5,8 @@
 #   1. installs what is missing (as root, with apt-get): busybox-static, docker-registry,
 #      the compose tool, curl, e2fsprogs, python3-venv, chromium + chromium-driver,
 #      mosquitto + mosquitto-clients; without root it says what to install and fails
-#   2. checks that the Docker Engine answers (`docker info`); fails loudly if not, never skips
+#   2. checks that the Docker Engine answers (`docker info`); starts a local one that is
+#      installed but stopped (as root); fails loudly if it still does not, never skips
 #   3. creates .venv (Python) with the MCP SDK 2.x and pytest, and axe-core (PyPI's
 #      axe-selenium-python ships axe.min.js; its path goes to the browser tests in
 #      OPS_TEST_AXE_JS)
@@ -111,8 +112,30 @@ install_missing() {
 }
 
 # --- 2. Docker Engine ----------------------------------------------------------------
+# A local Engine that is installed but not running (a machine booted without its
+# service, or a daemon that stopped) is started when this runs as root; anything else
+# that keeps `docker info` from answering fails loudly: the tests are never skipped.
+start_local_docker() {
+    [ "$(id -u)" = 0 ] && [ -z "${DOCKER_HOST:-}" ] && command -v dockerd >/dev/null 2>&1 || return 1
+    say "the Docker Engine is not running; starting it"
+    if ! service docker start >/dev/null 2>&1; then
+        local log=/var/log/ops-copilot-dockerd.log
+        say "'service docker start' failed; starting dockerd directly (log: $log)"
+        nohup dockerd >>"$log" 2>&1 </dev/null &
+    fi
+    local waited=0
+    while ! docker info >/dev/null 2>&1; do
+        [ "$waited" -ge 60 ] && return 1
+        sleep 1
+        waited=$((waited + 1))
+    done
+    say "the Docker Engine answers (after ${waited} s)"
+}
+
 check_docker() {
     local err
+    docker info >/dev/null 2>&1 && return 0
+    start_local_docker || true
     if ! err="$(docker info 2>&1 >/dev/null)"; then
         loud_error "THE DOCKER ENGINE IS NOT REACHABLE: \`docker info\` failed." \
             "The integration tests need a running Docker Engine; they are never skipped." \
