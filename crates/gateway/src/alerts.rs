@@ -61,10 +61,17 @@ pub fn approval_waiting(approval: &Approval) -> Event {
         .get("service")
         .and_then(Value::as_str)
         .map(str::to_owned);
+    let on_host = approval
+        .args
+        .get(crate::config::HOST_ARG)
+        .and_then(Value::as_str)
+        .map(|host| format!(" on {host}"))
+        .unwrap_or_default();
     let target = service
         .as_deref()
         .map(|s| format!(" {s}"))
-        .unwrap_or_default();
+        .unwrap_or_default()
+        + &on_host;
     let minutes = approval
         .expires_at_ms
         .saturating_sub(approval.created_at_ms)

@@ -88,6 +88,7 @@ pub fn router(state: AppState) -> Router {
         .route("/approvals/{id}/deny", post(deny))
         .route("/audit", get(list_audit))
         .route("/notifications", get(list_notifications))
+        .route("/hosts", get(list_hosts))
         .nest_service("/mcp", mcp)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
@@ -295,7 +296,7 @@ async fn list_approvals(
             let items: Vec<Value> = pending
                 .into_iter()
                 .map(|a| {
-                    let can_decide = decision::may_approve(&config, &principal.role, &a.tool);
+                    let can_decide = decision::may_approve_request(&config, &principal.role, &a);
                     let mut value = serde_json::to_value(&a).unwrap_or(Value::Null);
                     value["can_approve"] = json!(can_decide);
                     value
@@ -492,6 +493,26 @@ async fn list_audit(
 /// newest first, for the roles that see every principal's audit records (those
 /// that may approve everything: admins); refused for the others. Not audited,
 /// like the other reads.
+/// `GET /hosts`: the Docker hosts the caller's role may use, sorted by name;
+/// empty for the guide's single host.
+async fn list_hosts(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
+) -> Response {
+    let principal = match acting_principal(&state, &principal, &headers) {
+        Ok(principal) => principal,
+        Err(refusal) => return refusal_response(refusal),
+    };
+    let config = state.gateway.config();
+    Json(
+        config
+            .hosts
+            .listed(config.default_host_service(), &principal.role),
+    )
+    .into_response()
+}
+
 async fn list_notifications(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,

@@ -6,7 +6,7 @@
 //! [`Principal::acting_for`]), never the request body, and does no I/O.
 
 use crate::auth::Principal;
-use crate::config::{AUTOHEAL_TOOL, Config, ToolPolicy};
+use crate::config::{AUTOHEAL_TOOL, Config, Host, ToolPolicy};
 use crate::pipeline::{Refusal, RefusalCode};
 use crate::state::Approval;
 
@@ -40,6 +40,51 @@ pub fn may_call(config: &Config, tool: &ToolPolicy, role: &str) -> Result<(), Re
         ));
     }
     Ok(())
+}
+
+/// Whether `role` may use the call's host (none: the guide's single host): a
+/// host limited to some roles refuses the others, a read-only host refuses
+/// every mutating tool.
+pub fn may_use_host(host: Option<&Host>, tool: &ToolPolicy, role: &str) -> Result<(), Refusal> {
+    let Some(host) = host else {
+        return Ok(());
+    };
+    if !host.admits(role) {
+        return Err(Refusal::new(
+            RefusalCode::NotAuthorized,
+            format!(
+                "Not authorized: host {} is limited to other roles",
+                host.name
+            ),
+        ));
+    }
+    if host.read_only && tool.mutating {
+        return Err(Refusal::new(
+            RefusalCode::NotAuthorized,
+            format!(
+                "Not authorized: host {} is read-only, so {} is refused there",
+                host.name, tool.name
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `role` may approve this request: the tool (`can_approve`) and the
+/// host it is for.
+pub fn may_approve_request(config: &Config, role: &str, approval: &Approval) -> bool {
+    may_approve(config, role, &approval.tool) && host_admits(config, approval, role)
+}
+
+/// Whether the request's host lets `role` in. A request whose tool or host is
+/// gone is left to the re-check that refuses running it (`policy_changed`).
+fn host_admits(config: &Config, approval: &Approval, role: &str) -> bool {
+    let Some(tool) = config.tools.get(&approval.tool) else {
+        return true;
+    };
+    config.route(tool, &approval.args).map_or(true, |route| {
+        route.host.is_none_or(|host| host.admits(role))
+    })
 }
 
 /// Whether `role` may approve calls of `tool` (`can_approve`).
@@ -97,7 +142,7 @@ pub fn may_decide_approve(
     approver: &Principal,
     approval: &Approval,
 ) -> Result<(), Refusal> {
-    if may_approve(config, &approver.role, &approval.tool) {
+    if may_approve_request(config, &approver.role, approval) {
         return Ok(());
     }
     Err(Refusal::new(
@@ -109,7 +154,7 @@ pub fn may_decide_approve(
 /// `POST /approvals/{id}/deny`: the requester may withdraw its own request;
 /// anyone else needs the right to approve it.
 pub fn may_deny(config: &Config, decider: &Principal, approval: &Approval) -> Result<(), Refusal> {
-    if is_requester(decider, approval) || may_approve(config, &decider.role, &approval.tool) {
+    if is_requester(decider, approval) || may_approve_request(config, &decider.role, approval) {
         return Ok(());
     }
     Err(Refusal::new(
@@ -131,7 +176,7 @@ pub fn is_requester(principal: &Principal, approval: &Approval) -> bool {
 /// Which pending approvals `principal` sees: its own (a person's own, when it
 /// acts for one with an asserted role) and those it may decide on.
 pub fn sees_approval(config: &Config, principal: &Principal, approval: &Approval) -> bool {
-    is_requester(principal, approval) || may_approve(config, &principal.role, &approval.tool)
+    is_requester(principal, approval) || may_approve_request(config, &principal.role, approval)
 }
 
 /// What a principal may do with one tool, for `GET /capabilities`: a face

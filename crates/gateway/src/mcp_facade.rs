@@ -107,8 +107,9 @@ impl ServerHandler for GatewayMcp {
             .values()
             .filter(|tool| decision::may_call(&config, tool, &principal.role).is_ok())
             .map(|tool| {
-                let schema: JsonObject = match &tool.schema {
-                    Value::Object(map) => map.clone(),
+                let schema: JsonObject = match config.hosts.advertised_schema(tool, &principal.role)
+                {
+                    Value::Object(map) => map,
                     _ => JsonObject::new(),
                 };
                 Tool::new(tool.name.clone(), tool.summary.clone(), Arc::new(schema))

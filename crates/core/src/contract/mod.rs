@@ -10,12 +10,14 @@
 //! - [`log_stream`]: a followed log, one event per line, between every plane;
 //! - [`service_events`]: a stack's services as they change, docker-mcp to the gateway;
 //! - [`updates`]: `compose_updates`' answer: newer images in the registry, by digest;
+//! - [`hosts`]: `GET /hosts`' answer and the `host` argument (several Docker hosts);
 //! - [`rules`]: service names, log tails, `X-On-Behalf-Of`, approval ids;
 //! - [`ids`]: unguessable ids, failing closed when the OS has no randomness.
 
 pub mod audit_query;
 pub mod call;
 pub mod diagnosis;
+pub mod hosts;
 pub mod ids;
 pub mod log_stream;
 pub mod refusal;
@@ -27,6 +29,7 @@ pub mod updates;
 pub use audit_query::AuditQuery;
 pub use call::{ChatToolReply, ChatToolRequest, Executed, NeedApproval};
 pub use diagnosis::{Diagnosis, Verdict, exit_code_meaning};
+pub use hosts::{HostInfo, Hosts};
 pub use log_stream::LogEvent;
 pub use refusal::{Refusal, RefusalCode};
 pub use stats::{ContainerStats, StackStats};

@@ -7,6 +7,7 @@
 //! schema, and a mutating tool always needs approval.
 
 pub mod autoheal;
+pub mod hosts;
 pub mod policy;
 pub mod registry;
 mod reload;
@@ -20,6 +21,7 @@ use serde_saphyr::Spanned;
 use sha2::{Digest, Sha256};
 
 pub use autoheal::{AUTOHEAL_TOOL, AutohealPolicy};
+pub use hosts::{HOST_ARG, Host, Hosts, Route};
 pub use policy::{Defaults, Guards, RoleDef};
 pub use registry::{ApprovalMode, Auth, CooldownKey, ServiceDef, Transport};
 pub use reload::ConfigHandle;
@@ -76,6 +78,8 @@ pub struct Config {
     pub locked_compose_file: Option<String>,
     /// Restarts the gateway makes by itself, when the policy has the section.
     pub autoheal: Option<AutohealPolicy>,
+    /// The Docker hosts; empty for the guide's single host.
+    pub hosts: Hosts,
     pub warnings: Vec<String>,
 }
 
@@ -339,6 +343,33 @@ impl Config {
             }
         };
 
+        let (no_entries, no_rules) = (BTreeMap::new(), BTreeMap::new());
+        let hosts = hosts::Hosts::resolve(
+            registry_file
+                .hosts
+                .as_ref()
+                .map_or(&no_entries, |h| &h.value),
+            policy_file.hosts.as_ref().map_or(&no_rules, |h| &h.value),
+            |service| registry_file.services.contains_key(service),
+            |role| roles.contains_key(role),
+        )
+        .map_err(|fault| match fault.file {
+            hosts::FaultIn::Registry => {
+                let line = registry_file
+                    .hosts
+                    .as_ref()
+                    .map_or(0, |h| h.referenced.line());
+                at(&registry, line, fault.reason)
+            }
+            hosts::FaultIn::Policy => {
+                let line = policy_file
+                    .hosts
+                    .as_ref()
+                    .map_or(0, |h| h.referenced.line());
+                at(&policy, line, fault.reason)
+            }
+        })?;
+
         let mut digest = Sha256::new();
         digest.update(registry.text.as_bytes());
         digest.update([0u8]);
@@ -358,8 +389,23 @@ impl Config {
             guards: policy_file.guards,
             locked_compose_file: locked_files.pop(),
             autoheal,
+            hosts,
             warnings,
         })
+    }
+
+    /// Where a call goes (see [`Hosts::route`]).
+    pub fn route<'c>(&'c self, tool: &'c ToolPolicy, args: &Value) -> Result<Route<'c>, String> {
+        self.hosts.route(tool, args)
+    }
+
+    /// The service a call without `host` goes to: compose_ps's (the stack's own
+    /// docker-mcp), else the first tool's.
+    pub fn default_host_service(&self) -> Option<&str> {
+        self.tools
+            .get("compose_ps")
+            .or_else(|| self.tools.values().next())
+            .map(|tool| tool.service.as_str())
     }
 
     /// Whether `role` may approve `tool`.

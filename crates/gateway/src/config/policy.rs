@@ -20,6 +20,9 @@ pub struct PolicyFile {
     /// Off when absent (see [`super::autoheal`]).
     #[serde(default)]
     pub autoheal: Option<Spanned<super::autoheal::AutohealPolicy>>,
+    /// Rules per host (see [`super::hosts`]).
+    #[serde(default)]
+    pub hosts: Option<Spanned<BTreeMap<String, super::hosts::HostRules>>>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

@@ -12,6 +12,9 @@ use serde_saphyr::Spanned;
 pub struct RegistryFile {
     pub services: BTreeMap<String, Spanned<ServiceDef>>,
     pub tools: BTreeMap<String, Spanned<ToolDef>>,
+    /// Several Docker hosts, each one of the services (see [`super::hosts`]).
+    #[serde(default)]
+    pub hosts: Option<Spanned<BTreeMap<String, super::hosts::HostEntry>>>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

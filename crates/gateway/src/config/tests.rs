@@ -251,3 +251,100 @@ fn a_tool_may_wait_longer_than_the_default_within_bounds() {
         );
     }
 }
+
+/// The guide's registry with a second docker-mcp and a `hosts:` section.
+fn with_hosts(hosts: &str) -> String {
+    REGISTRY.replacen(
+        "services:\n",
+        "services:\n  docker-mcp-nas:\n    base_url: http://nas:8080\n    transport: http\n    auth: none\n",
+        1,
+    ) + "\nhosts:\n"
+        + hosts
+}
+
+#[test]
+fn hosts_are_services_and_their_rules_name_known_hosts_and_roles() {
+    let two = with_hosts("  pi: { service: docker-mcp }\n  nas: { service: docker-mcp-nas }\n");
+    let policy = format!("{POLICY}\nhosts:\n  nas: {{ read_only: true, roles: [admin] }}\n");
+    let config = parse(&two, &policy).unwrap();
+    let names: Vec<&str> = config.hosts.iter().map(|h| h.name.as_str()).collect();
+    assert_eq!(names, ["nas", "pi"]);
+    let nas = config.hosts.get("nas").unwrap();
+    assert!(nas.read_only && nas.admits("admin") && !nas.admits("standard"));
+    assert!(!config.hosts.get("pi").unwrap().read_only);
+    let listed = config.hosts.listed(config.default_host_service(), "admin");
+    assert_eq!(
+        serde_json::to_value(&listed).unwrap(),
+        serde_json::json!({"hosts": [
+            {"name": "nas", "default": false, "read_only": true},
+            {"name": "pi", "default": true, "read_only": false},
+        ]})
+    );
+    assert_eq!(
+        config
+            .hosts
+            .listed(config.default_host_service(), "standard")
+            .hosts
+            .len(),
+        1,
+        "a host limited to admins is not listed to others"
+    );
+    // The advertised schema offers the hosts; the tool's own schema is unchanged.
+    let ps = &config.tools["compose_ps"];
+    let shown = config.hosts.advertised_schema(ps, "admin");
+    assert_eq!(
+        shown["properties"]["host"]["enum"],
+        serde_json::json!(["nas", "pi"])
+    );
+    assert!(ps.schema["properties"].get("host").is_none());
+
+    for (registry, policy, file, said) in [
+        (
+            with_hosts("  pi: { service: nope }\n"),
+            POLICY.to_owned(),
+            "tool_registry.yaml",
+            "hosts.pi: unknown service \"nope\"",
+        ),
+        (
+            with_hosts("  pi: { service: docker-mcp }\n  pi2: { service: docker-mcp }\n"),
+            POLICY.to_owned(),
+            "tool_registry.yaml",
+            "already serves host pi",
+        ),
+        (
+            with_hosts("  \"my host\": { service: docker-mcp }\n"),
+            POLICY.to_owned(),
+            "tool_registry.yaml",
+            "a host name is",
+        ),
+        (
+            with_hosts("  pi: { service: docker-mcp, sevrice: x }\n"),
+            POLICY.to_owned(),
+            "tool_registry.yaml",
+            "sevrice",
+        ),
+        (
+            two.clone(),
+            format!("{POLICY}\nhosts:\n  attic: {{ read_only: true }}\n"),
+            "policy.yaml",
+            "hosts.attic: no such host",
+        ),
+        (
+            two.clone(),
+            format!("{POLICY}\nhosts:\n  nas: {{ roles: [root] }}\n"),
+            "policy.yaml",
+            "role \"root\" is not defined",
+        ),
+        (
+            two.clone(),
+            format!("{POLICY}\nhosts:\n  nas: {{ readonly: true }}\n"),
+            "policy.yaml",
+            "readonly",
+        ),
+    ] {
+        let error = parse(&registry, &policy).unwrap_err();
+        assert_eq!(error.file, file, "{error}");
+        assert!(error.reason.contains(said), "{error} should say {said}");
+        assert!(error.line.is_some(), "{error} has a line");
+    }
+}

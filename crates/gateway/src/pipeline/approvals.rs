@@ -115,14 +115,19 @@ impl Gateway {
             );
             return self.refuse(config, record, refusal, started).await;
         };
-        if let Err(detail) = validate(tool, &approval.args) {
-            let refusal = Refusal::new(
-                RefusalCode::PolicyChanged,
-                format!("the arguments no longer pass the policy: {detail}"),
-            );
-            return self.refuse(config, record, refusal, started).await;
-        }
-        if let Err(refusal) = decision::may_call(config, tool, &approval.role) {
+        let route = match validate(config, tool, &approval.args) {
+            Ok(route) => route,
+            Err(detail) => {
+                let refusal = Refusal::new(
+                    RefusalCode::PolicyChanged,
+                    format!("the arguments no longer pass the policy: {detail}"),
+                );
+                return self.refuse(config, record, refusal, started).await;
+            }
+        };
+        if let Err(refusal) = decision::may_call(config, tool, &approval.role)
+            .and_then(|()| decision::may_use_host(route.host, tool, &approval.role))
+        {
             return self.refuse(config, record, refusal, started).await;
         }
         record.reason = Some(approval_reason(

@@ -54,7 +54,7 @@ impl Gateway {
         // An approved call checks the cooldown where it runs, under its lock; any
         // other call is told now, before an approval is requested for nothing.
         if !request.approved
-            && let Err(refusal) = self.check_cooldown(tool, &request.args)
+            && let Err(refusal) = self.check_cooldown(&config, tool, &request.args)
         {
             return self.refuse(&config, record, refusal, started).await;
         }
@@ -94,7 +94,7 @@ impl Gateway {
             // Nothing to consume: a request, told of a running cooldown now (a call
             // without `approved` was told above).
             if request.approved
-                && let Err(refusal) = self.check_cooldown(tool, &request.args)
+                && let Err(refusal) = self.check_cooldown(&config, tool, &request.args)
             {
                 return self.refuse(&config, record, refusal, started).await;
             }
@@ -170,12 +170,21 @@ pub(super) fn admit<'c>(
     let Some(tool) = config.tools.get(&request.tool) else {
         return Err(Refusal::new(RefusalCode::UnknownTool, "Unknown tool"));
     };
-    validate(tool, &request.args)
+    let route = validate(config, tool, &request.args)
         .map_err(|detail| Refusal::new(RefusalCode::BadArgs, format!("Bad args: {detail}")))?;
     decision::may_call(config, tool, &acting.role)?;
+    decision::may_use_host(route.host, tool, &acting.role)?;
     Ok((acting, tool))
 }
 
-pub(super) fn validate(tool: &ToolPolicy, args: &Value) -> Result<(), String> {
-    ops_core::schema::check(&tool.validator, args)
+/// The call's host (the gateway's `host` argument), then the rest of the
+/// arguments against the tool's schema; where the call goes.
+pub(super) fn validate<'c>(
+    config: &'c Config,
+    tool: &'c ToolPolicy,
+    args: &Value,
+) -> Result<crate::config::Route<'c>, String> {
+    let route = config.route(tool, args)?;
+    ops_core::schema::check(&tool.validator, &config.hosts.tool_args(args))?;
+    Ok(route)
 }

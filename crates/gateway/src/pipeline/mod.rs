@@ -277,4 +277,6 @@ impl Gateway {
 }
 
 #[cfg(test)]
+mod hosts_tests;
+#[cfg(test)]
 mod tests;

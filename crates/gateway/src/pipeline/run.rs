@@ -40,7 +40,7 @@ impl Gateway {
         approval: Option<UseApproval<'_>>,
     ) -> Reply {
         let _lock = if tool.mutating {
-            let target = Target::of(args);
+            let target = Target::of(host_of(config, tool, args), args);
             let described = target.to_string();
             match self.locks.claim(target) {
                 Some(lock) => Some(lock),
@@ -58,7 +58,7 @@ impl Gateway {
             None
         };
         if (tool.mutating || approval.is_some())
-            && let Err(refusal) = self.check_cooldown(tool, args)
+            && let Err(refusal) = self.check_cooldown(config, tool, args)
         {
             return self.refuse(config, record, refusal, started).await;
         }
@@ -122,10 +122,17 @@ impl Gateway {
                 ));
             }
         }
-        let Some(upstream) = self.upstreams(config).get(&tool.service) else {
+        let service = match config.route(tool, args) {
+            Ok(route) => route.service,
+            Err(detail) => {
+                let refusal = Refusal::new(RefusalCode::BadArgs, format!("Bad args: {detail}"));
+                return self.fail(config, record, refusal, started).await;
+            }
+        };
+        let Some(upstream) = self.upstreams(config).get(service) else {
             let refusal = Refusal::new(
                 RefusalCode::McpUnavailable,
-                format!("no client for service {}", tool.service),
+                format!("no client for service {service}"),
             );
             return self.fail(config, record, refusal, started).await;
         };
@@ -136,10 +143,11 @@ impl Gateway {
             } else {
                 config.defaults.read_timeout_ms
             }));
-        match upstream.call(&tool.function, args, timeout).await {
+        let tool_args = config.hosts.tool_args(args);
+        match upstream.call(&tool.function, &tool_args, timeout).await {
             Ok(result) => {
                 if tool.mutating
-                    && let Some((key, seconds)) = Self::cooldown_key(tool, args)
+                    && let Some((key, seconds)) = Self::cooldown_key(config, tool, args)
                     && let Err(error) = self.state.start_cooldown(&key, now_ms() + seconds * 1000)
                 {
                     tracing::error!(%error, "cannot record the cooldown");
@@ -185,17 +193,32 @@ impl Gateway {
         result
     }
 
-    pub(super) fn cooldown_key(tool: &ToolPolicy, args: &Value) -> Option<(String, u64)> {
+    /// The cooldown's key and length: per tool, per service when keyed so, and
+    /// per host when the registry names hosts.
+    pub(super) fn cooldown_key(
+        config: &Config,
+        tool: &ToolPolicy,
+        args: &Value,
+    ) -> Option<(String, u64)> {
         let cooldown = tool.cooldown?;
         let scope = match cooldown.key {
             CooldownKey::Service => args.get("service").and_then(Value::as_str).unwrap_or("*"),
             CooldownKey::Global => "*",
         };
-        Some((format!("{}:{scope}", tool.name), cooldown.seconds))
+        let key = match host_of(config, tool, args) {
+            Some(host) => format!("{}@{host}:{scope}", tool.name),
+            None => format!("{}:{scope}", tool.name),
+        };
+        Some((key, cooldown.seconds))
     }
 
-    pub(super) fn check_cooldown(&self, tool: &ToolPolicy, args: &Value) -> Result<(), Refusal> {
-        let Some((key, _)) = Self::cooldown_key(tool, args) else {
+    pub(super) fn check_cooldown(
+        &self,
+        config: &Config,
+        tool: &ToolPolicy,
+        args: &Value,
+    ) -> Result<(), Refusal> {
+        let Some((key, _)) = Self::cooldown_key(config, tool, args) else {
             return Ok(());
         };
         let now = now_ms();
@@ -218,6 +241,20 @@ impl Gateway {
             }
         }
     }
+}
+
+/// The name of the host a call runs on (it passed [`super::call::validate`]);
+/// none for the guide's single host.
+pub(super) fn host_of<'c>(
+    config: &'c Config,
+    tool: &'c ToolPolicy,
+    args: &Value,
+) -> Option<&'c str> {
+    config
+        .route(tool, args)
+        .ok()
+        .and_then(|route| route.host)
+        .map(|host| host.name.as_str())
 }
 
 /// What the caller is told of a failed service call, in plain words naming the

@@ -128,16 +128,27 @@ impl Gateway {
             Ok(slot) => slot,
             Err(refusal) => return Err(self.refused(&config, record, refusal, started).await),
         };
-        let Some(upstream) = self.upstreams(&config).get(&tool.service) else {
+        let service = match config.route(tool, &request.args) {
+            Ok(route) => route.service,
+            Err(detail) => {
+                let refusal = Refusal::new(RefusalCode::BadArgs, format!("Bad args: {detail}"));
+                return Err(self.failed(&config, record, refusal, started).await);
+            }
+        };
+        let Some(upstream) = self.upstreams(&config).get(service) else {
             let refusal = Refusal::new(
                 RefusalCode::McpUnavailable,
-                format!("no client for service {}", tool.service),
+                format!("no client for service {service}"),
             );
             return Err(self.failed(&config, record, refusal, started).await);
         };
         let open_timeout = Duration::from_millis(config.defaults.read_timeout_ms);
         let response = match upstream
-            .stream(&tool.function, &request.args, open_timeout)
+            .stream(
+                &tool.function,
+                &config.hosts.tool_args(&request.args),
+                open_timeout,
+            )
             .await
         {
             Ok(response) => response,
