@@ -14,11 +14,25 @@ use crate::state::Approval;
 /// The notification a change calls for, if any: a service that turned bad in
 /// one of the ways people are told of, or one that is well again.
 pub fn service_change(before: Option<Verdict>, change: &ServiceChange) -> Option<Event> {
+    service_change_on(before, change, None)
+}
+
+/// [`service_change`] of a service on one of several hosts: the service is
+/// named with its host ("sonarr on nas"), and the link opens that host's page.
+pub fn service_change_on(
+    before: Option<Verdict>,
+    change: &ServiceChange,
+    host: Option<&str>,
+) -> Option<Event> {
     let before = before?;
     if before == change.verdict {
         return None;
     }
-    let name = &change.service;
+    let service = &change.service;
+    let name = &match host {
+        Some(host) => format!("{service} on {host}"),
+        None => service.clone(),
+    };
     let (kind, title) = match change.verdict {
         Verdict::CrashLoop => (EventKind::CrashLoop, format!("{name} keeps crashing")),
         Verdict::OomKilled => (EventKind::OomKilled, format!("{name} ran out of memory")),
@@ -39,7 +53,10 @@ pub fn service_change(before: Option<Verdict>, change: &ServiceChange) -> Option
         service: Some(name.clone()),
         title,
         message: change.summary.clone(),
-        link: Some(format!("/containers?logs={name}")),
+        link: Some(match host {
+            Some(host) => format!("/containers?host={host}&logs={service}"),
+            None => format!("/containers?logs={service}"),
+        }),
     })
 }
 
@@ -132,6 +149,27 @@ mod tests {
             initial: false,
             autoheal_label: false,
         }
+    }
+
+    #[test]
+    fn a_service_on_one_of_several_hosts_is_named_with_its_host() {
+        let alert = service_change_on(
+            Some(Verdict::Healthy),
+            &change(Verdict::UnhealthyProbe),
+            Some("nas"),
+        )
+        .unwrap();
+        assert_eq!(alert.title, "bazarr on nas is unhealthy");
+        assert_eq!(alert.service.as_deref(), Some("bazarr on nas"));
+        assert_eq!(
+            alert.link.as_deref(),
+            Some("/containers?host=nas&logs=bazarr")
+        );
+        let single = service_change(Some(Verdict::Healthy), &change(Verdict::UnhealthyProbe));
+        assert_eq!(
+            single.unwrap().link.as_deref(),
+            Some("/containers?logs=bazarr")
+        );
     }
 
     #[test]

@@ -583,7 +583,17 @@ async fn ready(State(state): State<AppState>) -> Response {
         .iter()
         .filter_map(|(name, readiness)| readiness.problem(name))
         .collect();
-    let ready = services.iter().all(|(_, readiness)| readiness.is_ready());
+    // Another host being down fails only that host's calls, not the gateway.
+    let config = state.gateway.config();
+    let counts = |service: &str| {
+        config
+            .hosts
+            .serving(service)
+            .is_none_or(|_| Some(service) == config.default_host_service())
+    };
+    let ready = services
+        .iter()
+        .all(|(name, readiness)| readiness.is_ready() || !counts(name));
     let body = json!({
         "status": if ready { "ready" } else { "not_ready" },
         "services": services

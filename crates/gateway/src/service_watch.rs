@@ -6,6 +6,11 @@
 //!
 //! Reconnects with a backoff when the stream breaks; what a service was before
 //! is kept across reconnections, so a change while disconnected is still told.
+//!
+//! With several hosts (`hosts:` in the registry, as it stands at start) it
+//! follows each host's docker-mcp, and every service is named with its host
+//! ("sonarr on nas"); auto-heal watches the default host only, the one its
+//! restarts go to.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -48,21 +53,57 @@ pub fn spawn(
     healer: Arc<AutoHealer>,
     shutdown: CancellationToken,
 ) {
+    let config = gateway.config();
+    if config.hosts.is_empty() {
+        spawn_one(gateway, notifier, Some(healer), None, shutdown);
+        return;
+    }
+    let default = config.default_host_service();
+    for host in config.hosts.iter() {
+        let heals = Some(host.service.as_str()) == default;
+        spawn_one(
+            gateway.clone(),
+            notifier.clone(),
+            heals.then(|| healer.clone()),
+            Some(host.name.clone()),
+            shutdown.clone(),
+        );
+    }
+}
+
+/// One follower: of `host`'s docker-mcp, or of the single host's.
+fn spawn_one(
+    gateway: Arc<Gateway>,
+    notifier: Notifier,
+    healer: Option<Arc<AutoHealer>>,
+    host: Option<String>,
+    shutdown: CancellationToken,
+) {
     tokio::spawn(async move {
         let mut known: HashMap<String, Verdict> = HashMap::new();
         let mut failures = 0usize;
+        let on = host
+            .as_deref()
+            .map(|h| format!(" on {h}"))
+            .unwrap_or_default();
         loop {
+            let follower = Follower {
+                gateway: &gateway,
+                notifier: &notifier,
+                healer: healer.as_deref(),
+                host: host.as_deref(),
+            };
             let followed = tokio::select! {
-                followed = follow(&gateway, &notifier, &healer, &mut known) => followed,
+                followed = follow(&follower, &mut known) => followed,
                 () = shutdown.cancelled() => return,
             };
             match followed {
                 Ok(()) => failures = 0,
                 Err(error) => {
                     if failures == 0 {
-                        tracing::warn!(%error, "service events: not following the stack's services; retrying");
+                        tracing::warn!(%error, "service events: not following the stack's services{on}; retrying");
                     } else {
-                        tracing::debug!(%error, "service events: still not following");
+                        tracing::debug!(%error, "service events: still not following{on}");
                     }
                     failures += 1;
                 }
@@ -76,19 +117,39 @@ pub fn spawn(
     });
 }
 
+/// What one stream tells, and whom.
+struct Follower<'a> {
+    gateway: &'a Gateway,
+    notifier: &'a Notifier,
+    healer: Option<&'a AutoHealer>,
+    /// Named when there are several hosts.
+    host: Option<&'a str>,
+}
+
 /// One stream, from opening to its end.
 async fn follow(
-    gateway: &Gateway,
-    notifier: &Notifier,
-    healer: &AutoHealer,
+    follower: &Follower<'_>,
     known: &mut HashMap<String, Verdict>,
 ) -> Result<(), String> {
+    let Follower {
+        gateway,
+        notifier,
+        healer,
+        host,
+    } = *follower;
     let config = gateway.config();
-    let service = config
-        .tools
-        .get(STACK_TOOL)
-        .map(|tool| tool.service.clone())
-        .ok_or_else(|| format!("no {STACK_TOOL} is registered: nothing to follow"))?;
+    let service = match host {
+        Some(name) => config
+            .hosts
+            .get(name)
+            .map(|host| host.service.clone())
+            .ok_or_else(|| format!("host {name} is no longer in the registry"))?,
+        None => config
+            .tools
+            .get(STACK_TOOL)
+            .map(|tool| tool.service.clone())
+            .ok_or_else(|| format!("no {STACK_TOOL} is registered: nothing to follow"))?,
+    };
     let client = gateway
         .service_client(&config, &service)
         .ok_or_else(|| format!("the service {service} has no client"))?;
@@ -117,10 +178,12 @@ async fn follow(
         for line in split.push(&chunk) {
             match ServiceEvent::parse(&line)? {
                 ServiceEvent::State(change) => {
-                    healer.observe(&change);
+                    if let Some(healer) = healer {
+                        healer.observe(&change);
+                    }
                     let well = matches!(change.verdict, Verdict::Healthy | Verdict::Finished);
                     let service = change.service.clone();
-                    match tell(notifier, known, change) {
+                    match tell(notifier, known, change, host) {
                         Some(event) if event.kind == EventKind::Recovered => {
                             recoveries.hold(service, event, Instant::now());
                         }
@@ -182,9 +245,15 @@ fn tell(
     notifier: &Notifier,
     known: &mut HashMap<String, Verdict>,
     change: ServiceChange,
+    host: Option<&str>,
 ) -> Option<Event> {
+    // Home Assistant's sensor of a service on one of several hosts is "sonarr on nas".
+    let shown = match host {
+        Some(host) => std::borrow::Cow::Owned(format!("{} on {host}", change.service)),
+        None => std::borrow::Cow::Borrowed(change.service.as_str()),
+    };
     notifier.service_state(
-        &change.service,
+        &shown,
         change.running,
         change.health.as_deref().unwrap_or("none"),
     );
@@ -204,7 +273,7 @@ fn tell(
             .or_else(|| known.get(&change.service).copied())
     };
     known.insert(change.service.clone(), change.verdict);
-    alerts::service_change(before, &change)
+    alerts::service_change_on(before, &change, host)
 }
 
 #[cfg(test)]
@@ -268,10 +337,15 @@ mod tests {
     fn what_was_known_before_a_reconnection_is_kept() {
         let notifier = Notifier::disabled();
         let mut known = HashMap::new();
-        let _ = tell(&notifier, &mut known, change(Verdict::Healthy, true));
+        let _ = tell(&notifier, &mut known, change(Verdict::Healthy, true), None);
         assert_eq!(known["bazarr"], Verdict::Healthy);
         // The stream reopens: the opening state is compared with what was known.
-        let told = tell(&notifier, &mut known, change(Verdict::ExitedError, true));
+        let told = tell(
+            &notifier,
+            &mut known,
+            change(Verdict::ExitedError, true),
+            None,
+        );
         assert_eq!(told.map(|e| e.kind), Some(EventKind::ExitedError));
         assert_eq!(known["bazarr"], Verdict::ExitedError);
     }
