@@ -214,3 +214,35 @@ fn log_stream_events_on_the_wire() {
     );
     assert_eq!(RefusalCode::NotAStream.as_str(), "not_a_stream");
 }
+
+#[test]
+fn hosts_on_the_wire() {
+    use ops_core::contract::hosts::{HOST_ARG, is_host_name};
+    use ops_core::contract::{HostInfo, Hosts};
+    let wire = json!({"hosts": [
+        {"name": "nas", "default": false, "read_only": true},
+        {"name": "pi", "default": true, "read_only": false}
+    ]});
+    let hosts: Hosts = serde_json::from_value(wire.clone()).unwrap();
+    assert_eq!(serde_json::to_value(&hosts).unwrap(), wire);
+    assert_eq!(hosts.names(), "nas, pi");
+    assert_eq!(hosts.default_host().map(|h| h.name.as_str()), Some("pi"));
+    assert!(hosts.find("NAS").is_some_and(|h| h.read_only));
+    assert!(hosts.find("pi2").is_none());
+    // No hosts: the single-host files.
+    let none: Hosts = serde_json::from_value(json!({"hosts": []})).unwrap();
+    assert!(none.is_empty());
+    assert_eq!(none.default_host(), None);
+    // A host's own compose file, when there is one; flags default to false.
+    let own: HostInfo =
+        serde_json::from_value(json!({"name": "nas", "compose_file": "/srv/nas.yml"})).unwrap();
+    assert_eq!(own.compose_file.as_deref(), Some("/srv/nas.yml"));
+    assert!(!own.default && !own.read_only);
+    assert_eq!(HOST_ARG, "host");
+    for good in ["pi", "nas", "pi2", "media-box", "n_1"] {
+        assert!(is_host_name(good), "{good}");
+    }
+    for bad in ["", "-pi", "the nas", "nas!", "é", &"x".repeat(33)] {
+        assert!(!is_host_name(bad), "{bad}");
+    }
+}
