@@ -330,9 +330,18 @@ impl SecondEngine {
     fn kill_leftovers(&self) {
         let dir = self.dir.to_string_lossy().into_owned();
         let procs = processes();
+        // Only the Engine's own programs: a client of this Engine (docker-mcp with
+        // `--docker-host unix://DIR/docker.sock`) names the directory too.
+        let engine_program = |cmdline: &str| {
+            let program = cmdline.split_whitespace().next().unwrap_or_default();
+            let name = program.rsplit('/').next().unwrap_or_default();
+            ["dockerd", "containerd", "docker-proxy", "runc"]
+                .iter()
+                .any(|engine| name.starts_with(engine))
+        };
         let mut doomed: Vec<u32> = procs
             .iter()
-            .filter(|p| p.cmdline.contains(&dir))
+            .filter(|p| p.cmdline.contains(&dir) && engine_program(&p.cmdline))
             .map(|p| p.pid)
             .collect();
         let mut i = 0;

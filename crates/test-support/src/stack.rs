@@ -101,8 +101,19 @@ impl Stack {
 
     /// Runs the compose CLI in the project directory; trimmed stdout or an error text.
     pub fn compose(&self, args: &[&str]) -> Result<String, String> {
+        self.compose_on(None, args)
+    }
+
+    /// [`Self::compose`] against the Engine at `docker_host` (e.g. a
+    /// [`crate::SecondEngine`]'s), the machine's when none: the same project,
+    /// file and directory on another host.
+    pub fn compose_on(&self, docker_host: Option<&str>, args: &[&str]) -> Result<String, String> {
         let cli = compose_command();
-        let out = Command::new(&cli[0])
+        let mut command = Command::new(&cli[0]);
+        if let Some(host) = docker_host {
+            command.env("DOCKER_HOST", host);
+        }
+        let out = command
             .args(&cli[1..])
             .args(args)
             .current_dir(&self.dir)

@@ -270,10 +270,17 @@ impl Gateway {
         function: &str,
         error: &UpstreamError,
     ) -> Refusal {
-        let detail = self
-            .redactor(config)
-            .redact_str(&describe(function, error))
-            .into_owned();
+        let mut detail = describe(function, error);
+        // With several hosts, people know a host by its name, not its service's.
+        let service = match error {
+            UpstreamError::Failed { service, .. }
+            | UpstreamError::Unreachable { service, .. }
+            | UpstreamError::Timeout { service, .. } => service,
+        };
+        if let Some(host) = config.hosts.serving(service) {
+            detail = format!("host {}: {detail}", host.name);
+        }
+        let detail = self.redactor(config).redact_str(&detail).into_owned();
         let code = if matches!(error, UpstreamError::Timeout { .. }) {
             RefusalCode::McpTimeout
         } else {

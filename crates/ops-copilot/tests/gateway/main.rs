@@ -13,6 +13,7 @@ mod config_paths;
 mod diagnose;
 mod fail_closed;
 mod faults;
+mod hosts;
 mod limits;
 mod live_logs;
 mod mcp;

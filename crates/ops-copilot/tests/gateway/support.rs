@@ -113,9 +113,14 @@ fn serving(status: StatusCode) -> bool {
 
 impl DockerMcp {
     pub async fn start(compose_file: &Path, log_dir: &Path) -> Self {
+        Self::start_on(compose_file, log_dir, None).await
+    }
+
+    /// [`Self::start`] against the Engine at `docker_host` (`--docker-host`).
+    pub async fn start_on(compose_file: &Path, log_dir: &Path, docker_host: Option<&str>) -> Self {
         let (process, base) =
             Process::start_http("docker-mcp", log_dir, "/health", serving, |port| {
-                docker_mcp_command(compose_file, port, None, None)
+                docker_mcp_command(compose_file, port, None, docker_host)
             })
             .await;
         let port = base.rsplit(':').next().unwrap().parse().unwrap();
@@ -126,7 +131,7 @@ impl DockerMcp {
             compose_file: compose_file.to_path_buf(),
             log_dir: log_dir.to_path_buf(),
             token_file: None,
-            docker_host: None,
+            docker_host: docker_host.map(str::to_owned),
         }
     }
 

@@ -1,0 +1,231 @@
+//! Two Docker hosts behind one gateway: the machine's Engine ("pi") and a
+//! second dockerd of the test's own ("nas"), each with its own docker-mcp and
+//! the same compose project. A call reaches the Engine of the host it names;
+//! the policy differs per host; a host that goes down fails only its own calls,
+//! at once and with the reason.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use test_support::{SecondEngine, wait_for};
+
+use crate::support::{ADMIN, DockerMcp, Env, Options, STANDARD, replace, yaml_str};
+
+/// The services of each host's stack: radarr runs on nas only.
+const ON_PI: &[&str] = &["sonarr"];
+const ON_NAS: &[&str] = &["sonarr", "radarr"];
+
+fn services_of(reply: &Value) -> Vec<String> {
+    let mut names: Vec<String> = reply["result"]["services"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a compose_ps answer: {reply}"))
+        .iter()
+        .filter(|s| s["state"] == "running")
+        .map(|s| s["service"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The id of `service`'s container on `engine`, and when it started.
+fn started_on(engine: &SecondEngine, service: &str) -> String {
+    let id = engine.docker(&[
+        "ps",
+        "-q",
+        "--filter",
+        &format!("label=com.docker.compose.service={service}"),
+    ]);
+    assert!(!id.is_empty(), "{service} runs on {}", engine.docker_host());
+    engine.docker(&["inspect", "-f", "{{.State.StartedAt}}", &id])
+}
+
+struct TwoHosts {
+    env: Env,
+    nas: SecondEngine,
+    nas_mcp: DockerMcp,
+}
+
+async fn two_hosts(policy_hosts: &str) -> TwoHosts {
+    let env = Env::start("hosts", ON_PI, Options::default()).await;
+    let nas = SecondEngine::start("nas");
+    let images: Vec<String> = ON_NAS
+        .iter()
+        .map(|s| format!("127.0.0.1:5000/arr/{s}:test"))
+        .collect();
+    nas.load_images(&images.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut up = vec!["up", "-d"];
+    up.extend_from_slice(ON_NAS);
+    if let Err(why) = env.stack.compose_on(Some(&nas.docker_host()), &up) {
+        panic!("the stack does not come up on nas: {why}");
+    }
+    let nas_mcp = DockerMcp::start_on(
+        env.stack.file(),
+        &env.dir.join("logs"),
+        Some(&nas.docker_host()),
+    )
+    .await;
+    let registry = std::fs::read_to_string(&env.registry).unwrap();
+    let registry = replace(
+        &registry,
+        "services:\n",
+        &format!(
+            "services:\n  docker-mcp-nas:\n    base_url: {}\n    transport: http\n    auth: none\n",
+            yaml_str(&nas_mcp.base)
+        ),
+    ) + "\nhosts:\n  pi: { service: docker-mcp }\n  nas: { service: docker-mcp-nas }\n";
+    env.write_registry(&registry);
+    env.write_policy(&format!("{}\n{policy_hosts}", env.policy_text()));
+    let mut hosts = TwoHosts { env, nas, nas_mcp };
+    // The registry's services are read at start.
+    hosts.env.restart_gateway().await;
+    hosts
+}
+
+impl TwoHosts {
+    async fn ps(&self, who: &str, host: Option<&str>) -> crate::support::Reply {
+        let mut args = self.env.ps_args();
+        if let Some(host) = host {
+            args["host"] = json!(host);
+        }
+        self.env.call(who, "compose_ps", &args).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_call_reaches_the_engine_of_its_host_under_that_hosts_policy() {
+    let h = two_hosts("hosts:\n  nas: { roles: [admin] }\n").await;
+    let env = &h.env;
+
+    // GET /hosts: both for an admin, the default marked; standard sees only pi.
+    let listed = env.get(ADMIN, "/hosts").await;
+    assert_eq!(
+        listed.expect(200)["hosts"],
+        json!([
+            {"name": "nas", "default": false, "read_only": false},
+            {"name": "pi", "default": true, "read_only": false},
+        ])
+    );
+    let for_bob = env.get(STANDARD, "/hosts").await;
+    assert_eq!(for_bob.expect(200)["hosts"].as_array().unwrap().len(), 1);
+
+    // Reads: each host's own Engine answers (radarr runs on nas only).
+    assert_eq!(
+        services_of(h.ps(ADMIN, Some("nas")).await.expect(200)),
+        ["radarr", "sonarr"]
+    );
+    assert_eq!(
+        services_of(h.ps(ADMIN, Some("pi")).await.expect(200)),
+        ["sonarr"]
+    );
+    assert_eq!(services_of(h.ps(ADMIN, None).await.expect(200)), ["sonarr"]);
+    // nas is for admins: standard is refused there, served on pi.
+    let refused = h.ps(STANDARD, Some("nas")).await;
+    assert_eq!(refused.expect(403)["code"], "not_authorized", "{refused:?}");
+    assert!(
+        refused.detail().contains("host nas"),
+        "{}",
+        refused.detail()
+    );
+    h.ps(STANDARD, Some("pi")).await.expect(200);
+    let unknown = h.ps(ADMIN, Some("attic")).await;
+    assert!(
+        unknown.detail().contains("unknown host \"attic\""),
+        "{}",
+        unknown.detail()
+    );
+
+    // A restart on nas restarts nas's sonarr, not pi's; its record names the host.
+    let pi_before = env.stack.started_at("sonarr");
+    let nas_before = started_on(&h.nas, "sonarr");
+    let args = json!({"file": env.file(), "service": "sonarr", "host": "nas"});
+    let asked = env.call(ADMIN, "compose_restart", &args).await;
+    assert_eq!(asked.expect(200)["need_approval"], true, "{asked:?}");
+    let done = env.call_approved(ADMIN, "compose_restart", &args).await;
+    assert_eq!(done.expect(200)["ok"], true, "{done:?}");
+    assert_ne!(
+        started_on(&h.nas, "sonarr"),
+        nas_before,
+        "nas's sonarr restarted"
+    );
+    assert_eq!(
+        env.stack.started_at("sonarr"),
+        pi_before,
+        "pi's sonarr did not"
+    );
+    let records = env.audit(ADMIN, "tool=compose_restart").await;
+    assert!(
+        records
+            .iter()
+            .any(|r| r["decision"] == "executed" && r["args"]["host"] == "nas"),
+        "{records:?}"
+    );
+
+    // The policy made read-only for nas (hot reload): reads still work, actions not.
+    let policy = replace(
+        &env.policy_text(),
+        "nas: { roles: [admin] }",
+        "nas: { read_only: true }",
+    );
+    env.write_policy(&policy);
+    wait_for("nas read-only in force", Duration::from_secs(5), || async {
+        let reply = env
+            .call(
+                ADMIN,
+                "compose_restart",
+                &json!({"file": env.file(), "service": "radarr", "host": "nas"}),
+            )
+            .await;
+        if reply.detail().contains("read-only") {
+            Ok(())
+        } else {
+            Err(format!("{reply:?}"))
+        }
+    })
+    .await;
+    h.ps(STANDARD, Some("nas")).await.expect(200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_that_goes_down_fails_only_its_own_calls_at_once() {
+    let mut h = two_hosts("").await;
+    h.ps(ADMIN, Some("nas")).await.expect(200);
+
+    // nas's Engine stops: its docker-mcp says so at once; pi is unaffected.
+    h.nas.stop();
+    let started = Instant::now();
+    let down = h.ps(ADMIN, Some("nas")).await;
+    let took = started.elapsed();
+    assert_ne!(down.status, 200, "{down:?}");
+    assert!(
+        down.detail().starts_with("host nas: ")
+            && down.detail().contains("Docker is not reachable"),
+        "the host and the reason are said: {}",
+        down.detail()
+    );
+    // Bounded by docker-mcp's own Engine check, far under the read timeout (4 s):
+    // not a hang until the gateway gives up.
+    assert!(took < Duration::from_secs(4), "took {took:?}");
+    assert_eq!(
+        services_of(h.ps(ADMIN, Some("pi")).await.expect(200)),
+        ["sonarr"]
+    );
+
+    // nas's docker-mcp itself goes: refused connection, said as such, at once.
+    h.nas_mcp.stop();
+    let started = Instant::now();
+    let gone = h.ps(ADMIN, Some("nas")).await;
+    assert_ne!(gone.status, 200, "{gone:?}");
+    assert!(started.elapsed() < Duration::from_secs(4));
+    assert!(
+        gone.detail().starts_with("host nas: ") && gone.detail().contains("did not answer"),
+        "{}",
+        gone.detail()
+    );
+    assert_eq!(services_of(h.ps(ADMIN, None).await.expect(200)), ["sonarr"]);
+    // The gateway stays ready: another host being down is not its own fault.
+    let ready = h
+        .env
+        .send(reqwest::Method::GET, "/health/ready", None, None)
+        .await;
+    assert_eq!(ready.status, 200, "{ready:?}");
+}
