@@ -107,6 +107,11 @@ fn current_user() -> Option<(String, String)> {
         .flatten()
 }
 
+/// The current person's role (see [`on_behalf_of`]), when there is one.
+pub(crate) fn current_role() -> Option<String> {
+    current_user().map(|(_, role)| role)
+}
+
 /// How pi-health reaches the gateway, from the guide's environment variables.
 #[derive(Clone, PartialEq)]
 pub struct GatewaySettings {

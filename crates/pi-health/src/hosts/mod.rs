@@ -1,5 +1,6 @@
 //! Several Docker hosts behind the gateway: the list it serves at `GET /hosts`
-//! (kept for [`FRESH_FOR`], so that pages do not ask each time), which one a
+//! (the hosts the person's role may use: kept per role for [`FRESH_FOR`], so
+//! that pages do not ask each time), which one a
 //! page or a request picked (`?host=NAME`, checked against that list, never
 //! passed through unchecked), and the all-hosts overview ([`overview`]).
 //!
@@ -10,6 +11,7 @@
 pub(crate) mod fake;
 pub(crate) mod overview;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,24 +24,30 @@ use crate::gateway_client::{GatewayClient, HostScope};
 pub(crate) const FRESH_FOR: Duration = Duration::from_secs(30);
 /// How long a failure to read it is kept before asking again.
 const FAILURE_FRESH_FOR: Duration = Duration::from_secs(5);
+/// Roles whose lists are kept at most (roles come from the users file: a handful).
+const MAX_ROLES: usize = 32;
 
 /// The list of hosts, or why it could not be read (plain words).
 pub(crate) type HostList = Result<Arc<Hosts>, String>;
 
-/// The gateway's last `GET /hosts` answer.
+/// The gateway's last `GET /hosts` answer per role (the gateway lists the
+/// hosts a role may use).
 #[derive(Default)]
 pub(crate) struct KnownHosts {
-    last: tokio::sync::Mutex<Option<(Instant, HostList)>>,
+    last: tokio::sync::Mutex<HashMap<String, (Instant, HostList)>>,
 }
 
 impl KnownHosts {
-    /// The hosts, read from `gateway` unless read lately; offline: none.
+    /// The hosts the current person's role may use (`on_behalf_of`; none:
+    /// this app's own token's), read from `gateway` unless read lately;
+    /// offline: none.
     pub(crate) async fn get(&self, gateway: Option<&GatewayClient>) -> HostList {
         let Some(gateway) = gateway else {
             return Ok(Arc::default());
         };
+        let role = crate::gateway_client::current_role().unwrap_or_default();
         let mut last = self.last.lock().await;
-        if let Some((at, list)) = last.as_ref() {
+        if let Some((at, list)) = last.get(&role) {
             let fresh_for = if list.is_ok() {
                 FRESH_FOR
             } else {
@@ -56,7 +64,9 @@ impl KnownHosts {
                 Err(format!("The list of Docker hosts cannot be read: {error}."))
             }
         };
-        *last = Some((Instant::now(), list.clone()));
+        if last.len() < MAX_ROLES || last.contains_key(&role) {
+            last.insert(role, (Instant::now(), list.clone()));
+        }
         list
     }
 }

@@ -32,6 +32,7 @@ const CHANGES: [&str; 4] = ["restart", "start", "stop", "update"];
 /// The host a row request is for, or the answer that refuses it.
 async fn row_host(
     state: &Shared,
+    session: &Session,
     query: Result<Query<HostParam>, QueryRejection>,
 ) -> Result<Option<ops_core::contract::HostInfo>, Box<Response>> {
     let Ok(Query(query)) = query else {
@@ -41,7 +42,7 @@ async fn row_host(
             "the parameter is host=NAME",
         )));
     };
-    picked_or_refused(state, query.host.as_deref()).await
+    picked_or_refused(state, session, query.host.as_deref()).await
 }
 
 /// The row buttons that reach the gateway, and the tool each one is.
@@ -88,7 +89,7 @@ pub(crate) async fn suggest(
         Ok(Json(body)) => body,
         Err(e) => return bad_body("{\"action\": \"restart\", \"service\": \"...\"}", &e),
     };
-    let host = match row_host(&state, query).await {
+    let host = match row_host(&state, &session, query).await {
         Ok(host) => host,
         Err(refused) => return *refused,
     };
@@ -115,7 +116,7 @@ pub(crate) async fn diagnose(
         Ok(Json(body)) => body,
         Err(e) => return bad_body("{\"service\": \"...\"}", &e),
     };
-    match row_host(&state, query).await {
+    match row_host(&state, &session, query).await {
         Ok(host) => row(&state, &session, &host, RowRequest::Diagnose, &body.service).await,
         Err(refused) => *refused,
     }
@@ -171,7 +172,7 @@ pub(crate) async fn rights(
     Extension(session): Extension<Session>,
     query: Result<Query<HostParam>, QueryRejection>,
 ) -> Response {
-    let host = match row_host(&state, query).await {
+    let host = match row_host(&state, &session, query).await {
         Ok(host) => host,
         Err(refused) => return *refused,
     };

@@ -223,7 +223,8 @@ pub(crate) async fn containers(
     let Ok(Query(query)) = query else {
         return bad_request("the parameters are logs=SERVICE, tail=N and host=NAME");
     };
-    let host = match super::hosts::picked_or_refused(&state, query.host.as_deref()).await {
+    let host = match super::hosts::picked_or_refused(&state, &session, query.host.as_deref()).await
+    {
         Ok(host) => host,
         Err(refused) => return *refused,
     };

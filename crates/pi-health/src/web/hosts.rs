@@ -15,7 +15,7 @@ use serde_json::json;
 use super::Shared;
 use super::guard::json_error;
 use super::session::Session;
-use crate::gateway_client::HostScope;
+use crate::gateway_client::{HostScope, on_behalf_of};
 use crate::hosts::{self, overview};
 
 /// `?host=NAME`, alone (the pages and the row actions' query).
@@ -24,13 +24,20 @@ pub(crate) struct HostParam {
     pub(crate) host: Option<String>,
 }
 
-/// The host a request picked, or why it cannot have it (a message for a person).
+/// The hosts the signed-in person's role may use.
+pub(crate) async fn of(state: &Shared, session: &Session) -> crate::hosts::HostList {
+    on_behalf_of(&session.user, &session.role, state.agent.hosts()).await
+}
+
+/// The host a request picked among those the person's role may use, or why
+/// it cannot have it (a message for a person).
 pub(crate) async fn picked(
     state: &Shared,
+    session: &Session,
     asked: Option<&str>,
 ) -> Result<Option<HostInfo>, String> {
     let asked = asked.filter(|a| !a.trim().is_empty());
-    match state.agent.hosts().await {
+    match of(state, session).await {
         Ok(list) => hosts::pick(&list, asked),
         // Nothing asked: the gateway's default answers, as with one host.
         Err(_) if asked.is_none() => Ok(None),
@@ -42,9 +49,10 @@ pub(crate) async fn picked(
 /// the hosts (503 when the list cannot be read).
 pub(crate) async fn picked_or_refused(
     state: &Shared,
+    session: &Session,
     asked: Option<&str>,
 ) -> Result<Option<HostInfo>, Box<Response>> {
-    picked(state, asked).await.map_err(|why| {
+    picked(state, session, asked).await.map_err(|why| {
         let status = if why.starts_with("There is no host") {
             StatusCode::NOT_FOUND
         } else {
@@ -70,7 +78,7 @@ pub(crate) async fn overview(
     if query.is_err() {
         return super::api::bad_request("this takes no parameters");
     }
-    let list = match state.agent.hosts().await {
+    let list = match of(&state, &session).await {
         Ok(list) => list,
         Err(why) => return Json(json!({ "hosts": [], "warning": why })).into_response(),
     };

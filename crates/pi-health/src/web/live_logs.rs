@@ -61,7 +61,7 @@ pub(crate) async fn follow(
             "Live logs need the gateway, and this app runs without one (offline).",
         );
     };
-    let host = match super::hosts::picked(&state, query.host.as_deref()).await {
+    let host = match super::hosts::picked(&state, &session, query.host.as_deref()).await {
         Ok(host) => host,
         Err(why) => return once("refused", &why),
     };

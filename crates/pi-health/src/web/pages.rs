@@ -148,8 +148,8 @@ async fn per_host(
     extra: fn(&PageHosts) -> Html,
 ) -> Response {
     let asked = query.and_then(|Query(q)| q.host);
-    let list = state.agent.hosts().await.unwrap_or_default();
-    let picked = super::hosts::picked(state, asked.as_deref()).await;
+    let list = super::hosts::of(state, session).await.unwrap_or_default();
+    let picked = super::hosts::picked(state, session, asked.as_deref()).await;
     let hosts = PageHosts {
         list,
         picked: picked.as_ref().ok().cloned().flatten(),

@@ -49,7 +49,8 @@ pub(crate) async fn stats(
     let Ok(Query(query)) = query else {
         return super::api::bad_request("the parameter is host=NAME");
     };
-    let host = match super::hosts::picked_or_refused(&state, query.host.as_deref()).await {
+    let host = match super::hosts::picked_or_refused(&state, &session, query.host.as_deref()).await
+    {
         Ok(host) => host,
         Err(refused) => return *refused,
     };
