@@ -6,8 +6,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use ops_core::contract::hosts::HOST_ARG;
 use ops_core::contract::{
-    ChatToolReply, ChatToolRequest, NeedApproval, Refusal, RefusalCode, rules,
+    ChatToolReply, ChatToolRequest, Hosts, NeedApproval, Refusal, RefusalCode, rules,
 };
 use serde_json::Value;
 
@@ -35,6 +36,60 @@ tokio::task_local! {
     static USER: (String, String);
 }
 
+tokio::task_local! {
+    /// The Docker host the current work is for; see [`on_host`].
+    static HOST: HostScope;
+}
+
+/// The host a call goes to: its name (the `host` argument) and, when that
+/// host's docker-mcp locks a compose file of its own, that file (the `file`
+/// argument).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HostScope {
+    pub(crate) name: String,
+    pub(crate) compose_file: Option<String>,
+    /// The gateway's default host (whose compose file pi-health may read).
+    pub(crate) default: bool,
+}
+
+impl HostScope {
+    pub(crate) fn of(host: &ops_core::contract::HostInfo) -> Self {
+        Self {
+            name: host.name.clone(),
+            compose_file: host.compose_file.clone(),
+            default: host.default,
+        }
+    }
+}
+
+/// Runs `work` for the Docker host `host` (none: the gateway's default, as
+/// with a single host): every tool call it makes names it in `host`, and
+/// takes its compose file as `file` when it has one of its own.
+pub(crate) async fn on_host<F: Future>(host: Option<HostScope>, work: F) -> F::Output {
+    match host {
+        Some(host) => HOST.scope(host, work).await,
+        None => work.await,
+    }
+}
+
+/// The host the current work is for, when one was named ([`on_host`]).
+pub(crate) fn current_host() -> Option<HostScope> {
+    HOST.try_with(Clone::clone).ok()
+}
+
+/// `args` for the current host: `host` set, and `file` the host's own.
+fn for_current_host(mut args: Value) -> Value {
+    if let (Some(host), Some(object)) = (current_host(), args.as_object_mut()) {
+        if let Some(file) = host.compose_file
+            && object.contains_key("file")
+        {
+            object.insert("file".into(), Value::String(file));
+        }
+        object.insert(HOST_ARG.into(), Value::String(host.name));
+    }
+    args
+}
+
 /// Runs `work` (a chat turn, an approval, a list) for the signed-in `user` with
 /// `role`: every gateway call it makes says so in `X-On-Behalf-Of` and
 /// `X-On-Behalf-Role`. The gateway records the person and decides with the role
@@ -50,6 +105,11 @@ fn current_user() -> Option<(String, String)> {
     USER.try_with(|(user, role)| rules::is_on_behalf_of(user).then(|| (user.clone(), role.clone())))
         .ok()
         .flatten()
+}
+
+/// The current person's role (see [`on_behalf_of`]), when there is one.
+pub(crate) fn current_role() -> Option<String> {
+    current_user().map(|(_, role)| role)
 }
 
 /// How pi-health reaches the gateway, from the guide's environment variables.
@@ -248,6 +308,11 @@ impl GatewayClient {
         &self.compose_file
     }
 
+    /// How long a read may take.
+    pub(crate) fn read_timeout(&self) -> Duration {
+        self.read_timeout
+    }
+
     fn timeout(&self, kind: Kind) -> Duration {
         match kind {
             Kind::Read => self.read_timeout,
@@ -282,7 +347,7 @@ impl GatewayClient {
     pub(crate) async fn call(&self, tool: &str, args: Value, kind: Kind) -> ToolOutcome {
         let body = ChatToolRequest {
             tool: tool.to_owned(),
-            args: Some(args),
+            args: Some(for_current_host(args)),
             ..ChatToolRequest::default()
         };
         let request = self
@@ -333,6 +398,31 @@ impl GatewayClient {
         self.send(request, Kind::Read).await
     }
 
+    /// `GET /hosts`: the Docker hosts behind the gateway (none: one host, as
+    /// the guide's files have it). A gateway that predates hosts answers 404:
+    /// none either.
+    pub(crate) async fn hosts(&self) -> Result<Hosts, GatewayError> {
+        let request = self.request(reqwest::Method::GET, "/hosts", Kind::Read);
+        let answer = self
+            .exchange(request, Kind::Read)
+            .await
+            .map_err(|no_answer| GatewayError::Unreachable(no_answer.why))?;
+        match answer.status {
+            404 => Ok(Hosts::default()),
+            200..=299 => serde_json::from_slice(&answer.body).map_err(|_| {
+                GatewayError::Refused(Refusal::new(
+                    RefusalCode::BadReply,
+                    "the gateway's list of hosts is not what this pi-health reads: are both the same version?",
+                ))
+            }),
+            status => Err(GatewayError::Refused(Refusal::from_wire(
+                status,
+                &answer.body,
+                answer.retry_after,
+            ))),
+        }
+    }
+
     /// `GET /audit?...`.
     pub(crate) async fn audit(&self, query: &AuditQuery) -> Result<Value, GatewayError> {
         let request = self
@@ -352,11 +442,11 @@ impl GatewayClient {
     ) -> Result<reqwest::Response, GatewayError> {
         let body = ChatToolRequest {
             tool: FOLLOW_TOOL.to_owned(),
-            args: Some(serde_json::json!({
+            args: Some(for_current_host(serde_json::json!({
                 "file": self.compose_file,
                 "service": service,
                 "tail": tail,
-            })),
+            }))),
             ..ChatToolRequest::default()
         };
         let request = self.authorized(

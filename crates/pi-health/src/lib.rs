@@ -25,6 +25,7 @@ mod chat_history;
 mod escape;
 mod gateway_client;
 mod host;
+mod hosts;
 mod html;
 mod ids;
 mod llm;

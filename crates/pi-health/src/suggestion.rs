@@ -5,6 +5,7 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::gateway_client::HostScope;
 use crate::ids;
 use crate::planner::Action;
 
@@ -34,16 +35,30 @@ pub(crate) struct Planned {
     /// The gateway's approval id (then also the card's id); `None` while the
     /// gateway has not been asked or could not be reached.
     pub(crate) approval_id: Option<String>,
+    /// The Docker host it is for, when the gateway serves several.
+    pub(crate) host: Option<HostScope>,
 }
 
 impl Planned {
     /// The gateway call this action is: the compose tool and its arguments.
+    /// (The `host` argument is added on the way out, in the host's scope:
+    /// `gateway_client::on_host`.)
     pub(crate) fn tool_call(&self, compose_file: &str) -> (&'static str, Value) {
         (
             self.action.tool(),
             json!({ "file": compose_file, "service": self.service }),
         )
     }
+
+    /// " on nas", or nothing with a single host.
+    pub(crate) fn on_host(&self) -> String {
+        on(self.host.as_ref())
+    }
+}
+
+/// " on NAME" for a host, else nothing.
+fn on(host: Option<&HostScope>) -> String {
+    host.map(|h| format!(" on {}", h.name)).unwrap_or_default()
 }
 
 /// `restart_container`, as the contract names the methods of `docker_actions`.
@@ -73,7 +88,20 @@ fn shell_word(text: &str) -> String {
 /// says of it now (e.g. "running, Up 2 hours"), when known.
 /// The card's id is random until the gateway's approval id replaces it; without
 /// randomness there is no card (`None`).
+#[cfg(test)]
 pub(crate) fn plan(
+    action: Action,
+    service: &str,
+    compose_file: &str,
+    state: Option<&str>,
+) -> Option<Planned> {
+    plan_on(None, action, service, compose_file, state)
+}
+
+/// [`plan`] for a service of `host` (none: the only one): the card says
+/// which host, and the command uses the host's compose file when it has its own.
+pub(crate) fn plan_on(
+    host: Option<&HostScope>,
     action: Action,
     service: &str,
     compose_file: &str,
@@ -81,25 +109,29 @@ pub(crate) fn plan(
 ) -> Option<Planned> {
     let id = ids::random_hex(16).ok()?;
     let now = state.map(|s| format!(" (now: {s})")).unwrap_or_default();
+    let at = on(host);
+    let compose_file = host
+        .and_then(|h| h.compose_file.as_deref())
+        .unwrap_or(compose_file);
     let (description, impact) = match action {
         Action::Restart => (
-            format!("Restart the {service} service{now}."),
+            format!("Restart the {service} service{at}{now}."),
             format!(
                 "{service} stops and starts again: a few seconds of downtime, and work in progress (queue, downloads) is interrupted and resumes afterwards."
             ),
         ),
         Action::Start => (
-            format!("Start the {service} service{now}."),
+            format!("Start the {service} service{at}{now}."),
             format!("{service}'s containers start; nothing else changes."),
         ),
         Action::Stop => (
-            format!("Stop the {service} service{now}."),
+            format!("Stop the {service} service{at}{now}."),
             format!(
                 "{service} stays down until it is started again; whatever depends on it stops working."
             ),
         ),
         Action::Update => (
-            format!("Update the {service} service to its registry's newest image{now}."),
+            format!("Update the {service} service{at} to its registry's newest image{now}."),
             format!(
                 "{service}'s image is pulled; if it changed, {service} alone is recreated on it: a few seconds of downtime; its volumes are kept, anything written inside the container outside a volume is lost."
             ),
@@ -121,11 +153,15 @@ pub(crate) fn plan(
             cta_label: action.cta_label().to_owned(),
             tool_id: TOOL_ID.to_owned(),
             action: method(action).to_owned(),
-            action_params: json!({ "service": service }),
+            action_params: match host {
+                Some(host) => json!({ "service": service, "host": host.name }),
+                None => json!({ "service": service }),
+            },
         },
         action,
         service: service.to_owned(),
         approval_id: None,
+        host: host.cloned(),
     })
 }
 
@@ -164,6 +200,32 @@ mod tests {
         let (tool, args) = planned.tool_call("/f.yml");
         assert_eq!(tool, "compose_restart");
         assert_eq!(args, json!({"file": "/f.yml", "service": "sonarr"}));
+    }
+
+    #[test]
+    fn a_card_for_another_host_names_it() {
+        let nas = HostScope {
+            name: "nas".into(),
+            compose_file: Some("/srv/nas.yml".into()),
+            default: false,
+        };
+        let planned = plan_on(Some(&nas), Action::Restart, "sonarr", "/f.yml", None).unwrap();
+        assert_eq!(
+            planned.suggestion.description,
+            "Restart the sonarr service on nas."
+        );
+        assert_eq!(
+            planned.suggestion.command,
+            "docker compose -f /srv/nas.yml restart sonarr"
+        );
+        assert_eq!(
+            planned.suggestion.action_params,
+            json!({"service": "sonarr", "host": "nas"})
+        );
+        assert_eq!(planned.on_host(), " on nas");
+        let single = plan(Action::Restart, "sonarr", "/f.yml", None).unwrap();
+        assert_eq!(single.on_host(), "");
+        assert_eq!(single.host, None);
     }
 
     #[test]

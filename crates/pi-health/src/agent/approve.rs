@@ -130,7 +130,7 @@ pub(crate) async fn run(gateway: Option<&GatewayClient>, planned: &Planned) -> A
         );
     };
     let (tool, _) = planned.tool_call(gateway.compose_file());
-    let what = format!("{tool} {service}");
+    let what = format!("{tool} {service}{}", planned.on_host());
     let Some(id) = planned.approval_id.clone() else {
         return ApproveReply::error(
             503,

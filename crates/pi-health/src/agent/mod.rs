@@ -6,6 +6,7 @@
 mod approve;
 mod diagnosis;
 mod history;
+mod hosts;
 mod model;
 mod render;
 mod row;
@@ -18,7 +19,9 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::gateway_client::{GatewayClient, GatewaySettings, Kind, ToolOutcome};
+use crate::gateway_client::{
+    GatewayClient, GatewaySettings, Kind, ToolOutcome, current_host, on_host,
+};
 use crate::host::HostProbe;
 use crate::html::Html;
 use crate::llm::Model;
@@ -140,6 +143,8 @@ pub struct Agent {
     host: HostProbe,
     cache: ServiceCache,
     model: Option<Model>,
+    /// The Docker hosts behind the gateway (`GET /hosts`, kept briefly).
+    hosts: crate::hosts::KnownHosts,
 }
 
 /// An answer under construction.
@@ -189,6 +194,7 @@ impl Agent {
             host,
             cache: ServiceCache::new(SERVICES_TTL),
             model: None,
+            hosts: crate::hosts::KnownHosts::default(),
         }
     }
 
@@ -200,6 +206,11 @@ impl Agent {
 
     pub(crate) fn gateway(&self) -> Option<&GatewayClient> {
         self.gateway.as_ref()
+    }
+
+    /// The Docker hosts behind the gateway (none: one host, as the guide has it).
+    pub(crate) async fn hosts(&self) -> crate::hosts::HostList {
+        self.hosts.get(self.gateway.as_ref()).await
     }
 
     pub(crate) fn host(&self) -> &HostProbe {
@@ -323,7 +334,11 @@ impl Agent {
             Ok(ps) => (services::declared(&ps), Some(ps)),
             Err(problem) => {
                 answer.warn(&problem);
-                let from_file = services::from_file(Path::new(&self.compose_file));
+                // This machine's compose file is the default host's only.
+                let here = current_host().is_none_or(|h| h.default && h.compose_file.is_none());
+                let from_file = here
+                    .then(|| services::from_file(Path::new(&self.compose_file)))
+                    .flatten();
                 let stale = self.cache.stale();
                 let names = from_file
                     .or_else(|| stale.as_ref().map(services::declared))
@@ -333,9 +348,10 @@ impl Agent {
         }
     }
 
-    /// Answers one chat message: the model when one is configured and answers,
-    /// otherwise the built-in planner.
-    pub(crate) async fn chat(&self, message: &str) -> Chat {
+    /// Answers one chat message on the current host (see `hosts.rs` for which
+    /// one): the model when one is configured and answers, otherwise the
+    /// built-in planner.
+    async fn chat_here(&self, message: &str) -> Chat {
         let message = ops_core::bounded(message.trim(), MAX_MESSAGE_CHARS);
         let mut answer = Answer::default();
         let (services, ps) = self.services(&mut answer).await;
@@ -775,14 +791,21 @@ impl Agent {
     /// text, and the action kept for approval. Nothing runs.
     fn suggest(&self, answer: &mut Answer, action: Action, service: &str, ps: Option<&Value>) {
         let state = ps.and_then(|ps| services::state_of(ps, service));
-        let Some(planned) = suggestion::plan(action, service, &self.compose_file, state.as_deref())
-        else {
+        let host = current_host();
+        let Some(planned) = suggestion::plan_on(
+            host.as_ref(),
+            action,
+            service,
+            &self.compose_file,
+            state.as_deref(),
+        ) else {
             answer.html.append(&render::warning(
                 "I cannot make that suggestion right now (an internal error); nothing was done.",
             ));
             return;
         };
-        let mut text = render::suggest(action, service, state.as_deref());
+        let host = host.as_ref().map(|h| h.name.as_str());
+        let mut text = render::suggest(action, service, host, state.as_deref());
         if let Some(gateway_problem) = self.gateway_problem(answer) {
             text.append(&render::warning(&format!(
                 "{gateway_problem} Approving it now will not execute anything."
@@ -885,6 +908,9 @@ impl Agent {
     /// The reply: the answer with the first card, then one message per further card.
     fn finish(&self, answer: Answer, model: &str) -> Chat {
         let mut html = Html::new();
+        if let Some(host) = current_host() {
+            html.append(&render::on_host(&host.name));
+        }
         for warning in &answer.warnings {
             html.append(&render::warning(warning));
         }
@@ -927,16 +953,23 @@ impl Agent {
     /// Runs an approved suggestion through the gateway; on success, says how the
     /// service is now.
     pub(crate) async fn approve(&self, planned: &Planned) -> ApproveReply {
-        let mut reply = approve::run(self.gateway.as_ref(), planned).await;
-        if reply.is_success() {
-            self.cache.expire();
-            if let Ok(ps) = self.compose_ps().await
-                && let Some(state) = services::state_of(&ps, &planned.service)
-            {
-                reply.followup = Some(format!("{} is now {state}.", planned.service));
+        on_host(planned.host.clone(), async {
+            let mut reply = approve::run(self.gateway.as_ref(), planned).await;
+            if reply.is_success() {
+                self.cache.expire();
+                if let Ok(ps) = self.compose_ps().await
+                    && let Some(state) = services::state_of(&ps, &planned.service)
+                {
+                    reply.followup = Some(format!(
+                        "{} is now {state}{}.",
+                        planned.service,
+                        planned.on_host()
+                    ));
+                }
             }
-        }
-        reply
+            reply
+        })
+        .await
     }
 }
 

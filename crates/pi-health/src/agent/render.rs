@@ -379,13 +379,31 @@ fn verb(action: Action) -> &'static str {
 }
 
 /// The text that goes with a suggestion card.
-pub(crate) fn suggest(action: Action, service: &str, state: Option<&str>) -> Html {
+/// The line that opens an answer about one of several Docker hosts.
+pub(crate) fn on_host(host: &str) -> Html {
+    let mut html = Html::new();
+    html.raw("<p class=\"host-line\">On <strong>")
+        .text(host)
+        .raw("</strong>:</p>");
+    html
+}
+
+pub(crate) fn suggest(
+    action: Action,
+    service: &str,
+    host: Option<&str>,
+    state: Option<&str>,
+) -> Html {
     let mut html = Html::new();
     html.raw("<p>I can ")
         .text(verb(action))
         .raw(" <strong>")
         .text(service)
-        .raw("</strong> for you");
+        .raw("</strong>");
+    if let Some(host) = host {
+        html.raw(" on <strong>").text(host).raw("</strong>");
+    }
+    html.raw(" for you");
     if let Some(state) = state {
         html.text(&format!(" (now: {state})"));
     }
@@ -479,7 +497,7 @@ mod tests {
         ));
         assert_inert(&help(XSS, &[XSS.to_owned()]));
         assert_inert(&unknown_service(None, Some(XSS), &[]));
-        assert_inert(&suggest(Action::Restart, XSS, Some(XSS)));
+        assert_inert(&suggest(Action::Restart, XSS, Some(XSS), Some(XSS)));
         assert_inert(&warning(XSS));
         assert_inert(&note(XSS));
         assert_inert(&model_text(XSS));

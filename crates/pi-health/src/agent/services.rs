@@ -1,7 +1,8 @@
 //! The compose services the planner grounds its answers on: from `compose_ps`
-//! through the gateway (cached briefly), or, offline, from the compose file itself.
+//! through the gateway (cached briefly, per Docker host), or, offline, from the
+//! compose file itself.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -10,10 +11,22 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::Value;
 
-/// The last `compose_ps` result and when it was read.
+/// Hosts whose `compose_ps` is kept at most (a handful in a home lab).
+const MAX_HOSTS: usize = 64;
+
+/// The last `compose_ps` result and when it was read, per Docker host (the
+/// host of the current work, `gateway_client::on_host`; "" for the gateway's
+/// default).
 pub(crate) struct ServiceCache {
     ttl: Duration,
-    last: Mutex<Option<(Instant, Value)>>,
+    last: Mutex<HashMap<String, (Instant, Value)>>,
+}
+
+/// The current work's host, as the cache keys it.
+fn host_key() -> String {
+    crate::gateway_client::current_host()
+        .map(|h| h.name)
+        .unwrap_or_default()
 }
 
 impl ServiceCache {
@@ -24,7 +37,7 @@ impl ServiceCache {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(Instant, Value)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Value)>> {
         self.last.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -32,23 +45,28 @@ impl ServiceCache {
     pub(crate) fn fresh(&self, max_age: Option<Duration>) -> Option<Value> {
         let max_age = max_age.unwrap_or(self.ttl);
         self.lock()
-            .as_ref()
+            .get(&host_key())
             .filter(|(at, _)| at.elapsed() < max_age)
             .map(|(_, value)| value.clone())
     }
 
     /// Whatever was read last, however old.
     pub(crate) fn stale(&self) -> Option<Value> {
-        self.lock().as_ref().map(|(_, value)| value.clone())
+        self.lock().get(&host_key()).map(|(_, value)| value.clone())
     }
 
     pub(crate) fn store(&self, compose_ps: Value) {
-        *self.lock() = Some((Instant::now(), compose_ps));
+        let key = host_key();
+        let mut last = self.lock();
+        if last.len() >= MAX_HOSTS && !last.contains_key(&key) {
+            return;
+        }
+        last.insert(key, (Instant::now(), compose_ps));
     }
 
     /// After an action: the next read goes to the stack.
     pub(crate) fn expire(&self) {
-        if let Some((at, _)) = self.lock().as_mut() {
+        if let Some((at, _)) = self.lock().get_mut(&host_key()) {
             *at = Instant::now() - self.ttl - Duration::from_secs(1);
         }
     }

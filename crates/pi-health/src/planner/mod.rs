@@ -1,6 +1,7 @@
 //! The built-in planner: recognises what people ask of a home media stack,
 //! by the services that exist in the compose file, without any model.
 
+pub(crate) mod hosts;
 mod lexicon;
 mod spelling;
 
@@ -594,6 +595,27 @@ fn read(message: &Message) -> Question {
         return Question::Overview;
     }
     Question::Help
+}
+
+impl Intent {
+    /// The stack's services the message names (a near miss as the service it
+    /// is near), whatever it asks of them.
+    pub(crate) fn named_services(&self) -> Vec<String> {
+        let names = |named: &[Named]| named.iter().map(|n| n.service.clone()).collect();
+        match self {
+            Self::Question(
+                Question::ServiceStatus { services }
+                | Question::Diagnose { services }
+                | Question::Logs { services }
+                | Question::History { services }
+                | Question::Updates { services },
+            ) => names(services),
+            Self::Question(Question::NoSuchService { name })
+            | Self::Order(Order::NoSuchService { name, .. }) => name.near.iter().cloned().collect(),
+            Self::Order(Order::Services { services, .. }) => services.clone(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 #[cfg(test)]

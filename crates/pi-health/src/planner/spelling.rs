@@ -18,7 +18,19 @@ pub(super) fn nearest<'a>(
     candidates: impl IntoIterator<Item = &'a str>,
     max_edits: usize,
 ) -> Option<&'a str> {
-    let limit = allowed_edits(word.chars().count()).min(max_edits);
+    nearest_within(
+        word,
+        candidates,
+        allowed_edits(word.chars().count()).min(max_edits),
+    )
+}
+
+/// The candidate `word` is nearest to, at most `limit` edits away.
+fn nearest_within<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+    limit: usize,
+) -> Option<&'a str> {
     if limit == 0 {
         return None;
     }
@@ -35,6 +47,17 @@ pub(super) fn nearest<'a>(
 /// The service `word` is a near miss of.
 pub(super) fn near_service<'a>(word: &str, services: &'a [String]) -> Option<&'a str> {
     nearest(word, services.iter().map(String::as_str), 2)
+}
+
+/// The host `word` is a near miss of, where a host is expected ("on the
+/// nsa"): one edit from three characters, as for services beyond.
+pub(super) fn near_host<'a>(
+    word: &str,
+    hosts: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let len = word.chars().count();
+    let limit = if len == 3 { 1 } else { allowed_edits(len) };
+    nearest_within(word, hosts, limit)
 }
 
 /// The command word `word` is a misspelling of (one edit at most: command

@@ -6,9 +6,11 @@
 //! /api/ops-copilot/approve`. `GET /api/ops-copilot/actions` says which
 //! buttons this person can use and why not, from the gateway's
 //! `/capabilities` for the role of the session (never a role the browser names).
+//! Each takes `?host=NAME` with several Docker hosts: the card is for that
+//! host, and a host the policy makes read-only offers no action.
 
-use axum::extract::State;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -19,9 +21,29 @@ use serde_json::{Map, Value, json};
 use super::Shared;
 use super::api::{gateway_problem, keep_suggestions};
 use super::guard::json_error;
+use super::hosts::{HostParam, picked_or_refused, scope};
 use super::session::Session;
 use crate::agent::{NotPlanned, Problem, RowRequest};
-use crate::gateway_client::on_behalf_of;
+use crate::gateway_client::{on_behalf_of, on_host};
+
+/// The row buttons that change something (refused on a read-only host).
+const CHANGES: [&str; 4] = ["restart", "start", "stop", "update"];
+
+/// The host a row request is for, or the answer that refuses it.
+async fn row_host(
+    state: &Shared,
+    session: &Session,
+    query: Result<Query<HostParam>, QueryRejection>,
+) -> Result<Option<ops_core::contract::HostInfo>, Box<Response>> {
+    let Ok(Query(query)) = query else {
+        return Err(Box::new(json_error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "the parameter is host=NAME",
+        )));
+    };
+    picked_or_refused(state, session, query.host.as_deref()).await
+}
 
 /// The row buttons that reach the gateway, and the tool each one is.
 const ROW_TOOLS: [(&str, &str); 6] = [
@@ -60,14 +82,21 @@ fn bad_body(example: &str, rejection: &JsonRejection) -> Response {
 pub(crate) async fn suggest(
     State(state): State<Shared>,
     Extension(session): Extension<Session>,
+    query: Result<Query<HostParam>, QueryRejection>,
     body: Result<Json<SuggestBody>, JsonRejection>,
 ) -> Response {
     let body = match body {
         Ok(Json(body)) => body,
         Err(e) => return bad_body("{\"action\": \"restart\", \"service\": \"...\"}", &e),
     };
+    let host = match row_host(&state, &session, query).await {
+        Ok(host) => host,
+        Err(refused) => return *refused,
+    };
     match RowRequest::parse(&body.action) {
-        Some(request @ RowRequest::Act(_)) => row(&state, &session, request, &body.service).await,
+        Some(request @ RowRequest::Act(_)) => {
+            row(&state, &session, &host, request, &body.service).await
+        }
         _ => json_error(
             StatusCode::BAD_REQUEST,
             "bad_action",
@@ -80,16 +109,27 @@ pub(crate) async fn suggest(
 pub(crate) async fn diagnose(
     State(state): State<Shared>,
     Extension(session): Extension<Session>,
+    query: Result<Query<HostParam>, QueryRejection>,
     body: Result<Json<DiagnoseBody>, JsonRejection>,
 ) -> Response {
-    match body {
-        Ok(Json(body)) => row(&state, &session, RowRequest::Diagnose, &body.service).await,
-        Err(e) => bad_body("{\"service\": \"...\"}", &e),
+    let body = match body {
+        Ok(Json(body)) => body,
+        Err(e) => return bad_body("{\"service\": \"...\"}", &e),
+    };
+    match row_host(&state, &session, query).await {
+        Ok(host) => row(&state, &session, &host, RowRequest::Diagnose, &body.service).await,
+        Err(refused) => *refused,
     }
 }
 
 /// The chat's answer to a row button, its cards kept for this session.
-async fn row(state: &Shared, session: &Session, request: RowRequest, service: &str) -> Response {
+async fn row(
+    state: &Shared,
+    session: &Session,
+    host: &Option<ops_core::contract::HostInfo>,
+    request: RowRequest,
+    service: &str,
+) -> Response {
     if !rules::is_service_name(service) {
         return json_error(
             StatusCode::BAD_REQUEST,
@@ -97,7 +137,7 @@ async fn row(state: &Shared, session: &Session, request: RowRequest, service: &s
             "a service name is 1 to 32 letters, digits, '_' or '-'",
         );
     }
-    let work = state.agent.row_request(request, service);
+    let work = on_host(scope(host), state.agent.row_request(request, service));
     match on_behalf_of(&session.user, &session.role, work).await {
         Ok(chat) => {
             keep_suggestions(state, session, chat.planned, "the Containers page");
@@ -109,10 +149,14 @@ async fn row(state: &Shared, session: &Session, request: RowRequest, service: &s
             } else {
                 known.join(", ")
             };
+            let on = host
+                .as_ref()
+                .map(|h| format!(" on {}", h.name))
+                .unwrap_or_default();
             json_error(
                 StatusCode::NOT_FOUND,
                 "unknown_service",
-                &format!("the stack has no service named {service} (it has: {known})"),
+                &format!("the stack{on} has no service named {service} (it has: {known})"),
             )
         }
         Err(NotPlanned::StackUnknown(why)) => {
@@ -126,7 +170,12 @@ async fn row(state: &Shared, session: &Session, request: RowRequest, service: &s
 pub(crate) async fn rights(
     State(state): State<Shared>,
     Extension(session): Extension<Session>,
+    query: Result<Query<HostParam>, QueryRejection>,
 ) -> Response {
+    let host = match row_host(&state, &session, query).await {
+        Ok(host) => host,
+        Err(refused) => return *refused,
+    };
     let Some(gateway) = state.agent.gateway() else {
         return Json(unavailable(
             &session.role,
@@ -136,12 +185,27 @@ pub(crate) async fn rights(
         .into_response();
     };
     match on_behalf_of(&session.user, &session.role, gateway.capabilities()).await {
-        Ok(capabilities) => Json(from_capabilities(&session.role, &capabilities)).into_response(),
+        Ok(capabilities) => {
+            let mut view = from_capabilities(&session.role, &capabilities);
+            if let Some(host) = host.filter(|h| h.read_only) {
+                read_only(&mut view, &host.name);
+            }
+            Json(view).into_response()
+        }
         Err(problem) => {
             let why = gateway_problem(&problem);
             Json(unavailable(&session.role, &why, true)).into_response()
         }
     }
+}
+
+/// On a host the policy makes read-only, no button that changes something.
+fn read_only(view: &mut Value, host: &str) {
+    let reason = format!("{host} is read-only: the gateway's policy refuses every change there.");
+    for action in CHANGES {
+        view["actions"][action] = json!({ "allowed": false, "reason": reason });
+    }
+    view["read_only"] = json!(true);
 }
 
 /// Every button unusable for one reason (offline, the gateway not answering):
@@ -267,6 +331,21 @@ mod tests {
             view["cooldowns"],
             json!([{"action": "restart", "service": "sonarr", "remaining_seconds": 280}])
         );
+    }
+
+    #[test]
+    fn a_read_only_host_offers_reads_only() {
+        let mut view = from_capabilities("admin", &capabilities());
+        read_only(&mut view, "nas");
+        for action in CHANGES {
+            assert_eq!(view["actions"][action]["allowed"], false, "{action}");
+        }
+        assert_eq!(
+            view["actions"]["restart"]["reason"],
+            "nas is read-only: the gateway's policy refuses every change there."
+        );
+        assert_eq!(view["actions"]["diagnose"], json!({"allowed": true}));
+        assert_eq!(view["read_only"], true);
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::agent::ApproveReply;
 use crate::agent::ApproveStatus;
 use crate::agent::{MAX_MESSAGE_CHARS, Problem};
 use crate::chat_history;
-use crate::gateway_client::{AuditQuery, GatewayClient, ToolOutcome, on_behalf_of};
+use crate::gateway_client::{AuditQuery, GatewayClient, ToolOutcome, on_behalf_of, on_host};
 use crate::pending::TakeError;
 use crate::summary;
 use crate::verdicts;
@@ -203,23 +203,32 @@ pub(crate) async fn system_stats(State(state): State<Shared>) -> Response {
 pub(crate) struct ContainersQuery {
     logs: Option<String>,
     tail: Option<u64>,
+    /// One of the gateway's Docker hosts (`GET /hosts`); none: the default.
+    host: Option<String>,
 }
 
 fn online(state: &Shared) -> bool {
     state.agent.gateway().is_some()
 }
 
-/// `GET /api/containers[?logs=SERVICE&tail=N]`: the stack through `compose_ps`,
-/// and one service's recent logs (redacted by the gateway) on request, both
-/// read as the signed-in person.
+/// `GET /api/containers[?logs=SERVICE&tail=N][&host=NAME]`: the stack through
+/// `compose_ps`, and one service's recent logs (redacted by the gateway) on
+/// request, both read as the signed-in person, on one of the gateway's Docker
+/// hosts when it has several.
 pub(crate) async fn containers(
     State(state): State<Shared>,
     Extension(session): Extension<Session>,
     query: Result<Query<ContainersQuery>, QueryRejection>,
 ) -> Response {
     let Ok(Query(query)) = query else {
-        return bad_request("the parameters are logs=SERVICE and tail=N");
+        return bad_request("the parameters are logs=SERVICE, tail=N and host=NAME");
     };
+    let host = match super::hosts::picked_or_refused(&state, &session, query.host.as_deref()).await
+    {
+        Ok(host) => host,
+        Err(refused) => return *refused,
+    };
+    let scope = super::hosts::scope(&host);
     if let Some(service) = &query.logs
         && !rules::is_service_name(service)
     {
@@ -227,11 +236,19 @@ pub(crate) async fn containers(
     }
     let mut body = json!({
         "online": online(&state),
-        "compose_file": state.agent.compose_file(),
+        "compose_file": host.as_ref().and_then(|h| h.compose_file.as_deref()).unwrap_or(state.agent.compose_file()),
         "services": [],
     });
+    if let Some(host) = &host {
+        body["host"] =
+            json!({ "name": host.name, "default": host.default, "read_only": host.read_only });
+    }
     // As the person (their role decides), shared with the pages of others of that role.
-    match state.status_reads.compose_ps(&state.agent, &session).await {
+    match state
+        .status_reads
+        .compose_ps(&state.agent, &session, scope.clone())
+        .await
+    {
         Ok(ps) => {
             let stack = summary::summarize(&ps);
             body["summary"] = json!({
@@ -252,14 +269,14 @@ pub(crate) async fn containers(
         Err(problem) => body["warning"] = json!(problem.warning()),
     }
     // Newer images, from the last background check for the person's role.
-    let updates = state.update_checks.latest(&state, &session);
+    let updates = state.update_checks.latest(&state, &session, scope.clone());
     body["updates"] = super::update_checks::summary(updates.as_deref());
     if let Some(service) = query.logs {
         let tail = query.tail.unwrap_or(100);
         let logs = on_behalf_of(
             &session.user,
             &session.role,
-            state.agent.logs(&service, tail),
+            on_host(scope, state.agent.logs(&service, tail)),
         );
         body["logs"] = match logs.await {
             Ok(result) => json!({

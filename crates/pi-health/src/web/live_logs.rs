@@ -1,4 +1,4 @@
-//! `GET /api/logs/follow?service=NAME[&tail=N]`: one service's logs live, as
+//! `GET /api/logs/follow?service=NAME[&tail=N][&host=NAME]`: one service's logs live, as
 //! Server-Sent Events for the browser's `EventSource`, relayed from the
 //! gateway's `POST /chat/stream` (compose_logs_follow) opened as the
 //! signed-in person: their role decides, the gateway redacts every line,
@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use super::Shared;
 use super::api::{bad_request, gateway_problem};
 use super::session::Session;
-use crate::gateway_client::on_behalf_of;
+use crate::gateway_client::{on_behalf_of, on_host};
 
 /// Events waiting for the browser.
 const EVENTS_BUFFERED: usize = 64;
@@ -39,6 +39,8 @@ const EVENTS_BUFFERED: usize = 64;
 pub(crate) struct FollowQuery {
     service: String,
     tail: Option<u64>,
+    /// One of the gateway's Docker hosts; none: the default.
+    host: Option<String>,
 }
 
 pub(crate) async fn follow(
@@ -47,7 +49,7 @@ pub(crate) async fn follow(
     query: Result<Query<FollowQuery>, QueryRejection>,
 ) -> Response {
     let Ok(Query(query)) = query else {
-        return bad_request("the parameters are service=NAME and tail=N");
+        return bad_request("the parameters are service=NAME, tail=N and host=NAME");
     };
     if !rules::is_service_name(&query.service) {
         return bad_request("a service name is 1 to 32 letters, digits, '_' or '-'");
@@ -59,10 +61,17 @@ pub(crate) async fn follow(
             "Live logs need the gateway, and this app runs without one (offline).",
         );
     };
+    let host = match super::hosts::picked(&state, &session, query.host.as_deref()).await {
+        Ok(host) => host,
+        Err(why) => return once("refused", &why),
+    };
     let opened = on_behalf_of(
         &session.user,
         &session.role,
-        gateway.follow_logs(&query.service, tail),
+        on_host(
+            super::hosts::scope(&host),
+            gateway.follow_logs(&query.service, tail),
+        ),
     )
     .await;
     let response = match opened {

@@ -10,6 +10,8 @@ mod client_address;
 mod cookies;
 mod devices;
 mod guard;
+mod host_picker;
+mod hosts;
 mod live_logs;
 mod login;
 mod pages;
@@ -130,8 +132,14 @@ pub(crate) struct Inner {
     trusted_proxies: TrustedProxies,
     /// The last `/health/ready` answer, reused for a few seconds.
     readiness: ops_core::recent::Recent<readiness::Readiness>,
-    /// The containers' CPU and memory of the last hour, shared by every page.
+    /// The containers' CPU and memory of the last hour, shared by every page
+    /// (the default Docker host's).
     resources: crate::resources::Resources,
+    /// The same for each other Docker host a page asked about.
+    host_resources:
+        std::sync::Mutex<std::collections::HashMap<String, Arc<crate::resources::Resources>>>,
+    /// How often the containers' figures are read.
+    stats_interval: Duration,
     /// The last update check per role, for the pages' badges.
     pub(crate) update_checks: update_checks::UpdateChecks,
     /// Cancelled when the app stops: live log streams end (and say so) rather
@@ -190,6 +198,8 @@ impl AppState {
             trusted_proxies: config.trusted_proxies.clone(),
             readiness: ops_core::recent::Recent::new(readiness::FRESH_FOR),
             resources: crate::resources::Resources::new(config.stats_interval),
+            host_resources: std::sync::Mutex::default(),
+            stats_interval: config.stats_interval,
             streams_end: tokio_util::sync::CancellationToken::new(),
             update_checks: update_checks::UpdateChecks::default(),
         }))
@@ -210,6 +220,7 @@ fn router(AppState(state): AppState) -> Router {
         .route("/api/system-stats", get(api::system_stats))
         .route("/api/containers", get(api::containers))
         .route("/api/containers/stats", get(resources::stats))
+        .route("/api/hosts", get(hosts::overview))
         .route("/api/logs/follow", get(live_logs::follow))
         .route("/api/approvals", get(api::approvals))
         .route("/api/approvals/{id}/approve", post(api::approve_gateway))

@@ -3,10 +3,14 @@
 //! forbids it); values are only ever inserted as text.
 
 use axum::Extension;
-use axum::extract::State;
-use axum::response::Html as HtmlResponse;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html as HtmlResponse, IntoResponse, Response};
 
 use super::Shared;
+use super::host_picker::{self, PageHosts};
+use super::hosts::HostParam;
 use super::session::Session;
 use crate::html::Html;
 
@@ -38,6 +42,11 @@ impl Page {
             Self::Approvals => "Approvals",
             Self::Audit => "Audit",
         }
+    }
+
+    /// Whether the page shows one Docker host's stack (and takes `?host=`).
+    fn per_host(self) -> bool {
+        matches!(self, Self::Dashboard | Self::Containers)
     }
 
     fn path(self) -> &'static str {
@@ -72,6 +81,21 @@ fn layout(
     page: Page,
     body: &'static str,
 ) -> HtmlResponse<String> {
+    let mut main = Html::new();
+    main.raw(body);
+    layout_with(state, session, page, &main, &PageHosts::none())
+}
+
+/// The layout around `main`; with several Docker hosts, the page's host in
+/// `data-host` (app.js passes it on to the API) and in the links of the
+/// pages that show one host.
+fn layout_with(
+    state: &Shared,
+    session: &Session,
+    page: Page,
+    main: &Html,
+    hosts: &PageHosts,
+) -> HtmlResponse<String> {
     let mut html = Html::new();
     head(&mut html, page.title());
     html.raw("<meta name=\"csrf-token\" content=\"")
@@ -79,9 +103,20 @@ fn layout(
         .raw("\"><script src=\"/static/app.js\" defer></script></head>")
         .raw("<body data-page=\"")
         .text(page.id())
-        .raw("\"><header><nav><span class=\"brand\">pi-health</span>");
+        .raw("\"");
+    if let Some(host) = host_picker::query(hosts) {
+        html.raw(" data-host=\"").text(host).raw("\"");
+    }
+    if hosts.several() {
+        html.raw(" data-hosts=\"several\"");
+    }
+    html.raw("><header><nav><span class=\"brand\">pi-health</span>");
     for item in PAGES {
-        html.raw("<a href=\"").text(item.path()).raw("\"");
+        html.raw("<a href=\"").text(item.path());
+        if let Some(host) = host_picker::query(hosts).filter(|_| item.per_host()) {
+            html.raw("?host=").text(host);
+        }
+        html.raw("\"");
         if item == page {
             html.raw(" class=\"active\" aria-current=\"page\"");
         }
@@ -97,8 +132,43 @@ fn layout(
     if state.agent.gateway().is_none() {
         html.raw("<div class=\"banner warning\" id=\"offline\">Docker integration is offline: DOCKER_MCP_BASE_URL is not set. Host statistics work; containers cannot be read or changed.</div>");
     }
-    html.raw("<main>").raw(body).raw("</main></body></html>");
+    html.raw("<main>").append(main).raw("</main></body></html>");
     HtmlResponse(html.into_string())
+}
+
+/// A page that shows one Docker host: its picker above `body` when the
+/// gateway has several, or, for a `?host=` that names none of them, the
+/// message (404) instead of the page.
+async fn per_host(
+    state: &Shared,
+    session: &Session,
+    page: Page,
+    query: Option<Query<HostParam>>,
+    body: &'static str,
+    extra: fn(&PageHosts) -> Html,
+) -> Response {
+    let asked = query.and_then(|Query(q)| q.host);
+    let list = super::hosts::of(state, session).await.unwrap_or_default();
+    let picked = super::hosts::picked(state, session, asked.as_deref()).await;
+    let hosts = PageHosts {
+        list,
+        picked: picked.as_ref().ok().cloned().flatten(),
+    };
+    let mut main = Html::new();
+    match picked {
+        Err(why) => {
+            main.wrap("<h1>", page.title(), "</h1>");
+            main.append(&host_picker::unknown(&why, page.path(), &hosts));
+            let page = layout_with(state, session, page, &main, &PageHosts::none());
+            (StatusCode::NOT_FOUND, page).into_response()
+        }
+        Ok(_) => {
+            main.append(&host_picker::picker(page.path(), &hosts));
+            main.raw(body);
+            main.append(&extra(&hosts));
+            layout_with(state, session, page, &main, &hosts).into_response()
+        }
+    }
 }
 
 /// The confirmation before an approval runs: the chat's cards and the
@@ -182,15 +252,30 @@ const AUDIT: &str = r#"<h1>Audit</h1>
 pub(crate) async fn dashboard(
     State(state): State<Shared>,
     Extension(session): Extension<Session>,
-) -> HtmlResponse<String> {
-    layout(&state, &session, Page::Dashboard, DASHBOARD)
+    query: Result<Query<HostParam>, QueryRejection>,
+) -> Response {
+    let page = Page::Dashboard;
+    per_host(
+        &state,
+        &session,
+        page,
+        query.ok(),
+        DASHBOARD,
+        host_picker::overview,
+    )
+    .await
 }
 
 pub(crate) async fn containers(
     State(state): State<Shared>,
     Extension(session): Extension<Session>,
-) -> HtmlResponse<String> {
-    layout(&state, &session, Page::Containers, CONTAINERS)
+    query: Result<Query<HostParam>, QueryRejection>,
+) -> Response {
+    let page = Page::Containers;
+    per_host(&state, &session, page, query.ok(), CONTAINERS, |_| {
+        Html::new()
+    })
+    .await
 }
 
 pub(crate) async fn chat(

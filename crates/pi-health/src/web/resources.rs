@@ -1,8 +1,12 @@
 //! `GET /api/containers/stats`: each running container's CPU, memory, network
 //! and disk figures with the last hour of CPU and memory (`crate::resources`:
-//! one round per interval for every page together, and only while asked).
+//! one round per interval for every page together, and only while asked;
+//! per Docker host with `?host=NAME`).
 
-use axum::extract::State;
+use std::sync::Arc;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -13,12 +17,43 @@ use super::api::gateway_problem;
 use super::guard::json_error;
 use super::session::Session;
 use crate::agent::Problem;
-use crate::gateway_client::on_behalf_of;
+use crate::gateway_client::{on_behalf_of, on_host};
+use crate::resources::Resources;
+
+/// Hosts whose figures are kept at most besides the default's.
+const MAX_HOSTS: usize = 64;
+
+/// The history of `host`'s containers (none: the default host's).
+fn resources_of(state: &Shared, host: Option<&str>) -> Option<Arc<Resources>> {
+    let host = host?;
+    let mut by_host = state
+        .host_resources
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(resources) = by_host.get(host) {
+        return Some(resources.clone());
+    }
+    if by_host.len() >= MAX_HOSTS {
+        return None;
+    }
+    let resources = Arc::new(Resources::new(state.stats_interval));
+    by_host.insert(host.to_owned(), resources.clone());
+    Some(resources)
+}
 
 pub(crate) async fn stats(
     State(state): State<Shared>,
     Extension(session): Extension<Session>,
+    query: Result<Query<super::hosts::HostParam>, QueryRejection>,
 ) -> Response {
+    let Ok(Query(query)) = query else {
+        return super::api::bad_request("the parameter is host=NAME");
+    };
+    let host = match super::hosts::picked_or_refused(&state, &session, query.host.as_deref()).await
+    {
+        Ok(host) => host,
+        Err(refused) => return *refused,
+    };
     let Some(gateway) = state.agent.gateway() else {
         return Json(json!({
             "online": false,
@@ -52,12 +87,19 @@ pub(crate) async fn stats(
     }
     // The app's own read, for no one in particular: it is shared by every
     // page, so no X-On-Behalf-Of.
-    let snapshot = state
-        .resources
+    // The default host's history is the app's own; another host's is kept
+    // beside it (the default's when the hosts are too many to keep apart).
+    let scope = super::hosts::scope(&host);
+    let of_host = resources_of(
+        &state,
+        host.as_ref()
+            .filter(|h| !h.default)
+            .map(|h| h.name.as_str()),
+    );
+    let resources = of_host.as_deref().unwrap_or(&state.resources);
+    let snapshot = resources
         .snapshot(|| async {
-            state
-                .agent
-                .compose_stats()
+            on_host(scope, state.agent.compose_stats())
                 .await
                 .map_err(|problem| problem.warning())
         })

@@ -1065,3 +1065,6 @@ async fn row_buttons_make_the_chats_card_and_refuse_what_they_cannot_plan() {
         assert!(reason.contains("offline"), "{reason}");
     }
 }
+
+/// Several Docker hosts: the picker, the overview, `?host=` on every call.
+mod hosts;

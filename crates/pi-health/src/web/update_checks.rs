@@ -4,6 +4,7 @@
 //! found (nothing before the first one ends) and starts the next one when it
 //! is due. Shared per role like the status reads (`status_reads.rs`): the
 //! gateway decides a read by role, so a person sees only what their role got.
+//! With several Docker hosts, per role and host.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,15 +15,16 @@ use serde_json::{Map, Value, json};
 
 use super::Shared;
 use super::session::Session;
-use crate::gateway_client::on_behalf_of;
+use crate::gateway_client::{HostScope, on_behalf_of, on_host};
 
 /// How long a check serves the pages (docker-mcp keeps a registry's answer
 /// for hours; this bounds the local image reads behind each check).
 pub(crate) const FRESH_FOR: Duration = Duration::from_secs(10 * 60);
 /// A failed check is tried again after this.
 const RETRY_AFTER: Duration = Duration::from_secs(60);
-/// Roles kept at most (roles come from the users file: a handful).
-const MAX_ROLES: usize = 32;
+/// Roles (times hosts) kept at most (roles come from the users file, hosts
+/// from the gateway: a handful each).
+const MAX_ROLES: usize = 256;
 
 #[derive(Default)]
 pub(crate) struct UpdateChecks {
@@ -47,28 +49,39 @@ impl Slot {
 }
 
 impl UpdateChecks {
-    /// What the last check for `session`'s role found, starting the next
-    /// check (as the person) when one is due.
-    pub(crate) fn latest(&self, state: &Shared, session: &Session) -> Option<Arc<StackUpdates>> {
+    /// What the last check for `session`'s role on `host` (none: the
+    /// gateway's default) found, starting the next check (as the person) when
+    /// one is due.
+    pub(crate) fn latest(
+        &self,
+        state: &Shared,
+        session: &Session,
+        host: Option<HostScope>,
+    ) -> Option<Arc<StackUpdates>> {
+        let key = match &host {
+            Some(host) => format!("{}\n{}", session.role, host.name),
+            None => session.role.clone(),
+        };
         let mut by_role = self.by_role.lock().unwrap_or_else(|p| p.into_inner());
-        if !by_role.contains_key(&session.role) && by_role.len() >= MAX_ROLES {
+        if !by_role.contains_key(&key) && by_role.len() >= MAX_ROLES {
             return None;
         }
-        let slot = by_role.entry(session.role.clone()).or_default();
+        let slot = by_role.entry(key.clone()).or_default();
         if slot.due(Instant::now()) && state.agent.gateway().is_some() {
             slot.running = true;
             let (state, user, role) = (state.clone(), session.user.clone(), session.role.clone());
             tokio::spawn(async move {
-                let result = on_behalf_of(&user, &role, state.agent.compose_updates()).await;
-                state.update_checks.store(&role, result.ok());
+                let check = on_host(host, state.agent.compose_updates());
+                let result = on_behalf_of(&user, &role, check).await;
+                state.update_checks.store(&key, result.ok());
             });
         }
         slot.found.clone()
     }
 
-    fn store(&self, role: &str, found: Option<StackUpdates>) {
+    fn store(&self, key: &str, found: Option<StackUpdates>) {
         let mut by_role = self.by_role.lock().unwrap_or_else(|p| p.into_inner());
-        let slot = by_role.entry(role.to_owned()).or_default();
+        let slot = by_role.entry(key.to_owned()).or_default();
         slot.running = false;
         slot.checked = Some((Instant::now(), found.is_some()));
         if let Some(found) = found {

@@ -44,7 +44,19 @@
   const themeToggle = document.getElementById("theme-toggle");
   if (themeToggle) themeToggle.addEventListener("click", nextTheme);
 
+  // ---- Docker hosts: the one the page shows (data-host, set by the server
+  // from ?host= and checked there) goes with every call about its stack ----
+  const HOST = document.body.dataset.host || "";
+  const ON_HOST = ["/api/containers", "/api/containers/stats", "/api/logs/follow",
+    "/api/ops-copilot/suggest", "/api/ops-copilot/diagnose", "/api/ops-copilot/actions"];
+
+  function onHost(url) {
+    if (!HOST || ON_HOST.indexOf(url.split("?")[0]) < 0) return url;
+    return url + (url.indexOf("?") >= 0 ? "&" : "?") + "host=" + encodeURIComponent(HOST);
+  }
+
   async function api(method, url, body) {
+    url = onHost(url);
     const options = { method: method, headers: { Accept: "application/json" }, credentials: "same-origin" };
     if (method !== "GET") options.headers["X-CSRF-Token"] = csrf;
     if (body !== undefined) {
@@ -259,6 +271,35 @@
     showFreshness(stats.ok && !!stats.data, stackAnswered);
   }
 
+  // ---- all hosts (dashboard, several Docker hosts): one line each ----
+  function hostLinks(host) {
+    const cell = document.createElement("span");
+    const dashboard = el("a", host.name);
+    dashboard.href = "/?host=" + encodeURIComponent(host.name);
+    dashboard.setAttribute("aria-label", "Dashboard of " + host.name);
+    const containers = el("a", "containers");
+    containers.href = "/containers?host=" + encodeURIComponent(host.name);
+    containers.setAttribute("aria-label", "Containers on " + host.name);
+    const notes = [];
+    if (host.default) notes.push("default");
+    if (host.read_only) notes.push("read-only");
+    cell.append(dashboard, notes.length ? " (" + notes.join(", ") + ") · " : " · ", containers);
+    return cell;
+  }
+
+  async function refreshHosts() {
+    const reply = await api("GET", "/api/hosts");
+    const data = reply.data || {};
+    show(byId("hosts-warning"), data.warning || (!reply.ok && data.detail) || "");
+    const hosts = data.hosts || [];
+    fill(document.querySelector("#hosts tbody"), hosts.map(function (h) {
+      // Reachable or not in words, with a sign: never by colour alone.
+      const reachable = h.reachable ? el("span", "✓ yes", "good") : el("span", "⚠ no: " + (h.reason || ""), "bad");
+      const problems = h.problems && h.problems.length ? h.problems.join("; ") : (h.reachable ? "none" : "unknown");
+      return row([hostLinks(h), reachable, h.reachable ? h.running + " of " + h.services + " running" : "", problems]);
+    }));
+  }
+
   // ---- containers ----
   // Live logs: the service's lines as they are written (Server-Sent Events
   // from /api/logs/follow), newest at the bottom. Scrolling up stops the
@@ -367,7 +408,7 @@
     show(byId("log-newest"), "");
     show(byId("logs-warning"), "");
     logStatus("Connecting…");
-    const source = new EventSource("/api/logs/follow?service=" + encodeURIComponent(service) + "&tail=200");
+    const source = new EventSource(onHost("/api/logs/follow?service=" + encodeURIComponent(service) + "&tail=200"));
     live.source = source;
     source.addEventListener("open", function () {
       if (live.source === source) logStatus("Following: new lines appear at the bottom.");
@@ -1096,6 +1137,7 @@
 
   // ---- wiring ----
   if (page === "dashboard") every(5000, refreshDashboard);
+  if (page === "dashboard" && document.body.dataset.hosts === "several") every(10000, refreshHosts);
   if (page === "containers") {
     wireLogViewer();
     every(10000, refreshContainers);

@@ -1,0 +1,215 @@
+//! The chat with several hosts, against the stand-in gateway of `hosts::fake`:
+//! pi (sonarr, radarr unhealthy; the default) and nas (sonarr, sabnzbd; read-only).
+
+use super::*;
+use crate::gateway_client::GatewaySettings;
+use crate::host::HostProbe;
+use crate::hosts::fake::{FakeHosts, settings};
+
+async fn agent(fake: &FakeHosts) -> Agent {
+    let base = fake.clone().serve().await;
+    agent_at(&settings(&base))
+}
+
+fn agent_at(settings: &GatewaySettings) -> Agent {
+    let dir = std::env::temp_dir().join("pi-health-hosts-test-thermal");
+    Agent::new(settings, HostProbe::new(dir))
+}
+
+fn text(chat: &Chat) -> String {
+    chat.reply
+        .messages
+        .iter()
+        .map(|m| m.content.as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The tool calls other than the compose_ps reads of every host.
+fn acts(fake: &FakeHosts) -> Vec<(String, Option<String>)> {
+    fake.tools()
+        .into_iter()
+        .filter(|(tool, _)| tool != "compose_ps")
+        .collect()
+}
+
+fn on(host: &str) -> Option<String> {
+    Some(host.to_owned())
+}
+
+#[tokio::test]
+async fn an_order_naming_a_host_goes_there_and_its_card_says_so() {
+    let fake = FakeHosts::two();
+    let agent = agent(&fake).await;
+    let chat = agent.chat("restart sonarr on the nas").await;
+    let said = text(&chat);
+    assert!(said.contains("On <strong>nas</strong>"), "{said}");
+    assert!(
+        said.contains("I can restart <strong>sonarr</strong> on <strong>nas</strong> for you"),
+        "{said}"
+    );
+    assert_eq!(acts(&fake), vec![("compose_restart".into(), on("nas"))]);
+    let card = chat.reply.messages[0].suggestion.as_ref().unwrap();
+    assert_eq!(
+        card.description,
+        "Restart the sonarr service on nas (now: running, Up 1 hour)."
+    );
+    assert_eq!(card.id, "appr-1", "the gateway's approval");
+    // Every call of the turn named a host.
+    assert!(
+        fake.tools().iter().all(|(_, host)| host.is_some()),
+        "{:?}",
+        fake.tools()
+    );
+
+    // Approving it: the gateway runs it; what pi-health reads after is nas's.
+    let reply = agent.approve(&chat.planned[0]).await;
+    assert!(reply.is_success(), "{reply:?}");
+    assert!(
+        reply
+            .result
+            .starts_with("compose_restart sonarr on nas succeeded."),
+        "{}",
+        reply.result
+    );
+    assert_eq!(
+        reply.followup.as_deref(),
+        Some("sonarr is now running, Up 1 hour on nas.")
+    );
+    let (last, host) = fake.tools().pop().unwrap();
+    assert_eq!((last.as_str(), host), ("compose_ps", on("nas")));
+}
+
+#[tokio::test]
+async fn a_service_on_several_hosts_without_one_named_is_asked_about() {
+    let fake = FakeHosts::two();
+    let agent = agent(&fake).await;
+    for message in ["is sonarr up?", "restart sonarr", "sonarr logs"] {
+        let said = text(&agent.chat(message).await);
+        assert!(
+            said.contains("sonarr runs on nas and pi: which one?"),
+            "{message}: {said}"
+        );
+        assert!(said.contains(" on nas\u{201d}"), "{said}");
+    }
+    assert_eq!(acts(&fake), vec![], "nothing but each host's services read");
+}
+
+#[tokio::test]
+async fn a_service_on_one_host_only_goes_there() {
+    let fake = FakeHosts::two();
+    let agent = agent(&fake).await;
+    let said = text(&agent.chat("sabnzbd logs").await);
+    assert!(said.contains("logs of sabnzbd on nas"), "{said}");
+    let said = text(&agent.chat("why is radarr unhealthy?").await);
+    assert!(said.contains("On <strong>pi</strong>"), "{said}");
+    let said = text(&agent.chat("radar logs").await);
+    assert!(
+        said.contains("logs of radarr on pi"),
+        "a near miss too: {said}"
+    );
+    assert_eq!(
+        acts(&fake),
+        vec![
+            ("compose_logs".into(), on("nas")),
+            ("compose_diagnose".into(), on("pi")),
+            ("compose_logs".into(), on("pi")),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn naming_the_host_answers_on_it_whatever_the_phrasing() {
+    let fake = FakeHosts::two();
+    let agent = agent(&fake).await;
+    for (message, host) in [
+        ("is sonarr up on nas?", "nas"),
+        ("sonarr logs on the nas", "nas"),
+        ("@pi sonarr logs", "pi"),
+        ("sonarr logs on the NSA", "nas"),
+        ("what's wrong on the nas?", "nas"),
+    ] {
+        let said = text(&agent.chat(message).await);
+        let line = format!("On <strong>{host}</strong>");
+        assert!(said.contains(&line), "{message}: {said}");
+    }
+    let said = text(&agent.chat("restart sonarr on the nsa").await);
+    assert!(
+        said.contains("\u{201c}nsa\u{201d} taken as the host nas."),
+        "{said}"
+    );
+    assert!(said.contains("on <strong>nas</strong> for you"), "{said}");
+    let logs: Vec<_> = acts(&fake)
+        .into_iter()
+        .filter(|(t, _)| t == "compose_logs")
+        .collect();
+    assert_eq!(
+        logs,
+        vec![
+            ("compose_logs".into(), on("nas")),
+            ("compose_logs".into(), on("pi")),
+            ("compose_logs".into(), on("nas")),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_host_that_does_not_exist_is_said_and_nothing_is_asked() {
+    let fake = FakeHosts::two();
+    let agent = agent(&fake).await;
+    let chat = agent.chat("restart sonarr on pi2").await;
+    assert!(
+        text(&chat).contains("There is no host called pi2; the hosts are: nas, pi."),
+        "{}",
+        text(&chat)
+    );
+    assert!(chat.planned.is_empty());
+    assert_eq!(acts(&fake), vec![]);
+}
+
+#[tokio::test]
+async fn a_question_about_no_service_is_the_default_hosts() {
+    let fake = FakeHosts::two();
+    let agent = agent(&fake).await;
+    let said = text(&agent.chat("what's wrong?").await);
+    assert!(said.contains("On <strong>pi</strong>"), "{said}");
+    assert!(said.contains("radarr"), "{said}");
+}
+
+#[tokio::test]
+async fn a_host_that_is_down_fails_alone() {
+    let mut fake = FakeHosts::two();
+    fake.down = vec!["nas"];
+    let agent = agent(&fake).await;
+    let said = text(&agent.chat("is sonarr up on the nas?").await);
+    assert!(
+        said.contains("docker-mcp of host nas is not answering"),
+        "{said}"
+    );
+    // sonarr is only known on pi now: the question goes there.
+    let said = text(&agent.chat("is sonarr up?").await);
+    assert!(said.contains("On <strong>pi</strong>"), "{said}");
+}
+
+#[tokio::test]
+async fn with_one_host_the_chat_is_as_it_always_was() {
+    let fake = FakeHosts::none();
+    let agent = agent(&fake).await;
+    let chat = agent.chat("restart sonarr on the nas").await;
+    let said = text(&chat);
+    assert!(!said.contains("On <strong>"), "{said}");
+    assert!(!said.contains("no host called"), "{said}");
+    assert_eq!(
+        chat.reply.messages[0]
+            .suggestion
+            .as_ref()
+            .unwrap()
+            .description,
+        "Restart the sonarr service (now: running, Up 1 hour)."
+    );
+    assert!(
+        fake.tools().iter().all(|(_, host)| host.is_none()),
+        "{:?}",
+        fake.tools()
+    );
+}
