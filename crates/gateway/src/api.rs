@@ -489,10 +489,6 @@ async fn list_audit(
     }
 }
 
-/// `GET /notifications`: the last deliveries of notifications (`notify.yaml`),
-/// newest first, for the roles that see every principal's audit records (those
-/// that may approve everything: admins); refused for the others. Not audited,
-/// like the other reads.
 /// `GET /hosts`: the Docker hosts the caller's role may use, sorted by name;
 /// empty for the guide's single host.
 async fn list_hosts(
@@ -513,6 +509,10 @@ async fn list_hosts(
     .into_response()
 }
 
+/// `GET /notifications`: the last deliveries of notifications (`notify.yaml`),
+/// newest first, for the roles that see every principal's audit records (those
+/// that may approve everything: admins); refused for the others. Not audited,
+/// like the other reads.
 async fn list_notifications(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,

@@ -9,6 +9,7 @@ use std::time::Duration;
 use audit::AuditLog;
 use serde_json::{Value, json};
 
+use super::tests::{approved, call, refused};
 use super::*;
 use crate::auth::Principal;
 use crate::config::{Config, ConfigHandle};
@@ -91,32 +92,10 @@ fn person(name: &str, role: &str) -> Principal {
     }
 }
 
-fn call(tool: &str, args: Value) -> CallRequest {
-    CallRequest {
-        tool: tool.into(),
-        args,
-        ..CallRequest::default()
-    }
-}
-
-fn approved(tool: &str, args: Value) -> CallRequest {
-    CallRequest {
-        approved: true,
-        ..call(tool, args)
-    }
-}
-
 fn answered_by(reply: &Reply) -> &str {
     match reply {
         Reply::Executed(executed) => executed.result["answered_by"].as_str().unwrap(),
         other => panic!("expected execution, got {other:?}"),
-    }
-}
-
-fn refusal(reply: &Reply) -> &Refusal {
-    match reply {
-        Reply::Refused(refusal) => refusal,
-        other => panic!("expected a refusal, got {other:?}"),
     }
 }
 
@@ -186,7 +165,7 @@ async fn an_unknown_or_malformed_host_is_refused_before_any_call() {
                 call("compose_ps", json!({"file": FILE, "host": host})),
             )
             .await;
-        let refused = refusal(&reply);
+        let refused = refused(&reply);
         assert_eq!(refused.code, RefusalCode::BadArgs, "{refused:?}");
         assert!(refused.detail.contains(said), "{}", refused.detail);
     }
@@ -198,7 +177,7 @@ async fn an_unknown_or_malformed_host_is_refused_before_any_call() {
             call("compose_ps", json!({"file": "/etc/passwd", "host": "nas"})),
         )
         .await;
-    assert_eq!(refusal(&reply).code, RefusalCode::BadArgs);
+    assert_eq!(refused(&reply).code, RefusalCode::BadArgs);
     assert!(h.seen(&h.pi).is_empty() && h.seen(&h.nas).is_empty());
 }
 
@@ -216,7 +195,7 @@ async fn a_read_only_host_refuses_every_mutating_tool_and_still_answers_reads() 
             ),
         )
         .await;
-    let refused = refusal(&restart);
+    let refused = refused(&restart);
     assert_eq!(refused.code, RefusalCode::NotAuthorized);
     assert!(
         refused.detail.contains("host nas is read-only"),
@@ -258,7 +237,7 @@ async fn a_host_limited_to_a_role_refuses_the_others_for_reads_requests_and_appr
         )
         .await;
     assert!(
-        refusal(&read)
+        refused(&read)
             .detail
             .contains("host nas is limited to other roles"),
         "{read:?}"
@@ -280,7 +259,7 @@ async fn a_host_limited_to_a_role_refuses_the_others_for_reads_requests_and_appr
     };
     assert!(h.gateway.pending_for(&bob).unwrap().is_empty());
     let by_bob = h.gateway.approve(&bob, &need.approval_id, None).await;
-    assert_eq!(refusal(&by_bob).code, RefusalCode::CannotApprove);
+    assert_eq!(refused(&by_bob).code, RefusalCode::CannotApprove);
     let by_alice = h.gateway.approve(&alice, &need.approval_id, None).await;
     assert_eq!(answered_by(&by_alice), "nas");
     assert_eq!(h.seen(&h.nas).len(), 1);
@@ -298,7 +277,7 @@ async fn cooldowns_locks_and_audit_records_are_per_host() {
     let again = h
         .request_and_approve(&alice, "compose_restart", restart("nas"))
         .await;
-    assert_eq!(refusal(&again).code, RefusalCode::Cooldown, "{again:?}");
+    assert_eq!(refused(&again).code, RefusalCode::Cooldown, "{again:?}");
     // sonarr on pi has its own cooldown, with or without the host named.
     let on_pi = h
         .request_and_approve(
@@ -311,7 +290,7 @@ async fn cooldowns_locks_and_audit_records_are_per_host() {
     let pi_again = h
         .request_and_approve(&alice, "compose_restart", restart("pi"))
         .await;
-    assert_eq!(refusal(&pi_again).code, RefusalCode::Cooldown);
+    assert_eq!(refused(&pi_again).code, RefusalCode::Cooldown);
     // Records name the host the call was for.
     h.gateway.flush_audit().await.unwrap();
     let records = h
@@ -359,6 +338,6 @@ async fn without_hosts_a_host_argument_is_the_schemas_to_refuse() {
             call("compose_ps", json!({"file": FILE, "host": "nas"})),
         )
         .await;
-    assert_eq!(refusal(&reply).code, RefusalCode::BadArgs);
+    assert_eq!(refused(&reply).code, RefusalCode::BadArgs);
     assert!(pi.seen.lock().unwrap().is_empty());
 }

@@ -139,7 +139,7 @@ fn harness() -> Harness {
     )
 }
 
-fn call(tool: &str, args: Value) -> CallRequest {
+pub(super) fn call(tool: &str, args: Value) -> CallRequest {
     CallRequest {
         tool: tool.into(),
         args,
@@ -147,7 +147,7 @@ fn call(tool: &str, args: Value) -> CallRequest {
     }
 }
 
-fn approved(tool: &str, args: Value) -> CallRequest {
+pub(super) fn approved(tool: &str, args: Value) -> CallRequest {
     CallRequest {
         approved: true,
         ..call(tool, args)
@@ -158,7 +158,7 @@ fn restart(service: &str) -> Value {
     json!({"file": FILE, "service": service})
 }
 
-fn refused(reply: &Reply) -> &Refusal {
+pub(super) fn refused(reply: &Reply) -> &Refusal {
     match reply {
         Reply::Refused(refusal) => refusal,
         other => panic!("expected a refusal, got {other:?}"),

@@ -641,19 +641,10 @@ impl Intent {
 
     /// The services the answer is about (for an unknown one: the name as typed).
     pub(crate) fn services(&self) -> Vec<String> {
-        let names = |named: &[Named]| named.iter().map(|n| n.service.clone()).collect();
         match self {
-            Self::Question(
-                Question::ServiceStatus { services }
-                | Question::Diagnose { services }
-                | Question::Logs { services }
-                | Question::History { services }
-                | Question::Updates { services },
-            ) => names(services),
             Self::Question(Question::NoSuchService { name })
             | Self::Order(Order::NoSuchService { name, .. }) => vec![name.typed.clone()],
-            Self::Order(Order::Services { services, .. }) => services.clone(),
-            _ => Vec::new(),
+            _ => self.named_services(),
         }
     }
 
