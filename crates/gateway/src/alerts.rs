@@ -43,7 +43,7 @@ pub fn service_change_on(
         Verdict::UnhealthyProbe => (EventKind::Unhealthy, format!("{name} is unhealthy")),
         // Told only when an alert about it is open (the notifier knows which):
         // after a restart the verdict before is `starting`, not the alert's.
-        Verdict::Healthy | Verdict::Finished if !is_well(before) => {
+        verdict if verdict.is_well() && !before.is_well() => {
             (EventKind::Recovered, format!("{name} recovered"))
         }
         _ => return None,
@@ -58,11 +58,6 @@ pub fn service_change_on(
             None => format!("/containers?logs={service}"),
         }),
     })
-}
-
-/// The verdicts of a service that is well.
-fn is_well(verdict: Verdict) -> bool {
-    matches!(verdict, Verdict::Healthy | Verdict::Finished)
 }
 
 /// The notification of an approval that waits for someone else's decision,

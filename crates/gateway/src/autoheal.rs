@@ -73,7 +73,7 @@ impl Watch {
             // Well again, stopped by someone, gone, or beyond a restart's help.
             _ => {
                 self.bad_since = None;
-                if matches!(change.verdict, Verdict::Healthy | Verdict::Finished) {
+                if change.verdict.is_well() {
                     self.gave_up = false;
                 }
             }

@@ -181,7 +181,7 @@ async fn follow(
                     if let Some(healer) = healer {
                         healer.observe(&change);
                     }
-                    let well = matches!(change.verdict, Verdict::Healthy | Verdict::Finished);
+                    let well = change.verdict.is_well();
                     let service = change.service.clone();
                     match tell(notifier, known, change, host) {
                         Some(event) if event.kind == EventKind::Recovered => {

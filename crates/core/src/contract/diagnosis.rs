@@ -67,6 +67,12 @@ impl Verdict {
         Self::Healthy,
     ];
 
+    /// A service that is well: running as it should, or a one-shot that ran
+    /// and finished. Recoveries and auto-heal's resets are told by this.
+    pub fn is_well(self) -> bool {
+        matches!(self, Self::Healthy | Self::Finished)
+    }
+
     /// The snake_case name used on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
