@@ -229,3 +229,57 @@ async fn a_host_that_goes_down_fails_only_its_own_calls_at_once() {
         .await;
     assert_eq!(ready.status, 200, "{ready:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_that_hangs_holds_up_none_of_the_others_calls() {
+    let h = two_hosts("").await;
+    // nas becomes a black hole: connections are accepted and never answered.
+    let hole = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    let hole_url = format!("http://{}", hole.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in hole.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let before = h.env.health().await["config_version"].clone();
+    let registry = std::fs::read_to_string(&h.env.registry).unwrap();
+    h.env.write_registry(&replace(
+        &registry,
+        &yaml_str(&h.nas_mcp.base),
+        &yaml_str(&hole_url),
+    ));
+    wait_for(
+        "the registry with the hung nas in force",
+        Duration::from_secs(5),
+        || async {
+            let now = h.env.health().await["config_version"].clone();
+            if now != before {
+                Ok(())
+            } else {
+                Err(format!("still {now}"))
+            }
+        },
+    )
+    .await;
+
+    // A call to nas waits for its answer until the read timeout; meanwhile ten
+    // calls to pi each get theirs: all of them before nas's call ends.
+    let nas_call = async {
+        let reply = h.ps(ADMIN, Some("nas")).await;
+        (reply, Instant::now())
+    };
+    let pi_calls = async {
+        for _ in 0..10 {
+            assert_eq!(
+                services_of(h.ps(ADMIN, Some("pi")).await.expect(200)),
+                ["sonarr"]
+            );
+        }
+        Instant::now()
+    };
+    let ((hung, nas_done), pi_done) = tokio::join!(nas_call, pi_calls);
+    assert!(pi_done < nas_done, "pi's calls waited for nas's");
+    assert_eq!(hung.body["code"], "mcp_timeout", "{hung:?}");
+    assert!(hung.detail().starts_with("host nas: "), "{}", hung.detail());
+}
