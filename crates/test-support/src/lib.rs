@@ -12,8 +12,11 @@
 //! - [`Process`], [`free_port`], [`http_client`]: processes under test (output in a log
 //!   file, killed on drop), HTTP servers started on a free loopback port.
 //! - [`mcp_http`]: a raw JSON-RPC MCP client over Streamable HTTP.
+//! - [`SecondEngine`]: a second `dockerd` of its own (directory, socket, bridge), for
+//!   another host or a Swarm, never the machine's main Engine; gone when dropped.
 //! - [`sockets`]: raw TCP clients that trickle a request or wait for the server to close.
 
+mod engine2;
 mod forward;
 pub mod mcp_http;
 mod process;
@@ -26,6 +29,7 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub use engine2::{SecondEngine, link_exists, mounts_under};
 pub use forward::{Forwarder, engine_socket_upstream};
 pub use process::{Process, free_port, http_client};
 pub use stack::{Stack, compose_command};
