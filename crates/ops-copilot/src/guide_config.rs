@@ -441,7 +441,7 @@ mod tests {
                 "{role}"
             );
         }
-        assert!(SWARM_POLICY_MAX_REPLICAS <= docker_mcp::SWARM_MAX_REPLICAS);
+        const { assert!(SWARM_POLICY_MAX_REPLICAS <= docker_mcp::SWARM_MAX_REPLICAS) };
         // A restart may wait out the longest stability window docker-mcp accepts.
         let engine = docker_mcp::engine::EngineTimeouts::default().write;
         for tool in ["compose_restart", "compose_start", "compose_stop"] {
