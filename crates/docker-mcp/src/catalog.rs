@@ -1,4 +1,5 @@
-//! The twelve tools: names, descriptions, annotations and schemas. One catalog
+//! The nineteen tools (twelve for the compose stack, seven for a Swarm stack):
+//! names, descriptions, annotations and schemas. One catalog
 //! serves MCP and REST, so both validate and describe the tools identically.
 
 use std::path::Path;
@@ -19,6 +20,13 @@ pub enum ToolName {
     ComposeUpdate,
     ComposePull,
     ComposeUp,
+    SwarmServices,
+    SwarmTasks,
+    SwarmLogs,
+    SwarmNodes,
+    SwarmDiagnose,
+    SwarmRestart,
+    SwarmScale,
 }
 
 /// The MCP tool annotations; hints, but they must be true.
@@ -33,8 +41,19 @@ pub struct Hints {
 /// The guide's service name pattern and `tail` bounds, as the contract states them.
 pub use ops_core::contract::rules::{SERVICE_PATTERN, TAIL_DEFAULT, TAIL_MAX, TAIL_MIN};
 
+/// The most replicas swarm_scale sets, whatever the policy allows: a Pi
+/// cluster runs a handful of tasks per service, and a typo (200 for 20) must
+/// not start a flood. The gateway's policy sets its own, lower or equal,
+/// `maximum` in swarm_scale's schema.
+pub const SWARM_MAX_REPLICAS: u32 = 20;
+
+/// The Swarm stack the swarm_* tools are pinned to unless configured
+/// (`--swarm-stack`): the stack a home media Swarm is deployed as
+/// (`docker stack deploy -c docker-compose.yml media`).
+pub const DEFAULT_SWARM_STACK: &str = "media";
+
 impl ToolName {
-    pub const ALL: [ToolName; 12] = [
+    pub const ALL: [ToolName; 19] = [
         Self::DockerPs,
         Self::ComposePs,
         Self::ComposeLogs,
@@ -47,6 +66,13 @@ impl ToolName {
         Self::ComposeUpdate,
         Self::ComposePull,
         Self::ComposeUp,
+        Self::SwarmServices,
+        Self::SwarmTasks,
+        Self::SwarmLogs,
+        Self::SwarmNodes,
+        Self::SwarmDiagnose,
+        Self::SwarmRestart,
+        Self::SwarmScale,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -63,6 +89,13 @@ impl ToolName {
             Self::ComposeUpdate => "compose_update",
             Self::ComposePull => "compose_pull",
             Self::ComposeUp => "compose_up",
+            Self::SwarmServices => "swarm_services",
+            Self::SwarmTasks => "swarm_tasks",
+            Self::SwarmLogs => "swarm_logs",
+            Self::SwarmNodes => "swarm_nodes",
+            Self::SwarmDiagnose => "swarm_diagnose",
+            Self::SwarmRestart => "swarm_restart",
+            Self::SwarmScale => "swarm_scale",
         }
     }
 
@@ -102,6 +135,27 @@ impl ToolName {
             Self::ComposeUp => {
                 "Create or recreate the containers of the stack (or one service) with the compose CLI."
             }
+            Self::SwarmServices => {
+                "List the services of the Swarm stack: image, mode, desired and running replicas, the last update's state."
+            }
+            Self::SwarmTasks => {
+                "List one Swarm service's tasks, newest first (bounded): node, desired and current state, error, exit code, times."
+            }
+            Self::SwarmLogs => {
+                "Tail bounded, ANSI-free lines of logs for one Swarm service (all its tasks)."
+            }
+            Self::SwarmNodes => {
+                "List the Swarm's nodes: hostname, role, availability, state, manager status."
+            }
+            Self::SwarmDiagnose => {
+                "Say why one Swarm service is not well: desired against running replicas, the recent task errors in words (rejected, no such image, insufficient resources, exit codes), counts of failed tasks, a verdict and a next step."
+            }
+            Self::SwarmRestart => {
+                "Restart one Swarm service with a forced rolling update and confirm its tasks were replaced by new running ones."
+            }
+            Self::SwarmScale => {
+                "Set a replicated Swarm service's replica count (within docker-mcp's bound and the policy's) and confirm that many run."
+            }
         }
     }
 
@@ -111,7 +165,16 @@ impl ToolName {
             | Self::ComposePs
             | Self::ComposeLogs
             | Self::ComposeDiagnose
-            | Self::ComposeStats => (true, false, true, false),
+            | Self::ComposeStats
+            | Self::SwarmServices
+            | Self::SwarmTasks
+            | Self::SwarmLogs
+            | Self::SwarmNodes
+            | Self::SwarmDiagnose => (true, false, true, false),
+            // Every call replaces the tasks again.
+            Self::SwarmRestart => (false, false, false, false),
+            // Scaling down stops tasks; the same count twice changes nothing.
+            Self::SwarmScale => (false, true, true, false),
             // Reads; asks a registry (the open world) through the Engine.
             Self::ComposeUpdates => (true, false, true, true),
             // Recreating discards the container's writable layer; a second
@@ -148,12 +211,95 @@ impl ToolName {
             | Self::ComposeStop
             | Self::ComposeUpdate => Some(true),
             Self::ComposePull | Self::ComposeUp | Self::ComposeUpdates => Some(false),
+            Self::SwarmServices | Self::SwarmNodes => None,
+            Self::SwarmTasks
+            | Self::SwarmLogs
+            | Self::SwarmDiagnose
+            | Self::SwarmRestart
+            | Self::SwarmScale => Some(true),
         }
     }
 
+    /// Whether the tool works on a Swarm stack (`stack`, not `file`).
+    pub fn is_swarm(self) -> bool {
+        matches!(
+            self,
+            Self::SwarmServices
+                | Self::SwarmTasks
+                | Self::SwarmLogs
+                | Self::SwarmNodes
+                | Self::SwarmDiagnose
+                | Self::SwarmRestart
+                | Self::SwarmScale
+        )
+    }
+
+    /// A Swarm tool's input schema: `stack` pinned to the configured stack.
+    fn swarm_input_schema(self, stack: Option<&str>) -> Value {
+        if self == Self::SwarmNodes {
+            return json!({ "type": "object", "additionalProperties": false });
+        }
+        let mut stack_schema = json!({
+            "type": "string",
+            "pattern": SERVICE_PATTERN,
+            "description": "The Swarm stack (its services' com.docker.stack.namespace label)."
+        });
+        if let Some(stack) = stack {
+            stack_schema["const"] = json!(stack);
+        }
+        let mut properties = Map::new();
+        properties.insert("stack".into(), stack_schema);
+        let mut required = vec![json!("stack")];
+        if self.service_argument().is_some() {
+            properties.insert(
+                "service".into(),
+                json!({
+                    "type": "string",
+                    "pattern": SERVICE_PATTERN,
+                    "description": "A service of the stack: its name in the stack (sonarr) or its full name (media_sonarr)."
+                }),
+            );
+            required.push(json!("service"));
+        }
+        if self == Self::SwarmLogs {
+            properties.insert(
+                "tail".into(),
+                json!({
+                    "type": "integer",
+                    "minimum": TAIL_MIN,
+                    "maximum": TAIL_MAX,
+                    "default": TAIL_DEFAULT,
+                    "description": "How many of the last lines of each task to return."
+                }),
+            );
+        }
+        if self == Self::SwarmScale {
+            properties.insert(
+                "replicas".into(),
+                json!({
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": SWARM_MAX_REPLICAS,
+                    "description": "How many tasks the service should run."
+                }),
+            );
+            required.push(json!("replicas"));
+        }
+        json!({
+            "type": "object",
+            "properties": properties,
+            "required": required,
+            "additionalProperties": false
+        })
+    }
+
     /// The input schema, equal in meaning to the guide's `policy.yaml` one, with
-    /// `file` pinned to the locked compose file.
-    pub fn input_schema(self, locked_file: Option<&Path>) -> Value {
+    /// `file` pinned to the locked compose file (and a Swarm tool's `stack` to
+    /// the configured stack).
+    pub fn input_schema(self, locked_file: Option<&Path>, stack: Option<&str>) -> Value {
+        if self.is_swarm() {
+            return self.swarm_input_schema(stack);
+        }
         if self == Self::DockerPs {
             return json!({ "type": "object", "additionalProperties": false });
         }
@@ -356,7 +502,122 @@ impl ToolName {
                 },
                 "required": ["command", "exit_code", "services", "output", "truncated"]
             }),
+            Self::SwarmServices
+            | Self::SwarmTasks
+            | Self::SwarmLogs
+            | Self::SwarmNodes
+            | Self::SwarmDiagnose
+            | Self::SwarmRestart
+            | Self::SwarmScale => swarm_output_schema(self),
         }
+    }
+}
+
+/// The swarm_* tools' results (`tools/swarm.rs`), as JSON Schema.
+fn swarm_output_schema(tool: ToolName) -> Value {
+    let string = json!({ "type": "string" });
+    let count = json!({ "type": "integer", "minimum": 0 });
+    let service = json!({
+        "type": "object",
+        "properties": {
+            "id": string, "name": string, "image": string,
+            "mode": { "enum": ["replicated", "global", "replicated-job", "global-job"] },
+            "desired_replicas": count, "running_replicas": count,
+            "update_state": string, "update_message": string
+        },
+        "required": ["id", "name", "image", "mode", "desired_replicas", "running_replicas"]
+    });
+    let task = json!({
+        "type": "object",
+        "properties": {
+            "id": string, "slot": { "type": "integer" }, "node_id": string, "node": string,
+            "desired_state": string, "state": string, "message": string, "error": string,
+            "exit_code": { "type": "integer" }, "created_at": string, "updated_at": string
+        },
+        "required": ["id", "node_id", "node", "desired_state", "state", "message", "created_at", "updated_at"]
+    });
+    let tasks = json!({ "type": "array", "items": task });
+    let ids = json!({ "type": "array", "items": string });
+    match tool {
+        ToolName::SwarmServices => json!({
+            "type": "object",
+            "properties": { "stack": string, "services": { "type": "array", "items": service } },
+            "required": ["stack", "services"]
+        }),
+        ToolName::SwarmTasks => json!({
+            "type": "object",
+            "properties": {
+                "stack": string, "service": string, "tasks": tasks,
+                "count": count, "truncated": { "type": "boolean" }
+            },
+            "required": ["stack", "service", "tasks", "count", "truncated"]
+        }),
+        ToolName::SwarmLogs => json!({
+            "type": "object",
+            "properties": {
+                "stack": string, "service": string, "tail": count,
+                "logs": string, "truncated": { "type": "boolean" }
+            },
+            "required": ["stack", "service", "tail", "logs", "truncated"]
+        }),
+        ToolName::SwarmNodes => json!({
+            "type": "object",
+            "properties": {
+                "nodes": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "id": string, "hostname": string, "role": string,
+                            "availability": string, "state": string, "address": string,
+                            "manager_status": string, "engine_version": string
+                        },
+                        "required": ["id", "hostname", "role", "availability", "state"]
+                    }
+                }
+            },
+            "required": ["nodes"]
+        }),
+        ToolName::SwarmDiagnose => json!({
+            "type": "object",
+            "properties": {
+                "stack": string, "service": string,
+                "verdict": { "enum": crate::tools::SwarmVerdict::NAMES },
+                "summary": string, "next_step": string,
+                "desired_replicas": count, "running_replicas": count,
+                "update_state": string,
+                "recent": {
+                    "type": "object",
+                    "properties": {
+                        "tasks": count, "running": count, "failed": count,
+                        "rejected": count, "pending": count
+                    },
+                    "required": ["tasks", "running", "failed", "rejected", "pending"]
+                },
+                "errors": { "type": "array", "items": string },
+                "tasks": tasks
+            },
+            "required": ["stack", "service", "verdict", "summary", "next_step", "desired_replicas", "running_replicas", "recent", "errors", "tasks"]
+        }),
+        ToolName::SwarmRestart => json!({
+            "type": "object",
+            "properties": {
+                "stack": string, "service": string,
+                "outcome": { "enum": ["replaced"] },
+                "previous_tasks": ids, "current_tasks": ids, "running_replicas": count
+            },
+            "required": ["stack", "service", "outcome", "previous_tasks", "current_tasks", "running_replicas"]
+        }),
+        ToolName::SwarmScale => json!({
+            "type": "object",
+            "properties": {
+                "stack": string, "service": string,
+                "outcome": { "enum": ["scaled", "unchanged"] },
+                "previous_replicas": count, "replicas": count, "running_replicas": count
+            },
+            "required": ["stack", "service", "outcome", "previous_replicas", "replicas", "running_replicas"]
+        }),
+        _ => unreachable!("only the swarm tools"),
     }
 }
 
@@ -525,27 +786,40 @@ impl std::fmt::Display for ToolName {
 /// One compiled input validator per tool, built once at start-up.
 pub struct Catalog {
     locked_file: Option<std::path::PathBuf>,
+    swarm_stack: Option<String>,
     validators: Vec<(ToolName, jsonschema::Validator)>,
 }
 
 impl Catalog {
-    pub fn new(locked_file: Option<&Path>) -> Self {
+    pub fn new(locked_file: Option<&Path>, swarm_stack: Option<&str>) -> Self {
         let validators = ToolName::ALL
             .into_iter()
             .map(|tool| {
-                let validator = jsonschema::validator_for(&tool.input_schema(locked_file))
-                    .expect("the built-in schemas are valid JSON Schema");
+                let validator =
+                    jsonschema::validator_for(&tool.input_schema(locked_file, swarm_stack))
+                        .expect("the built-in schemas are valid JSON Schema");
                 (tool, validator)
             })
             .collect();
         Self {
             locked_file: locked_file.map(Path::to_path_buf),
+            swarm_stack: swarm_stack.map(str::to_owned),
             validators,
         }
     }
 
     pub fn locked_file(&self) -> Option<&Path> {
         self.locked_file.as_deref()
+    }
+
+    /// The Swarm stack the swarm_* tools are pinned to.
+    pub fn swarm_stack(&self) -> Option<&str> {
+        self.swarm_stack.as_deref()
+    }
+
+    /// A tool's input schema, pinned as this catalog is.
+    pub fn input_schema(&self, tool: ToolName) -> Value {
+        tool.input_schema(self.locked_file(), self.swarm_stack())
     }
 
     /// Checks arguments against the tool's schema; the message names every problem.
@@ -566,7 +840,7 @@ mod tests {
     const FILE: &str = "/opt/stack/docker-compose.yml";
 
     fn catalog() -> Catalog {
-        Catalog::new(Some(Path::new(FILE)))
+        Catalog::new(Some(Path::new(FILE)), Some("media"))
     }
 
     #[test]
@@ -586,6 +860,11 @@ mod tests {
             ToolName::ComposeDiagnose,
             ToolName::ComposeStats,
             ToolName::ComposeUpdates,
+            ToolName::SwarmServices,
+            ToolName::SwarmTasks,
+            ToolName::SwarmLogs,
+            ToolName::SwarmNodes,
+            ToolName::SwarmDiagnose,
         ];
         for tool in ToolName::ALL {
             assert_eq!(tool.hints().read_only, reads.contains(&tool), "{tool}");
@@ -597,6 +876,95 @@ mod tests {
         // It asks a registry: the open world, read-only all the same.
         assert!(ToolName::ComposeUpdates.hints().open_world);
         assert!(ToolName::ComposeUpdate.hints().destructive);
+        assert!(ToolName::SwarmRestart.is_mutating());
+        assert!(ToolName::SwarmScale.is_mutating());
+        assert!(ToolName::SwarmScale.hints().destructive);
+    }
+
+    #[test]
+    fn swarm_schemas_pin_the_stack_and_bound_the_replicas() {
+        let c = catalog();
+        for (tool, args) in [
+            (ToolName::SwarmServices, json!({"stack": "media"})),
+            (ToolName::SwarmNodes, json!({})),
+            (
+                ToolName::SwarmTasks,
+                json!({"stack": "media", "service": "sonarr"}),
+            ),
+            (
+                ToolName::SwarmLogs,
+                json!({"stack": "media", "service": "media_sonarr", "tail": 50}),
+            ),
+            (
+                ToolName::SwarmDiagnose,
+                json!({"stack": "media", "service": "sonarr"}),
+            ),
+            (
+                ToolName::SwarmRestart,
+                json!({"stack": "media", "service": "sonarr"}),
+            ),
+            (
+                ToolName::SwarmScale,
+                json!({"stack": "media", "service": "sonarr", "replicas": 0}),
+            ),
+            (
+                ToolName::SwarmScale,
+                json!({"stack": "media", "service": "sonarr", "replicas": SWARM_MAX_REPLICAS}),
+            ),
+        ] {
+            c.validate(tool, &args)
+                .unwrap_or_else(|e| panic!("{tool} {args}: {e}"));
+        }
+        for (tool, args) in [
+            (ToolName::SwarmServices, json!({})),
+            (ToolName::SwarmServices, json!({"stack": "other"})),
+            (
+                ToolName::SwarmServices,
+                json!({"stack": "media", "file": FILE}),
+            ),
+            (ToolName::SwarmNodes, json!({"stack": "media"})),
+            (ToolName::SwarmTasks, json!({"stack": "media"})),
+            (
+                ToolName::SwarmTasks,
+                json!({"stack": "media", "service": "a b"}),
+            ),
+            (
+                ToolName::SwarmLogs,
+                json!({"stack": "media", "service": "sonarr", "tail": 501}),
+            ),
+            (
+                ToolName::SwarmScale,
+                json!({"stack": "media", "service": "sonarr", "replicas": SWARM_MAX_REPLICAS + 1}),
+            ),
+            (
+                ToolName::SwarmScale,
+                json!({"stack": "media", "service": "sonarr", "replicas": -1}),
+            ),
+            (
+                ToolName::SwarmScale,
+                json!({"stack": "media", "service": "sonarr", "replicas": 1.5}),
+            ),
+            (
+                ToolName::SwarmScale,
+                json!({"stack": "media", "service": "sonarr"}),
+            ),
+            (
+                ToolName::SwarmRestart,
+                json!({"stack": "media", "service": "sonarr", "force": true}),
+            ),
+        ] {
+            assert!(c.validate(tool, &args).is_err(), "{tool} {args}");
+        }
+        // Unpinned (no stack configured), a stack is still a name, never a path.
+        let unpinned = Catalog::new(None, None);
+        unpinned
+            .validate(ToolName::SwarmServices, &json!({"stack": "other"}))
+            .unwrap();
+        assert!(
+            unpinned
+                .validate(ToolName::SwarmServices, &json!({"stack": "../x"}))
+                .is_err()
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@ use crate::engine::EngineError;
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ToolError {
     #[error(
-        "unknown tool {0:?}; the tools are docker_ps, compose_ps, compose_logs, compose_diagnose, compose_stats, compose_restart, compose_start, compose_stop, compose_updates, compose_update, compose_pull, compose_up"
+        "unknown tool {0:?}; the tools are docker_ps, compose_ps, compose_logs, compose_diagnose, compose_stats, compose_restart, compose_start, compose_stop, compose_updates, compose_update, compose_pull, compose_up, swarm_services, swarm_tasks, swarm_logs, swarm_nodes, swarm_diagnose, swarm_restart, swarm_scale"
     )]
     UnknownTool(String),
     #[error("bad arguments: {0}")]
@@ -32,6 +32,7 @@ impl ToolError {
             Self::Engine(EngineError::Timeout(_)) => 504,
             Self::Engine(EngineError::Refused(_)) => 403,
             Self::Engine(EngineError::NotFound(_)) => 404,
+            Self::Engine(EngineError::NotSwarm(_)) => 409,
             Self::Engine(EngineError::Failed(_)) | Self::Failed(_) => 502,
             Self::TooManyStreams(_) => 503,
         }
@@ -47,6 +48,7 @@ impl ToolError {
             Self::Engine(EngineError::Timeout(_)) => "engine_timeout",
             Self::Engine(EngineError::Refused(_)) => "engine_endpoint_refused",
             Self::Engine(EngineError::NotFound(_)) => "not_found",
+            Self::Engine(EngineError::NotSwarm(_)) => "not_swarm",
             Self::Engine(EngineError::Failed(_)) => "engine_failed",
             Self::Failed(_) => "failed",
             Self::TooManyStreams(_) => "too_many_streams",

@@ -137,6 +137,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         max_log_bytes: 64 * 1024,
         stability_window: docker_mcp::DEFAULT_STABILITY_WINDOW,
         update_check_ttl: docker_mcp::DEFAULT_UPDATE_CHECK_TTL,
+        // The stack guide_config::policy pins the swarm_* schemas to.
+        swarm_stack: docker_mcp::DEFAULT_SWARM_STACK.to_owned(),
     })?;
     let internal = ExpectedToken::from_file(&paths.data_dir.join("docker-mcp.token"))
         .map_err(anyhow::Error::msg)?;

@@ -64,6 +64,11 @@ pub struct Args {
     /// (registries limit how often they are asked; 0 asks every time).
     #[arg(long, env = "DOCKER_MCP_UPDATE_CHECK_HOURS", default_value_t = 6.0)]
     update_check_hours: f64,
+    /// The Swarm stack the swarm_* tools are pinned to (its services' label
+    /// com.docker.stack.namespace); give the policy's swarm_* schemas the same
+    /// `const` (see docs/swarm.md).
+    #[arg(long, env = "DOCKER_MCP_SWARM_STACK", default_value = docker_mcp::DEFAULT_SWARM_STACK)]
+    swarm_stack: String,
 }
 
 /// What the tools need, whichever way they are served.
@@ -77,6 +82,8 @@ pub struct ToolSettings {
     pub max_log_bytes: usize,
     pub stability_window: Duration,
     pub update_check_ttl: Duration,
+    /// The Swarm stack of the swarm_* tools (empty: none).
+    pub swarm_stack: String,
 }
 
 /// Connects (lazily) to the Engine and locks the compose file.
@@ -103,6 +110,7 @@ pub fn build_tools(settings: ToolSettings) -> anyhow::Result<Arc<DockerTools>> {
             update_check_ttl: settings.update_check_ttl,
             ..Limits::default()
         },
+        swarm_stack: Some(settings.swarm_stack.trim().to_owned()).filter(|s| !s.is_empty()),
     }));
     match (&compose_file, tools.project()) {
         (None, _) => tracing::warn!("no compose file: only docker_ps is available"),
@@ -141,6 +149,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         max_log_bytes: args.max_log_bytes,
         stability_window: Duration::from_secs(args.stability_window_secs),
         update_check_ttl: hours(args.update_check_hours)?,
+        swarm_stack: args.swarm_stack,
     })?;
 
     if args.stdio {

@@ -58,7 +58,52 @@ const ADDED_TOOLS: &str = "
     approval: required
     cooldown: { seconds: 60, key_by: service }
     summary: \"Stop a single service.\"
+
+  swarm_services:
+    mcp: { service: docker-mcp, fn: swarm_services }
+    mutating: false
+    summary: \"The Swarm stack's services: desired and running replicas, last update.\"
+
+  swarm_tasks:
+    mcp: { service: docker-mcp, fn: swarm_tasks }
+    mutating: false
+    summary: \"One Swarm service's tasks: node, state, error, exit code.\"
+
+  swarm_logs:
+    mcp: { service: docker-mcp, fn: swarm_logs }
+    mutating: false
+    summary: \"Tail bounded lines of logs for one Swarm service.\"
+
+  swarm_nodes:
+    mcp: { service: docker-mcp, fn: swarm_nodes }
+    mutating: false
+    summary: \"The Swarm's nodes: role, availability, state.\"
+
+  swarm_diagnose:
+    mcp: { service: docker-mcp, fn: swarm_diagnose }
+    mutating: false
+    summary: \"Say why one Swarm service's tasks fail: verdict, task errors, next step.\"
+
+  swarm_restart:
+    mcp: { service: docker-mcp, fn: swarm_restart }
+    mutating: true
+    approval: required
+    cooldown: { seconds: 300, key_by: service }
+    summary: \"Restart one Swarm service (a forced rolling update).\"
+
+  swarm_scale:
+    mcp: { service: docker-mcp, fn: swarm_scale }
+    mutating: true
+    approval: required
+    roles: [admin]
+    cooldown: { seconds: 60, key_by: service }
+    summary: \"Set a replicated Swarm service's replica count.\"
 ";
+
+/// The most replicas the policy lets swarm_scale set (its schema's
+/// `maximum`); docker-mcp's own bound, [`docker_mcp::SWARM_MAX_REPLICAS`], is
+/// the ceiling an edited policy cannot raise.
+pub const SWARM_POLICY_MAX_REPLICAS: u32 = 5;
 
 /// docker-mcp's own bounds, as `all` and the deployment run it.
 pub const UP_TIMEOUT_SECS: u64 = 300;
@@ -73,7 +118,7 @@ const NESTING_MARGIN_SECS: u64 = 30;
 /// timeouts nest). A restart, start or stop is bounded by an inspect, the
 /// Engine's write timeout, the wait for the new start, the longest stability
 /// window docker-mcp accepts, and the read of the last error line when it fails.
-fn tool_timeouts() -> [(&'static str, u64); 8] {
+fn tool_timeouts() -> [(&'static str, u64); 10] {
     let engine = docker_mcp::engine::EngineTimeouts::default();
     let limits = docker_mcp::Limits::default();
     let lifecycle = (engine.read
@@ -83,7 +128,14 @@ fn tool_timeouts() -> [(&'static str, u64); 8] {
         + engine.read)
         .as_secs()
         + NESTING_MARGIN_SECS;
+    // Reads of the service and its tasks, the update, then the wait for the
+    // new tasks (polling the tasks and the service).
+    let swarm = (3 * engine.read + engine.write + limits.swarm_verify_window + 2 * engine.read)
+        .as_secs()
+        + NESTING_MARGIN_SECS;
     [
+        ("swarm_restart", swarm),
+        ("swarm_scale", swarm),
         ("compose_restart", lifecycle),
         ("compose_start", lifecycle),
         ("compose_stop", lifecycle),
@@ -155,7 +207,10 @@ pub fn registry(upstream: &Upstream) -> anyhow::Result<String> {
 /// The policy: the compose file locked to `compose_file`, and the schemas of
 /// compose_diagnose, compose_start and compose_stop (like compose_restart's)
 /// and compose_stats (like compose_ps'), and compose_logs_follow (like
-/// compose_logs').
+/// compose_logs'); and the swarm_* tools', `stack` pinned to
+/// [`docker_mcp::DEFAULT_SWARM_STACK`] (what `all` runs docker-mcp with) as
+/// `file` is to the compose file, swarm_scale's `replicas` bounded by
+/// [`SWARM_POLICY_MAX_REPLICAS`].
 pub fn policy(compose_file: &str) -> String {
     let pattern = ops_core::contract::rules::SERVICE_PATTERN;
     let stack_schema = format!(
@@ -207,7 +262,56 @@ pub fn policy(compose_file: &str) -> String {
         )
     })
     .collect();
-    let schemas = format!("{service_schemas}{stack_schema}");
+    let stack = docker_mcp::DEFAULT_SWARM_STACK;
+    let max_replicas = SWARM_POLICY_MAX_REPLICAS;
+    let swarm_service_schemas: String = [
+        ("swarm_tasks", ""),
+        ("swarm_diagnose", ""),
+        ("swarm_restart", ""),
+        (
+            "swarm_logs",
+            "\n      tail:    { type: integer, minimum: 50, maximum: 500 }",
+        ),
+    ]
+    .iter()
+    .map(|(tool, extra)| {
+        format!(
+            "
+  {tool}:
+    type: object
+    properties:
+      stack:   {{ type: string, const: \"{stack}\" }}
+      service: {{ type: string, pattern: \"{pattern}\" }}{extra}
+    required: [stack, service]
+    additionalProperties: false
+"
+        )
+    })
+    .collect();
+    let swarm_schemas = format!(
+        "
+  swarm_services:
+    type: object
+    properties:
+      stack: {{ type: string, const: \"{stack}\" }}
+    required: [stack]
+    additionalProperties: false
+
+  swarm_nodes:
+    type: object
+    additionalProperties: false
+{swarm_service_schemas}
+  swarm_scale:
+    type: object
+    properties:
+      stack:    {{ type: string, const: \"{stack}\" }}
+      service:  {{ type: string, pattern: \"{pattern}\" }}
+      replicas: {{ type: integer, minimum: 0, maximum: {max_replicas} }}
+    required: [stack, service, replicas]
+    additionalProperties: false
+"
+    );
+    let schemas = format!("{service_schemas}{stack_schema}{swarm_schemas}");
     POLICY.replace(GUIDE_COMPOSE_FILE, compose_file).replacen(
         "\nguards:",
         &format!("{schemas}\nguards:"),
@@ -314,6 +418,30 @@ mod tests {
             pull > std::time::Duration::from_secs(PULL_TIMEOUT_SECS),
             "{pull:?}"
         );
+        // The Swarm tools: reads without approval, the two writes with it, the
+        // stack pinned, scale bounded by the policy below docker-mcp's own bound.
+        for tool in [
+            "swarm_services",
+            "swarm_tasks",
+            "swarm_logs",
+            "swarm_nodes",
+            "swarm_diagnose",
+        ] {
+            assert!(!config.tools[tool].mutating, "{tool} is a read");
+        }
+        for tool in ["swarm_restart", "swarm_scale"] {
+            assert!(config.tools[tool].mutating, "{tool} mutates");
+            let verify = docker_mcp::DEFAULT_SWARM_VERIFY_WINDOW;
+            assert!(config.tools[tool].timeout.unwrap() > verify, "{tool}");
+        }
+        for role in config.roles.keys() {
+            assert_eq!(
+                may_call(role, "swarm_logs"),
+                may_call(role, "compose_logs"),
+                "{role}"
+            );
+        }
+        const { assert!(SWARM_POLICY_MAX_REPLICAS <= docker_mcp::SWARM_MAX_REPLICAS) };
         // A restart may wait out the longest stability window docker-mcp accepts.
         let engine = docker_mcp::engine::EngineTimeouts::default().write;
         for tool in ["compose_restart", "compose_start", "compose_stop"] {

@@ -69,6 +69,17 @@ pub fn check(method: &Method, path_and_query: &str) -> Result<(), Refused> {
         (&Method::GET, ["distribution", name @ .., "json"]) => {
             !name.is_empty() && query.is_empty() && name.iter().all(|s| is_image_segment(s))
         }
+        // Swarm (the swarm_* tools): reads of services, tasks and nodes...
+        (&Method::GET, ["services"]) => is_only(query, &["filters", "status"]),
+        (&Method::GET, ["services", id]) => is_object_id(id) && query.is_empty(),
+        (&Method::GET, ["services", id, "logs"]) => is_object_id(id),
+        (&Method::GET, ["tasks"]) => is_only(query, &["filters"]),
+        (&Method::GET, ["nodes"]) => is_only(query, &["filters"]),
+        // ...and one write: a service's new spec (a forced update, a replica
+        // count), only at the version it was read at, never a rollback. No
+        // create or delete, nothing to /secrets, /configs, /nodes/{id}/update
+        // or /swarm/*.
+        (&Method::POST, ["services", id, "update"]) => is_object_id(id) && is_update_query(query),
         _ => false,
     };
     if allowed { Ok(()) } else { refuse() }
@@ -110,6 +121,35 @@ fn is_one_stats_query(query: &str) -> bool {
         }
     }
     one_sample
+}
+
+/// Every parameter is one of `keys` (each at most once).
+fn is_only(query: &str, keys: &[&str]) -> bool {
+    let mut seen = Vec::new();
+    query.split('&').filter(|p| !p.is_empty()).all(|pair| {
+        let key = pair.split('=').next().unwrap_or_default();
+        let fresh = !seen.contains(&key);
+        seen.push(key);
+        fresh && keys.contains(&key)
+    })
+}
+
+/// `version=N` (required: the Engine then refuses an update made on a stale
+/// read) and `registryAuthFrom=spec|previous-spec`; never `rollback`.
+fn is_update_query(query: &str) -> bool {
+    let mut version = false;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=').unwrap_or((pair, "")) {
+            ("version", n)
+                if !version && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                version = true
+            }
+            ("registryAuthFrom", "spec" | "previous-spec") => {}
+            _ => return false,
+        }
+    }
+    version
 }
 
 fn is_pull_query(query: &str) -> bool {
@@ -167,6 +207,27 @@ mod tests {
                 "/v1.41/distribution/127.0.0.1:5000/arr/sonarr:test/json",
             ),
             (Method::GET, "/v1.41/distribution/nginx:latest/json"),
+            // Swarm: what the swarm_* tools read and the one update they make.
+            (
+                Method::GET,
+                "/v1.41/services?filters=%7B%22label%22%3A%5B%5D%7D&status=true",
+            ),
+            (Method::GET, "/v1.41/services"),
+            (Method::GET, "/v1.41/services/kq3nk2d9vx8w"),
+            (
+                Method::GET,
+                "/v1.41/services/kq3nk2d9vx8w/logs?stdout=true&stderr=true&tail=100",
+            ),
+            (Method::GET, "/v1.41/tasks?filters=%7B%7D"),
+            (Method::GET, "/v1.41/nodes"),
+            (
+                Method::POST,
+                "/v1.41/services/kq3nk2d9vx8w/update?version=42&registryAuthFrom=spec",
+            ),
+            (
+                Method::POST,
+                "/v1.41/services/media_sonarr/update?version=7",
+            ),
         ] {
             assert!(
                 allowed(method.clone(), path),
@@ -216,6 +277,50 @@ mod tests {
             (Method::GET, "/v1.41/distribution/json"),
             (Method::GET, "/v1.41/distribution/nginx/json?x=1"),
             (Method::POST, "/v1.41/images/nginx/push"),
+            // Swarm: the writes docker-mcp never makes, and reads it does not need.
+            (Method::POST, "/v1.41/services/create"),
+            (Method::DELETE, "/v1.41/services/abc"),
+            (Method::POST, "/v1.41/services/abc/update"),
+            (
+                Method::POST,
+                "/v1.41/services/abc/update?registryAuthFrom=spec",
+            ),
+            (
+                Method::POST,
+                "/v1.41/services/abc/update?version=3&rollback=previous",
+            ),
+            (
+                Method::POST,
+                "/v1.41/services/abc/update?version=3&version=4",
+            ),
+            (Method::POST, "/v1.41/services/abc/update?version=x"),
+            (Method::POST, "/v1.41/services/abc/update?version="),
+            (Method::POST, "/v1.41/services/abc/rollback"),
+            (Method::GET, "/v1.41/services?filters=%7B%7D&x=1"),
+            (Method::GET, "/v1.41/services/abc?insertDefaults=true"),
+            (Method::POST, "/v1.41/services/abc/logs"),
+            (Method::GET, "/v1.41/tasks/abc"),
+            (Method::GET, "/v1.41/tasks/abc/logs"),
+            (Method::POST, "/v1.41/tasks"),
+            (Method::GET, "/v1.41/nodes/abc"),
+            (Method::POST, "/v1.41/nodes/abc/update?version=3"),
+            (Method::DELETE, "/v1.41/nodes/abc"),
+            (Method::GET, "/v1.41/swarm"),
+            (Method::POST, "/v1.41/swarm/init"),
+            (Method::POST, "/v1.41/swarm/join"),
+            (Method::POST, "/v1.41/swarm/leave?force=true"),
+            (Method::POST, "/v1.41/swarm/update?version=1"),
+            (Method::GET, "/v1.41/swarm/unlockkey"),
+            (Method::POST, "/v1.41/swarm/unlock"),
+            (Method::GET, "/v1.41/secrets"),
+            (Method::POST, "/v1.41/secrets/create"),
+            (Method::POST, "/v1.41/secrets/abc/update?version=1"),
+            (Method::DELETE, "/v1.41/secrets/abc"),
+            (Method::GET, "/v1.41/configs"),
+            (Method::POST, "/v1.41/configs/create"),
+            (Method::POST, "/v1.41/configs/abc/update?version=1"),
+            (Method::POST, "/v1.41/networks/create"),
+            (Method::GET, "/v1.41/services/../secrets"),
         ] {
             let refused = check(&method, path).expect_err(path);
             assert_eq!(refused.method, method);

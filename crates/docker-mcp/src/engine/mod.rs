@@ -7,6 +7,7 @@ pub mod history;
 mod live;
 mod log_tail;
 pub mod stats;
+pub mod swarm;
 mod transport;
 
 use std::collections::HashMap;
@@ -28,6 +29,7 @@ pub use history::ContainerEvent;
 pub use live::LiveContainers;
 pub use log_tail::LogTail;
 pub use stats::Measured;
+pub use swarm::{LABEL_STACK, SwarmNode, SwarmService, SwarmTask};
 use transport::GuardedTransport;
 pub use transport::{DEFAULT_SOCKET, EngineAddress};
 
@@ -63,6 +65,10 @@ pub enum EngineError {
     Refused(String),
     #[error("the Docker Engine refused: {0}")]
     Failed(String),
+    /// A Swarm endpoint on an Engine that is no Swarm manager: what to do, not
+    /// the Engine's text.
+    #[error("{0}")]
+    NotSwarm(String),
 }
 
 /// A container as the tools report it.
@@ -285,6 +291,11 @@ impl Engine {
                 message,
             } => match status_code {
                 404 => EngineError::NotFound(message),
+                503 if message.contains("not a swarm manager")
+                    || message.contains("not part of a swarm") =>
+                {
+                    EngineError::NotSwarm(not_swarm_words(&message))
+                }
                 403 if message.starts_with("docker-mcp does not call") => {
                     EngineError::Refused(message)
                 }
@@ -477,21 +488,9 @@ impl Engine {
             .stderr(true)
             .tail(&tail.to_string())
             .build();
-        let collect = async {
-            let mut stream = docker.logs(id, Some(options));
-            // Memory stays bounded while the result still ends with the newest lines.
-            let mut tail = LogTail::new(keep_bytes);
-            while let Some(frame) = stream.next().await {
-                match frame? {
-                    LogOutput::StdOut { message }
-                    | LogOutput::StdErr { message }
-                    | LogOutput::Console { message } => tail.push(&message),
-                    LogOutput::StdIn { .. } => {}
-                }
-            }
-            Ok(tail.finish())
-        };
-        self.bounded(self.timeouts.read, collect).await
+        let frames = docker.logs(id, Some(options));
+        self.bounded(self.timeouts.read, collect_log_frames(frames, keep_bytes))
+            .await
     }
 
     /// Follows one container's stdout and stderr from its last `tail` lines, each
@@ -631,6 +630,34 @@ impl Engine {
         };
         self.bounded(self.timeouts.write, pull).await
     }
+}
+
+/// What a person is told when the Engine is no Swarm manager.
+fn not_swarm_words(engine_message: &str) -> String {
+    if engine_message.contains("Worker nodes") {
+        "this Docker Engine is a Swarm worker, not a manager: the swarm_* tools need docker-mcp pointed at a manager node's Engine".into()
+    } else {
+        "this Docker Engine is not part of a Swarm (`docker swarm init` or `docker swarm join` makes it one); the swarm_* tools need a Swarm manager".into()
+    }
+}
+
+/// Reads a log's frames (a container's or a Swarm service's) into a [`LogTail`]:
+/// memory stays bounded while the result still ends with the newest lines.
+async fn collect_log_frames(
+    frames: impl Stream<Item = Result<LogOutput, BollardError>>,
+    keep_bytes: usize,
+) -> Result<(Vec<u8>, usize), BollardError> {
+    let mut frames = std::pin::pin!(frames);
+    let mut tail = LogTail::new(keep_bytes);
+    while let Some(frame) = frames.next().await {
+        match frame? {
+            LogOutput::StdOut { message }
+            | LogOutput::StdErr { message }
+            | LogOutput::Console { message } => tail.push(&message),
+            LogOutput::StdIn { .. } => {}
+        }
+    }
+    Ok(tail.finish())
 }
 
 /// `/v1.41` for an Engine speaking 1.41; never above what bollard's models know.

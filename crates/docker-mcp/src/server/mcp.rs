@@ -30,7 +30,7 @@ fn as_object(value: Value) -> Arc<JsonObject> {
 
 /// The MCP tool definitions for the catalog.
 pub fn tool_definitions(tools: &DockerTools) -> Vec<Tool> {
-    let locked = tools.catalog().locked_file();
+    let catalog = tools.catalog();
     ToolName::ALL
         .into_iter()
         .map(|name| {
@@ -38,7 +38,7 @@ pub fn tool_definitions(tools: &DockerTools) -> Vec<Tool> {
             Tool::new(
                 name.as_str(),
                 name.description(),
-                as_object(name.input_schema(locked)),
+                as_object(catalog.input_schema(name)),
             )
             .with_raw_output_schema(as_object(name.output_schema()))
             .with_annotations(ToolAnnotations::from_raw(

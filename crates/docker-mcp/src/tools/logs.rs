@@ -57,16 +57,9 @@ async fn read_logs(
     let mut dropped = 0;
     for container in &containers {
         let (raw, cut) = tools.engine.logs(&container.id, tail, cap).await?;
+        let (cleaned, cut) = cleaned_read(&raw, cut);
         dropped += cut;
-        let cleaned = clean_terminal_output(&raw);
-        // No half line: see `keep_tail`.
-        let cleaned = if cut > 0 {
-            let (rest, partial) = drop_partial_first_line(&cleaned);
-            dropped += partial;
-            rest
-        } else {
-            &cleaned
-        };
+        let cleaned = cleaned.as_str();
         if prefix_lines {
             // As `docker compose logs` does when a service has several containers.
             for line in cleaned.lines() {
@@ -87,4 +80,24 @@ async fn read_logs(
         logs,
         truncated,
     })
+}
+
+/// One log read (a container's, or a Swarm service's) as text: terminal escapes
+/// stripped, and when the Engine's bytes were cut (`cut` bytes dropped before
+/// them), the partial first line dropped too (see `keep_tail`). Returns the
+/// text and how many bytes were dropped in all.
+pub(super) fn cleaned_read(raw: &[u8], cut: usize) -> (String, usize) {
+    let cleaned = clean_terminal_output(raw);
+    if cut == 0 {
+        return (cleaned, 0);
+    }
+    let (rest, partial) = drop_partial_first_line(&cleaned);
+    (rest.to_owned(), cut + partial)
+}
+
+/// A whole log read as a tool returns it: cleaned, then capped at `cap` bytes
+/// from the end with the visible marker `keep_tail` leaves.
+pub(super) fn bounded_log(raw: &[u8], cut: usize, cap: usize) -> (String, bool) {
+    let (text, dropped) = cleaned_read(raw, cut);
+    keep_tail(&text, cap, dropped)
 }

@@ -1,4 +1,4 @@
-//! The twelve tools behind one entry point, [`DockerTools::call`], shared by the
+//! The nineteen tools (twelve compose, seven Swarm) behind one entry point, [`DockerTools::call`], shared by the
 //! MCP and REST front ends: same validation, same results.
 
 mod diagnose;
@@ -8,6 +8,7 @@ mod logs;
 mod ps;
 mod pull;
 mod stats;
+mod swarm;
 mod up;
 mod update;
 mod updates;
@@ -28,6 +29,7 @@ use crate::error::ToolError;
 
 pub use follow::MAX_STREAMS;
 pub use lifecycle::Action;
+pub use swarm::{MAX_TASKS as SWARM_MAX_TASKS, SwarmVerdict};
 pub use up::ComposeCli;
 pub use updates::{DEFAULT_UPDATE_CHECK_TTL, UPDATES_ROUND};
 pub use watch::MAX_WATCHERS;
@@ -57,7 +59,14 @@ pub struct Limits {
     pub stability_window: Duration,
     /// How long compose_updates reuses a registry's answer.
     pub update_check_ttl: Duration,
+    /// How long swarm_restart and swarm_scale wait for the tasks to be
+    /// replaced, or to reach the count.
+    pub swarm_verify_window: Duration,
 }
+
+/// swarm_restart's and swarm_scale's wait, unless configured: a rolling
+/// update replaces one task at a time, each given its stop grace period.
+pub const DEFAULT_SWARM_VERIFY_WINDOW: Duration = Duration::from_secs(120);
 
 /// The longest stability window docker-mcp accepts, so that the gateway's
 /// timeout for a restart or start can stay longer than docker-mcp can take.
@@ -82,6 +91,7 @@ impl Default for Limits {
             stats_round: DEFAULT_STATS_ROUND,
             stability_window: DEFAULT_STABILITY_WINDOW,
             update_check_ttl: DEFAULT_UPDATE_CHECK_TTL,
+            swarm_verify_window: DEFAULT_SWARM_VERIFY_WINDOW,
         }
     }
 }
@@ -92,6 +102,8 @@ pub struct ToolsConfig {
     pub project_name: Option<String>,
     pub compose_cli: ComposeCli,
     pub limits: Limits,
+    /// The Swarm stack the swarm_* tools are pinned to (None: not available).
+    pub swarm_stack: Option<String>,
 }
 
 pub struct DockerTools {
@@ -121,6 +133,12 @@ struct Arguments {
     /// compose_updates: ask the registries again (a person asked).
     #[serde(default)]
     refresh: bool,
+    /// The swarm_* tools' stack.
+    #[serde(default)]
+    stack: Option<String>,
+    /// swarm_scale.
+    #[serde(default)]
+    replicas: Option<u32>,
 }
 
 impl DockerTools {
@@ -134,7 +152,10 @@ impl DockerTools {
         Self {
             updates: updates::UpdateCache::new(config.limits.update_check_ttl),
             containers,
-            catalog: Catalog::new(config.compose_file.as_deref()),
+            catalog: Catalog::new(
+                config.compose_file.as_deref(),
+                config.swarm_stack.as_deref(),
+            ),
             compose: config
                 .compose_file
                 .map(|file| LockedComposeFile::new(file, config.project_name)),
@@ -200,6 +221,9 @@ impl DockerTools {
         if tool == ToolName::DockerPs {
             return to_value(ps::docker_ps(self).await?);
         }
+        if tool.is_swarm() {
+            return self.run_swarm(tool, args).await;
+        }
         let project = self.project()?;
         let service = args
             .service
@@ -243,6 +267,43 @@ impl DockerTools {
             }
             (tool, None) => Err(ToolError::BadArguments(format!("{tool} needs a service"))),
             (ToolName::DockerPs, _) => unreachable!("handled above"),
+            (tool, _) => unreachable!("{tool} is handled by run_swarm"),
+        }
+    }
+
+    /// The swarm_* tools: pinned to one stack, no compose file needed.
+    async fn run_swarm(&self, tool: ToolName, args: Arguments) -> Result<Value, ToolError> {
+        let stack = self.swarm_stack(args.stack.as_deref())?;
+        if tool == ToolName::SwarmNodes {
+            return to_value(swarm::swarm_nodes(self).await?);
+        }
+        if tool == ToolName::SwarmServices {
+            return to_value(swarm::swarm_services(self, &stack).await?);
+        }
+        let service = args
+            .service
+            .ok_or_else(|| ToolError::BadArguments(format!("{tool} needs a service")))?;
+        match tool {
+            ToolName::SwarmTasks => to_value(swarm::swarm_tasks(self, &stack, &service).await?),
+            ToolName::SwarmLogs => to_value(
+                swarm::swarm_logs(self, &stack, &service, args.tail.unwrap_or(TAIL_DEFAULT))
+                    .await?,
+            ),
+            ToolName::SwarmDiagnose => {
+                to_value(swarm::swarm_diagnose(self, &stack, &service).await?)
+            }
+            ToolName::SwarmRestart => {
+                let _guard = self.lock_service(&format!("swarm:{service}")).await;
+                to_value(swarm::swarm_restart(self, &stack, &service).await?)
+            }
+            ToolName::SwarmScale => {
+                let replicas = args
+                    .replicas
+                    .ok_or_else(|| ToolError::BadArguments("swarm_scale needs replicas".into()))?;
+                let _guard = self.lock_service(&format!("swarm:{service}")).await;
+                to_value(swarm::swarm_scale(self, &stack, &service, replicas).await?)
+            }
+            other => unreachable!("{other} is not a swarm tool with a service"),
         }
     }
 

@@ -14,5 +14,6 @@ mod ps;
 mod pull;
 mod stats;
 mod support;
+mod swarm;
 mod up;
 mod updates;

@@ -30,6 +30,7 @@ pub fn tools_with(engine: Arc<Engine>, file: Option<&Path>, limits: Limits) -> D
         // The same compose CLI as the harness, so both agree on config hashes.
         compose_cli: ComposeCli::new(Some(&compose_command().join(" "))),
         limits,
+        swarm_stack: None,
     })
 }
 

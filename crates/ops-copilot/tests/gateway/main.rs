@@ -25,6 +25,7 @@ mod shutdown;
 mod smoke;
 mod soak;
 mod support;
+mod swarm;
 mod transports;
 mod updates;
 mod upstream_down;

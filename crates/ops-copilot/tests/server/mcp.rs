@@ -10,7 +10,7 @@ use test_support::mcp_http::{McpSession, initialize_request, post_mcp, text_cont
 
 use crate::support::Server;
 
-const TOOLS: [&str; 12] = [
+const TOOLS: [&str; 19] = [
     "docker_ps",
     "compose_ps",
     "compose_logs",
@@ -23,6 +23,13 @@ const TOOLS: [&str; 12] = [
     "compose_update",
     "compose_pull",
     "compose_up",
+    "swarm_services",
+    "swarm_tasks",
+    "swarm_logs",
+    "swarm_nodes",
+    "swarm_diagnose",
+    "swarm_restart",
+    "swarm_scale",
 ];
 
 /// The annotations each tool must carry: (read-only, destructive, idempotent).
@@ -35,13 +42,22 @@ fn expected_hints(tool: &str) -> (bool, bool, bool) {
         "compose_stop" => (false, true, true),
         "compose_pull" => (false, false, true),
         "compose_up" | "compose_update" => (false, true, true),
+        "swarm_services" | "swarm_tasks" | "swarm_logs" | "swarm_nodes" | "swarm_diagnose" => {
+            (true, false, true)
+        }
+        "swarm_restart" => (false, false, false),
+        "swarm_scale" => (false, true, true),
         other => panic!("unexpected tool {other}"),
     }
 }
 
 fn check_tool_list(tools: &[Value], file: &str) {
     let names: BTreeSet<&str> = tools.iter().filter_map(|t| t["name"].as_str()).collect();
-    assert_eq!(names, TOOLS.into_iter().collect(), "the twelve tools");
+    assert_eq!(
+        names,
+        TOOLS.into_iter().collect(),
+        "the nineteen tools (twelve compose, seven Swarm)"
+    );
     assert_eq!(tools.len(), TOOLS.len());
     for tool in tools {
         let name = tool["name"].as_str().unwrap();
@@ -53,7 +69,13 @@ fn check_tool_list(tools: &[Value], file: &str) {
         let input = &tool["inputSchema"];
         assert_eq!(input["type"], "object", "{name}");
         assert_eq!(input["additionalProperties"], false, "{name}");
-        if name != "docker_ps" {
+        if name == "swarm_nodes" {
+            assert!(input["properties"].is_null(), "{name}: no arguments");
+        } else if name.starts_with("swarm_") {
+            // Pinned to docker-mcp's default stack, as the adapted policy pins it.
+            assert_eq!(input["properties"]["stack"]["const"], "media", "{name}");
+            assert!(input["properties"]["file"].is_null(), "{name}");
+        } else if name != "docker_ps" {
             assert_eq!(input["properties"]["file"]["const"], file, "{name}");
             assert!(
                 input["required"]
@@ -82,7 +104,14 @@ fn check_tool_list(tools: &[Value], file: &str) {
                     .contains(&json!("service"))
             );
         }
-        if name == "compose_logs" {
+        if name == "swarm_scale" {
+            assert_eq!(input["properties"]["replicas"]["minimum"], 0);
+            assert_eq!(
+                input["properties"]["replicas"]["maximum"],
+                docker_mcp::SWARM_MAX_REPLICAS
+            );
+        }
+        if name == "compose_logs" || name == "swarm_logs" {
             assert_eq!(input["properties"]["tail"]["minimum"], 50);
             assert_eq!(input["properties"]["tail"]["maximum"], 500);
         }

@@ -91,7 +91,8 @@ async fn stdio_speaks_newline_delimited_json_rpc_and_nothing_else_on_stdout() {
         .await;
     let list = io.reply(2).await;
     let tools = list["result"]["tools"].as_array().expect("tools");
-    assert_eq!(tools.len(), 12, "{list}");
+    assert_eq!(tools.len(), docker_mcp::ToolName::ALL.len(), "{list}");
+    assert_eq!(tools.len(), 19, "twelve compose tools, seven Swarm: {list}");
     for tool in tools {
         assert!(tool["inputSchema"].is_object() && tool["outputSchema"].is_object());
         assert!(tool["annotations"]["readOnlyHint"].is_boolean(), "{tool}");

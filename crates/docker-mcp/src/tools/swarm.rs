@@ -1,0 +1,819 @@
+//! The swarm_* tools: one Swarm stack's services (those labelled
+//! `com.docker.stack.namespace=<stack>`, and no other), their tasks, logs and
+//! nodes, a diagnosis of a service whose tasks keep failing, a forced rolling
+//! update verified by its new tasks, and a bounded scale.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use ops_core::contract::diagnosis::{MAX_ERROR_LINE_BYTES, exit_code_meaning};
+use serde::Serialize;
+
+use super::DockerTools;
+use super::logs::bounded_log;
+use crate::catalog::SWARM_MAX_REPLICAS;
+use crate::engine::{LABEL_STACK, SwarmNode, SwarmService, SwarmTask};
+use crate::error::ToolError;
+use crate::text::head_bytes;
+
+/// swarm_tasks returns at most this many tasks, the newest.
+pub const MAX_TASKS: usize = 50;
+/// swarm_diagnose quotes at most this many distinct task errors...
+const MAX_ERRORS: usize = 5;
+/// ...and lists this many of the newest tasks.
+const DIAGNOSE_TASKS: usize = 10;
+/// Failed or rejected tasks in the kept history that make a service whose
+/// replicas all run now a flapping one.
+const FLAPPING_FAILURES: usize = 3;
+/// How often a restart or scale looks at the tasks while it waits.
+const POLL: Duration = Duration::from_millis(500);
+
+#[derive(Debug, Serialize)]
+pub struct SwarmServices {
+    pub stack: String,
+    pub services: Vec<SwarmService>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SwarmTasks {
+    pub stack: String,
+    pub service: String,
+    pub tasks: Vec<SwarmTask>,
+    pub count: usize,
+    pub truncated: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SwarmLogs {
+    pub stack: String,
+    pub service: String,
+    pub tail: u32,
+    pub logs: String,
+    pub truncated: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SwarmNodes {
+    pub nodes: Vec<SwarmNode>,
+}
+
+/// What a Swarm service's state adds up to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SwarmVerdict {
+    /// Every desired task runs, and few failed lately.
+    Healthy,
+    /// Fewer run than desired, nothing failed: the Swarm is starting them.
+    Converging,
+    /// Tasks fail (exit, or die) and are replaced, again and again.
+    TasksFailing,
+    /// The Swarm rejects the tasks before they run (no such image...).
+    Rejected,
+    /// No node can take the tasks (insufficient resources, constraints).
+    Unschedulable,
+    /// None runs and there is no error to say why.
+    NoRunningTasks,
+    /// Zero replicas desired.
+    ScaledToZero,
+    /// The last update paused or rolled back.
+    UpdatePaused,
+}
+
+impl SwarmVerdict {
+    pub const NAMES: [&'static str; 8] = [
+        "healthy",
+        "converging",
+        "tasks_failing",
+        "rejected",
+        "unschedulable",
+        "no_running_tasks",
+        "scaled_to_zero",
+        "update_paused",
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Healthy => "healthy",
+            Self::Converging => "converging",
+            Self::TasksFailing => "tasks_failing",
+            Self::Rejected => "rejected",
+            Self::Unschedulable => "unschedulable",
+            Self::NoRunningTasks => "no_running_tasks",
+            Self::ScaledToZero => "scaled_to_zero",
+            Self::UpdatePaused => "update_paused",
+        }
+    }
+}
+
+/// Counts over the tasks the Swarm keeps for a service (by default the last 5
+/// per slot: its recent history).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TaskCounts {
+    pub tasks: usize,
+    pub running: usize,
+    pub failed: usize,
+    pub rejected: usize,
+    pub pending: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SwarmDiagnosis {
+    pub stack: String,
+    pub service: String,
+    pub verdict: SwarmVerdict,
+    pub summary: String,
+    pub next_step: String,
+    pub desired_replicas: u64,
+    pub running_replicas: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub update_state: Option<String>,
+    pub recent: TaskCounts,
+    /// The recent task errors in words, newest first, each once.
+    pub errors: Vec<String>,
+    /// The newest tasks.
+    pub tasks: Vec<SwarmTask>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SwarmRestart {
+    pub stack: String,
+    pub service: String,
+    pub outcome: &'static str,
+    pub previous_tasks: Vec<String>,
+    pub current_tasks: Vec<String>,
+    pub running_replicas: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SwarmScale {
+    pub stack: String,
+    pub service: String,
+    pub outcome: &'static str,
+    pub previous_replicas: u64,
+    pub replicas: u64,
+    pub running_replicas: usize,
+}
+
+impl DockerTools {
+    /// The stack the swarm_* tools are pinned to, checked against the call's.
+    pub(super) fn swarm_stack(&self, asked: Option<&str>) -> Result<String, ToolError> {
+        let stack = self.catalog.swarm_stack().ok_or_else(|| {
+            ToolError::NotConfigured(
+                "docker-mcp was started without a Swarm stack (--swarm-stack), so the swarm_* tools are not available".into(),
+            )
+        })?;
+        match asked {
+            Some(asked) if asked == stack => Ok(stack.to_owned()),
+            // The schema pins it; this is the second lock.
+            Some(other) => Err(ToolError::BadArguments(format!(
+                "docker-mcp is pinned to the Swarm stack {stack:?}, not {other:?}"
+            ))),
+            None => Ok(stack.to_owned()),
+        }
+    }
+
+    /// `service` of `stack`: its name in the stack (`sonarr`) or its full name
+    /// (`media_sonarr`). A service without the stack's label is refused, with
+    /// the reason.
+    pub(super) async fn stack_service(
+        &self,
+        stack: &str,
+        service: &str,
+    ) -> Result<SwarmService, ToolError> {
+        let services = self.engine.swarm_services(Some(stack), None).await?;
+        let full = format!("{stack}_{service}");
+        if let Some(found) = services
+            .iter()
+            .find(|s| s.name == full)
+            .or_else(|| services.iter().find(|s| s.name == service))
+        {
+            return Ok(found.clone());
+        }
+        // Say why: a service by that name outside the stack is refused as such.
+        for name in [service, full.as_str()] {
+            if let Some(outside) = self
+                .engine
+                .swarm_services(None, Some(name))
+                .await?
+                .into_iter()
+                .next()
+            {
+                let label = match &outside.stack {
+                    Some(other) => format!("its {LABEL_STACK} label says {other:?}"),
+                    None => format!("it has no {LABEL_STACK} label"),
+                };
+                return Err(ToolError::BadArguments(format!(
+                    "service {:?} is not part of the Swarm stack {stack:?} ({label}); docker-mcp only touches the services of {stack:?}",
+                    outside.name
+                )));
+            }
+        }
+        let names: Vec<&str> = services.iter().map(|s| s.short_name()).collect();
+        Err(ToolError::BadArguments(format!(
+            "unknown service {service:?} in the Swarm stack {stack:?}: it has {}",
+            if names.is_empty() {
+                "no service".to_owned()
+            } else {
+                names.join(", ")
+            }
+        )))
+    }
+
+    /// The service's tasks, newest first, each with its node's hostname.
+    async fn tasks_with_nodes(&self, service_id: &str) -> Result<Vec<SwarmTask>, ToolError> {
+        let (tasks, nodes) = tokio::join!(
+            self.engine.swarm_tasks(service_id),
+            self.engine.swarm_nodes()
+        );
+        let hostnames: HashMap<String, String> =
+            nodes?.into_iter().map(|n| (n.id, n.hostname)).collect();
+        Ok(tasks?
+            .into_iter()
+            .map(|mut task| {
+                task.node = hostnames.get(&task.node_id).cloned().unwrap_or_default();
+                task
+            })
+            .collect())
+    }
+}
+
+pub async fn swarm_services(tools: &DockerTools, stack: &str) -> Result<SwarmServices, ToolError> {
+    let services = tools.engine.swarm_services(Some(stack), None).await?;
+    Ok(SwarmServices {
+        stack: stack.to_owned(),
+        services: services
+            .into_iter()
+            .take(tools.limits.max_containers)
+            .collect(),
+    })
+}
+
+pub async fn swarm_tasks(
+    tools: &DockerTools,
+    stack: &str,
+    service: &str,
+) -> Result<SwarmTasks, ToolError> {
+    let found = tools.stack_service(stack, service).await?;
+    let mut tasks = tools.tasks_with_nodes(&found.id).await?;
+    let count = tasks.len();
+    tasks.truncate(MAX_TASKS);
+    for task in &mut tasks {
+        bound_texts(task);
+    }
+    Ok(SwarmTasks {
+        stack: stack.to_owned(),
+        service: found.name,
+        truncated: count > tasks.len(),
+        count,
+        tasks,
+    })
+}
+
+pub async fn swarm_logs(
+    tools: &DockerTools,
+    stack: &str,
+    service: &str,
+    tail: u32,
+) -> Result<SwarmLogs, ToolError> {
+    let found = tools.stack_service(stack, service).await?;
+    let cap = tools.limits.max_log_bytes;
+    let (raw, cut) = tools
+        .engine
+        .swarm_service_logs(&found.id, tail, cap)
+        .await?;
+    let (logs, truncated) = bounded_log(&raw, cut, cap);
+    Ok(SwarmLogs {
+        stack: stack.to_owned(),
+        service: found.name,
+        tail,
+        logs,
+        truncated,
+    })
+}
+
+pub async fn swarm_nodes(tools: &DockerTools) -> Result<SwarmNodes, ToolError> {
+    let mut nodes = tools.engine.swarm_nodes().await?;
+    nodes.truncate(tools.limits.max_containers);
+    Ok(SwarmNodes { nodes })
+}
+
+pub async fn swarm_diagnose(
+    tools: &DockerTools,
+    stack: &str,
+    service: &str,
+) -> Result<SwarmDiagnosis, ToolError> {
+    let found = tools.stack_service(stack, service).await?;
+    let mut tasks = tools.tasks_with_nodes(&found.id).await?;
+    for task in &mut tasks {
+        bound_texts(task);
+    }
+    Ok(diagnose(stack, &found, tasks))
+}
+
+/// The diagnosis from a service and its tasks (newest first). Pure.
+fn diagnose(stack: &str, service: &SwarmService, mut tasks: Vec<SwarmTask>) -> SwarmDiagnosis {
+    let counts = TaskCounts {
+        tasks: tasks.len(),
+        running: tasks
+            .iter()
+            .filter(|t| t.is_running() && t.desired_state == "running")
+            .count(),
+        failed: tasks.iter().filter(|t| t.state == "failed").count(),
+        rejected: tasks.iter().filter(|t| t.state == "rejected").count(),
+        pending: tasks
+            .iter()
+            .filter(|t| t.state == "pending" && t.desired_state == "running")
+            .count(),
+    };
+    let errors = task_errors(&tasks);
+    let desired = service.desired_replicas;
+    let running = counts.running as u64;
+    let update_state = service.update_state.as_deref().unwrap_or_default();
+    // The newest task that did not get to run, or stopped running, says most.
+    let newest_trouble = tasks.iter().find(|t| {
+        matches!(t.state.as_str(), "failed" | "rejected")
+            || (t.state == "pending" && t.desired_state == "running")
+    });
+    let verdict = if matches!(
+        update_state,
+        "paused" | "rollback_started" | "rollback_paused" | "rollback_completed"
+    ) {
+        SwarmVerdict::UpdatePaused
+    } else if desired == 0 {
+        SwarmVerdict::ScaledToZero
+    } else if running >= desired {
+        if counts.failed + counts.rejected >= FLAPPING_FAILURES {
+            // Enough run at this moment, but the history says they keep dying.
+            SwarmVerdict::TasksFailing
+        } else {
+            SwarmVerdict::Healthy
+        }
+    } else {
+        match newest_trouble.map(|t| t.state.as_str()) {
+            Some("rejected") => SwarmVerdict::Rejected,
+            Some("failed") => SwarmVerdict::TasksFailing,
+            Some("pending")
+                if newest_trouble.is_some_and(|t| {
+                    t.error
+                        .as_deref()
+                        .unwrap_or(&t.message)
+                        .contains("no suitable node")
+                }) =>
+            {
+                SwarmVerdict::Unschedulable
+            }
+            _ if running == 0 && counts.pending == 0 && errors.is_empty() => {
+                // Being started (new, assigned, preparing...) or nothing at all.
+                if tasks.iter().any(|t| t.desired_state == "running") {
+                    SwarmVerdict::Converging
+                } else {
+                    SwarmVerdict::NoRunningTasks
+                }
+            }
+            _ if running == 0 && !errors.is_empty() => SwarmVerdict::NoRunningTasks,
+            _ => SwarmVerdict::Converging,
+        }
+    };
+    let name = service.short_name().to_owned();
+    let last_error = errors.first().cloned();
+    let (summary, next_step) = words(
+        &name,
+        service,
+        verdict,
+        &counts,
+        running,
+        last_error.as_deref(),
+    );
+    tasks.truncate(DIAGNOSE_TASKS);
+    SwarmDiagnosis {
+        stack: stack.to_owned(),
+        service: service.name.clone(),
+        verdict,
+        summary,
+        next_step,
+        desired_replicas: desired,
+        running_replicas: running,
+        update_state: service.update_state.clone(),
+        recent: counts,
+        errors,
+        tasks,
+    }
+}
+
+/// The tasks' errors in words ("task rejected: No such image: x on node pi2"),
+/// newest first, each text once with how often it happened.
+fn task_errors(tasks: &[SwarmTask]) -> Vec<String> {
+    let mut seen: Vec<(String, usize)> = Vec::new();
+    for task in tasks {
+        let Some(text) = task_error(task) else {
+            continue;
+        };
+        match seen.iter_mut().find(|(t, _)| *t == text) {
+            Some((_, n)) => *n += 1,
+            None => seen.push((text, 1)),
+        }
+    }
+    seen.into_iter()
+        .take(MAX_ERRORS)
+        .map(|(text, n)| {
+            if n > 1 {
+                format!("{text} ({n} times)")
+            } else {
+                text
+            }
+        })
+        .collect()
+}
+
+fn task_error(task: &SwarmTask) -> Option<String> {
+    let node = if task.node.is_empty() {
+        String::new()
+    } else {
+        format!(" on node {}", task.node)
+    };
+    match task.state.as_str() {
+        "failed" | "rejected" => {
+            let what = task
+                .error
+                .clone()
+                .or_else(|| (!task.message.is_empty()).then(|| task.message.clone()))
+                .unwrap_or_else(|| "no reason given".into());
+            let exit = task
+                .exit_code
+                .filter(|c| *c != 0)
+                .map(|c| format!(" (exit code {c}: {})", exit_code_meaning(c)))
+                .unwrap_or_default();
+            Some(format!("task {}: {what}{exit}{node}", task.state))
+        }
+        "pending" if task.desired_state == "running" => {
+            let why = task.error.as_deref().unwrap_or(&task.message);
+            (!why.is_empty() && why != "pending task scheduling")
+                .then(|| format!("task pending: {why}"))
+        }
+        _ => None,
+    }
+}
+
+fn words(
+    name: &str,
+    service: &SwarmService,
+    verdict: SwarmVerdict,
+    counts: &TaskCounts,
+    running: u64,
+    last_error: Option<&str>,
+) -> (String, String) {
+    let desired = service.desired_replicas;
+    let error = last_error
+        .map(|e| format!(" Last error: {e}."))
+        .unwrap_or_default();
+    match verdict {
+        SwarmVerdict::Healthy => (
+            format!("{name} runs {running} of {desired} tasks."),
+            "Nothing to do.".into(),
+        ),
+        SwarmVerdict::Converging => (
+            format!("{name} runs {running} of {desired} tasks; the Swarm is starting the others."),
+            format!(
+                "Wait a little and diagnose {name} again; if the count does not rise, look at swarm_tasks."
+            ),
+        ),
+        SwarmVerdict::TasksFailing => (
+            format!(
+                "{name}'s tasks keep failing: {} failed and {} rejected among its last {} tasks, {running} of {desired} running.{error}",
+                counts.failed, counts.rejected, counts.tasks
+            ),
+            format!(
+                "A restart will not help: the Swarm already replaces the failing tasks. Read swarm_logs for {name}, fix the cause (the image, its command, environment or secrets) and deploy the stack again."
+            ),
+        ),
+        SwarmVerdict::Rejected => {
+            let next = if last_error.is_some_and(|e| e.contains("No such image")) {
+                format!(
+                    "The node cannot get the image {}: push it to a registry every node can pull from (or load it on that node), then restart {name}.",
+                    service.image
+                )
+            } else {
+                format!("Fix what the error names, then restart {name}.")
+            };
+            (
+                format!(
+                    "The Swarm rejects {name}'s tasks before they run: {running} of {desired} running.{error}"
+                ),
+                next,
+            )
+        }
+        SwarmVerdict::Unschedulable => (
+            format!("No node can take {name}'s tasks: {running} of {desired} running.{error}"),
+            format!(
+                "Free memory or CPU on a node, add a node, or lower {name}'s resource reservations or placement constraints in the stack file, then deploy it again."
+            ),
+        ),
+        SwarmVerdict::NoRunningTasks => (
+            format!("{name} runs none of its {desired} tasks.{error}"),
+            format!(
+                "Look at swarm_tasks and swarm_nodes for {name}: are the nodes ready and active?"
+            ),
+        ),
+        SwarmVerdict::ScaledToZero => (
+            format!("{name} is scaled to 0 replicas: nothing runs, on purpose."),
+            format!("Scale {name} up with swarm_scale if it should run."),
+        ),
+        SwarmVerdict::UpdatePaused => (
+            format!(
+                "{name}'s last update did not finish ({}): {}",
+                service.update_state.as_deref().unwrap_or_default(),
+                service.update_message.as_deref().unwrap_or("no message")
+            ),
+            format!(
+                "Read swarm_tasks and swarm_logs for {name} to see why the new tasks failed, fix it and deploy the stack again."
+            ),
+        ),
+    }
+}
+
+/// A task's free texts bounded, so a result stays readable and small.
+fn bound_texts(task: &mut SwarmTask) {
+    task.message = head_bytes(&task.message, MAX_ERROR_LINE_BYTES);
+    if let Some(error) = &mut task.error {
+        *error = head_bytes(error, MAX_ERROR_LINE_BYTES);
+    }
+}
+
+/// The ids of the tasks that run now (desired and current state `running`).
+fn running_ids(tasks: &[SwarmTask]) -> Vec<String> {
+    tasks
+        .iter()
+        .filter(|t| t.is_running() && t.desired_state == "running")
+        .map(|t| t.id.clone())
+        .collect()
+}
+
+pub async fn swarm_restart(
+    tools: &DockerTools,
+    stack: &str,
+    service: &str,
+) -> Result<SwarmRestart, ToolError> {
+    let found = tools.stack_service(stack, service).await?;
+    let before = tools.engine.swarm_tasks(&found.id).await?;
+    let previous = running_ids(&before);
+    let known: HashSet<String> = before.iter().map(|t| t.id.clone()).collect();
+    let expected = if found.is_replicated() {
+        found.desired_replicas as usize
+    } else {
+        previous.len()
+    };
+    if expected == 0 {
+        return Err(ToolError::Failed(format!(
+            "{} runs no task: there is nothing to restart (scale it up with swarm_scale)",
+            found.name
+        )));
+    }
+    let mut spec = found.spec.clone();
+    let template = spec.task_template.get_or_insert_with(Default::default);
+    template.force_update = Some(found.force_update().wrapping_add(1));
+    let warnings = tools
+        .engine
+        .swarm_update_service(&found.id, found.version, spec)
+        .await?;
+    if !warnings.is_empty() {
+        tracing::info!(service = %found.name, ?warnings, "forced update warnings");
+    }
+    // Replaced: as many new tasks run as the service wants, and none of the old
+    // ones runs any more.
+    let window = tools.limits.swarm_verify_window;
+    let deadline = Instant::now() + window;
+    loop {
+        let now = tools.engine.swarm_tasks(&found.id).await?;
+        let new_running: Vec<String> = running_ids(&now)
+            .into_iter()
+            .filter(|id| !known.contains(id))
+            .collect();
+        let old_still_running = now
+            .iter()
+            .filter(|t| previous.contains(&t.id) && t.is_running())
+            .count();
+        if new_running.len() >= expected && old_still_running == 0 {
+            return Ok(SwarmRestart {
+                stack: stack.to_owned(),
+                service: found.name,
+                outcome: "replaced",
+                previous_tasks: previous,
+                running_replicas: new_running.len(),
+                current_tasks: new_running,
+            });
+        }
+        let current = tools.engine.swarm_service(&found.id).await?;
+        if matches!(
+            current.update_state.as_deref(),
+            Some("paused" | "rollback_started" | "rollback_paused" | "rollback_completed")
+        ) {
+            return Err(ToolError::Failed(format!(
+                "the forced update of {} stopped ({}): {}",
+                found.name,
+                current.update_state.unwrap_or_default(),
+                current.update_message.unwrap_or_default()
+            )));
+        }
+        if Instant::now() >= deadline {
+            let why = task_errors(&now)
+                .first()
+                .map(|e| format!("; last task error: {e}"))
+                .unwrap_or_default();
+            return Err(ToolError::Failed(format!(
+                "the forced update of {} did not replace its tasks within {} s: {} of {expected} new tasks running, {old_still_running} old ones still running{why}",
+                found.name,
+                window.as_secs(),
+                new_running.len()
+            )));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+pub async fn swarm_scale(
+    tools: &DockerTools,
+    stack: &str,
+    service: &str,
+    replicas: u32,
+) -> Result<SwarmScale, ToolError> {
+    if replicas > SWARM_MAX_REPLICAS {
+        return Err(ToolError::BadArguments(format!(
+            "replicas {replicas} is more than docker-mcp sets ({SWARM_MAX_REPLICAS} at most)"
+        )));
+    }
+    let found = tools.stack_service(stack, service).await?;
+    if !found.is_replicated() {
+        return Err(ToolError::BadArguments(format!(
+            "{} is a {} service: only replicated services have a replica count to scale",
+            found.name, found.mode
+        )));
+    }
+    let target = u64::from(replicas);
+    let previous = found.desired_replicas;
+    if previous != target {
+        let mut spec = found.spec.clone();
+        let mode = spec.mode.get_or_insert_with(Default::default);
+        mode.replicated
+            .get_or_insert_with(Default::default)
+            .replicas = Some(i64::from(replicas));
+        tools
+            .engine
+            .swarm_update_service(&found.id, found.version, spec)
+            .await?;
+    }
+    let window = tools.limits.swarm_verify_window;
+    let deadline = Instant::now() + window;
+    loop {
+        let now = tools.engine.swarm_tasks(&found.id).await?;
+        let running = running_ids(&now).len();
+        if running == replicas as usize {
+            return Ok(SwarmScale {
+                stack: stack.to_owned(),
+                service: found.name,
+                outcome: if previous == target {
+                    "unchanged"
+                } else {
+                    "scaled"
+                },
+                previous_replicas: previous,
+                replicas: target,
+                running_replicas: running,
+            });
+        }
+        if Instant::now() >= deadline {
+            let why = task_errors(&now)
+                .first()
+                .map(|e| format!("; last task error: {e}"))
+                .unwrap_or_default();
+            return Err(ToolError::Failed(format!(
+                "{} was scaled to {replicas} but {running} tasks run after {} s{why}",
+                found.name,
+                window.as_secs()
+            )));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(desired: u64, running: u64) -> SwarmService {
+        SwarmService {
+            id: "s1".into(),
+            name: "media_sonarr".into(),
+            image: "arr/sonarr:test".into(),
+            mode: "replicated".into(),
+            desired_replicas: desired,
+            running_replicas: running,
+            update_state: None,
+            update_message: None,
+            stack: Some("media".into()),
+            version: 1,
+            spec: Default::default(),
+        }
+    }
+
+    fn task(id: &str, desired: &str, state: &str, error: Option<&str>) -> SwarmTask {
+        SwarmTask {
+            id: id.into(),
+            slot: Some(1),
+            node_id: "n1".into(),
+            node: "pi2".into(),
+            desired_state: desired.into(),
+            state: state.into(),
+            message: state.into(),
+            error: error.map(str::to_owned),
+            exit_code: None,
+            created_at: String::new(),
+            updated_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_rejected_image_is_said_with_its_node() {
+        let tasks = vec![
+            task("t3", "running", "rejected", Some("No such image: nope:1")),
+            task("t2", "shutdown", "rejected", Some("No such image: nope:1")),
+        ];
+        let d = diagnose("media", &service(1, 0), tasks);
+        assert_eq!(d.verdict, SwarmVerdict::Rejected);
+        assert_eq!(
+            d.errors,
+            ["task rejected: No such image: nope:1 on node pi2 (2 times)"]
+        );
+        assert!(d.next_step.contains("registry"), "{}", d.next_step);
+        assert_eq!(d.recent.rejected, 2);
+    }
+
+    #[test]
+    fn failing_tasks_with_exit_codes_and_a_flapping_service() {
+        let mut failed = task("t2", "shutdown", "failed", Some("task: non-zero exit (1)"));
+        failed.exit_code = Some(1);
+        let d = diagnose(
+            "media",
+            &service(1, 0),
+            vec![task("t3", "running", "starting", None), failed.clone()],
+        );
+        assert_eq!(d.verdict, SwarmVerdict::TasksFailing);
+        assert!(d.errors[0].contains("exit code 1"), "{:?}", d.errors);
+        assert!(d.next_step.starts_with("A restart will not help"));
+        // All desired run now, but three died lately.
+        let tasks = vec![
+            task("t9", "running", "running", None),
+            failed.clone(),
+            failed.clone(),
+            failed,
+        ];
+        assert_eq!(
+            diagnose("media", &service(1, 1), tasks).verdict,
+            SwarmVerdict::TasksFailing
+        );
+    }
+
+    #[test]
+    fn healthy_converging_unschedulable_and_scaled_to_zero() {
+        let running = task("t1", "running", "running", None);
+        assert_eq!(
+            diagnose("media", &service(1, 1), vec![running.clone()]).verdict,
+            SwarmVerdict::Healthy
+        );
+        assert_eq!(
+            diagnose(
+                "media",
+                &service(2, 1),
+                vec![running.clone(), task("t2", "running", "preparing", None)]
+            )
+            .verdict,
+            SwarmVerdict::Converging
+        );
+        let mut pending = task("t3", "running", "pending", None);
+        pending.error = Some("no suitable node (insufficient resources on 1 node)".into());
+        let d = diagnose("media", &service(1, 0), vec![pending]);
+        assert_eq!(d.verdict, SwarmVerdict::Unschedulable);
+        assert!(d.errors[0].contains("insufficient resources"));
+        assert_eq!(
+            diagnose("media", &service(0, 0), vec![]).verdict,
+            SwarmVerdict::ScaledToZero
+        );
+    }
+
+    #[test]
+    fn verdict_names_match() {
+        for (i, name) in SwarmVerdict::NAMES.iter().enumerate() {
+            let verdict = [
+                SwarmVerdict::Healthy,
+                SwarmVerdict::Converging,
+                SwarmVerdict::TasksFailing,
+                SwarmVerdict::Rejected,
+                SwarmVerdict::Unschedulable,
+                SwarmVerdict::NoRunningTasks,
+                SwarmVerdict::ScaledToZero,
+                SwarmVerdict::UpdatePaused,
+            ][i];
+            assert_eq!(verdict.as_str(), *name);
+            assert_eq!(serde_json::to_value(verdict).unwrap(), *name);
+        }
+    }
+}
