@@ -483,12 +483,7 @@ impl Engine {
         keep_bytes: usize,
     ) -> Result<(Vec<u8>, usize), EngineError> {
         let docker = self.client().await?;
-        let options = LogsOptionsBuilder::new()
-            .stdout(true)
-            .stderr(true)
-            .tail(&tail.to_string())
-            .build();
-        let frames = docker.logs(id, Some(options));
+        let frames = docker.logs(id, Some(last_lines(tail)));
         self.bounded(self.timeouts.read, collect_log_frames(frames, keep_bytes))
             .await
     }
@@ -670,6 +665,16 @@ fn negotiated_prefix(engine_api: Option<&str>) -> String {
     });
     let (major, minor) = theirs.map_or(ours, |t| t.min(ours));
     format!("/v{major}.{minor}")
+}
+
+/// A logs request for the last `tail` lines of stdout and stderr (a
+/// container's or a Swarm service's).
+pub(crate) fn last_lines(tail: u32) -> bollard::query_parameters::LogsOptions {
+    LogsOptionsBuilder::new()
+        .stdout(true)
+        .stderr(true)
+        .tail(&tail.to_string())
+        .build()
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use bollard::models::{ServiceSpec, Task};
 use bollard::query_parameters::{
-    ListNodesOptions, ListServicesOptionsBuilder, ListTasksOptionsBuilder, LogsOptionsBuilder,
+    ListNodesOptions, ListServicesOptionsBuilder, ListTasksOptionsBuilder,
     UpdateServiceOptionsBuilder,
 };
 use serde::Serialize;
@@ -284,12 +284,7 @@ impl Engine {
         keep_bytes: usize,
     ) -> Result<(Vec<u8>, usize), EngineError> {
         let docker = self.client().await?;
-        let options = LogsOptionsBuilder::new()
-            .stdout(true)
-            .stderr(true)
-            .tail(&tail.to_string())
-            .build();
-        let frames = docker.service_logs(id, Some(options));
+        let frames = docker.service_logs(id, Some(super::last_lines(tail)));
         self.bounded(self.timeouts.read, collect_log_frames(frames, keep_bytes))
             .await
     }
