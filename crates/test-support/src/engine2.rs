@@ -17,7 +17,8 @@
 //! Dropping it stops the daemon (SIGTERM, SIGKILL after a bound, then any containerd
 //! or shim still running from its directory), unmounts what is left under its
 //! directory, deletes its bridges (and a `docker_gwbridge` it made itself) and the
-//! directory.
+//! directory. Stopping it deletes the `br-ID` interfaces of the networks it made
+//! (the kernel keeps them, and their subnets, after the daemon exits).
 
 use std::io::Write;
 use std::net::Ipv4Addr;
@@ -250,12 +251,20 @@ impl SecondEngine {
     }
 
     /// Stops the daemon (the host goes down): SIGTERM, and SIGKILL if it has not
-    /// exited within a bound. Its containers stop with it; its socket stops answering.
+    /// exited within a bound. Its containers stop with it; its socket stops answering;
+    /// the interfaces of the networks it made are deleted.
     pub fn stop(&mut self) {
         let Some(mut child) = self.daemon.take() else {
             return;
         };
-        if child.try_wait().ok().flatten().is_none() {
+        let running = child.try_wait().ok().flatten().is_none();
+        // Asked while it still answers: the interfaces of the networks it made.
+        let links = if running {
+            self.network_links()
+        } else {
+            Vec::new()
+        };
+        if running {
             signal("TERM", child.id());
             let deadline = Instant::now() + STOP_TIMEOUT;
             while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
@@ -273,6 +282,45 @@ impl SecondEngine {
         // A killed daemon leaves its containerd and shims (and their containers)
         // behind: they all name this directory on their command line.
         self.kill_leftovers();
+        // The kernel keeps a network's bridge after its daemon exits, with its
+        // subnet: one of the default address pools every Engine on this machine
+        // draws from (31 in all), so each one left behind is one fewer network
+        // any Engine here can create.
+        for link in links {
+            if link_exists(&link) {
+                let _ = Command::new("ip").args(["link", "del", &link]).status();
+            }
+        }
+    }
+
+    /// The `br-ID` interfaces of its bridge networks (a compose project's
+    /// `_default`, ...): not its own `--bridge` or a network given an interface
+    /// name (those are [`Self::bridge`] and [`Self::gateway_bridge`]).
+    fn network_links(&self) -> Vec<String> {
+        let Ok(ids) = self.try_docker(&[
+            "network",
+            "ls",
+            "-q",
+            "--no-trunc",
+            "--filter",
+            "driver=bridge",
+        ]) else {
+            return Vec::new();
+        };
+        ids.lines()
+            .filter(|id| id.len() >= 12)
+            .filter(|id| {
+                self.try_docker(&[
+                    "network",
+                    "inspect",
+                    "-f",
+                    "{{index .Options \"com.docker.network.bridge.name\"}}",
+                    id,
+                ])
+                .is_ok_and(|name| name.is_empty() || name == "<no value>")
+            })
+            .map(|id| format!("br-{}", &id[..12]))
+            .collect()
     }
 
     /// The last `lines` lines of the daemon's log.

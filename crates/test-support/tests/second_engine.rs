@@ -98,7 +98,8 @@ fn second_engine_runs_containers_beside_the_main_engine_and_cleans_up() {
 }
 
 #[test]
-fn a_stopped_second_engine_stops_answering_and_a_swarm_gateway_bridge_is_removed() {
+fn a_stopped_second_engine_stops_answering_and_its_networks_and_swarm_gateway_bridges_are_removed()
+{
     ensure_images();
     let mut engine = SecondEngine::start("fixture-c");
     engine.swarm_init();
@@ -111,8 +112,17 @@ fn a_stopped_second_engine_stops_answering_and_a_swarm_gateway_bridge_is_removed
         engine.docker(&["info", "--format", "{{.Swarm.LocalNodeState}}"]),
         "active"
     );
+    // A network it made (as compose's `_default`): its interface, holding one
+    // of the machine's default address pools, must not outlive the daemon.
+    let id = engine.docker(&["network", "create", "made-here"]);
+    let network_link = format!("br-{}", &id[..12]);
+    assert!(link_exists(&network_link), "{network_link} exists");
     engine.stop();
     assert!(!engine.running());
+    assert!(
+        !link_exists(&network_link),
+        "{network_link} is deleted when the daemon stops"
+    );
     wait_for_sync(
         "the stopped daemon's socket to refuse",
         Duration::from_secs(10),

@@ -7,9 +7,9 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use test_support::{SecondEngine, wait_for};
+use test_support::wait_for;
 
-use crate::support::{ADMIN, DockerMcp, Env, Options, STANDARD, replace, yaml_str};
+use crate::support::{ADMIN, STANDARD, TwoHosts, replace};
 
 /// The services of each host's stack: radarr runs on nas only.
 const ON_PI: &[&str] = &["sonarr"];
@@ -27,73 +27,15 @@ fn services_of(reply: &Value) -> Vec<String> {
     names
 }
 
-/// The id of `service`'s container on `engine`, and when it started.
-fn started_on(engine: &SecondEngine, service: &str) -> String {
-    let id = engine.docker(&[
-        "ps",
-        "-q",
-        "--filter",
-        &format!("label=com.docker.compose.service={service}"),
-    ]);
-    assert!(!id.is_empty(), "{service} runs on {}", engine.docker_host());
-    engine.docker(&["inspect", "-f", "{{.State.StartedAt}}", &id])
-}
-
-struct TwoHosts {
-    env: Env,
-    nas: SecondEngine,
-    nas_mcp: DockerMcp,
-}
-
-async fn two_hosts(policy_hosts: &str) -> TwoHosts {
-    let env = Env::start("hosts", ON_PI, Options::default()).await;
-    let nas = SecondEngine::start("nas");
-    let images: Vec<String> = ON_NAS
-        .iter()
-        .map(|s| format!("127.0.0.1:5000/arr/{s}:test"))
-        .collect();
-    nas.load_images(&images.iter().map(String::as_str).collect::<Vec<_>>());
-    let mut up = vec!["up", "-d"];
-    up.extend_from_slice(ON_NAS);
-    if let Err(why) = env.stack.compose_on(Some(&nas.docker_host()), &up) {
-        panic!("the stack does not come up on nas: {why}");
-    }
-    let nas_mcp = DockerMcp::start_on(
-        env.stack.file(),
-        &env.dir.join("logs"),
-        Some(&nas.docker_host()),
-    )
-    .await;
-    let registry = std::fs::read_to_string(&env.registry).unwrap();
-    let registry = replace(
-        &registry,
-        "services:\n",
-        &format!(
-            "services:\n  docker-mcp-nas:\n    base_url: {}\n    transport: http\n    auth: none\n",
-            yaml_str(&nas_mcp.base)
-        ),
-    ) + "\nhosts:\n  pi: { service: docker-mcp }\n  nas: { service: docker-mcp-nas }\n";
-    env.write_registry(&registry);
-    env.write_policy(&format!("{}\n{policy_hosts}", env.policy_text()));
-    let mut hosts = TwoHosts { env, nas, nas_mcp };
-    // The registry's services are read at start.
-    hosts.env.restart_gateway().await;
-    hosts
-}
-
-impl TwoHosts {
-    async fn ps(&self, who: &str, host: Option<&str>) -> crate::support::Reply {
-        let mut args = self.env.ps_args();
-        if let Some(host) = host {
-            args["host"] = json!(host);
-        }
-        self.env.call(who, "compose_ps", &args).await
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_call_reaches_the_engine_of_its_host_under_that_hosts_policy() {
-    let h = two_hosts("hosts:\n  nas: { roles: [admin] }\n").await;
+    let h = TwoHosts::start(
+        "hosts",
+        ON_PI,
+        ON_NAS,
+        "hosts:\n  nas: { roles: [admin] }\n",
+    )
+    .await;
     let env = &h.env;
 
     // GET /hosts: both for an admin, the default marked; standard sees only pi.
@@ -136,14 +78,14 @@ async fn each_call_reaches_the_engine_of_its_host_under_that_hosts_policy() {
 
     // A restart on nas restarts nas's sonarr, not pi's; its record names the host.
     let pi_before = env.stack.started_at("sonarr");
-    let nas_before = started_on(&h.nas, "sonarr");
+    let nas_before = h.started_on_nas("sonarr");
     let args = json!({"file": env.file(), "service": "sonarr", "host": "nas"});
     let asked = env.call(ADMIN, "compose_restart", &args).await;
     assert_eq!(asked.expect(200)["need_approval"], true, "{asked:?}");
     let done = env.call_approved(ADMIN, "compose_restart", &args).await;
     assert_eq!(done.expect(200)["ok"], true, "{done:?}");
     assert_ne!(
-        started_on(&h.nas, "sonarr"),
+        h.started_on_nas("sonarr"),
         nas_before,
         "nas's sonarr restarted"
     );
@@ -187,7 +129,7 @@ async fn each_call_reaches_the_engine_of_its_host_under_that_hosts_policy() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_that_goes_down_fails_only_its_own_calls_at_once() {
-    let mut h = two_hosts("").await;
+    let mut h = TwoHosts::start("hosts", ON_PI, ON_NAS, "").await;
     h.ps(ADMIN, Some("nas")).await.expect(200);
 
     // nas's Engine stops: its docker-mcp says so at once; pi is unaffected.

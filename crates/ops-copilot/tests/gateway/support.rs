@@ -14,7 +14,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use test_support::mcp_http::McpSession;
-use test_support::{Process, Stack, compose_command, http_client, repo_root, require_docker};
+use test_support::{
+    Process, SecondEngine, Stack, compose_command, http_client, repo_root, require_docker,
+};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_ops-copilot");
 
@@ -717,4 +719,81 @@ impl Drop for Env {
             );
         }
     }
+}
+
+/// Two Docker hosts behind one gateway: the machine's Engine ("pi", the
+/// default, with [`Env`]'s stack and docker-mcp) and a second dockerd of the
+/// test's own ("nas"), running the same compose project with its own
+/// docker-mcp; the registry's `hosts:` names both, and `policy_hosts` (the
+/// policy's `hosts:` section, or "") is added to the policy. Used by the
+/// gateway's and pi-health's multi-host tests.
+pub struct TwoHosts {
+    pub env: Env,
+    pub nas: SecondEngine,
+    pub nas_mcp: DockerMcp,
+}
+
+impl TwoHosts {
+    /// `on_pi` up on the machine's Engine, `on_nas` on nas's; the gateway
+    /// restarted with both hosts (the registry's services are read at start).
+    pub async fn start(tag: &str, on_pi: &[&str], on_nas: &[&str], policy_hosts: &str) -> Self {
+        let env = Env::start(tag, on_pi, Options::default()).await;
+        let nas = SecondEngine::start("nas");
+        let images: Vec<String> = on_nas
+            .iter()
+            .map(|s| format!("127.0.0.1:5000/arr/{s}:test"))
+            .collect();
+        nas.load_images(&images.iter().map(String::as_str).collect::<Vec<_>>());
+        let mut up = vec!["up", "-d"];
+        up.extend_from_slice(on_nas);
+        if let Err(why) = env.stack.compose_on(Some(&nas.docker_host()), &up) {
+            panic!("the stack does not come up on nas: {why}");
+        }
+        let nas_mcp = DockerMcp::start_on(
+            env.stack.file(),
+            &env.dir.join("logs"),
+            Some(&nas.docker_host()),
+        )
+        .await;
+        let registry = std::fs::read_to_string(&env.registry).unwrap();
+        let registry = replace(
+            &registry,
+            "services:\n",
+            &format!(
+                "services:\n  docker-mcp-nas:\n    base_url: {}\n    transport: http\n    auth: none\n",
+                yaml_str(&nas_mcp.base)
+            ),
+        ) + "\nhosts:\n  pi: { service: docker-mcp }\n  nas: { service: docker-mcp-nas }\n";
+        env.write_registry(&registry);
+        env.write_policy(&format!("{}\n{policy_hosts}", env.policy_text()));
+        let mut hosts = Self { env, nas, nas_mcp };
+        hosts.env.restart_gateway().await;
+        hosts
+    }
+
+    /// `compose_ps` as `who`, on `host` (none: the gateway's default).
+    pub async fn ps(&self, who: &str, host: Option<&str>) -> Reply {
+        let mut args = self.env.ps_args();
+        if let Some(host) = host {
+            args["host"] = json!(host);
+        }
+        self.env.call(who, "compose_ps", &args).await
+    }
+
+    /// When `service`'s container on nas started (`docker inspect`).
+    pub fn started_on_nas(&self, service: &str) -> String {
+        started_on(&self.nas, service)
+    }
+}
+
+/// When `service`'s container on `engine` started; panics when it has none running.
+pub fn started_on(engine: &SecondEngine, service: &str) -> String {
+    let id = engine.docker(&[
+        "ps",
+        "-q",
+        "--filter",
+        &format!("label=com.docker.compose.service={service}"),
+    ]);
+    assert!(!id.is_empty(), "{service} runs on {}", engine.docker_host());
+    engine.docker(&["inspect", "-f", "{{.State.StartedAt}}", &id])
 }

@@ -14,6 +14,7 @@ mod degraded;
 #[allow(dead_code)]
 #[path = "../gateway/support.rs"]
 mod gateway_support;
+mod hosts;
 mod live_logs;
 mod model;
 mod pages;

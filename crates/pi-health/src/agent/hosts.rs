@@ -3,6 +3,11 @@
 //! that names none goes where its services run (a service on one host only:
 //! there; on several: which one?; no service: the default host); a host that
 //! does not exist is said so. With no hosts, the chat is what it always was.
+//!
+//! A service "runs" on a host when it has a container there: the same compose
+//! file may declare it on every host (`compose_ps` lists it "not created" where
+//! it was never brought up). Only for a service brought up on no host does the
+//! compose file decide.
 
 use std::sync::Arc;
 
@@ -17,7 +22,11 @@ use crate::planner::{self, hosts::HostMention};
 /// One host's services, as far as they are known.
 struct HostServices {
     host: HostInfo,
+    /// What its compose file declares (the names the planner knows).
     services: Vec<String>,
+    /// Those with a container there; all of `services` when its stack could
+    /// not be read (they are known from an earlier read or the file).
+    created: Vec<String>,
 }
 
 impl Agent {
@@ -76,10 +85,15 @@ impl Agent {
     async fn services_by_host(&self, hosts: &Hosts) -> Vec<HostServices> {
         let reads = hosts.hosts.iter().map(|host| async move {
             let mut answer = Answer::default();
-            let (services, _) = on_host(scope(Some(host)), self.services(&mut answer)).await;
+            let (services, ps) = on_host(scope(Some(host)), self.services(&mut answer)).await;
+            let created = ps
+                .as_ref()
+                .map(super::services::created)
+                .unwrap_or_else(|| services.clone());
             HostServices {
                 host: host.clone(),
                 services,
+                created,
             }
         });
         join_all(reads).await
@@ -139,11 +153,24 @@ enum Where<'a> {
     Apart(Vec<String>),
 }
 
+/// Where the `named` services have containers; where they are declared when
+/// they have none anywhere.
 fn where_they_run<'a>(by_host: &'a [HostServices], named: &[String]) -> Where<'a> {
+    match where_in(by_host, named, |h| &h.created) {
+        Where::Nowhere => where_in(by_host, named, |h| &h.services),
+        found => found,
+    }
+}
+
+fn where_in<'a>(
+    by_host: &'a [HostServices],
+    named: &[String],
+    of: impl Fn(&HostServices) -> &Vec<String>,
+) -> Where<'a> {
     if named.is_empty() {
         return Where::Nowhere;
     }
-    let runs = |h: &HostServices, s: &String| h.services.contains(s);
+    let runs = |h: &HostServices, s: &String| of(h).contains(s);
     let all_on: Vec<&HostServices> = by_host
         .iter()
         .filter(|h| named.iter().all(|s| runs(h, s)))

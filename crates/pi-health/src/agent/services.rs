@@ -88,6 +88,21 @@ pub(crate) fn declared(compose_ps: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The declared services that have a container on the host (running,
+/// stopped or exited): the ones that are there. A service the compose file
+/// declares but `compose_ps` says is "not created" was never brought up there.
+pub(crate) fn created(compose_ps: &Value) -> Vec<String> {
+    declared(compose_ps)
+        .into_iter()
+        .filter(|service| {
+            entry(compose_ps, service)
+                .and_then(|e| e.get("containers"))
+                .and_then(Value::as_array)
+                .is_some_and(|containers| !containers.is_empty())
+        })
+        .collect()
+}
+
 /// One service's entry in `compose_ps`.
 pub(crate) fn entry<'a>(compose_ps: &'a Value, service: &str) -> Option<&'a Value> {
     compose_ps

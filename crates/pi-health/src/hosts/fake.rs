@@ -86,6 +86,8 @@ impl FakeHosts {
             .iter()
             .map(|(service, state)| match *state {
                 "unhealthy" => json!({"service": service, "declared": true, "state": "running", "health": "unhealthy", "containers": [{"state": "running", "health": "unhealthy", "status": "Up 1 hour (unhealthy)"}]}),
+                // Declared by the compose file, never brought up on this host.
+                "not created" => json!({"service": service, "declared": true, "state": "not created", "containers": []}),
                 state => json!({"service": service, "declared": true, "state": state, "containers": [{"state": state, "status": "Up 1 hour"}]}),
             })
             .collect();

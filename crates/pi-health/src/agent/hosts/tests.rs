@@ -119,6 +119,41 @@ async fn a_service_on_one_host_only_goes_there() {
 }
 
 #[tokio::test]
+async fn a_service_declared_on_every_host_goes_where_it_was_brought_up() {
+    let mut fake = FakeHosts::two();
+    // One compose file on both hosts: compose_ps lists every service it
+    // declares, "not created" where it was never brought up.
+    fake.stacks[0].1.push(("sabnzbd", "not created"));
+    fake.stacks[0].1.push(("bazarr", "not created"));
+    fake.stacks[1].1.push(("radarr", "not created"));
+    fake.stacks[1].1.push(("bazarr", "not created"));
+    let agent = agent(&fake).await;
+    let said = text(&agent.chat("sabnzbd logs").await);
+    assert!(said.contains("logs of sabnzbd on nas"), "{said}");
+    let said = text(&agent.chat("radarr logs").await);
+    assert!(said.contains("logs of radarr on pi"), "{said}");
+    // Brought up nowhere: the compose files say where it could be.
+    let said = text(&agent.chat("bazarr logs").await);
+    assert!(
+        said.contains("bazarr runs on nas and pi: which one?"),
+        "{said}"
+    );
+    // Up on both: still asked.
+    let said = text(&agent.chat("sonarr logs").await);
+    assert!(
+        said.contains("sonarr runs on nas and pi: which one?"),
+        "{said}"
+    );
+    assert_eq!(
+        acts(&fake),
+        vec![
+            ("compose_logs".into(), on("nas")),
+            ("compose_logs".into(), on("pi")),
+        ]
+    );
+}
+
+#[tokio::test]
 async fn naming_the_host_answers_on_it_whatever_the_phrasing() {
     let fake = FakeHosts::two();
     let agent = agent(&fake).await;
