@@ -567,7 +567,7 @@ jar_cookie() { # JAR
 }
 
 hosts_phase() { # FILE: the compose file of a running stack
-    local file="$1" dir="$WORK/hosts" i n p r pids=() mcp_urls=() gw_ports=() gw_tokens=() roles="" counts=(1 2 5)
+    local file="$1" dir="$WORK/hosts" i n p r pids=() mcp_urls=() gw_ports=() gw_tokens=() roles="" labels=(1 2 5 1b) label
     mkdir -p "$dir"
     note_load hosts
     say "several hosts: 5 docker-mcp on this Engine$([ "$SLOW_HOST_MS" -gt 0 ] && echo " (h5 ${SLOW_HOST_MS} ms farther away)"), gateways with 1, 2 and 5 hosts, pi-health on the 5-host one"
@@ -589,8 +589,11 @@ hosts_phase() { # FILE: the compose file of a running stack
     kv hosts_slow_ms "$SLOW_HOST_MS"
 
     for r in $(seq -w 1 "$HOSTS_ROLES"); do roles+="${roles:+,}bench$r"; done
-    for n in "${counts[@]}"; do
-        local gwdir="$dir/gw$n" paths token
+    # Gateways with 1, 2 and 5 hosts, and a second one with 1 (its own process: how far
+    # two identical gateways differ is the noise the growth is read against).
+    for label in "${labels[@]}"; do
+        local gwdir="$dir/gw$label" paths token
+        n="${label%b}"
         hosts_config "$gwdir/config" "$file" "${mcp_urls[@]:0:$n}"
         paths=(--registry "$gwdir/config/tool_registry.yaml" --policy "$gwdir/config/policy.yaml" --data-dir "$gwdir/data")
         mkdir -p "$gwdir/data"
@@ -598,22 +601,22 @@ hosts_phase() { # FILE: the compose file of a running stack
             die "token add (gateway with $n hosts) failed: $(cat "$LOGS/token.log")"
         gw_tokens+=("$token")
         p="$(free_port)"
-        start_bg "hosts-gw$n" "${OURS[@]}" gateway "${paths[@]}" --listen "127.0.0.1:$p"
+        start_bg "hosts-gw$label" "${OURS[@]}" gateway "${paths[@]}" --listen "127.0.0.1:$p"
         pids+=("$STARTED_PID")
-        wait_ready "hosts-gw$n" "http://127.0.0.1:$p/health" "$STARTED_T0" >/dev/null
+        wait_ready "hosts-gw$label" "http://127.0.0.1:$p/health" "$STARTED_T0" >/dev/null
         gw_ports+=("$p")
     done
     local gw5="127.0.0.1:${gw_ports[2]}" ps_h1
     ps_h1="{\"file\":$(json_str "$file"),\"host\":\"h1\"}"
-    for i in 0 1 2; do
+    for i in 0 1 2 3; do
         curl -sf -X POST "http://127.0.0.1:${gw_ports[$i]}/chat/tool" -H "Authorization: Bearer ${gw_tokens[$i]}" \
             -H 'Content-Type: application/json' -d "{\"tool\":\"compose_ps\",\"args\":$ps_h1}" >/dev/null ||
-            die "compose_ps on h1 through the gateway with ${counts[$i]} hosts failed: $(tail -n 20 "$LOGS/hosts-gw${counts[$i]}.log")"
+            die "compose_ps on h1 through gateway gw${labels[$i]} failed: $(tail -n 20 "$LOGS/hosts-gw${labels[$i]}.log")"
     done
 
-    say "gateway added latency with 1, 2 and 5 hosts ($HOSTS_REQUESTS requests per target, interleaved)"
+    say "gateway added latency with 1, 2 and 5 hosts, and 1 again ($HOSTS_REQUESTS requests per target, interleaved)"
     local a1="{\"Authorization\":\"Bearer ${gw_tokens[0]}\"}" a2="{\"Authorization\":\"Bearer ${gw_tokens[1]}\"}"
-    local a5="{\"Authorization\":\"Bearer ${gw_tokens[2]}\"}" call="{\"tool\":\"compose_ps\",\"args\":$ps_h1}"
+    local a5="{\"Authorization\":\"Bearer ${gw_tokens[2]}\"}" a1b="{\"Authorization\":\"Bearer ${gw_tokens[3]}\"}" call="{\"tool\":\"compose_ps\",\"args\":$ps_h1}"
     local ps_args
     ps_args="{\"file\":$(json_str "$file")}"
     kv hosts_requests "$HOSTS_REQUESTS"
@@ -624,7 +627,7 @@ hosts_phase() { # FILE: the compose file of a running stack
         {\"name\":\"gw1_h1\",\"addr\":\"127.0.0.1:${gw_ports[0]}\",\"method\":\"POST\",\"path\":\"/chat/tool\",\"headers\":$a1,\"body\":$call},
         {\"name\":\"gw2_h1\",\"addr\":\"127.0.0.1:${gw_ports[1]}\",\"method\":\"POST\",\"path\":\"/chat/tool\",\"headers\":$a2,\"body\":$call},
         {\"name\":\"gw5_h1\",\"addr\":\"$gw5\",\"method\":\"POST\",\"path\":\"/chat/tool\",\"headers\":$a5,\"body\":$call},
-        {\"name\":\"gw1_h1_again\",\"addr\":\"127.0.0.1:${gw_ports[0]}\",\"method\":\"POST\",\"path\":\"/chat/tool\",\"headers\":$a1,\"body\":$call}
+        {\"name\":\"gw1b_h1\",\"addr\":\"127.0.0.1:${gw_ports[3]}\",\"method\":\"POST\",\"path\":\"/chat/tool\",\"headers\":$a1b,\"body\":$call}
       ]}"
     note_load hosts_overview
 
