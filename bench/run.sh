@@ -27,7 +27,7 @@
 #   OPS_BENCH_ONLY=hosts only the several-hosts rows, merged into OPS_BENCH_OUT's table
 #   OPS_BENCH_HOSTS_REQUESTS  rounds for the 1/2/5-host gateway comparison (default: 2000)
 #   OPS_BENCH_HOSTS_ROUNDS    rounds of the all-hosts overview, 5.5 s apart (default: 20)
-#   OPS_BENCH_SLOW_HOST_MS    delay in front of host h5's docker-mcp (default: 3; 0: none)
+#   OPS_BENCH_HOST_DELAYS     ms of delay in front of h1..h5's docker-mcp (default: "0 0 0 0 3"; h1's must be 0)
 #   CARGO_TARGET_DIR     (default: /var/tmp/ops-target)
 set -euo pipefail
 
@@ -48,7 +48,7 @@ WRK_SECONDS="${OPS_BENCH_WRK_SECONDS:-10}"
 POINT_SECONDS="${OPS_BENCH_POINT_SECONDS:-40}"
 HOSTS_REQUESTS="${OPS_BENCH_HOSTS_REQUESTS:-2000}"
 HOSTS_ROUNDS="${OPS_BENCH_HOSTS_ROUNDS:-20}"
-SLOW_HOST_MS="${OPS_BENCH_SLOW_HOST_MS:-3}"
+read -r -a HOST_DELAYS <<<"${OPS_BENCH_HOST_DELAYS:-0 0 0 0 3}"
 WRK_CONNECTIONS=64
 LOGS_TAIL=150
 PY_PACKAGES=("mcp>=2,<3" "mcp-server-docker" "fastapi" "uvicorn" "httpx" "pyyaml" "jsonschema")
@@ -570,7 +570,10 @@ hosts_phase() { # FILE: the compose file of a running stack
     local file="$1" dir="$WORK/hosts" i n p r pids=() mcp_urls=() gw_ports=() gw_tokens=() roles="" labels=(1 2 5 1b) label
     mkdir -p "$dir"
     note_load hosts
-    say "several hosts: 5 docker-mcp on this Engine$([ "$SLOW_HOST_MS" -gt 0 ] && echo " (h5 ${SLOW_HOST_MS} ms farther away)"), gateways with 1, 2 and 5 hosts, pi-health on the 5-host one"
+    if [ "${#HOST_DELAYS[@]}" != 5 ] || [ "${HOST_DELAYS[0]}" != 0 ]; then
+        die "OPS_BENCH_HOST_DELAYS: five numbers, h1's 0 (h1 is also measured alone)"
+    fi
+    say "several hosts: 5 docker-mcp on this Engine (delays in front of h1..h5: ${HOST_DELAYS[*]} ms), gateways with 1, 2 and 5 hosts, pi-health on the 5-host one"
     for i in 1 2 3 4 5; do
         p="$(free_port)"
         start_bg "hosts-mcp-h$i" "${OURS[@]}" docker-mcp --compose-file "$file" --listen "127.0.0.1:$p"
@@ -579,14 +582,16 @@ hosts_phase() { # FILE: the compose file of a running stack
         mcp_urls+=("http://127.0.0.1:$p")
     done
     local h1_port="${mcp_urls[0]##*:}"
-    if [ "$SLOW_HOST_MS" -gt 0 ]; then
+    # A host farther away: a fixed delay in front of its docker-mcp.
+    for i in 1 2 3 4; do
+        [ "${HOST_DELAYS[$i]}" != 0 ] || continue
         p="$(free_port)"
-        start_bg hosts-delay-h5 "$VENV/bin/python" "$HERE/delay_proxy.py" "$p" "${mcp_urls[4]##*:}" "$SLOW_HOST_MS"
+        start_bg "hosts-delay-h$((i + 1))" "$VENV/bin/python" "$HERE/delay_proxy.py" "$p" "${mcp_urls[$i]##*:}" "${HOST_DELAYS[$i]}"
         pids+=("$STARTED_PID")
-        wait_ready hosts-delay-h5 "http://127.0.0.1:$p/health" "$STARTED_T0" >/dev/null
-        mcp_urls[4]="http://127.0.0.1:$p"
-    fi
-    kv hosts_slow_ms "$SLOW_HOST_MS"
+        wait_ready "hosts-delay-h$((i + 1))" "http://127.0.0.1:$p/health" "$STARTED_T0" >/dev/null
+        mcp_urls[i]="http://127.0.0.1:$p"
+    done
+    kv hosts_delays "${HOST_DELAYS[*]}"
 
     for r in $(seq -w 1 "$HOSTS_ROLES"); do roles+="${roles:+,}bench$r"; done
     # Gateways with 1, 2 and 5 hosts, and a second one with 1 (its own process: how far
