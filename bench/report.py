@@ -223,7 +223,7 @@ def merge(res: Path, out_path: Path, kv: dict[str, str]) -> None:
     ]
     at = next((i for i, l in enumerate(body) if l.startswith("| binary size")), len(body))
     body[at:at] = [_table_row(r) for r in rows]
-    rest = [l for l in lines[last + 1 :] if not any(l.startswith(f"- {p}") for p in (HOSTS_NOTE_PREFIX, "During the overview's rounds"))]
+    rest = [l for l in lines[last + 1 :] if not any(l.startswith(f"- {p}") for p in (HOSTS_NOTE_PREFIX, "During the overview's rounds", "In the all-hosts overview row"))]
     # The notes list ends at the file's end: the new notes go after the last one.
     while rest and not rest[-1].strip():
         rest.pop()
