@@ -1,7 +1,10 @@
 """Turns the raw results of bench/run.sh into ONE table: printed, and written to
 BENCHMARKS.md with the machine it ran on. Standard library only.
 
-    python report.py RESULTS_DIR OUT_MD
+    python report.py RESULTS_DIR OUT_MD            # the whole report
+    python report.py RESULTS_DIR OUT_MD --merge    # OPS_BENCH_ONLY=hosts: only the several-hosts
+                                                   # rows, put into OUT_MD's table (replacing
+                                                   # earlier ones), the rest of it kept
 """
 
 from __future__ import annotations
@@ -75,10 +78,173 @@ def p50(t: dict[str, Any] | None) -> float | None:
     return t.get("p50_us") if t else None
 
 
+# --- several Docker hosts (issue 15) ------------------------------------------------------
+HOSTS_ROW_PREFIXES = ("gateway added latency p50 with 1, 2 and 5 Docker hosts", "all-hosts overview")
+HOSTS_NOTE_PREFIX = "The several-hosts rows"
+# Target of the first row: the added latency with 5 hosts at most this times the one with 1.
+HOSTS_GROWTH_BOUND = 1.1
+
+
+def hosts_rows(res: Path, kv: dict[str, str]) -> tuple[list[tuple[str, ...]], list[str]]:
+    """The two rows of the several-hosts phase (none when it did not run) and their notes."""
+    rows: list[tuple[str, ...]] = []
+    notes: list[str] = []
+    added = targets_by_name(load(res / "hosts-added.json"))
+    direct = added.get("direct_h1")
+    if direct and all(added.get(k) for k in ("gw1_h1", "gw2_h1", "gw5_h1")):
+        base = p50(direct) or 0.0
+        add = {n: (p50(added[f"gw{n}_h1"]) or 0.0) - base for n in (1, 2, 5)}
+        again = (p50(added.get("gw1b_h1")) or 0.0) - base if added.get("gw1b_h1") else None
+        growth = add[5] / add[1] if add[1] > 0 else None
+        noise = abs(again / add[1] - 1) if again is not None and add[1] > 0 else None
+        ok = None if growth is None else growth <= HOSTS_GROWTH_BOUND
+        rounds = (load(res / "hosts-added.json") or {}).get("rounds")
+        rows.append(
+            (
+                "gateway added latency p50 with 1, 2 and 5 Docker hosts registered (`compose_ps` on host h1 through "
+                "each gateway − docker-mcp h1 alone; five docker-mcp on one Engine, "
+                f"{rounds} interleaved and rotated rounds)",
+                f"1 host: {ms(add[1])}, 2 hosts: {ms(add[2])}, 5 hosts: {ms(add[5])} (end to end: "
+                f"{lat(added['gw1_h1'])}; {lat(added['gw2_h1'])}; {lat(added['gw5_h1'])})",
+                f"docker-mcp h1 alone: {lat(direct)}"
+                + (
+                    f"; noise: a second 1-host gateway (a process of its own) in the same rounds adds "
+                    f"{ms(again)} ({noise * 100:.0f} % off the first)"
+                    if again is not None and noise is not None
+                    else ""
+                ),
+                "n/a" if growth is None else f"{growth:.2f}× (5 hosts ÷ 1 host)",
+                f"no growth: ≤ {HOSTS_GROWTH_BOUND}×",
+                verdict(ok),
+            )
+        )
+    ov = load(res / "hosts-overview.json")
+    t = targets_by_name(ov)
+    singles = {k: t[k] for k in sorted(t) if k.startswith("single_h")}
+    overview = t.get("overview")
+    if overview and singles:
+        p50s = {k[len("single_") :]: p50(v) for k, v in singles.items()}
+        known = {h: v for h, v in p50s.items() if v is not None}
+        slowest_host = max(known, key=lambda h: known[h]) if known else None
+        slowest = known.get(slowest_host) if slowest_host else None
+        total = sum(known.values()) if known else None
+        delays = [d for d in kv.get("hosts_delays", "").split()]
+        farther = [f"h{k} {d} ms" for k, d in enumerate(delays, 1) if d not in ("0", "")]
+        r = None if slowest is None or p50(overview) is None else p50(overview) / slowest
+        rows.append(
+            (
+                f"all-hosts overview across {len(singles)} hosts (pi-health `GET /api/hosts`, signed in: every host's "
+                "`compose_ps` through the gateway at once, then the table)"
+                + (f"; farther away (a delay in front of its docker-mcp): {', '.join(farther)}" if farther else "")
+                + f"; {ov.get('rounds')} rounds {int(kv.get('hosts_round_ms') or 0) / 1000:g} s apart, "
+                f"{kv.get('hosts_roles', '?')} people of as many roles each, so that no read comes from pi-health's "
+                "5 s cache",
+                lat(overview),
+                f"the slowest single host's read ({slowest_host}, `compose_ps` through the gateway as pi-health): "
+                f"{lat(singles['single_' + slowest_host]) if slowest_host else 'n/a'}; each host's p50: "
+                + ", ".join(f"{h} {ms(v)}" for h, v in p50s.items())
+                + f"; their sum: {ms(total)} (the overview ÷ the sum: {ratio(p50(overview), total)})",
+                "n/a" if r is None else f"{r:.2f}× the slowest",
+                "≤ 1.5× the slowest (not the sum)",
+                verdict(None if r is None else r <= 1.5),
+            )
+        )
+        notes.append(
+            "In the all-hosts overview row every process shares this machine's "
+            f"{kv.get('cpu_cores', '?')} cores: pi-health, the gateway, the five docker-mcp and the delay proxy "
+            "(Python, about a millisecond of CPU per call). What the overview takes beyond the slowest host is "
+            "mostly the other reads' CPU (the gateway's checks, redaction and audit of each answer, pi-health's "
+            "client and summary) delaying the slowest one's; on separate hosts only the gateway's and pi-health's "
+            "share of it stays on one machine."
+        )
+        before, after = _executed(res / "hosts-metrics-before.txt"), _executed(res / "hosts-metrics-after.txt")
+        if before is not None and after is not None:
+            passes = (int(ov.get("rounds") or 0) + 1) * int(kv.get("hosts_roles") or 0)
+            single_calls = passes * len(singles)
+            notes.append(
+                f"During the overview's rounds (warm-up included) the 5-host gateway executed {after - before:,} calls: "
+                f"{single_calls:,} single reads and {after - before - single_calls:,} of the overviews "
+                f"({passes:,} overviews × {len(singles)} hosts = {passes * len(singles):,}: every overview read every "
+                "host anew). pi-health keeps the host list 30 s per role, so about one overview in six per person "
+                "also asked the gateway for it (`GET /hosts`, before the fan-out)."
+            )
+    return rows, notes
+
+
+def _table_row(cells: tuple[str, ...]) -> str:
+    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+
+def merge(res: Path, out_path: Path, kv: dict[str, str]) -> None:
+    """Puts the several-hosts rows into OUT's table (replacing earlier ones, before the
+    binary-size row), recounts the targets, and adds a note saying when they were measured."""
+    rows, notes = hosts_rows(res, kv)
+    if not rows:
+        raise SystemExit("report.py --merge: no several-hosts results in " + str(res))
+    loads = {k[5:]: v for k, v in kv.items() if k.startswith("load_")}
+    others = {k[7:]: v for k, v in kv.items() if k.startswith("others_")}
+    busy = [p for p, o in others.items() if any(int(x) > 0 for x in o.split() if x.isdigit())]
+    when = (
+        f"{HOSTS_NOTE_PREFIX} were measured in a run of their own (`OPS_BENCH_ONLY=hosts bench/run.sh`) on "
+        f"{kv.get('date')}, commit {kv.get('git')}"
+        + (f" + {kv['git_dirty']} uncommitted changes" if kv.get("git_dirty", "0") not in ("", "0") else "")
+        + f", on the same machine ({kv.get('cpu_model')}, {kv.get('cpu_cores')} cores; {kv.get('docker')}): "
+        + "load average by phase "
+        + ", ".join(f"{p} {l.split()[0]}" for p, l in loads.items())
+        + f"; compilers running at: {', '.join(busy) or 'none'}."
+    )
+    new_notes = [when, *notes]
+    print("\n".join(_table_row(r) for r in rows))
+    for n in new_notes:
+        print(f"- {n}")
+    if not out_path.exists() or "| measurement |" not in out_path.read_text():
+        out_path.write_text(
+            "# Benchmarks: several Docker hosts\n\n"
+            + "\n".join(
+                [
+                    _table_row(("measurement", "Ops-Copilot", "baseline (same run)", "ratio", "target", "result")),
+                    "|---|---|---|---|---|---|",
+                    *(_table_row(r) for r in rows),
+                ]
+            )
+            + "\n\nNotes:\n\n"
+            + "\n".join(f"- {n}" for n in new_notes)
+            + "\n"
+        )
+        print(f"\nbench: written to {out_path}", file=sys.stderr)
+        return
+    lines = out_path.read_text().splitlines()
+    table = [i for i, l in enumerate(lines) if l.startswith("| ")]
+    first, last = table[0], table[-1]
+    body = [
+        l
+        for l in lines[first : last + 1]
+        if not any(l.startswith("| " + prefix) for prefix in HOSTS_ROW_PREFIXES)
+    ]
+    at = next((i for i, l in enumerate(body) if l.startswith("| binary size")), len(body))
+    body[at:at] = [_table_row(r) for r in rows]
+    rest = [l for l in lines[last + 1 :] if not any(l.startswith(f"- {p}") for p in (HOSTS_NOTE_PREFIX, "During the overview's rounds", "In the all-hosts overview row"))]
+    # The notes list ends at the file's end: the new notes go after the last one.
+    while rest and not rest[-1].strip():
+        rest.pop()
+    rest += [f"- {n}" for n in new_notes]
+    doc = lines[:first] + body + rest
+    cells = [l.split(" | ")[-1] for l in body[2:]]
+    met = sum(c.count("**met**") for c in cells)
+    missed = sum(c.count("**missed**") for c in cells)
+    text = "\n".join(doc) + "\n"
+    text = re.sub(r"Targets met: \d+, missed: \d+\.", f"Targets met: {met}, missed: {missed}.", text, count=1)
+    out_path.write_text(text)
+    print(f"\nbench: several-hosts rows merged into {out_path}; targets met {met}, missed {missed}", file=sys.stderr)
+
+
 def main() -> None:
     res = Path(sys.argv[1])
     out_path = Path(sys.argv[2])
     kv = read_kv(res / "kv.txt")
+    if "--merge" in sys.argv[3:]:
+        merge(res, out_path, kv)
+        return
     rows: list[tuple[str, str, str, str, str, str]] = []
     notes: list[str] = []
 
@@ -401,6 +567,10 @@ def main() -> None:
             "The stats history in the live-operations row holds the rounds of that phase (one per 15 s); a full hour is "
             f"241 points of 32 bytes per container, about {30 * 241 * 32 / 1024:.0f} KB more for 30 containers."
         )
+    # --- several Docker hosts (issue 15) -------------------------------------------------
+    h_rows, h_notes = hosts_rows(res, kv)
+    rows += h_rows
+    notes += h_notes
     size = kb("binary_bytes")
     stripped = kb("binary_stripped_bytes")
     if size:
@@ -485,7 +655,7 @@ def main() -> None:
     # --- output -------------------------------------------------------------------------
     header = ["measurement", "Ops-Copilot", "baseline (same run)", "ratio", "target", "result"]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
+    lines += [_table_row(r) for r in rows]
     table = "\n".join(lines)
     met = sum(r[5].count("**met**") for r in rows)
     missed = sum(r[5].count("**missed**") for r in rows)

@@ -24,6 +24,10 @@
 #   OPS_BENCH_POINT_SECONDS  time cap of one latency point (default: 40)
 #   OPS_BENCH_KEEP=1     keep the work directory (logs, raw results) afterwards
 #   OPS_BENCH_ONLY=live  only the live-operations rows (with OPS_BENCH_OUT elsewhere: a try-out)
+#   OPS_BENCH_ONLY=hosts only the several-hosts rows, merged into OPS_BENCH_OUT's table
+#   OPS_BENCH_HOSTS_REQUESTS  rounds for the 1/2/5-host gateway comparison (default: 2000)
+#   OPS_BENCH_HOSTS_ROUNDS    rounds of the all-hosts overview, 5.5 s apart (default: 20)
+#   OPS_BENCH_HOST_DELAYS     ms of delay in front of h1..h5's docker-mcp (default: "0 0 0 0 3"; h1's must be 0)
 #   CARGO_TARGET_DIR     (default: /var/tmp/ops-target)
 set -euo pipefail
 
@@ -42,6 +46,9 @@ GW_REQUESTS="${OPS_BENCH_GW_REQUESTS:-300}"
 WRK_SECONDS="${OPS_BENCH_WRK_SECONDS:-10}"
 # A latency point stops after this many seconds even if fewer requests were timed.
 POINT_SECONDS="${OPS_BENCH_POINT_SECONDS:-40}"
+HOSTS_REQUESTS="${OPS_BENCH_HOSTS_REQUESTS:-2000}"
+HOSTS_ROUNDS="${OPS_BENCH_HOSTS_ROUNDS:-20}"
+read -r -a HOST_DELAYS <<<"${OPS_BENCH_HOST_DELAYS:-0 0 0 0 3}"
 WRK_CONNECTIONS=64
 LOGS_TAIL=150
 PY_PACKAGES=("mcp>=2,<3" "mcp-server-docker" "fastapi" "uvicorn" "httpx" "pyyaml" "jsonschema")
@@ -61,6 +68,7 @@ BIN="$CARGO_TARGET_DIR/release/ops-copilot"
 BENCH="$CARGO_TARGET_DIR/release/ops-bench"
 PIDS=()
 STACK_DIR=""
+STACK_FILE=""
 COMPOSE=()
 SUCCESS=0
 
@@ -503,6 +511,186 @@ live_phase() {
     (cd "$dir" && env -u COMPOSE_FILE -u COMPOSE_PROJECT_NAME "${COMPOSE[@]}" down -t 1 >/dev/null 2>&1) || true
 }
 
+# The ARR test stack; its directory name is the compose project name. Sets STACK_DIR and
+# STACK_FILE (taken down by cleanup).
+stack_up() {
+    STACK_DIR="$WORK/$RUN_ID"
+    mkdir -p "$STACK_DIR"
+    cp "$REPO/testing/arr-stack/docker-compose.yml" "$STACK_DIR/docker-compose.yml"
+    STACK_FILE="$STACK_DIR/docker-compose.yml"
+    say "bringing up the ARR test stack ($RUN_ID)"
+    (cd "$STACK_DIR" && env -u COMPOSE_FILE -u COMPOSE_PROJECT_NAME OPS_TEST_RUN_ID="$RUN_ID" \
+        "${COMPOSE[@]}" up -d) >"$LOGS/compose-up.log" 2>&1 || die "compose up failed: $(tail -n 5 "$LOGS/compose-up.log")"
+    kv project "$RUN_ID"
+}
+
+# --- 7. several Docker hosts (issue 15) -------------------------------------------------
+# Five docker-mcp on this machine's one Engine and the same compose file (what is measured
+# is the gateway's routing and pi-health's fan-out, not the Engines); h5 optionally behind
+# a fixed delay (a host farther away). Three gateways with 1, 2 and 5 hosts registered,
+# each with its own data directory and token; pi-health on the 5-host one.
+HOSTS_ROLES=10
+HOSTS_ROUND_MS=5500
+
+# Writes DIR/tool_registry.yaml and DIR/policy.yaml: the guide's files with hosts h1..hN
+# (h1 is the guide's `docker-mcp` service) and the roles bench01..bench10 (as `standard`
+# reads: pi-health's overview is kept 5 s per role and host, so each round of the
+# overview is asked by ten people of ten roles, each read anew).
+hosts_config() { # DIR FILE URL...
+    "$VENV/bin/python" - "$REPO/config" "$@" "$HOSTS_ROLES" <<'PY' || die "could not write the several-hosts registry and policy"
+import sys
+from pathlib import Path
+src, out, file, urls, roles = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4:-1], int(sys.argv[-1])
+registry = (src / "tool_registry.yaml").read_text()
+if not registry.startswith("services:\n") or "http://docker-mcp:8080" not in registry:
+    raise SystemExit("config/tool_registry.yaml: no services: block with http://docker-mcp:8080 first")
+registry = registry.replace("http://docker-mcp:8080", urls[0])
+extra = "".join(
+    f"  docker-mcp-h{k}:\n    base_url: {url}\n    transport: http\n    auth: none\n" for k, url in enumerate(urls[1:], 2)
+)
+registry = registry.replace("services:\n", "services:\n" + extra, 1).rstrip("\n") + "\n\nhosts:\n"
+registry += "".join(f"  h{k}: {{ service: {'docker-mcp' if k == 1 else f'docker-mcp-h{k}'} }}\n" for k in range(1, len(urls) + 1))
+policy = (src / "policy.yaml").read_text()
+if "/opt/stack/docker-compose.yml" not in policy or "\nroles:\n" not in policy:
+    raise SystemExit("config/policy.yaml: no roles: block or no /opt/stack/docker-compose.yml")
+policy = policy.replace("/opt/stack/docker-compose.yml", file)
+policy = policy.replace("\nroles:\n", "\nroles:\n" + "".join(f"  bench{r:02d}: {{}}\n" for r in range(1, roles + 1)), 1)
+out.mkdir(parents=True, exist_ok=True)
+(out / "tool_registry.yaml").write_text(registry)
+(out / "policy.yaml").write_text(policy)
+PY
+}
+
+# The cookies of a curl cookie jar as one Cookie header value.
+jar_cookie() { # JAR
+    awk -F'\t' '(/^#HttpOnly_/ || !/^#/) && NF >= 7 {printf "%s%s=%s", (n++ ? "; " : ""), $6, $7}' "$1"
+}
+
+hosts_phase() { # FILE: the compose file of a running stack
+    local file="$1" dir="$WORK/hosts" i n p r pids=() mcp_urls=() gw_ports=() gw_tokens=() roles="" labels=(1 2 5 1b) label
+    mkdir -p "$dir"
+    note_load hosts
+    if [ "${#HOST_DELAYS[@]}" != 5 ] || [ "${HOST_DELAYS[0]}" != 0 ]; then
+        die "OPS_BENCH_HOST_DELAYS: five numbers, h1's 0 (h1 is also measured alone)"
+    fi
+    say "several hosts: 5 docker-mcp on this Engine (delays in front of h1..h5: ${HOST_DELAYS[*]} ms), gateways with 1, 2 and 5 hosts, pi-health on the 5-host one"
+    for i in 1 2 3 4 5; do
+        p="$(free_port)"
+        start_bg "hosts-mcp-h$i" "${OURS[@]}" docker-mcp --compose-file "$file" --listen "127.0.0.1:$p"
+        pids+=("$STARTED_PID")
+        wait_ready "hosts-mcp-h$i" "http://127.0.0.1:$p/health" "$STARTED_T0" >/dev/null
+        mcp_urls+=("http://127.0.0.1:$p")
+    done
+    local h1_port="${mcp_urls[0]##*:}"
+    # A host farther away: a fixed delay in front of its docker-mcp.
+    for i in 1 2 3 4; do
+        [ "${HOST_DELAYS[$i]}" != 0 ] || continue
+        p="$(free_port)"
+        start_bg "hosts-delay-h$((i + 1))" "$VENV/bin/python" "$HERE/delay_proxy.py" "$p" "${mcp_urls[$i]##*:}" "${HOST_DELAYS[$i]}"
+        pids+=("$STARTED_PID")
+        wait_ready "hosts-delay-h$((i + 1))" "http://127.0.0.1:$p/health" "$STARTED_T0" >/dev/null
+        mcp_urls[i]="http://127.0.0.1:$p"
+    done
+    kv hosts_delays "${HOST_DELAYS[*]}"
+
+    for r in $(seq -w 1 "$HOSTS_ROLES"); do roles+="${roles:+,}bench$r"; done
+    # Gateways with 1, 2 and 5 hosts, and a second one with 1 (its own process: how far
+    # two identical gateways differ is the noise the growth is read against).
+    for label in "${labels[@]}"; do
+        local gwdir="$dir/gw$label" paths token
+        n="${label%b}"
+        hosts_config "$gwdir/config" "$file" "${mcp_urls[@]:0:$n}"
+        paths=(--registry "$gwdir/config/tool_registry.yaml" --policy "$gwdir/config/policy.yaml" --data-dir "$gwdir/data")
+        mkdir -p "$gwdir/data"
+        token="$("${OURS[@]}" gateway token add bench --role standard "${paths[@]}" 2>>"$LOGS/token.log")" ||
+            die "token add (gateway with $n hosts) failed: $(cat "$LOGS/token.log")"
+        gw_tokens+=("$token")
+        p="$(free_port)"
+        start_bg "hosts-gw$label" "${OURS[@]}" gateway "${paths[@]}" --listen "127.0.0.1:$p"
+        pids+=("$STARTED_PID")
+        wait_ready "hosts-gw$label" "http://127.0.0.1:$p/health" "$STARTED_T0" >/dev/null
+        gw_ports+=("$p")
+    done
+    local gw5="127.0.0.1:${gw_ports[2]}" ps_h1
+    ps_h1="{\"file\":$(json_str "$file"),\"host\":\"h1\"}"
+    for i in 0 1 2 3; do
+        curl -sf -X POST "http://127.0.0.1:${gw_ports[$i]}/chat/tool" -H "Authorization: Bearer ${gw_tokens[$i]}" \
+            -H 'Content-Type: application/json' -d "{\"tool\":\"compose_ps\",\"args\":$ps_h1}" >/dev/null ||
+            die "compose_ps on h1 through gateway gw${labels[$i]} failed: $(tail -n 20 "$LOGS/hosts-gw${labels[$i]}.log")"
+    done
+
+    say "gateway added latency with 1, 2 and 5 hosts, and 1 again ($HOSTS_REQUESTS requests per target, interleaved)"
+    local a1="{\"Authorization\":\"Bearer ${gw_tokens[0]}\"}" a2="{\"Authorization\":\"Bearer ${gw_tokens[1]}\"}"
+    local a5="{\"Authorization\":\"Bearer ${gw_tokens[2]}\"}" a1b="{\"Authorization\":\"Bearer ${gw_tokens[3]}\"}" call="{\"tool\":\"compose_ps\",\"args\":$ps_h1}"
+    local ps_args
+    ps_args="{\"file\":$(json_str "$file")}"
+    kv hosts_requests "$HOSTS_REQUESTS"
+    latency "$RES/hosts-added.json" "{
+      \"requests\": $HOSTS_REQUESTS, \"warmup\": 100, \"max_seconds\": 120, \"rotate\": true,
+      \"targets\": [
+        {\"name\":\"direct_h1\",\"addr\":\"127.0.0.1:$h1_port\",\"method\":\"POST\",\"path\":\"/tools/compose_ps\",\"body\":$ps_args},
+        {\"name\":\"gw1_h1\",\"addr\":\"127.0.0.1:${gw_ports[0]}\",\"method\":\"POST\",\"path\":\"/chat/tool\",\"headers\":$a1,\"body\":$call},
+        {\"name\":\"gw2_h1\",\"addr\":\"127.0.0.1:${gw_ports[1]}\",\"method\":\"POST\",\"path\":\"/chat/tool\",\"headers\":$a2,\"body\":$call},
+        {\"name\":\"gw5_h1\",\"addr\":\"$gw5\",\"method\":\"POST\",\"path\":\"/chat/tool\",\"headers\":$a5,\"body\":$call},
+        {\"name\":\"gw1b_h1\",\"addr\":\"127.0.0.1:${gw_ports[3]}\",\"method\":\"POST\",\"path\":\"/chat/tool\",\"headers\":$a1b,\"body\":$call}
+      ]}"
+    note_load hosts_overview
+
+    # pi-health on the 5-host gateway: its token may assert the ten roles; ten people.
+    local phdir="$dir/pi-health" pi_token p_web web cookies="" jar
+    mkdir -p "$phdir/data"
+    pi_token="$("${OURS[@]}" gateway token add pi-health --role admin --may-act-as "$roles" \
+        --registry "$dir/gw5/config/tool_registry.yaml" --policy "$dir/gw5/config/policy.yaml" \
+        --data-dir "$dir/gw5/data" 2>>"$LOGS/token.log")" || die "token add (pi-health) failed: $(cat "$LOGS/token.log")"
+    (umask 077 && printf '%s\n' "$pi_token" >"$phdir/gateway.token")
+    for r in $(seq -w 1 "$HOSTS_ROLES"); do
+        printf 'bench-hosts-password-%s\n' "$r" |
+            "${OURS[@]}" pi-health user add "bench$r" --role "bench$r" --data-dir "$phdir/data" >>"$LOGS/hosts-users.log" 2>&1 ||
+            die "pi-health user add failed: $(tail -n 5 "$LOGS/hosts-users.log")"
+    done
+    p_web="$(free_port)"
+    start_bg hosts-pi-health env -u OPS_COPILOT_LLM_BASE_URL -u PI_HEALTH_GATEWAY_TOKEN -u PI_HEALTH_LISTEN \
+        DOCKER_MCP_BASE_URL="http://$gw5" DOCKER_MCP_COMPOSE_FILE="$file" PI_HEALTH_GATEWAY_TOKEN_FILE="$phdir/gateway.token" \
+        "${OURS[@]}" pi-health --listen "127.0.0.1:$p_web" --data-dir "$phdir/data"
+    pids+=("$STARTED_PID")
+    web="http://127.0.0.1:$p_web"
+    wait_ready hosts-pi-health "$web/health" "$STARTED_T0" >/dev/null
+    for r in $(seq -w 1 "$HOSTS_ROLES"); do
+        jar="$phdir/cookies-$r"
+        live_sign_in "$web" "bench$r" "bench-hosts-password-$r" "$jar"
+        cookies+="${cookies:+,}{\"Cookie\":$(json_str "$(jar_cookie "$jar")")}"
+    done
+    curl -sf -m 30 -b "$phdir/cookies-01" "$web/api/hosts" >"$RES/hosts-overview-sample.json" ||
+        die "GET /api/hosts failed: $(tail -n 20 "$LOGS/hosts-pi-health.log")"
+    "$VENV/bin/python" - "$RES/hosts-overview-sample.json" <<'PY' || die "the overview does not show 5 reachable hosts: $(head -c 600 "$RES/hosts-overview-sample.json")"
+import json, sys
+hosts = json.load(open(sys.argv[1]))["hosts"]
+assert len(hosts) == 5 and all(h["reachable"] and h["services"] > 0 for h in hosts), hosts
+PY
+
+    say "all-hosts overview against each host's read ($HOSTS_ROUNDS rounds ${HOSTS_ROUND_MS} ms apart, $HOSTS_ROLES people each)"
+    local singles="" as_pi
+    as_pi="{\"Authorization\":\"Bearer $pi_token\",\"X-On-Behalf-Of\":\"bench01\",\"X-On-Behalf-Role\":\"bench01\"}"
+    for i in 1 2 3 4 5; do
+        singles+=",{\"name\":\"single_h$i\",\"addr\":\"$gw5\",\"method\":\"POST\",\"path\":\"/chat/tool\",\"headers\":$as_pi,\"repeat\":$HOSTS_ROLES,\"body\":{\"tool\":\"compose_ps\",\"args\":{\"file\":$(json_str "$file"),\"host\":\"h$i\"}}}"
+    done
+    kv hosts_rounds "$HOSTS_ROUNDS"
+    kv hosts_roles "$HOSTS_ROLES"
+    kv hosts_round_ms "$HOSTS_ROUND_MS"
+    curl -s "http://$gw5/metrics" >"$RES/hosts-metrics-before.txt" || true
+    latency "$RES/hosts-overview.json" "{
+      \"requests\": $HOSTS_ROUNDS, \"warmup\": 1, \"round_ms\": $HOSTS_ROUND_MS, \"rotate\": true,
+      \"max_seconds\": $((HOSTS_ROUNDS * HOSTS_ROUND_MS / 1000 + 60)), \"timeout_ms\": 15000,
+      \"targets\": [
+        {\"name\":\"overview\",\"addr\":\"127.0.0.1:$p_web\",\"method\":\"GET\",\"path\":\"/api/hosts\",\"repeat\":$HOSTS_ROLES,\"header_sets\":[$cookies]}
+        $singles
+      ]}"
+    curl -s "http://$gw5/metrics" >"$RES/hosts-metrics-after.txt" || true
+    note_load hosts_end
+    # pi-health and the gateways first, then the docker-mcp they follow.
+    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do stop_bg "${pids[$i]}"; done
+}
+
 main() {
     ensure_tools
     ensure_venv
@@ -532,16 +720,18 @@ main() {
         SUCCESS=1
         return
     fi
+    if [ "${OPS_BENCH_ONLY:-}" = hosts ]; then
+        # Only the several-hosts rows, merged into OUT's table when it has one (the
+        # other rows and their notes stay as they are).
+        stack_up
+        hosts_phase "$STACK_FILE"
+        "$VENV/bin/python" "$HERE/report.py" "$RES" "$OUT" --merge
+        SUCCESS=1
+        return
+    fi
 
-    # The ARR test stack; its directory name is the compose project name.
-    STACK_DIR="$WORK/$RUN_ID"
-    mkdir -p "$STACK_DIR"
-    cp "$REPO/testing/arr-stack/docker-compose.yml" "$STACK_DIR/docker-compose.yml"
-    local file="$STACK_DIR/docker-compose.yml" project="$RUN_ID"
-    say "bringing up the ARR test stack ($project)"
-    (cd "$STACK_DIR" && env -u COMPOSE_FILE -u COMPOSE_PROJECT_NAME OPS_TEST_RUN_ID="$RUN_ID" \
-        "${COMPOSE[@]}" up -d) >"$LOGS/compose-up.log" 2>&1 || die "compose up failed: $(tail -n 5 "$LOGS/compose-up.log")"
-    kv project "$project"
+    stack_up
+    local file="$STACK_FILE" project="$RUN_ID"
 
     local engine_addr="unix:/var/run/docker.sock" api
     case "${DOCKER_HOST:-}" in
@@ -785,6 +975,7 @@ PY
     done
     note_load live
     live_phase
+    hosts_phase "$file"
     note_load end
     kv mem_end_docker_mcp "$("$BENCH" mem "$MCP_PID")"
     kv mem_end_gateway "$("$BENCH" mem "$GW_PID")"

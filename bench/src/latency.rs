@@ -9,6 +9,13 @@
 //! the same rounds so that it sees the same disk. Each HTTP target has its own
 //! keep-alive connection. A response counts as an error when its status is not 2xx, or,
 //! for MCP, when it carries a JSON-RPC error or `isError: true`.
+//!
+//! A target may be timed `repeat` times per round (interleaved with the others:
+//! the round makes `repeat` passes) and may send its requests with several
+//! `header_sets` in turn (one cookie per person, say); `round_ms` makes every
+//! round, warm-up included, start at least that long after the one before
+//! (untimed sleep), for what a server keeps for a few seconds; `rotate` starts each
+//! round one target further, so that no target always follows the same one.
 
 use std::fs::File;
 use std::io::Write;
@@ -23,7 +30,9 @@ const MCP_PROTOCOL_VERSION: &str = "2025-06-18";
 
 enum Kind {
     Http {
-        request: Vec<u8>,
+        /// One request per header set, sent in turn.
+        requests: Vec<Vec<u8>>,
+        next: usize,
     },
     Mcp {
         path: String,
@@ -41,6 +50,8 @@ enum Kind {
 struct Target {
     name: String,
     host: String,
+    /// Requests timed per round.
+    repeat: u64,
     connection: Connection,
     kind: Kind,
     samples: Vec<u64>,
@@ -55,8 +66,9 @@ fn str_field<'a>(spec: &'a Value, key: &str) -> Result<&'a str, String> {
         .ok_or_else(|| format!("target {spec}: \"{key}\" must be a string"))
 }
 
-fn headers_of(spec: &Value) -> Vec<(String, String)> {
-    spec["headers"]
+/// `{"Name": "value", ...}` as pairs: a target's `headers`, or one of its `header_sets`.
+fn headers_of(headers: &Value) -> Vec<(String, String)> {
+    headers
         .as_object()
         .map(|h| {
             h.iter()
@@ -80,8 +92,17 @@ impl Target {
                     Value::String(raw) => Some(raw.clone().into_bytes()),
                     other => Some(other.to_string().into_bytes()),
                 };
+                let header_sets = match spec["header_sets"].as_array() {
+                    Some(sets) if !sets.is_empty() => sets.iter().map(headers_of).collect(),
+                    Some(_) => return Err(format!("target {name}: \"header_sets\" is empty")),
+                    None => vec![headers_of(&spec["headers"])],
+                };
                 Kind::Http {
-                    request: build_request(method, path, &host, &headers_of(spec), body.as_deref()),
+                    requests: header_sets
+                        .iter()
+                        .map(|headers| build_request(method, path, &host, headers, body.as_deref()))
+                        .collect(),
+                    next: 0,
                 }
             }
             "fsync" => {
@@ -100,9 +121,11 @@ impl Target {
             },
             other => return Err(format!("target {name}: unknown kind {other:?}")),
         };
+        let repeat = spec["repeat"].as_u64().unwrap_or(1).max(1);
         Ok(Self {
             name,
             host,
+            repeat,
             connection: Connection::new(address, timeout),
             kind,
             samples: Vec::new(),
@@ -167,7 +190,11 @@ impl Target {
                 self.tally(record, elapsed, result.map_err(|e| format!("I/O: {e}")));
                 return;
             }
-            Kind::Http { request } => (request.clone(), None),
+            Kind::Http { requests, next } => {
+                let request = requests[*next % requests.len()].clone();
+                *next += 1;
+                (request, None)
+            }
             Kind::Mcp {
                 path,
                 session,
@@ -318,11 +345,38 @@ fn check(response: &Response, mcp_id: Option<u64>) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs the spec: `{"requests", "warmup", "max_seconds", "timeout_ms", "targets": [...]}`.
+/// One round: `repeat` passes, each target timed in the passes up to its own
+/// `repeat`, starting with the target at `first` (rotated rounds: no target always
+/// follows the same one).
+fn round(targets: &mut [Target], record: bool, first: usize) {
+    let passes = targets.iter().map(|t| t.repeat).max().unwrap_or(1);
+    let count = targets.len();
+    for pass in 0..passes {
+        for i in 0..count {
+            let target = &mut targets[(first + i) % count];
+            if target.repeat > pass {
+                target.once(record);
+            }
+        }
+    }
+}
+
+/// Sleeps until `period` after `round_started` (nothing when `period` is zero).
+fn pace(round_started: Instant, period: Duration) {
+    if let Some(left) = period.checked_sub(round_started.elapsed()) {
+        std::thread::sleep(left);
+    }
+}
+
+/// Runs the spec: `{"requests", "warmup", "max_seconds", "timeout_ms", "round_ms",
+/// "rotate", "targets": [...]}` (`requests` and `warmup` count rounds; with `rotate`
+/// each round starts one target further).
 pub fn run(spec: &Value) -> Result<Value, String> {
     let requests = spec["requests"].as_u64().unwrap_or(1000);
     let warmup = spec["warmup"].as_u64().unwrap_or(50);
     let max_seconds = spec["max_seconds"].as_f64().unwrap_or(60.0);
+    let period = Duration::from_millis(spec["round_ms"].as_u64().unwrap_or(0));
+    let rotate = spec["rotate"].as_bool().unwrap_or(false);
     let timeout = Duration::from_millis(spec["timeout_ms"].as_u64().unwrap_or(10_000));
     let mut targets = spec["targets"]
         .as_array()
@@ -333,19 +387,22 @@ pub fn run(spec: &Value) -> Result<Value, String> {
     for target in &mut targets {
         target.prepare()?;
     }
-    for _ in 0..warmup {
-        for target in &mut targets {
-            target.once(false);
-        }
+    let first = |round: u64| if rotate { round as usize } else { 0 };
+    for n in 0..warmup {
+        let round_started = Instant::now();
+        round(&mut targets, false, first(n));
+        pace(round_started, period);
     }
     let started = Instant::now();
     let deadline = Duration::from_secs_f64(max_seconds);
     let mut rounds = 0;
     while rounds < requests && started.elapsed() < deadline {
-        for target in &mut targets {
-            target.once(true);
-        }
+        let round_started = Instant::now();
+        round(&mut targets, true, first(rounds));
         rounds += 1;
+        if rounds < requests {
+            pace(round_started, period);
+        }
     }
     let elapsed = started.elapsed().as_secs_f64();
     Ok(json!({
@@ -410,6 +467,26 @@ mod tests {
             "the file is removed"
         );
         std::fs::remove_dir(&dir).unwrap();
+    }
+
+    #[test]
+    fn repeats_targets_within_a_round_and_paces_rounds() {
+        let dir = std::env::temp_dir().join(format!("ops-bench-paced-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let spec = json!({
+            "requests": 3, "warmup": 1, "round_ms": 40,
+            "targets": [
+                { "name": "once", "kind": "fsync", "dir": dir.to_str().unwrap() },
+                { "name": "thrice", "kind": "fsync", "dir": dir.to_str().unwrap(), "repeat": 3 }
+            ]
+        });
+        let started = Instant::now();
+        let report = run(&spec).unwrap();
+        // Warm-up and two paced rounds wait; the last round does not.
+        assert!(started.elapsed() >= Duration::from_millis(120), "{report}");
+        assert_eq!(report["targets"][0]["n"], 3, "{report}");
+        assert_eq!(report["targets"][1]["n"], 9, "{report}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     fn tempfile_dir() -> PathBuf {
