@@ -36,8 +36,27 @@ EXPECTED_TOOLS = {
     "compose_update",
     "compose_pull",
     "compose_up",
+    "swarm_services",
+    "swarm_tasks",
+    "swarm_logs",
+    "swarm_nodes",
+    "swarm_diagnose",
+    "swarm_restart",
+    "swarm_scale",
 }
-READ_ONLY_TOOLS = {"docker_ps", "compose_ps", "compose_logs", "compose_diagnose", "compose_stats", "compose_updates"}
+READ_ONLY_TOOLS = {
+    "docker_ps",
+    "compose_ps",
+    "compose_logs",
+    "compose_diagnose",
+    "compose_stats",
+    "compose_updates",
+    "swarm_services",
+    "swarm_tasks",
+    "swarm_logs",
+    "swarm_nodes",
+    "swarm_diagnose",
+}
 STACK_SERVICES = {"sonarr", "radarr", "sabnzbd", "prowlarr"}
 TEST_TIMEOUT_S = 90
 
@@ -66,7 +85,8 @@ async def _check_server(client: ClientSession | Client, stack: ArrStack) -> None
     """The checks every transport/client combination must pass."""
     file = str(stack.file)
 
-    # tools/list: exactly the twelve tools (the guide's eight, compose_diagnose, compose_stats, compose_updates and compose_update), with honest annotations.
+    # tools/list: exactly the nineteen tools (the guide's eight, compose_diagnose, compose_stats,
+    # compose_updates, compose_update and the seven swarm_* tools), with honest annotations.
     tools = await _list_all_tools(client)
     names = [t.name for t in tools]
     assert sorted(names) == sorted(EXPECTED_TOOLS), f"tools/list returned {names}"
@@ -74,8 +94,9 @@ async def _check_server(client: ClientSession | Client, stack: ArrStack) -> None
     for name in READ_ONLY_TOOLS:
         ann = by_name[name].annotations
         assert ann is not None and ann.read_only_hint is True, f"{name}: annotations {ann!r}"
-    stop_ann = by_name["compose_stop"].annotations
-    assert stop_ann is not None and stop_ann.destructive_hint is True, f"compose_stop: annotations {stop_ann!r}"
+    for name in ("compose_stop", "swarm_scale"):
+        ann = by_name[name].annotations
+        assert ann is not None and ann.destructive_hint is True, f"{name}: annotations {ann!r}"
     for tool in tools:
         assert tool.input_schema.get("type") == "object", f"{tool.name}: input schema {tool.input_schema!r}"
 
