@@ -228,7 +228,7 @@ impl Hosts {
 
     /// The tool's schema as clients are shown it: with the gateway's `host`
     /// among the properties when the tool runs on a host (the hosts `role` may
-    /// use, the default first said).
+    /// use; the description names the default).
     pub fn advertised_schema(&self, tool: &ToolPolicy, role: &str) -> Value {
         let mut schema = tool.schema.clone();
         let Some(default) = self.serving(&tool.service) else {
@@ -239,7 +239,14 @@ impl Hosts {
             .filter(|h| h.admits(role))
             .map(|h| h.name.as_str())
             .collect();
-        if let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+        // A tool without arguments (docker_ps) still runs on a host: it gets
+        // `properties` with just `host`.
+        if let Some(object) = schema.as_object_mut()
+            && let Some(properties) = object
+                .entry("properties")
+                .or_insert_with(|| Value::Object(serde_json::Map::new()))
+                .as_object_mut()
+        {
             properties.insert(
                 HOST_ARG.to_owned(),
                 serde_json::json!({

@@ -297,6 +297,15 @@ fn hosts_are_services_and_their_rules_name_known_hosts_and_roles() {
         serde_json::json!(["nas", "pi"])
     );
     assert!(ps.schema["properties"].get("host").is_none());
+    // A tool without arguments runs on a host too.
+    let docker_ps = config
+        .hosts
+        .advertised_schema(&config.tools["docker_ps"], "admin");
+    assert_eq!(
+        docker_ps["properties"]["host"]["enum"],
+        serde_json::json!(["nas", "pi"])
+    );
+    assert_eq!(docker_ps["additionalProperties"], false);
 
     for (registry, policy, file, said) in [
         (
