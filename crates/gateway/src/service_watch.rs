@@ -157,6 +157,11 @@ async fn follow(
         .stream("compose_events", &json!({}), OPEN_TIMEOUT)
         .await
         .map_err(|e| e.to_string())?;
+    // Said at each (re)connection: a warning about a failed attempt is followed by this.
+    match host {
+        Some(host) => tracing::info!(%host, "service events: following the stack's services"),
+        None => tracing::info!("service events: following the stack's services"),
+    }
     let mut split = LineSplitter::new(MAX_EVENT_BYTES);
     let mut recoveries = Recoveries::default();
     loop {

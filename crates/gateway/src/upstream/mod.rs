@@ -38,6 +38,9 @@ pub enum Readiness {
     Ready,
     /// It answers, but not ready (docker-mcp's 503: the Engine is not reachable).
     NotReady,
+    /// It answers, but refuses the gateway (401 or 403: its token, or docker-mcp's
+    /// check of the `Host` it is reached by).
+    Refused(u16),
     /// No answer within the probe's time.
     NotAnswering,
     /// This transport has no health probe (MCP over stdio or Streamable HTTP),
@@ -56,6 +59,7 @@ impl Readiness {
         match self {
             Self::Ready => "ready",
             Self::NotReady => "not_ready",
+            Self::Refused(_) => "refused",
             Self::NotAnswering => "not_answering",
             Self::Unchecked => "unchecked",
         }
@@ -70,6 +74,9 @@ impl Readiness {
                 "{service} cannot reach the Docker Engine: is the Docker service running?"
             )),
             Self::NotAnswering => Some(format!("{service} is not answering: is it running?")),
+            Self::Refused(status) => Some(format!(
+                "{service} refuses the gateway (HTTP {status}): check the token in its auth in tool_registry.yaml and, for a docker-mcp reached by a name or address other than localhost, that it was started with --allowed-host for that name"
+            )),
         }
     }
 }

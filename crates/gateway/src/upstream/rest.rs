@@ -154,6 +154,7 @@ impl Upstream for RestUpstream {
                     200..=299 => Readiness::Ready,
                     // An adapter without /health (the guide's FastAPI one, say).
                     404 | 405 => Readiness::Unchecked,
+                    status @ (401 | 403) => Readiness::Refused(status),
                     _ => Readiness::NotReady,
                 },
                 Err(error) => {
@@ -233,6 +234,8 @@ mod tests {
             (503, Readiness::NotReady),
             (500, Readiness::NotReady),
             (404, Readiness::Unchecked),
+            (403, Readiness::Refused(403)),
+            (401, Readiness::Refused(401)),
         ] {
             let base = service_with_health(status).await;
             let upstream = RestUpstream::new("docker-mcp", &base, Some("t".into())).unwrap();
@@ -251,5 +254,11 @@ mod tests {
             Some("docker-mcp is not answering: is it running?")
         );
         assert!(Readiness::Unchecked.is_ready() && !Readiness::NotReady.is_ready());
+        assert!(!Readiness::Refused(403).is_ready());
+        assert!(
+            Readiness::Refused(403)
+                .problem("docker-mcp-nas")
+                .is_some_and(|p| p.contains("--allowed-host") && p.contains("HTTP 403"))
+        );
     }
 }
