@@ -145,6 +145,33 @@ check_docker() {
     fi
 }
 
+# --- leaked bridges of second Engines -------------------------------------------------
+# The multi-host and Swarm tests start dockerds of their own (test_support::SecondEngine),
+# which remove their bridges when they stop. A run killed midway leaves them behind, and
+# each network bridge holds one of the Engines' default address pools: once the pools run
+# out, no compose project can create its network. Removed here (as root, and only while no
+# other dockerd than the machine's runs, whose bridges could be live): a bridge named as
+# the fixture names them (oce*, ocg*), or a br-* of no network of the machine's Engine,
+# with nothing attached.
+sweep_leaked_bridges() {
+    [ "$(id -u)" = 0 ] || return 0
+    [ "$(ps -C dockerd --no-headers | wc -l)" -le 1 ] || return 0
+    local networks path bridge
+    networks="$(docker network ls -q --no-trunc | cut -c1-12)"
+    for path in /sys/class/net/*; do
+        bridge="${path##*/}"
+        case "$bridge" in
+            oce[0-9a-f][0-9a-f][0-9a-f][0-9a-f] | ocg[0-9a-f][0-9a-f][0-9a-f][0-9a-f]) ;;
+            br-[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f])
+                grep -qx "${bridge#br-}" <<<"$networks" && continue ;;
+            *) continue ;;
+        esac
+        [ -d "$path/brif" ] || continue
+        [ -z "$(ls -A "$path/brif")" ] || continue
+        ip link del "$bridge" 2>/dev/null && say "removed the bridge $bridge left by a stopped test Engine"
+    done
+}
+
 # --- 3. Python venv ------------------------------------------------------------------
 venv_ok() {
     [ -x "$VENV/bin/python" ] && "$VENV/bin/python" - <<'EOF' >/dev/null 2>&1 && [ -f "$(axe_js_path)" ]
@@ -234,6 +261,7 @@ registry_up() {
 main() {
     install_missing
     check_docker
+    sweep_leaked_bridges
     trap on_exit EXIT
     ensure_venv
     # The browser tests' accessibility checks (they fail without it under CI=true).
