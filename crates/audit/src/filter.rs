@@ -26,6 +26,11 @@ pub struct AuditFilter {
     pub until: Option<String>,
     /// Only records with `seq` below this: pass the last `seq` of a page to get the next.
     pub before_seq: Option<i64>,
+    /// Only records of calls on this Docker host: their arguments' `host`.
+    pub host: Option<String>,
+    /// With `host`: the calls that named no host count as that host's (it is the
+    /// default host, where they went).
+    pub host_is_default: bool,
     /// 0 means [`DEFAULT_LIMIT`]; larger than [`MAX_LIMIT`] is clamped.
     pub limit: usize,
     /// Tools whose `executed` records are left out (the gateway names its reads
@@ -44,6 +49,8 @@ impl Default for AuditFilter {
             since: None,
             until: None,
             before_seq: None,
+            host: None,
+            host_is_default: false,
             limit: DEFAULT_LIMIT,
             hide_executed_tools: Vec::new(),
         }
@@ -88,6 +95,17 @@ impl AuditFilter {
         if let Some(until) = &self.until {
             clauses.push("time < ?".to_owned());
             params.push(SqlValue::Text(normalize_time("until", until)?));
+        }
+        if let Some(host) = &self.host {
+            clauses.push(if self.host_is_default {
+                "coalesce(json_extract(args, '$.host'), ?) = ?".to_owned()
+            } else {
+                "json_extract(args, '$.host') = ?".to_owned()
+            });
+            if self.host_is_default {
+                params.push(SqlValue::Text(host.clone()));
+            }
+            params.push(SqlValue::Text(host.clone()));
         }
         if let Some(before) = self.before_seq {
             clauses.push("seq < ?".to_owned());
@@ -154,25 +172,30 @@ mod tests {
             since: Some("2024-05-01".into()),
             until: Some("2024-05-02T02:00:00+02:00".into()),
             before_seq: Some(10),
+            host: Some(evil.clone()),
+            host_is_default: true,
             limit: 5,
             hide_executed_tools: Vec::new(),
         };
         let (sql, params) = filter.to_sql()?;
-        assert!(!sql.contains(&evil));
+        assert!(!sql.contains("x' OR"));
         assert_eq!(
             sql,
             " WHERE principal = ? AND tool = ? AND decision = ? AND on_behalf_of = ? \
-             AND time >= ? AND time < ? AND seq < ? ORDER BY seq DESC LIMIT ?"
+             AND time >= ? AND time < ? AND coalesce(json_extract(args, '$.host'), ?) = ? \
+             AND seq < ? ORDER BY seq DESC LIMIT ?"
         );
         assert_eq!(
             params,
             vec![
-                SqlValue::Text(evil),
+                SqlValue::Text(evil.clone()),
                 SqlValue::Text("t".into()),
                 SqlValue::Text("denied".into()),
                 SqlValue::Text("bob".into()),
                 SqlValue::Text("2024-05-01T00:00:00.000Z".into()),
                 SqlValue::Text("2024-05-02T00:00:00.000Z".into()),
+                SqlValue::Text(evil.clone()),
+                SqlValue::Text(evil),
                 SqlValue::Integer(10),
                 SqlValue::Integer(5),
             ]

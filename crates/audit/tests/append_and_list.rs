@@ -282,3 +282,41 @@ fn log_is_send_and_sync() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<AuditLog>();
 }
+
+#[test]
+fn records_are_listed_by_the_host_their_call_named() -> TestResult {
+    let (_dir, log, _) = log_with(0)?;
+    let on = |host: Option<&str>| {
+        let mut new = record("alice", "compose_ps", Decision::Executed);
+        if let Some(host) = host {
+            new.args["host"] = json!(host);
+        }
+        new
+    };
+    log.append(on(Some("nas")))?;
+    log.append(on(None))?;
+    log.append(on(Some("pi")))?;
+    log.append(on(Some("nas")))?;
+    let hosts = |host: &str, host_is_default: bool| -> Result<Vec<i64>, audit::AuditError> {
+        Ok(log
+            .list(&AuditFilter {
+                host: Some(host.to_owned()),
+                host_is_default,
+                ..AuditFilter::default()
+            })?
+            .iter()
+            .map(|r| r.seq)
+            .collect())
+    };
+    assert_eq!(hosts("nas", false)?, [4, 1]);
+    assert_eq!(hosts("pi", false)?, [3]);
+    assert_eq!(
+        hosts("pi", true)?,
+        [3, 2],
+        "the default host's: named, or none named"
+    );
+    assert_eq!(hosts("attic", false)?, Vec::<i64>::new());
+    // A value is bound, never SQL.
+    assert_eq!(hosts("nas' OR '1'='1", false)?, Vec::<i64>::new());
+    Ok(())
+}

@@ -455,6 +455,19 @@ async fn list_audit(
                 person: Some(person),
             } => (Some(principal), Some(person)),
         };
+    let config = state.gateway.config();
+    let host_is_default = match query.host.as_deref() {
+        None => false,
+        Some(name) => match config.hosts.get(name) {
+            Some(host) => Some(host.service.as_str()) == config.default_host_service(),
+            None => {
+                return refuse(
+                    RefusalCode::BadRequest,
+                    "host is one of the hosts GET /hosts lists",
+                );
+            }
+        },
+    };
     let filter = audit::AuditFilter {
         principal: principal_filter,
         tool: query.tool,
@@ -463,9 +476,11 @@ async fn list_audit(
         since: query.since,
         until: query.until,
         before_seq: query.before,
+        host: query.host,
+        host_is_default,
         limit: query.limit.unwrap_or(100),
         hide_executed_tools: if query.hide_reads == Some(true) {
-            reads(&state.gateway.config())
+            reads(&config)
         } else {
             Vec::new()
         },

@@ -23,6 +23,10 @@ pub struct AuditQuery {
     pub since: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until: Option<String>,
+    /// Only calls on this Docker host (several hosts); the default host's
+    /// include the calls that named none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     /// Records before this sequence number (paging back).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub before: Option<i64>,
@@ -46,6 +50,7 @@ impl AuditQuery {
             on_behalf_of: keep(self.on_behalf_of),
             since: keep(self.since),
             until: keep(self.until),
+            host: keep(self.host),
             before: self.before,
             limit: Some(
                 self.limit

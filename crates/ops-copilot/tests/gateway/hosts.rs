@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use test_support::wait_for;
 
-use crate::support::{ADMIN, STANDARD, TwoHosts, replace};
+use crate::support::{ADMIN, STANDARD, TwoHosts, replace, yaml_str};
 
 /// The services of each host's stack: radarr runs on nas only.
 const ON_PI: &[&str] = &["sonarr"];
@@ -101,6 +101,17 @@ async fn each_call_reaches_the_engine_of_its_host_under_that_hosts_policy() {
             .any(|r| r["decision"] == "executed" && r["args"]["host"] == "nas"),
         "{records:?}"
     );
+    // The audit lists one host's calls: nas's name it; pi's (the default) are
+    // those naming pi or no host.
+    let on_nas = env.audit(ADMIN, "host=nas").await;
+    assert!(!on_nas.is_empty() && on_nas.iter().all(|r| r["args"]["host"] == "nas"));
+    let on_pi = env.audit(ADMIN, "host=pi").await;
+    assert!(
+        on_pi.iter().any(|r| r["args"].get("host").is_none())
+            && on_pi.iter().all(|r| r["args"]["host"] != "nas"),
+        "{on_pi:?}"
+    );
+    assert_eq!(env.get(ADMIN, "/audit?host=attic").await.status, 400);
 
     // The policy made read-only for nas (hot reload): reads still work, actions not.
     let policy = replace(
@@ -174,7 +185,7 @@ async fn a_host_that_goes_down_fails_only_its_own_calls_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_that_hangs_holds_up_none_of_the_others_calls() {
-    let h = two_hosts("").await;
+    let h = TwoHosts::start("hosts", ON_PI, ON_NAS, "").await;
     // nas becomes a black hole: connections are accepted and never answered.
     let hole = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
     let hole_url = format!("http://{}", hole.local_addr().unwrap());
