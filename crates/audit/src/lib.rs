@@ -98,6 +98,7 @@ mod canonical;
 mod chain;
 mod error;
 mod filter;
+mod owner_only;
 mod record;
 mod seal;
 mod store;
@@ -109,6 +110,7 @@ pub use canonical::{canonical_json, digest_json};
 pub use chain::GENESIS_HASH;
 pub use error::AuditError;
 pub use filter::{AuditFilter, DEFAULT_LIMIT, MAX_LIMIT};
+pub use owner_only::create_owner_only;
 pub use record::{
     AuditRecord, Decision, MAX_ARGS_BYTES, MAX_ID_BYTES, MAX_REASON_BYTES, NewRecord,
     ParseDecisionError,

@@ -142,6 +142,11 @@ impl AuditLog {
             path: path.to_owned(),
             source,
         };
+        // Who did what is for the owner only; a file that exists keeps its mode.
+        crate::create_owner_only(path).map_err(|e| AuditError::Setup {
+            path: path.to_owned(),
+            reason: format!("cannot create the database file: {e}"),
+        })?;
         let mut writer = Connection::open(path).map_err(open_err)?;
         configure_writer(&writer, path, &options)?;
         create_schema(&mut writer, path)?;

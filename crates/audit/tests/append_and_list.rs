@@ -320,3 +320,17 @@ fn records_are_listed_by_the_host_their_call_named() -> TestResult {
     assert_eq!(hosts("nas' OR '1'='1", false)?, Vec::<i64>::new());
     Ok(())
 }
+
+#[cfg(unix)]
+#[test]
+fn a_new_log_and_its_wal_are_for_the_owner_only() -> TestResult {
+    use std::os::unix::fs::PermissionsExt;
+    let (dir, log, _) = log_with(0)?;
+    log.append(record("alice", "compose_ps", Decision::Executed))?;
+    for name in ["audit.db", "audit.db-wal"] {
+        let path = dir.path().join(name);
+        let mode = std::fs::metadata(&path)?.permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{name}: {mode:o}");
+    }
+    Ok(())
+}

@@ -203,6 +203,11 @@ impl StateStore {
             path: shown.clone(),
             reason: e.to_string(),
         };
+        // Approvals name who asked for what: for the owner only.
+        audit::create_owner_only(path).map_err(|e| StateError {
+            path: shown.clone(),
+            reason: format!("cannot create it: {e}"),
+        })?;
         let conn = Connection::open(path).map_err(fail)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(fail)?;
@@ -452,6 +457,24 @@ impl StateStore {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_new_state_store_is_for_the_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let store = StateStore::open(&path).unwrap();
+        store.start_cooldown("compose_restart:sonarr", 1).unwrap();
+        for name in ["state.db", "state.db-wal"] {
+            let mode = std::fs::metadata(dir.path().join(name))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777;
+            assert_eq!(mode, 0o600, "{name}: {mode:o}");
+        }
+    }
 
     fn approval(id: &str, expires_at_ms: u64) -> Approval {
         Approval {
