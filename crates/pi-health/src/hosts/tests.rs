@@ -89,6 +89,7 @@ async fn every_call_in_a_hosts_scope_names_it() {
         name: "nas".into(),
         compose_file: Some("/srv/nas/docker-compose.yml".into()),
         default: false,
+        read_only: false,
     };
     let args = json!({"file": "/opt/stack/docker-compose.yml"});
     let outcome = on_host(

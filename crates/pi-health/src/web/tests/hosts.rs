@@ -123,12 +123,42 @@ async fn every_call_of_a_page_names_its_host() {
     );
     assert_eq!(body["summary"]["total"], 2);
     assert_eq!(body["logs"]["logs"], "logs of sabnzbd on nas\n");
-    // The row buttons: the chat's card, for nas.
+    // The row buttons: the chat's answer, for nas: read-only, so no card
+    // (the gateway would refuse it), but said.
     let reply = app
         .post_json(
             "/api/ops-copilot/suggest?host=nas",
             Some(&browser),
             Some(&browser.csrf),
+            &json!({"action": "restart", "service": "sabnzbd"}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let message = &reply.json()["messages"][0];
+    assert!(message.get("suggestion").is_none(), "{message}");
+    assert!(
+        message["content"]
+            .as_str()
+            .unwrap()
+            .contains("nas is read-only: Ops-Copilot does not restart anything there."),
+        "{message}"
+    );
+    assert!(
+        fake.tools()
+            .iter()
+            .all(|(tool, _)| tool != "compose_restart"),
+        "nothing asked of the gateway: {:?}",
+        fake.tools()
+    );
+    // On a writable host: the chat's card, for that host.
+    let writable = FakeHosts::writable();
+    let other = online(&writable).await;
+    let browser2 = other.login("alice", "alice-password").await;
+    let reply = other
+        .post_json(
+            "/api/ops-copilot/suggest?host=nas",
+            Some(&browser2),
+            Some(&browser2.csrf),
             &json!({"action": "restart", "service": "sabnzbd"}),
         )
         .await;
@@ -177,12 +207,7 @@ async fn every_call_of_a_page_names_its_host() {
     assert_eq!(stats.status, StatusCode::OK, "{}", stats.text);
     let tools = fake.tools();
     assert!(tools.iter().all(|(_, host)| host.is_some()), "{tools:?}");
-    for tool in [
-        "compose_ps",
-        "compose_logs",
-        "compose_restart",
-        "compose_stats",
-    ] {
+    for tool in ["compose_ps", "compose_logs", "compose_stats"] {
         assert!(
             tools.contains(&(tool.to_owned(), on("nas"))),
             "{tool}: {tools:?}"
