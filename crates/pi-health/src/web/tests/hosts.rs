@@ -270,3 +270,34 @@ async fn with_one_host_the_pages_are_as_they_were() {
     );
     assert!(fake.tools().iter().all(|(_, host)| host.is_none()));
 }
+
+#[tokio::test]
+async fn another_hosts_dashboard_does_not_pass_this_machines_figures_off_as_its() {
+    let fake = FakeHosts::two();
+    let app = online(&fake).await;
+    let browser = app.login("alice", "alice-password").await;
+    let machine = crate::host::this_machine();
+    let page = app.get("/?host=nas", Some(&browser.cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = &page.text;
+    let title = format!(
+        "<h2 id=\"machine-title\">This machine ({})</h2>",
+        crate::escape::html(&machine)
+    );
+    assert!(html.contains(&title), "{html}");
+    assert!(
+        html.contains("pi-health sees only the hardware of the machine it runs on"),
+        "{html}"
+    );
+    // nas's containers come first, this machine's figures after its title.
+    let containers = html.find("<h2>Containers</h2>").unwrap();
+    let machine_at = html.find(&title).unwrap();
+    let cpu = html.find("<h2>CPU</h2>").unwrap();
+    let disks = html.find("<h2>Disks</h2>").unwrap();
+    assert!(containers < machine_at && machine_at < cpu && cpu < disks);
+    assert!(html.contains("Loading\u{2026} every host is being read."));
+    // The default host's dashboard: as it always was.
+    let page = app.get("/", Some(&browser.cookie)).await;
+    assert!(!page.text.contains("machine-title"), "{}", page.text);
+    assert!(page.text.contains("<h2>CPU</h2>"));
+}
