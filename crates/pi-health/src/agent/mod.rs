@@ -245,10 +245,16 @@ impl Agent {
                 self.cache.expire();
                 Err(Problem::Unreachable(why))
             }
-            ToolOutcome::Refused(refusal) => Err(Problem::Refused {
-                tool: tool.to_owned(),
-                refusal,
-            }),
+            ToolOutcome::Refused(refusal) => {
+                // The host's docker-mcp or Engine failed: no longer how things are.
+                if refusal.code.may_have_run() {
+                    self.cache.expire();
+                }
+                Err(Problem::Refused {
+                    tool: tool.to_owned(),
+                    refusal,
+                })
+            }
             ToolOutcome::NeedApproval(approval) => Err(Problem::ReadNeedsApproval {
                 tool: tool.to_owned(),
                 approval_id: approval.approval_id,
