@@ -406,3 +406,19 @@ async fn the_chat_does_not_pass_this_machines_hardware_off_as_a_hosts() {
     assert!(said.contains("System health"), "{said}");
     assert!(!said.contains("On <strong>"), "{said}");
 }
+
+#[tokio::test]
+async fn an_order_that_goes_to_a_read_only_host_by_itself_gets_no_card_either() {
+    let fake = FakeHosts::two();
+    let agent = agent(&fake).await;
+    // sabnzbd runs on nas only, which the policy makes read-only.
+    let chat = agent.chat("restart sabnzbd").await;
+    let said = text(&chat);
+    assert!(said.contains("On <strong>nas</strong>"), "{said}");
+    assert!(
+        said.contains("nas is read-only: Ops-Copilot does not restart anything there."),
+        "{said}"
+    );
+    assert!(chat.planned.is_empty(), "{said}");
+    assert_eq!(acts(&fake), vec![], "nothing asked of the gateway");
+}
