@@ -50,6 +50,8 @@ pub(crate) struct HostScope {
     pub(crate) compose_file: Option<String>,
     /// The gateway's default host (whose compose file pi-health may read).
     pub(crate) default: bool,
+    /// The gateway's policy refuses every change there (`GET /hosts`).
+    pub(crate) read_only: bool,
 }
 
 impl HostScope {
@@ -58,6 +60,7 @@ impl HostScope {
             name: host.name.clone(),
             compose_file: host.compose_file.clone(),
             default: host.default,
+            read_only: host.read_only,
         }
     }
 }

@@ -208,6 +208,7 @@ mod tests {
             name: "nas".into(),
             compose_file: Some("/srv/nas.yml".into()),
             default: false,
+            read_only: false,
         };
         let planned = plan_on(Some(&nas), Action::Restart, "sonarr", "/f.yml", None).unwrap();
         assert_eq!(

@@ -5,9 +5,13 @@
 //! Containers page's row restart with `?host=nas` and the chat's "restart X
 //! on nas" restart the container on nas's Engine only, after approval; a
 //! message that names no host goes where its service runs, or asks which one;
-//! a host limited to admins is not shown to a standard person; a host that
-//! goes down is said, with the gateway's reason, while the others still load;
-//! the Dashboard with hosts in a real Chromium, checked by axe-core.
+//! an order naming a host where the service has no container says where it
+//! runs; a host limited to admins is not shown to a standard person; a host
+//! that goes down is said, with the gateway's reason (without its repeated
+//! "host nas: "), while the others still load, and the chat answers from pi
+//! naming nas as unreadable; the Dashboard with hosts in a real Chromium
+//! (nas's page labels this machine's figures as this machine's), checked by
+//! axe-core.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -199,6 +203,22 @@ async fn the_overview_rows_and_chat_reach_each_real_host_and_a_standard_person_s
         "radarr was brought up on pi's Engine"
     );
 
+    // Named on a host where it has no container: said where it runs, no card
+    // (the gateway would refuse it there).
+    let reply = alice.chat("restart radarr on pi").await;
+    assert!(
+        reply
+            .content()
+            .contains("radarr is not running on pi (it runs on nas)."),
+        "{}",
+        reply.content()
+    );
+    assert!(
+        reply.body["messages"][0]["suggestion"].is_null(),
+        "{}",
+        reply.body
+    );
+
     // 2. The Containers page's row restart on nas: the card, then Approve.
     let pi_sonarr = env.stack.started_at("sonarr");
     let nas_sonarr = h.started_on_nas("sonarr");
@@ -310,6 +330,14 @@ async fn the_dashboard_shows_every_host_and_one_that_goes_down_is_said_while_the
         .wait_text("#container-summary", "3 of 6 services running")
         .await;
     browser.wait_text("#hosts tbody", "prowlarr").await;
+    // This machine's figures are not said to be nas's.
+    browser.wait_text("#machine-title", "This machine (").await;
+    browser
+        .wait_text(
+            "#machine-note",
+            "sees only the hardware of the machine it runs on",
+        )
+        .await;
     browser.screenshot(&shots, "hosts-01-dashboard-nas").await;
     if let Some(axe) = &axe {
         let violations = browser.axe_serious(axe).await;
@@ -343,8 +371,9 @@ async fn the_dashboard_shows_every_host_and_one_that_goes_down_is_said_while_the
     assert!(took < Duration::from_secs(4), "the overview took {took:?}");
     let nas = line(&lines, "nas");
     let reason = nas["reason"].as_str().unwrap_or_default();
+    // The line names nas: the gateway's "host nas: " is not repeated.
     assert!(
-        reason.starts_with("host nas: ") && reason.contains("Docker is not reachable"),
+        !reason.starts_with("host nas: ") && reason.contains("Docker is not reachable"),
         "{nas}"
     );
     assert_eq!(nas["problems"], json!([]), "{nas}");
@@ -362,6 +391,37 @@ async fn the_dashboard_shows_every_host_and_one_that_goes_down_is_said_while_the
             .any(|s| s["service"] == "sonarr" && s["verdict"] == "healthy"),
         "{body}"
     );
+    // The chat: answered from pi, nas named as unreadable, never counted.
+    let reply = alice.chat("is sonarr up?").await;
+    let said = reply.content();
+    assert!(said.contains("On <strong>pi</strong>"), "{said}");
+    assert!(!said.contains("which one"), "{said}");
+    assert!(
+        said.contains("nas could not be read right now: ")
+            && said.contains("Docker is not reachable")
+            && !said.contains("host nas:"),
+        "{said}"
+    );
+    let reply = alice.chat("restart radarr").await;
+    let said = reply.content();
+    assert!(
+        said.contains("radarr is not on pi; nas could not be read right now: "),
+        "{said}"
+    );
+    assert!(
+        reply.body["messages"][0]["suggestion"].is_null(),
+        "{}",
+        reply.body
+    );
+    let reply = alice.chat("what's wrong?").await;
+    assert!(
+        reply
+            .content()
+            .contains("nas could not be read right now: "),
+        "{}",
+        reply.content()
+    );
+
     // The Dashboard says it too, and still shows pi.
     browser.goto(&app.url("/")).await;
     browser
@@ -384,7 +444,7 @@ async fn the_dashboard_shows_every_host_and_one_that_goes_down_is_said_while_the
             let pi = line(&lines, "pi");
             if nas["reason"]
                 .as_str()
-                .is_some_and(|r| r.starts_with("host nas: ") && r.contains("did not answer"))
+                .is_some_and(|r| !r.starts_with("host nas: ") && r.contains("did not answer"))
                 && pi["reachable"] == true
             {
                 Ok(())

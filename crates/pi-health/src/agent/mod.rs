@@ -160,6 +160,10 @@ struct Answer {
     tools: Vec<String>,
     /// One per action suggested, each with the text that goes with it.
     cards: Vec<Card>,
+    /// About this machine's hardware only (not a Docker host's): no "On pi:".
+    machine_only: bool,
+    /// "nas is read-only: ..." was said.
+    read_only_said: bool,
 }
 
 /// A suggestion card and its words.
@@ -171,7 +175,11 @@ struct Card {
 
 impl Answer {
     fn warn(&mut self, problem: &Problem) {
-        let text = problem.warning();
+        let mut text = problem.warning();
+        // The answer says "On nas:" already.
+        if let Some(host) = current_host() {
+            text = crate::hosts::without_host(&text, &host.name);
+        }
         if !self.warnings.contains(&text) {
             self.warnings.push(text);
         }
@@ -237,10 +245,16 @@ impl Agent {
                 self.cache.expire();
                 Err(Problem::Unreachable(why))
             }
-            ToolOutcome::Refused(refusal) => Err(Problem::Refused {
-                tool: tool.to_owned(),
-                refusal,
-            }),
+            ToolOutcome::Refused(refusal) => {
+                // The host's docker-mcp or Engine failed: no longer how things are.
+                if refusal.code.may_have_run() {
+                    self.cache.expire();
+                }
+                Err(Problem::Refused {
+                    tool: tool.to_owned(),
+                    refusal,
+                })
+            }
             ToolOutcome::NeedApproval(approval) => Err(Problem::ReadNeedsApproval {
                 tool: tool.to_owned(),
                 approval_id: approval.approval_id,
@@ -472,6 +486,7 @@ impl Agent {
             Question::History { services } => self.history(answer, &services).await,
             Question::Updates { services } => self.updates(answer, &services).await,
             Question::SystemHealth => {
+                answer.machine_only = true;
                 self.system_health(answer).await;
             }
             Question::NoSuchService { name } => {
@@ -792,6 +807,16 @@ impl Agent {
     fn suggest(&self, answer: &mut Answer, action: Action, service: &str, ps: Option<&Value>) {
         let state = ps.and_then(|ps| services::state_of(ps, service));
         let host = current_host();
+        // The gateway refuses every change there: no card to approve in vain.
+        if let Some(host) = host.as_ref().filter(|h| h.read_only) {
+            if !answer.read_only_said {
+                answer.read_only_said = true;
+                answer
+                    .html
+                    .wrap("<p>", &hosts::read_only(&host.name, action), "</p>");
+            }
+            return;
+        }
         let Some(planned) = suggestion::plan_on(
             host.as_ref(),
             action,
@@ -806,7 +831,7 @@ impl Agent {
         };
         let host = host.as_ref().map(|h| h.name.as_str());
         let mut text = render::suggest(action, service, host, state.as_deref());
-        if let Some(gateway_problem) = self.gateway_problem(answer) {
+        if let Some(gateway_problem) = self.gateway_problem(answer, host) {
             text.append(&render::warning(&format!(
                 "{gateway_problem} Approving it now will not execute anything."
             )));
@@ -815,14 +840,17 @@ impl Agent {
         answer.cards.push(Card { text, planned });
     }
 
-    /// The note for a suggestion made while the gateway cannot run it.
-    fn gateway_problem(&self, answer: &Answer) -> Option<&'static str> {
+    /// The note for a suggestion made while the gateway cannot run it (or,
+    /// with several hosts, while its host cannot be read).
+    fn gateway_problem(&self, answer: &Answer, host: Option<&str>) -> Option<String> {
         if self.gateway.is_none() {
-            Some("The Docker integration is offline.")
-        } else if !answer.warnings.is_empty() {
-            Some("The gateway cannot be used right now.")
-        } else {
+            Some("The Docker integration is offline.".into())
+        } else if answer.warnings.is_empty() {
             None
+        } else if let Some(host) = host {
+            Some(format!("{host} cannot be read right now."))
+        } else {
+            Some("The gateway cannot be used right now.".into())
         }
     }
 
@@ -866,6 +894,11 @@ impl Agent {
                         &format!("{count} containers are running on the host (docker_ps); the stack's status is not available."),
                         "</p>",
                     );
+                } else if current_host().is_some() {
+                    // This machine's figures are not the host's: not shown for it.
+                    answer
+                        .html
+                        .raw("<p>I cannot read the containers' status right now.</p>");
                 } else {
                     answer
                         .html
@@ -908,7 +941,7 @@ impl Agent {
     /// The reply: the answer with the first card, then one message per further card.
     fn finish(&self, answer: Answer, model: &str) -> Chat {
         let mut html = Html::new();
-        if let Some(host) = current_host() {
+        if let Some(host) = current_host().filter(|_| !answer.machine_only) {
             html.append(&render::on_host(&host.name));
         }
         for warning in &answer.warnings {

@@ -20,6 +20,9 @@ const MAX_HOSTS: usize = 64;
 pub(crate) struct ServiceCache {
     ttl: Duration,
     last: Mutex<HashMap<String, (Instant, Value)>>,
+    /// Why a host could not be read lately (the chat's "where does it run"
+    /// lookup does not wait for it again while this is young).
+    failed: Mutex<HashMap<String, (Instant, String)>>,
 }
 
 /// The current work's host, as the cache keys it.
@@ -34,6 +37,7 @@ impl ServiceCache {
         Self {
             ttl,
             last: Mutex::default(),
+            failed: Mutex::default(),
         }
     }
 
@@ -55,8 +59,32 @@ impl ServiceCache {
         self.lock().get(&host_key()).map(|(_, value)| value.clone())
     }
 
+    /// Keeps why the current host could not be read.
+    pub(crate) fn fail(&self, why: String) {
+        let key = host_key();
+        let mut failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
+        if failed.len() >= MAX_HOSTS && !failed.contains_key(&key) {
+            return;
+        }
+        failed.insert(key, (Instant::now(), why));
+    }
+
+    /// Why the current host could not be read, when that is younger than `max_age`.
+    pub(crate) fn failed(&self, max_age: Duration) -> Option<String> {
+        self.failed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&host_key())
+            .filter(|(at, _)| at.elapsed() < max_age)
+            .map(|(_, why)| why.clone())
+    }
+
     pub(crate) fn store(&self, compose_ps: Value) {
         let key = host_key();
+        self.failed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
         let mut last = self.lock();
         if last.len() >= MAX_HOSTS && !last.contains_key(&key) {
             return;
@@ -208,5 +236,17 @@ mod tests {
         cache.expire();
         assert!(cache.fresh(None).is_none());
         assert!(cache.stale().is_some());
+        cache.fail("no answer".into());
+        assert_eq!(
+            cache.failed(Duration::from_secs(10)).as_deref(),
+            Some("no answer")
+        );
+        assert_eq!(cache.failed(Duration::ZERO), None);
+        cache.store(json!({"services": []}));
+        assert_eq!(
+            cache.failed(Duration::from_secs(10)),
+            None,
+            "a read clears it"
+        );
     }
 }

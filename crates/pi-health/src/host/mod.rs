@@ -70,6 +70,11 @@ pub(crate) struct Interface {
     tx_bytes_per_sec: u64,
 }
 
+/// The name of the machine pi-health runs on (the only one whose hardware it sees).
+pub(crate) fn this_machine() -> String {
+    System::host_name().unwrap_or_else(|_| "unknown".into())
+}
+
 /// What a model is told of the host: the figures the chat shows, as JSON.
 pub(crate) fn for_model(stats: &HostStats) -> serde_json::Value {
     serde_json::json!({

@@ -24,7 +24,11 @@ pub(crate) struct FakeHosts {
     pub(crate) stacks: Vec<(&'static str, Vec<(&'static str, &'static str)>)>,
     /// Hosts whose docker-mcp is down: an upstream refusal, at once.
     pub(crate) down: Vec<&'static str>,
-    /// Hosts that answer only after this long.
+    /// Hosts whose docker-mcp answers but whose Docker Engine is down: the
+    /// gateway's refusal, naming the host as the gateway does ("host nas: ...").
+    pub(crate) engine_down: Vec<&'static str>,
+    /// Hosts that answer only after this long (a long delay: a hung docker-mcp,
+    /// which the client's read timeout cuts).
     pub(crate) slow: HashMap<&'static str, Duration>,
     pub(crate) calls: Arc<Mutex<Vec<Value>>>,
     pub(crate) hosts_asked: Arc<Mutex<usize>>,
@@ -44,9 +48,21 @@ impl FakeHosts {
                 ("nas", vec![("sonarr", "running"), ("sabnzbd", "running")]),
             ],
             down: Vec::new(),
+            engine_down: Vec::new(),
             slow: HashMap::new(),
             calls: Arc::default(),
             hosts_asked: Arc::default(),
+        }
+    }
+
+    /// [`FakeHosts::two`] with nas writable too (cards for nas).
+    pub(crate) fn writable() -> Self {
+        Self {
+            hosts: Some(json!({"hosts": [
+                {"name": "nas", "default": false, "read_only": false},
+                {"name": "pi", "default": true, "read_only": false}
+            ]})),
+            ..Self::two()
         }
     }
 
@@ -117,6 +133,15 @@ impl FakeHosts {
                 502,
                 "upstream_unavailable",
                 &format!("docker-mcp of host {host} is not answering at http://{host}:8080"),
+            );
+        }
+        if self.engine_down.contains(&host.as_str()) {
+            return refuse(
+                502,
+                "mcp_failed",
+                &format!(
+                    "host {host}: docker-mcp-{host} could not run {tool}: Docker is not reachable at unix:///var/run/docker.sock: is the Docker service running? (details in the server log)"
+                ),
             );
         }
         if !self.stacks.iter().any(|(name, _)| *name == host) {

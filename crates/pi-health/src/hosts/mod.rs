@@ -110,6 +110,23 @@ pub(crate) fn pick(hosts: &Hosts, asked: Option<&str>) -> Result<Option<HostInfo
     }
 }
 
+/// The gateway's reason without the "host NAME: " it starts with when it
+/// names the host (pi-health names it already: "nas cannot be read: ...").
+pub(crate) fn without_host(reason: &str, host: &str) -> String {
+    let prefix = format!("host {host}: ");
+    match reason.get(..prefix.len()) {
+        Some(start) if start.eq_ignore_ascii_case(&prefix) => {
+            let rest = &reason[prefix.len()..];
+            if reason.starts_with('H') {
+                crate::agent::sentence_start(rest)
+            } else {
+                rest.to_owned()
+            }
+        }
+        _ => reason.to_owned(),
+    }
+}
+
 /// The scope calls for `host` run in.
 pub(crate) fn scope(host: Option<&HostInfo>) -> Option<HostScope> {
     host.map(HostScope::of)

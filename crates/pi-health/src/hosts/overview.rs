@@ -81,7 +81,7 @@ pub(crate) fn status(host: &HostInfo, read: &Read) -> HostStatus {
             line.sentence = stack.sentence();
         }
         Err(problem) => {
-            let why = problem.warning();
+            let why = crate::hosts::without_host(&problem.warning(), &host.name);
             line.sentence = format!("{} cannot be read: {why}", host.name);
             line.reason = Some(why);
         }

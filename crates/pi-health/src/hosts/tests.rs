@@ -89,6 +89,7 @@ async fn every_call_in_a_hosts_scope_names_it() {
         name: "nas".into(),
         compose_file: Some("/srv/nas/docker-compose.yml".into()),
         default: false,
+        read_only: false,
     };
     let args = json!({"file": "/opt/stack/docker-compose.yml"});
     let outcome = on_host(
@@ -182,4 +183,30 @@ async fn a_host_that_hangs_costs_its_timeout_only() {
         lines[0]
     );
     assert!(lines[1].reachable);
+}
+
+#[test]
+fn the_gateways_host_prefix_is_not_said_twice() {
+    let hosts = two();
+    let refusal = ops_core::contract::Refusal::new(
+        ops_core::contract::RefusalCode::McpFailed,
+        "host nas: docker-mcp-nas could not run compose_ps: Docker is not reachable",
+    );
+    let line = overview::status(
+        &hosts.hosts[0],
+        &Err(Problem::Refused {
+            tool: "compose_ps".into(),
+            refusal,
+        }),
+    );
+    assert_eq!(
+        line.sentence,
+        "nas cannot be read: docker-mcp-nas could not run compose_ps: Docker is not reachable"
+    );
+    assert_eq!(without_host("Host NAS: it failed", "nas"), "It failed");
+    assert_eq!(
+        without_host("host pi: it failed", "nas"),
+        "host pi: it failed"
+    );
+    assert_eq!(without_host("host", "nas"), "host");
 }

@@ -84,7 +84,7 @@ pub(crate) fn overview(hosts: &PageHosts) -> Html {
     if hosts.several() {
         html.raw("<section id=\"hosts-section\" aria-labelledby=\"hosts-title\"><h2 id=\"hosts-title\">All hosts</h2>")
             .raw("<p class=\"warning hidden\" id=\"hosts-warning\"></p>")
-            .raw("<table id=\"hosts\" class=\"responsive\"><thead><tr><th>Host</th><th>Reachable</th><th>Services</th><th>Problems</th></tr></thead><tbody></tbody></table></section>");
+            .raw("<table id=\"hosts\" class=\"responsive\"><thead><tr><th>Host</th><th>Reachable</th><th>Services</th><th>Problems</th></tr></thead><tbody><tr id=\"hosts-loading\"><td colspan=\"4\">Loading\u{2026} every host is being read.</td></tr></tbody></table></section>");
     }
     html
 }
@@ -129,6 +129,15 @@ mod tests {
         assert!(html.contains("action=\"/containers\""));
         assert!(html.contains("Showing <strong>nas</strong>: read-only"));
         assert_eq!(query(&hosts()), Some("nas"));
+    }
+
+    #[test]
+    fn the_overview_says_it_is_loading_until_the_hosts_answer() {
+        let html = overview(&hosts()).into_string();
+        assert!(
+            html.contains("<tbody><tr id=\"hosts-loading\"><td colspan=\"4\">Loading\u{2026} every host is being read.</td></tr></tbody>"),
+            "{html}"
+        );
     }
 
     #[test]

@@ -144,7 +144,7 @@ async fn per_host(
     session: &Session,
     page: Page,
     query: Option<Query<HostParam>>,
-    body: &'static str,
+    body: fn(&PageHosts) -> Html,
     extra: fn(&PageHosts) -> Html,
 ) -> Response {
     let asked = query.and_then(|Query(q)| q.host);
@@ -164,7 +164,7 @@ async fn per_host(
         }
         Ok(_) => {
             main.append(&host_picker::picker(page.path(), &hosts));
-            main.raw(body);
+            main.append(&body(&hosts));
             main.append(&extra(&hosts));
             layout_with(state, session, page, &main, &hosts).into_response()
         }
@@ -180,18 +180,67 @@ macro_rules! confirm_dialog {
     };
 }
 
-const DASHBOARD: &str = r#"<h1>Dashboard</h1>
-<section class="cards">
+/// The dashboard's parts: this machine's figures (cards, disks, network) and
+/// the stack's (containers). Macros, for `concat!`.
+macro_rules! dashboard_cards {
+    () => {
+        r#"<section class="cards">
   <div class="card"><h2>CPU</h2><p class="big" data-stat="cpu">&hellip;</p><p class="sub" data-stat="load"></p></div>
   <div class="card"><h2>Memory</h2><p class="big" data-stat="memory">&hellip;</p><p class="sub" data-stat="memory-text"></p></div>
   <div class="card"><h2>Temperature</h2><p class="big" data-stat="temperature">&hellip;</p><p class="sub" data-stat="zones"></p></div>
   <div class="card"><h2>Uptime</h2><p class="big" data-stat="uptime">&hellip;</p><p class="sub" data-stat="hostname"></p></div>
 </section>
-<section><h2>Containers</h2><p id="container-summary">&hellip;</p><p class="warning hidden" id="container-warning"></p>
+"#
+    };
+}
+
+macro_rules! dashboard_containers {
+    () => {
+        r#"<section><h2>Containers</h2><p id="container-summary">&hellip;</p><p class="warning hidden" id="container-warning"></p>
 <ul id="container-problems" class="plain"></ul></section>
-<section class="two"><div><h2>Disks</h2><table id="disks" class="responsive"><thead><tr><th>Mount</th><th>Used</th><th>Free</th></tr></thead><tbody></tbody></table></div>
+"#
+    };
+}
+
+macro_rules! dashboard_disks {
+    () => {
+        r#"<section class="two"><div><h2>Disks</h2><table id="disks" class="responsive"><thead><tr><th>Mount</th><th>Used</th><th>Free</th></tr></thead><tbody></tbody></table></div>
 <div><h2>Network</h2><table id="network" class="responsive"><thead><tr><th>Interface</th><th>Receive</th><th>Send</th></tr></thead><tbody></tbody></table></div></section>
-<p class="updated" id="updated"></p>"#;
+"#
+    };
+}
+
+const DASHBOARD: &str = concat!(
+    "<h1>Dashboard</h1>\n",
+    dashboard_cards!(),
+    dashboard_containers!(),
+    dashboard_disks!(),
+    r#"<p class="updated" id="updated"></p>"#
+);
+
+/// The dashboard: as it always was for the default host (or one host); for
+/// another host, that host's containers, then this machine's figures under
+/// its own name (pi-health sees only the hardware of the machine it runs on,
+/// never another host's).
+fn dashboard_body(hosts: &PageHosts) -> Html {
+    let mut html = Html::new();
+    let Some(host) = hosts.picked.as_ref().filter(|h| !h.default) else {
+        html.raw(DASHBOARD);
+        return html;
+    };
+    let machine = crate::host::this_machine();
+    html.raw(concat!("<h1>Dashboard</h1>\n", dashboard_containers!()))
+        .raw("<section id=\"this-machine\" aria-labelledby=\"machine-title\"><h2 id=\"machine-title\">This machine (")
+        .text(&machine)
+        .raw(")</h2><p class=\"note\" id=\"machine-note\">pi-health sees only the hardware of the machine it runs on (")
+        .text(&machine)
+        .raw("), not of ")
+        .text(&host.name)
+        .raw(": the CPU, memory, temperature, uptime, disks and network below are this machine\u{2019}s.</p>\n")
+        .raw(concat!(dashboard_cards!(), dashboard_disks!(), "</section>\n"))
+        .raw(r#"<p class="updated" id="updated"></p>"#);
+    html
+}
 
 const CONTAINERS: &str = concat!(
     r#"<h1>Containers</h1>
@@ -260,7 +309,7 @@ pub(crate) async fn dashboard(
         &session,
         page,
         query.ok(),
-        DASHBOARD,
+        dashboard_body,
         host_picker::overview,
     )
     .await
@@ -272,9 +321,18 @@ pub(crate) async fn containers(
     query: Result<Query<HostParam>, QueryRejection>,
 ) -> Response {
     let page = Page::Containers;
-    per_host(&state, &session, page, query.ok(), CONTAINERS, |_| {
-        Html::new()
-    })
+    per_host(
+        &state,
+        &session,
+        page,
+        query.ok(),
+        |_| {
+            let mut html = Html::new();
+            html.raw(CONTAINERS);
+            html
+        },
+        |_| Html::new(),
+    )
     .await
 }
 

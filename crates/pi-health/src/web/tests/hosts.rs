@@ -123,12 +123,42 @@ async fn every_call_of_a_page_names_its_host() {
     );
     assert_eq!(body["summary"]["total"], 2);
     assert_eq!(body["logs"]["logs"], "logs of sabnzbd on nas\n");
-    // The row buttons: the chat's card, for nas.
+    // The row buttons: the chat's answer, for nas: read-only, so no card
+    // (the gateway would refuse it), but said.
     let reply = app
         .post_json(
             "/api/ops-copilot/suggest?host=nas",
             Some(&browser),
             Some(&browser.csrf),
+            &json!({"action": "restart", "service": "sabnzbd"}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let message = &reply.json()["messages"][0];
+    assert!(message.get("suggestion").is_none(), "{message}");
+    assert!(
+        message["content"]
+            .as_str()
+            .unwrap()
+            .contains("nas is read-only: Ops-Copilot does not restart anything there."),
+        "{message}"
+    );
+    assert!(
+        fake.tools()
+            .iter()
+            .all(|(tool, _)| tool != "compose_restart"),
+        "nothing asked of the gateway: {:?}",
+        fake.tools()
+    );
+    // On a writable host: the chat's card, for that host.
+    let writable = FakeHosts::writable();
+    let other = online(&writable).await;
+    let browser2 = other.login("alice", "alice-password").await;
+    let reply = other
+        .post_json(
+            "/api/ops-copilot/suggest?host=nas",
+            Some(&browser2),
+            Some(&browser2.csrf),
             &json!({"action": "restart", "service": "sabnzbd"}),
         )
         .await;
@@ -177,12 +207,7 @@ async fn every_call_of_a_page_names_its_host() {
     assert_eq!(stats.status, StatusCode::OK, "{}", stats.text);
     let tools = fake.tools();
     assert!(tools.iter().all(|(_, host)| host.is_some()), "{tools:?}");
-    for tool in [
-        "compose_ps",
-        "compose_logs",
-        "compose_restart",
-        "compose_stats",
-    ] {
+    for tool in ["compose_ps", "compose_logs", "compose_stats"] {
         assert!(
             tools.contains(&(tool.to_owned(), on("nas"))),
             "{tool}: {tools:?}"
@@ -244,4 +269,35 @@ async fn with_one_host_the_pages_are_as_they_were() {
         "a host is refused, not passed on"
     );
     assert!(fake.tools().iter().all(|(_, host)| host.is_none()));
+}
+
+#[tokio::test]
+async fn another_hosts_dashboard_does_not_pass_this_machines_figures_off_as_its() {
+    let fake = FakeHosts::two();
+    let app = online(&fake).await;
+    let browser = app.login("alice", "alice-password").await;
+    let machine = crate::host::this_machine();
+    let page = app.get("/?host=nas", Some(&browser.cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = &page.text;
+    let title = format!(
+        "<h2 id=\"machine-title\">This machine ({})</h2>",
+        crate::escape::html(&machine)
+    );
+    assert!(html.contains(&title), "{html}");
+    assert!(
+        html.contains("pi-health sees only the hardware of the machine it runs on"),
+        "{html}"
+    );
+    // nas's containers come first, this machine's figures after its title.
+    let containers = html.find("<h2>Containers</h2>").unwrap();
+    let machine_at = html.find(&title).unwrap();
+    let cpu = html.find("<h2>CPU</h2>").unwrap();
+    let disks = html.find("<h2>Disks</h2>").unwrap();
+    assert!(containers < machine_at && machine_at < cpu && cpu < disks);
+    assert!(html.contains("Loading\u{2026} every host is being read."));
+    // The default host's dashboard: as it always was.
+    let page = app.get("/", Some(&browser.cookie)).await;
+    assert!(!page.text.contains("machine-title"), "{}", page.text);
+    assert!(page.text.contains("<h2>CPU</h2>"));
 }
