@@ -402,6 +402,24 @@ async fn swarm_diagnose_says_why_tasks_fail_and_a_plain_engine_is_no_swarm() {
         "{ghost:#}"
     );
     assert_eq!(ghost["running_replicas"], 0);
+    // A rejected task never ran: it has no exit code (not a clean 0).
+    let tasks = call_ok(
+        &tools,
+        "swarm_tasks",
+        json!({"stack": STACK, "service": "ghost"}),
+    )
+    .await;
+    let rejected: Vec<&Value> = tasks["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(ghost["tasks"].as_array().unwrap())
+        .filter(|t| t["state"] == "rejected")
+        .collect();
+    assert!(!rejected.is_empty(), "{tasks:#}");
+    for task in rejected {
+        assert!(task.get("exit_code").is_none(), "{task}");
+    }
 
     let crash = wait_for(
         "media_crash to fail a few times",
