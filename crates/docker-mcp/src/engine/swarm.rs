@@ -294,7 +294,10 @@ impl Engine {
     }
 
     /// A service's last `tail` lines (each task's), at most `keep_bytes` of the
-    /// end kept; as [`Engine::logs`] for a container.
+    /// end kept; as [`Engine::logs`] for a container. Each line starts with the
+    /// Engine's timestamp and the details naming its task
+    /// (`2026-12-01T10:00:00.123456789Z com.docker.swarm.node.id=...,com.docker.swarm.service.id=...,com.docker.swarm.task.id=... text`;
+    /// the transport asks for the details, see `transport.rs`).
     pub async fn swarm_service_logs(
         &self,
         id: &str,
@@ -302,7 +305,9 @@ impl Engine {
         keep_bytes: usize,
     ) -> Result<(Vec<u8>, usize), EngineError> {
         let docker = self.client().await?;
-        let frames = docker.service_logs(id, Some(super::last_lines(tail)));
+        let mut options = super::last_lines(tail);
+        options.timestamps = true;
+        let frames = docker.service_logs(id, Some(options));
         self.bounded(self.timeouts.read, collect_log_frames(frames, keep_bytes))
             .await
     }

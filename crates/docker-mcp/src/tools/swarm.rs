@@ -10,11 +10,12 @@ use ops_core::contract::diagnosis::{MAX_ERROR_LINE_BYTES, exit_code_meaning};
 use serde::Serialize;
 
 use super::DockerTools;
-use super::logs::bounded_log;
+use super::follow::split_timestamp;
+use super::logs::cleaned_read;
 use crate::catalog::SWARM_MAX_REPLICAS;
 use crate::engine::{LABEL_STACK, SwarmNode, SwarmService, SwarmTask};
 use crate::error::ToolError;
-use crate::text::head_bytes;
+use crate::text::{head_bytes, keep_tail};
 
 /// swarm_tasks returns at most this many tasks, the newest.
 pub const MAX_TASKS: usize = 50;
@@ -25,6 +26,12 @@ const DIAGNOSE_TASKS: usize = 10;
 /// Failed or rejected tasks in the kept history that make a service whose
 /// replicas all run now a flapping one.
 const FLAPPING_FAILURES: usize = 3;
+/// swarm_logs reads at most this many times its byte cap from the Engine: the
+/// timestamps and task details are dropped from each line before the cap.
+const RAW_LOG_FACTOR: usize = 4;
+/// swarm_logs names a task by its slot and this many characters of its id (as
+/// `docker service ps` shows them).
+const TASK_ID_CHARS: usize = 12;
 /// How often a restart or scale looks at the tasks while it waits.
 const POLL: Duration = Duration::from_millis(500);
 
@@ -277,11 +284,22 @@ pub async fn swarm_logs(
 ) -> Result<SwarmLogs, ToolError> {
     let found = tools.stack_service(stack, service).await?;
     let cap = tools.limits.max_log_bytes;
-    let (raw, cut) = tools
-        .engine
-        .swarm_service_logs(&found.id, tail, cap)
-        .await?;
-    let (logs, truncated) = bounded_log(&raw, cut, cap);
+    // Each line comes with its timestamp and task details (about 200 bytes
+    // more than its text), dropped once the lines are ordered: read more than
+    // the cap so that the cap, not the details, decides how much is returned.
+    let (read, tasks) = tokio::join!(
+        tools.engine.swarm_service_logs(
+            &found.id,
+            tail,
+            cap.saturating_mul(RAW_LOG_FACTOR)
+        ),
+        tools.engine.swarm_tasks(&found.id)
+    );
+    let (raw, cut) = read?;
+    let slots: HashMap<String, Option<i64>> = tasks?.into_iter().map(|t| (t.id, t.slot)).collect();
+    let (text, dropped) = cleaned_read(&raw, cut);
+    let ordered = order_task_lines(&text, &found.name, &slots);
+    let (logs, truncated) = keep_tail(&ordered, cap, dropped);
     Ok(SwarmLogs {
         stack: stack.to_owned(),
         service: found.name,
@@ -289,6 +307,65 @@ pub async fn swarm_logs(
         logs,
         truncated,
     })
+}
+
+/// The Engine's service log (each line `TIMESTAMP DETAILS text`, the tasks'
+/// lines in the order they arrived) as one log in time order, each line
+/// prefixed with its task (`[media_sonarr.2 k3b9x0q1w2e3] text`) when the
+/// lines come from more than one task, as `compose_logs` prefixes a service's
+/// containers; the timestamps and details are dropped, as `compose_logs` has
+/// none. The sort is stable: lines with the same timestamp, or without one (a
+/// cut line), keep their order.
+fn order_task_lines(text: &str, service: &str, slots: &HashMap<String, Option<i64>>) -> String {
+    let mut lines: Vec<(&str, &str, &str)> = Vec::new();
+    let mut last_time = "";
+    for line in text.lines() {
+        let (time, rest) = split_timestamp(line.as_bytes());
+        // Split at an ASCII space: both halves are UTF-8.
+        let rest = &line[line.len() - rest.len()..];
+        let time = if time.is_empty() { last_time } else { time };
+        last_time = time;
+        let (task, text) = split_task_details(rest);
+        lines.push((time, task, text));
+    }
+    // RFC 3339 with nanoseconds, fixed width, UTC: in time order as text.
+    lines.sort_by(|a, b| a.0.cmp(b.0));
+    let tasks: HashSet<&str> = lines.iter().map(|l| l.1).filter(|t| !t.is_empty()).collect();
+    let prefix = tasks.len() > 1;
+    let mut out = String::with_capacity(text.len());
+    for (_, task, line) in lines {
+        if prefix && !task.is_empty() {
+            let short = task.get(..TASK_ID_CHARS).unwrap_or(task);
+            match slots.get(task).copied().flatten() {
+                Some(slot) => out.push_str(&format!("[{service}.{slot} {short}] ")),
+                None => out.push_str(&format!("[{service} {short}] ")),
+            }
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+/// `com.docker.swarm.node.id=n,com.docker.swarm.service.id=s,com.docker.swarm.task.id=t text`
+/// -> (`t`, `text`). The Engine writes the details (sorted `key=value` pairs,
+/// query-escaped, so without spaces) then one space; a line without them keeps
+/// its text, with no task.
+fn split_task_details(rest: &str) -> (&str, &str) {
+    let Some((details, text)) = rest.split_once(' ') else {
+        return ("", rest);
+    };
+    if details.is_empty() {
+        return ("", text);
+    }
+    if !details.contains("com.docker.swarm.") {
+        return ("", rest);
+    }
+    let task = details
+        .split(',')
+        .find_map(|pair| pair.strip_prefix("com.docker.swarm.task.id="))
+        .unwrap_or_default();
+    (task, text)
 }
 
 pub async fn swarm_nodes(tools: &DockerTools) -> Result<SwarmNodes, ToolError> {
@@ -797,6 +874,36 @@ mod tests {
             diagnose("media", &service(0, 0), vec![]).verdict,
             SwarmVerdict::ScaledToZero
         );
+    }
+
+    #[test]
+    fn service_logs_in_time_order_with_their_tasks() {
+        let details = |task: &str| {
+            format!("com.docker.swarm.node.id=n1,com.docker.swarm.service.id=s1,com.docker.swarm.task.id={task}")
+        };
+        let text = format!(
+            "2026-12-01T10:00:00.100000000Z {a} one\n\
+             2026-12-01T10:00:00.300000000Z {a} three: a=b c\n\
+             2026-12-01T10:00:00.200000000Z {b} two\n\
+             2026-12-01T10:00:00.400000000Z {b} four\n",
+            a = details("aaaaaaaaaaaaaaaaaaaaaaaaa"),
+            b = details("bbbbbbbbbbbbbbbbbbbbbbbbb"),
+        );
+        let slots = HashMap::from([("aaaaaaaaaaaaaaaaaaaaaaaaa".to_owned(), Some(1))]);
+        assert_eq!(
+            order_task_lines(&text, "media_web", &slots),
+            "[media_web.1 aaaaaaaaaaaa] one\n\
+             [media_web bbbbbbbbbbbb] two\n\
+             [media_web.1 aaaaaaaaaaaa] three: a=b c\n\
+             [media_web bbbbbbbbbbbb] four\n"
+        );
+        // One task: no prefix, as compose_logs for one container.
+        let one = format!(
+            "2026-12-01T10:00:00.100000000Z {} one\n2026-12-01T10:00:00.200000000Z  two\n",
+            details("aaaaaaaaaaaaaaaaaaaaaaaaa")
+        );
+        assert_eq!(order_task_lines(&one, "media_web", &slots), "one\ntwo\n");
+        assert_eq!(split_task_details("plain text"), ("", "plain text"));
     }
 
     #[test]

@@ -212,6 +212,44 @@ async fn swarm_lists_logs_restarts_scales_and_keeps_to_its_stack() {
         },
     )
     .await;
+    // Several tasks: each line says its task (slot and short id, a running
+    // task's), without the Engine's timestamp, and the lines are in time order:
+    // the two tasks' lines interleave, each task's numbers rising.
+    let logs = call_ok(
+        &tools,
+        "swarm_logs",
+        json!({"stack": STACK, "service": "web", "tail": 500}),
+    )
+    .await;
+    let text = logs["logs"].as_str().unwrap();
+    let mut last_task = "";
+    let mut switches = 0;
+    let mut last_number: std::collections::HashMap<&str, u64> = Default::default();
+    for line in text.lines() {
+        let (task, rest) = line
+            .strip_prefix("[media_web.")
+            .and_then(|l| l.split_once("] "))
+            .unwrap_or_else(|| panic!("no task prefix: {line:?} in {text:.500}"));
+        let (slot, short) = task.split_once(' ').unwrap();
+        assert!(["1", "2"].contains(&slot), "{line}");
+        assert_eq!(short.len(), 12, "{line}");
+        assert!(running.iter().any(|id| id.starts_with(short)), "{line}");
+        assert!(
+            rest.starts_with("line ") || rest.starts_with("red "),
+            "no timestamp or details left: {line}"
+        );
+        if let Some(n) = rest.strip_prefix("line ").and_then(|n| n.parse().ok()) {
+            if let Some(previous) = last_number.insert(task, n) {
+                assert!(n > previous, "{task}: {n} after {previous}");
+            }
+        }
+        if task != last_task {
+            switches += 1;
+            last_task = task;
+        }
+    }
+    assert_eq!(last_number.len(), 2, "both tasks' lines: {text:.500}");
+    assert!(switches > 20, "in time order, not task by task: {switches} switches");
     let small = swarm_tools(
         &engine,
         Limits {
