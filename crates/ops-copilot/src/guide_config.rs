@@ -436,8 +436,7 @@ mod tests {
         }
         for tool in ["swarm_restart", "swarm_scale"] {
             assert!(config.tools[tool].mutating, "{tool} mutates");
-            let verify =
-                docker_mcp::DEFAULT_SWARM_VERIFY_WINDOW + docker_mcp::MAX_STABILITY_WINDOW;
+            let verify = docker_mcp::DEFAULT_SWARM_VERIFY_WINDOW + docker_mcp::MAX_STABILITY_WINDOW;
             assert!(config.tools[tool].timeout.unwrap() > verify, "{tool}");
         }
         for role in config.roles.keys() {

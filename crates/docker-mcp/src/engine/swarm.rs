@@ -166,7 +166,9 @@ fn exit_code(status: &bollard::models::TaskStatus) -> Option<i64> {
         .container_id
         .as_deref()
         .is_some_and(|id| !id.is_empty());
-    container.exit_code.filter(|_| ran_and_ended && has_container)
+    container
+        .exit_code
+        .filter(|_| ran_and_ended && has_container)
 }
 
 impl SwarmTask {

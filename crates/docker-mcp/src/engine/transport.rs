@@ -182,7 +182,10 @@ fn with_engine_only_options(method: &http::Method, path_and_query: String) -> St
         .unwrap_or((path_and_query.as_str(), ""));
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let service_logs = method == http::Method::GET
-        && matches!(segments.as_slice(), [_, "services", _, "logs"] | ["services", _, "logs"]);
+        && matches!(
+            segments.as_slice(),
+            [_, "services", _, "logs"] | ["services", _, "logs"]
+        );
     if !service_logs || query.split('&').any(|p| p.starts_with("details=")) {
         return path_and_query;
     }

@@ -94,4 +94,3 @@ pub(super) fn cleaned_read(raw: &[u8], cut: usize) -> (String, usize) {
     let (rest, partial) = drop_partial_first_line(&cleaned);
     (rest.to_owned(), cut + partial)
 }
-

@@ -288,11 +288,9 @@ pub async fn swarm_logs(
     // more than its text), dropped once the lines are ordered: read more than
     // the cap so that the cap, not the details, decides how much is returned.
     let (read, tasks) = tokio::join!(
-        tools.engine.swarm_service_logs(
-            &found.id,
-            tail,
-            cap.saturating_mul(RAW_LOG_FACTOR)
-        ),
+        tools
+            .engine
+            .swarm_service_logs(&found.id, tail, cap.saturating_mul(RAW_LOG_FACTOR)),
         tools.engine.swarm_tasks(&found.id)
     );
     let (raw, cut) = read?;
@@ -330,7 +328,11 @@ fn order_task_lines(text: &str, service: &str, slots: &HashMap<String, Option<i6
     }
     // RFC 3339 with nanoseconds, fixed width, UTC: in time order as text.
     lines.sort_by(|a, b| a.0.cmp(b.0));
-    let tasks: HashSet<&str> = lines.iter().map(|l| l.1).filter(|t| !t.is_empty()).collect();
+    let tasks: HashSet<&str> = lines
+        .iter()
+        .map(|l| l.1)
+        .filter(|t| !t.is_empty())
+        .collect();
     let prefix = tasks.len() > 1;
     let mut out = String::with_capacity(text.len());
     for (_, task, line) in lines {
@@ -708,7 +710,10 @@ async fn first_to_stop(
         let stopped = ids.iter().find_map(|id| {
             let task = now.iter().find(|t| &t.id == id)?;
             (!(task.is_running() && task.desired_state == "running")).then(|| {
-                let lasted = seen_running.get(id).map(Instant::elapsed).unwrap_or_default();
+                let lasted = seen_running
+                    .get(id)
+                    .map(Instant::elapsed)
+                    .unwrap_or_default();
                 (task.clone(), lasted)
             })
         });
@@ -1060,7 +1065,9 @@ mod tests {
     #[test]
     fn service_logs_in_time_order_with_their_tasks() {
         let details = |task: &str| {
-            format!("com.docker.swarm.node.id=n1,com.docker.swarm.service.id=s1,com.docker.swarm.task.id={task}")
+            format!(
+                "com.docker.swarm.node.id=n1,com.docker.swarm.service.id=s1,com.docker.swarm.task.id={task}"
+            )
         };
         let text = format!(
             "2026-12-01T10:00:00.100000000Z {a} one\n\
@@ -1104,7 +1111,13 @@ mod tests {
         assert_eq!((newest.id.as_str(), times), ("n2", 2));
         // A new task of that slot runs: not hopeless.
         let mut runs = twice.clone();
-        runs.insert(0, SwarmTask { slot: Some(2), ..task("n3", "running", "running", None) });
+        runs.insert(
+            0,
+            SwarmTask {
+                slot: Some(2),
+                ..task("n3", "running", "running", None)
+            },
+        );
         assert!(hopeless_rejection(&runs, &known).is_none());
     }
 

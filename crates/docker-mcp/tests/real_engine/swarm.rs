@@ -249,7 +249,10 @@ async fn swarm_lists_logs_restarts_scales_and_keeps_to_its_stack() {
         }
     }
     assert_eq!(last_number.len(), 2, "both tasks' lines: {text:.500}");
-    assert!(switches > 20, "in time order, not task by task: {switches} switches");
+    assert!(
+        switches > 20,
+        "in time order, not task by task: {switches} switches"
+    );
     let small = swarm_tools(
         &engine,
         Limits {
@@ -564,7 +567,11 @@ async fn swarm_diagnose_says_why_tasks_fail_and_a_plain_engine_is_no_swarm() {
             && m.contains("exit code 1")),
         "{err}"
     );
-    assert!(began.elapsed() < Duration::from_secs(30), "{:?}", began.elapsed());
+    assert!(
+        began.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        began.elapsed()
+    );
     let err = call_err(
         &patient,
         "swarm_scale",
@@ -592,7 +599,11 @@ async fn swarm_diagnose_says_why_tasks_fail_and_a_plain_engine_is_no_swarm() {
             && (m.contains("No such image") || m.contains(missing))),
         "{err}"
     );
-    assert!(began.elapsed() < Duration::from_secs(30), "{:?}", began.elapsed());
+    assert!(
+        began.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        began.elapsed()
+    );
 }
 
 #[tokio::test]
