@@ -731,7 +731,7 @@ fn stopped_words(service: &str, task: &SwarmTask, lasted: Duration) -> String {
     let short = task.id.get(..TASK_ID_CHARS).unwrap_or(&task.id);
     let who = match task.slot {
         Some(slot) => format!("{service}.{slot} ({short})"),
-        None => format!("{short}"),
+        None => short.to_owned(),
     };
     let after = format!("after {} s", lasted.as_secs_f64().round() as u64);
     let what = task

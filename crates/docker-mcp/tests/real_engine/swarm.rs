@@ -238,10 +238,10 @@ async fn swarm_lists_logs_restarts_scales_and_keeps_to_its_stack() {
             rest.starts_with("line ") || rest.starts_with("red "),
             "no timestamp or details left: {line}"
         );
-        if let Some(n) = rest.strip_prefix("line ").and_then(|n| n.parse().ok()) {
-            if let Some(previous) = last_number.insert(task, n) {
-                assert!(n > previous, "{task}: {n} after {previous}");
-            }
+        if let Some(n) = rest.strip_prefix("line ").and_then(|n| n.parse().ok())
+            && let Some(previous) = last_number.insert(task, n)
+        {
+            assert!(n > previous, "{task}: {n} after {previous}");
         }
         if task != last_task {
             switches += 1;
