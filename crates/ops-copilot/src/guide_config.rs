@@ -128,9 +128,14 @@ fn tool_timeouts() -> [(&'static str, u64); 10] {
         + engine.read)
         .as_secs()
         + NESTING_MARGIN_SECS;
-    // Reads of the service and its tasks, the update, then the wait for the
-    // new tasks (polling the tasks and the service).
-    let swarm = (3 * engine.read + engine.write + limits.swarm_verify_window + 2 * engine.read)
+    // Reads of the service and its tasks, the update, the wait for the new
+    // tasks (polling the tasks and the service), the stability window they
+    // must then run through, and the reads that word a failure.
+    let swarm = (4 * engine.read
+        + engine.write
+        + limits.swarm_verify_window
+        + docker_mcp::MAX_STABILITY_WINDOW
+        + 3 * engine.read)
         .as_secs()
         + NESTING_MARGIN_SECS;
     [
@@ -431,7 +436,7 @@ mod tests {
         }
         for tool in ["swarm_restart", "swarm_scale"] {
             assert!(config.tools[tool].mutating, "{tool} mutates");
-            let verify = docker_mcp::DEFAULT_SWARM_VERIFY_WINDOW;
+            let verify = docker_mcp::DEFAULT_SWARM_VERIFY_WINDOW + docker_mcp::MAX_STABILITY_WINDOW;
             assert!(config.tools[tool].timeout.unwrap() > verify, "{tool}");
         }
         for role in config.roles.keys() {

@@ -152,11 +152,31 @@ impl SwarmService {
     }
 }
 
+/// The task's container's exit code, only when a container ran and ended: a
+/// task the Swarm rejected, or one not started yet, or one still running, has
+/// none (the Engine reports 0 for them, which would read as a clean exit).
+fn exit_code(status: &bollard::models::TaskStatus) -> Option<i64> {
+    use bollard::models::TaskState;
+    let ran_and_ended = matches!(
+        status.state,
+        Some(TaskState::COMPLETE | TaskState::FAILED | TaskState::SHUTDOWN | TaskState::ORPHANED)
+    );
+    let container = status.container_status.as_ref()?;
+    let has_container = container
+        .container_id
+        .as_deref()
+        .is_some_and(|id| !id.is_empty());
+    container
+        .exit_code
+        .filter(|_| ran_and_ended && has_container)
+}
+
 impl SwarmTask {
     fn from_model(task: Task) -> Self {
         let status = task.status.unwrap_or_default();
         let state =
             |s: Option<bollard::models::TaskState>| s.map(|s| s.to_string()).unwrap_or_default();
+        let exit_code = exit_code(&status);
         Self {
             id: task.id.unwrap_or_default(),
             slot: task.slot,
@@ -166,7 +186,7 @@ impl SwarmTask {
             state: state(status.state),
             message: status.message.unwrap_or_default(),
             error: status.err.filter(|e| !e.is_empty()),
-            exit_code: status.container_status.and_then(|c| c.exit_code),
+            exit_code,
             created_at: task.created_at.unwrap_or_default(),
             updated_at: status.timestamp.or(task.updated_at).unwrap_or_default(),
         }
@@ -276,7 +296,10 @@ impl Engine {
     }
 
     /// A service's last `tail` lines (each task's), at most `keep_bytes` of the
-    /// end kept; as [`Engine::logs`] for a container.
+    /// end kept; as [`Engine::logs`] for a container. Each line starts with the
+    /// Engine's timestamp and the details naming its task
+    /// (`2026-12-01T10:00:00.123456789Z com.docker.swarm.node.id=...,com.docker.swarm.service.id=...,com.docker.swarm.task.id=... text`;
+    /// the transport asks for the details, see `transport.rs`).
     pub async fn swarm_service_logs(
         &self,
         id: &str,
@@ -284,7 +307,9 @@ impl Engine {
         keep_bytes: usize,
     ) -> Result<(Vec<u8>, usize), EngineError> {
         let docker = self.client().await?;
-        let frames = docker.service_logs(id, Some(super::last_lines(tail)));
+        let mut options = super::last_lines(tail);
+        options.timestamps = true;
+        let frames = docker.service_logs(id, Some(options));
         self.bounded(self.timeouts.read, collect_log_frames(frames, keep_bytes))
             .await
     }
@@ -354,5 +379,31 @@ mod tests {
         assert_eq!(s.version, 42);
         assert_eq!(s.force_update(), 2);
         assert_eq!(s.stack.as_deref(), Some("media"));
+    }
+
+    #[test]
+    fn a_task_that_never_ran_has_no_exit_code() {
+        use bollard::models::{ContainerStatus, TaskState, TaskStatus};
+        let task = |state, container_id: Option<&str>, exit_code| Task {
+            id: Some("t1".into()),
+            status: Some(TaskStatus {
+                state: Some(state),
+                err: Some("No such image: nope:1".into()),
+                container_status: Some(ContainerStatus {
+                    container_id: container_id.map(str::to_owned),
+                    pid: None,
+                    exit_code: Some(exit_code),
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let exit = |t| SwarmTask::from_model(t).exit_code;
+        assert_eq!(exit(task(TaskState::REJECTED, None, 0)), None);
+        assert_eq!(exit(task(TaskState::REJECTED, Some(""), 0)), None);
+        assert_eq!(exit(task(TaskState::PENDING, None, 0)), None);
+        assert_eq!(exit(task(TaskState::RUNNING, Some("c1"), 0)), None);
+        assert_eq!(exit(task(TaskState::FAILED, Some("c1"), 1)), Some(1));
+        assert_eq!(exit(task(TaskState::COMPLETE, Some("c1"), 0)), Some(0));
     }
 }

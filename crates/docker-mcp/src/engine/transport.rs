@@ -136,6 +136,7 @@ impl GuardedTransport {
         {
             path_and_query.insert_str(0, prefix);
         }
+        let path_and_query = with_engine_only_options(request.method(), path_and_query);
         if let Err(refused) = allowlist::check(request.method(), &path_and_query) {
             tracing::warn!(%refused, "engine request refused");
             return Box::pin(std::future::ready(Err(
@@ -171,9 +172,57 @@ impl GuardedTransport {
     }
 }
 
+/// Query options bollard's option types cannot say: a Swarm service's logs are
+/// asked with `details=true`, so that the Engine starts each line with the
+/// task it came from (`com.docker.swarm.task.id=...`); swarm_logs needs it to
+/// tell the tasks' lines apart.
+fn with_engine_only_options(method: &http::Method, path_and_query: String) -> String {
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query.as_str(), ""));
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let service_logs = method == http::Method::GET
+        && matches!(
+            segments.as_slice(),
+            [_, "services", _, "logs"] | ["services", _, "logs"]
+        );
+    if !service_logs || query.split('&').any(|p| p.starts_with("details=")) {
+        return path_and_query;
+    }
+    if query.is_empty() {
+        format!("{path}?details=true")
+    } else {
+        format!("{path_and_query}&details=true")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn service_logs_are_asked_with_their_details() {
+        let get = http::Method::GET;
+        assert_eq!(
+            with_engine_only_options(&get, "/v1.41/services/abc/logs?tail=10".into()),
+            "/v1.41/services/abc/logs?tail=10&details=true"
+        );
+        assert_eq!(
+            with_engine_only_options(&get, "/services/abc/logs".into()),
+            "/services/abc/logs?details=true"
+        );
+        for unchanged in [
+            "/v1.41/services/abc/logs?details=false",
+            "/v1.41/containers/abc/logs?tail=10",
+            "/v1.41/services/abc",
+        ] {
+            assert_eq!(with_engine_only_options(&get, unchanged.into()), unchanged);
+        }
+        assert_eq!(
+            with_engine_only_options(&http::Method::POST, "/v1.41/services/abc/logs".into()),
+            "/v1.41/services/abc/logs"
+        );
+    }
 
     #[test]
     fn parses_docker_host_forms() {

@@ -141,7 +141,7 @@ fn line_event(container: &str, stream: Output, raw: &[u8]) -> LogEvent {
 
 /// `2026-12-01T10:00:00.123456789Z rest` -> (timestamp, rest); a line without
 /// one (the Engine always adds it, but a cut line may lack it) keeps its text.
-fn split_timestamp(raw: &[u8]) -> (&str, &[u8]) {
+pub(super) fn split_timestamp(raw: &[u8]) -> (&str, &[u8]) {
     let Some(space) = raw.iter().position(|b| *b == b' ') else {
         return ("", raw);
     };

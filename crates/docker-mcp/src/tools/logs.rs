@@ -94,10 +94,3 @@ pub(super) fn cleaned_read(raw: &[u8], cut: usize) -> (String, usize) {
     let (rest, partial) = drop_partial_first_line(&cleaned);
     (rest.to_owned(), cut + partial)
 }
-
-/// A whole log read as a tool returns it: cleaned, then capped at `cap` bytes
-/// from the end with the visible marker `keep_tail` leaves.
-pub(super) fn bounded_log(raw: &[u8], cut: usize, cap: usize) -> (String, bool) {
-    let (text, dropped) = cleaned_read(raw, cut);
-    keep_tail(&text, cap, dropped)
-}

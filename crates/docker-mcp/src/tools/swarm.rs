@@ -10,11 +10,12 @@ use ops_core::contract::diagnosis::{MAX_ERROR_LINE_BYTES, exit_code_meaning};
 use serde::Serialize;
 
 use super::DockerTools;
-use super::logs::bounded_log;
+use super::follow::split_timestamp;
+use super::logs::cleaned_read;
 use crate::catalog::SWARM_MAX_REPLICAS;
 use crate::engine::{LABEL_STACK, SwarmNode, SwarmService, SwarmTask};
 use crate::error::ToolError;
-use crate::text::head_bytes;
+use crate::text::{head_bytes, keep_tail};
 
 /// swarm_tasks returns at most this many tasks, the newest.
 pub const MAX_TASKS: usize = 50;
@@ -25,6 +26,12 @@ const DIAGNOSE_TASKS: usize = 10;
 /// Failed or rejected tasks in the kept history that make a service whose
 /// replicas all run now a flapping one.
 const FLAPPING_FAILURES: usize = 3;
+/// swarm_logs reads at most this many times its byte cap from the Engine: the
+/// timestamps and task details are dropped from each line before the cap.
+const RAW_LOG_FACTOR: usize = 4;
+/// swarm_logs names a task by its slot and this many characters of its id (as
+/// `docker service ps` shows them).
+const TASK_ID_CHARS: usize = 12;
 /// How often a restart or scale looks at the tasks while it waits.
 const POLL: Duration = Duration::from_millis(500);
 
@@ -277,11 +284,20 @@ pub async fn swarm_logs(
 ) -> Result<SwarmLogs, ToolError> {
     let found = tools.stack_service(stack, service).await?;
     let cap = tools.limits.max_log_bytes;
-    let (raw, cut) = tools
-        .engine
-        .swarm_service_logs(&found.id, tail, cap)
-        .await?;
-    let (logs, truncated) = bounded_log(&raw, cut, cap);
+    // Each line comes with its timestamp and task details (about 200 bytes
+    // more than its text), dropped once the lines are ordered: read more than
+    // the cap so that the cap, not the details, decides how much is returned.
+    let (read, tasks) = tokio::join!(
+        tools
+            .engine
+            .swarm_service_logs(&found.id, tail, cap.saturating_mul(RAW_LOG_FACTOR)),
+        tools.engine.swarm_tasks(&found.id)
+    );
+    let (raw, cut) = read?;
+    let slots: HashMap<String, Option<i64>> = tasks?.into_iter().map(|t| (t.id, t.slot)).collect();
+    let (text, dropped) = cleaned_read(&raw, cut);
+    let ordered = order_task_lines(&text, &found.name, &slots);
+    let (logs, truncated) = keep_tail(&ordered, cap, dropped);
     Ok(SwarmLogs {
         stack: stack.to_owned(),
         service: found.name,
@@ -289,6 +305,69 @@ pub async fn swarm_logs(
         logs,
         truncated,
     })
+}
+
+/// The Engine's service log (each line `TIMESTAMP DETAILS text`, the tasks'
+/// lines in the order they arrived) as one log in time order, each line
+/// prefixed with its task (`[media_sonarr.2 k3b9x0q1w2e3] text`) when the
+/// lines come from more than one task, as `compose_logs` prefixes a service's
+/// containers; the timestamps and details are dropped, as `compose_logs` has
+/// none. The sort is stable: lines with the same timestamp, or without one (a
+/// cut line), keep their order.
+fn order_task_lines(text: &str, service: &str, slots: &HashMap<String, Option<i64>>) -> String {
+    let mut lines: Vec<(&str, &str, &str)> = Vec::new();
+    let mut last_time = "";
+    for line in text.lines() {
+        let (time, rest) = split_timestamp(line.as_bytes());
+        // Split at an ASCII space: both halves are UTF-8.
+        let rest = &line[line.len() - rest.len()..];
+        let time = if time.is_empty() { last_time } else { time };
+        last_time = time;
+        let (task, text) = split_task_details(rest);
+        lines.push((time, task, text));
+    }
+    // RFC 3339 with nanoseconds, fixed width, UTC: in time order as text.
+    lines.sort_by(|a, b| a.0.cmp(b.0));
+    let tasks: HashSet<&str> = lines
+        .iter()
+        .map(|l| l.1)
+        .filter(|t| !t.is_empty())
+        .collect();
+    let prefix = tasks.len() > 1;
+    let mut out = String::with_capacity(text.len());
+    for (_, task, line) in lines {
+        if prefix && !task.is_empty() {
+            let short = task.get(..TASK_ID_CHARS).unwrap_or(task);
+            match slots.get(task).copied().flatten() {
+                Some(slot) => out.push_str(&format!("[{service}.{slot} {short}] ")),
+                None => out.push_str(&format!("[{service} {short}] ")),
+            }
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+/// `com.docker.swarm.node.id=n,com.docker.swarm.service.id=s,com.docker.swarm.task.id=t text`
+/// -> (`t`, `text`). The Engine writes the details (sorted `key=value` pairs,
+/// query-escaped, so without spaces) then one space; a line without them keeps
+/// its text, with no task.
+fn split_task_details(rest: &str) -> (&str, &str) {
+    let Some((details, text)) = rest.split_once(' ') else {
+        return ("", rest);
+    };
+    if details.is_empty() {
+        return ("", text);
+    }
+    if !details.contains("com.docker.swarm.") {
+        return ("", rest);
+    }
+    let task = details
+        .split(',')
+        .find_map(|pair| pair.strip_prefix("com.docker.swarm.task.id="))
+        .unwrap_or_default();
+    (task, text)
 }
 
 pub async fn swarm_nodes(tools: &DockerTools) -> Result<SwarmNodes, ToolError> {
@@ -548,6 +627,133 @@ fn running_ids(tasks: &[SwarmTask]) -> Vec<String> {
         .collect()
 }
 
+/// Rejected new tasks in one slot (none of its new tasks running) that make
+/// swarm_restart and swarm_scale give up before their window ends: the Swarm
+/// retries a rejected task (after the restart delay, 5 s by default), and a
+/// second rejection says the first was no accident.
+const REJECTIONS_TO_GIVE_UP: usize = 2;
+
+/// The slot a task fills (replicated), or its node (global): where the Swarm
+/// replaces a task that failed or was rejected.
+fn task_place(task: &SwarmTask) -> String {
+    match task.slot {
+        Some(slot) => format!("slot {slot}"),
+        None => format!("node {}", task.node_id),
+    }
+}
+
+/// A slot whose new tasks (not in `known`) the Swarm keeps rejecting, none of
+/// them running: its newest rejected task and how many were rejected there.
+fn hopeless_rejection<'a>(
+    tasks: &'a [SwarmTask],
+    known: &HashSet<String>,
+) -> Option<(&'a SwarmTask, usize)> {
+    // place -> (newest rejected task, rejections, one runs); tasks come newest first.
+    let mut places: HashMap<String, (Option<&SwarmTask>, usize, bool)> = HashMap::new();
+    for task in tasks.iter().filter(|t| !known.contains(&t.id)) {
+        let place = places.entry(task_place(task)).or_default();
+        match task.state.as_str() {
+            "rejected" => {
+                place.0.get_or_insert(task);
+                place.1 += 1;
+            }
+            "running" => place.2 = true,
+            _ => {}
+        }
+    }
+    places
+        .into_values()
+        .filter(|(_, rejected, runs)| !runs && *rejected >= REJECTIONS_TO_GIVE_UP)
+        .filter_map(|(task, rejected, _)| Some((task?, rejected)))
+        .max_by(|a, b| a.0.created_at.cmp(&b.0.created_at))
+}
+
+/// "task rejected: No such image: x on node pi2 (2 times in slot 1)", with the
+/// node's name when the node list answers.
+async fn rejection_words(
+    tools: &DockerTools,
+    service_id: &str,
+    task: &SwarmTask,
+    times: usize,
+) -> String {
+    let mut task = task.clone();
+    if let Ok(named) = tools.tasks_with_nodes(service_id).await
+        && let Some(same) = named.into_iter().find(|t| t.id == task.id)
+    {
+        task.node = same.node;
+    }
+    bound_texts(&mut task);
+    let words = task_error(&task).unwrap_or_else(|| "task rejected".into());
+    format!("{words} ({times} times in {})", task_place(&task))
+}
+
+/// Remembers when each of `ids` was first seen running.
+fn note_running(seen: &mut HashMap<String, Instant>, ids: &[String]) {
+    for id in ids {
+        seen.entry(id.clone()).or_insert_with(Instant::now);
+    }
+}
+
+/// Watches the new tasks `ids`, all running now, through the stability window
+/// (docker-mcp's `--stability-window-secs`, as compose_restart): the first one
+/// that no longer runs by its end, with how long it ran since first seen
+/// running; None when all still run.
+async fn first_to_stop(
+    tools: &DockerTools,
+    service_id: &str,
+    ids: &[String],
+    seen_running: &HashMap<String, Instant>,
+) -> Result<Option<(SwarmTask, Duration)>, ToolError> {
+    let deadline = Instant::now() + tools.limits.stability_window;
+    loop {
+        let now = tools.engine.swarm_tasks(service_id).await?;
+        let stopped = ids.iter().find_map(|id| {
+            let task = now.iter().find(|t| &t.id == id)?;
+            (!(task.is_running() && task.desired_state == "running")).then(|| {
+                let lasted = seen_running
+                    .get(id)
+                    .map(Instant::elapsed)
+                    .unwrap_or_default();
+                (task.clone(), lasted)
+            })
+        });
+        if stopped.is_some() || Instant::now() >= deadline {
+            return Ok(stopped);
+        }
+        tokio::time::sleep(POLL.min(deadline.saturating_duration_since(Instant::now()))).await;
+    }
+}
+
+/// "the new task media_sonarr.1 (k3b9x0q1w2e3) failed after 5 s: task:
+/// non-zero exit (1) (exit code 1: ...); ..." as compose_restart words a
+/// container that exited again.
+fn stopped_words(service: &str, task: &SwarmTask, lasted: Duration) -> String {
+    let short = task.id.get(..TASK_ID_CHARS).unwrap_or(&task.id);
+    let who = match task.slot {
+        Some(slot) => format!("{service}.{slot} ({short})"),
+        None => short.to_owned(),
+    };
+    let after = format!("after {} s", lasted.as_secs_f64().round() as u64);
+    let what = task
+        .error
+        .clone()
+        .or_else(|| (!task.message.is_empty()).then(|| task.message.clone()))
+        .unwrap_or_else(|| "no reason given".into());
+    let what = head_bytes(&what, MAX_ERROR_LINE_BYTES);
+    let exit = task
+        .exit_code
+        .filter(|c| *c != 0)
+        .map(|c| format!(" (exit code {c}: {})", exit_code_meaning(c)))
+        .unwrap_or_default();
+    let how = match task.state.as_str() {
+        "failed" | "rejected" => format!("failed {after}"),
+        other => format!("stopped ({other}) {after}"),
+    };
+    format!(
+        "the new task {who} {how}: {what}{exit}; the Swarm replaces it, but the cause remains: swarm_diagnose and swarm_logs say more"
+    )
+}
+
 pub async fn swarm_restart(
     tools: &DockerTools,
     stack: &str,
@@ -582,17 +788,29 @@ pub async fn swarm_restart(
     // ones runs any more.
     let window = tools.limits.swarm_verify_window;
     let deadline = Instant::now() + window;
+    let mut seen_running = HashMap::new();
     loop {
         let now = tools.engine.swarm_tasks(&found.id).await?;
         let new_running: Vec<String> = running_ids(&now)
             .into_iter()
             .filter(|id| !known.contains(id))
             .collect();
+        note_running(&mut seen_running, &new_running);
         let old_still_running = now
             .iter()
             .filter(|t| previous.contains(&t.id) && t.is_running())
             .count();
         if new_running.len() >= expected && old_still_running == 0 {
+            // ...and they still run at the end of the stability window.
+            if let Some((task, lasted)) =
+                first_to_stop(tools, &found.id, &new_running, &seen_running).await?
+            {
+                return Err(ToolError::Failed(format!(
+                    "{} restarted, but {}",
+                    found.name,
+                    stopped_words(&found.name, &task, lasted)
+                )));
+            }
             return Ok(SwarmRestart {
                 stack: stack.to_owned(),
                 service: found.name,
@@ -602,13 +820,25 @@ pub async fn swarm_restart(
                 current_tasks: new_running,
             });
         }
+        if let Some((task, times)) = hopeless_rejection(&now, &known) {
+            let why = rejection_words(tools, &found.id, task, times).await;
+            return Err(ToolError::Failed(format!(
+                "the forced update of {} cannot replace its tasks: the Swarm rejects the new ones before they run, so waiting will not help: {why}; {} of {expected} new tasks running",
+                found.name,
+                new_running.len()
+            )));
+        }
         let current = tools.engine.swarm_service(&found.id).await?;
         if matches!(
             current.update_state.as_deref(),
             Some("paused" | "rollback_started" | "rollback_paused" | "rollback_completed")
         ) {
+            let why = task_errors(&now)
+                .first()
+                .map(|e| format!("; last task error: {e}"))
+                .unwrap_or_default();
             return Err(ToolError::Failed(format!(
-                "the forced update of {} stopped ({}): {}",
+                "the forced update of {} stopped ({}): {}{why}",
                 found.name,
                 current.update_state.unwrap_or_default(),
                 current.update_message.unwrap_or_default()
@@ -650,6 +880,13 @@ pub async fn swarm_scale(
     }
     let target = u64::from(replicas);
     let previous = found.desired_replicas;
+    let known: HashSet<String> = tools
+        .engine
+        .swarm_tasks(&found.id)
+        .await?
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
     if previous != target {
         let mut spec = found.spec.clone();
         let mode = spec.mode.get_or_insert_with(Default::default);
@@ -663,10 +900,27 @@ pub async fn swarm_scale(
     }
     let window = tools.limits.swarm_verify_window;
     let deadline = Instant::now() + window;
+    let mut seen_running = HashMap::new();
     loop {
         let now = tools.engine.swarm_tasks(&found.id).await?;
-        let running = running_ids(&now).len();
+        let running_now = running_ids(&now);
+        let running = running_now.len();
+        let new_running: Vec<String> = running_now
+            .into_iter()
+            .filter(|id| !known.contains(id))
+            .collect();
+        note_running(&mut seen_running, &new_running);
         if running == replicas as usize {
+            // The tasks it started still run at the end of the stability window.
+            if let Some((task, lasted)) =
+                first_to_stop(tools, &found.id, &new_running, &seen_running).await?
+            {
+                return Err(ToolError::Failed(format!(
+                    "{} was scaled to {replicas}, but {}",
+                    found.name,
+                    stopped_words(&found.name, &task, lasted)
+                )));
+            }
             return Ok(SwarmScale {
                 stack: stack.to_owned(),
                 service: found.name,
@@ -679,6 +933,15 @@ pub async fn swarm_scale(
                 replicas: target,
                 running_replicas: running,
             });
+        }
+        if running < replicas as usize
+            && let Some((task, times)) = hopeless_rejection(&now, &known)
+        {
+            let why = rejection_words(tools, &found.id, task, times).await;
+            return Err(ToolError::Failed(format!(
+                "{} was scaled to {replicas}, but the Swarm rejects its tasks before they run, so waiting will not help: {why}; {running} of {replicas} tasks running",
+                found.name
+            )));
         }
         if Instant::now() >= deadline {
             let why = task_errors(&now)
@@ -796,6 +1059,83 @@ mod tests {
         assert_eq!(
             diagnose("media", &service(0, 0), vec![]).verdict,
             SwarmVerdict::ScaledToZero
+        );
+    }
+
+    #[test]
+    fn service_logs_in_time_order_with_their_tasks() {
+        let details = |task: &str| {
+            format!(
+                "com.docker.swarm.node.id=n1,com.docker.swarm.service.id=s1,com.docker.swarm.task.id={task}"
+            )
+        };
+        let text = format!(
+            "2026-12-01T10:00:00.100000000Z {a} one\n\
+             2026-12-01T10:00:00.300000000Z {a} three: a=b c\n\
+             2026-12-01T10:00:00.200000000Z {b} two\n\
+             2026-12-01T10:00:00.400000000Z {b} four\n",
+            a = details("aaaaaaaaaaaaaaaaaaaaaaaaa"),
+            b = details("bbbbbbbbbbbbbbbbbbbbbbbbb"),
+        );
+        let slots = HashMap::from([("aaaaaaaaaaaaaaaaaaaaaaaaa".to_owned(), Some(1))]);
+        assert_eq!(
+            order_task_lines(&text, "media_web", &slots),
+            "[media_web.1 aaaaaaaaaaaa] one\n\
+             [media_web bbbbbbbbbbbb] two\n\
+             [media_web.1 aaaaaaaaaaaa] three: a=b c\n\
+             [media_web bbbbbbbbbbbb] four\n"
+        );
+        // One task: no prefix, as compose_logs for one container.
+        let one = format!(
+            "2026-12-01T10:00:00.100000000Z {} one\n2026-12-01T10:00:00.200000000Z  two\n",
+            details("aaaaaaaaaaaaaaaaaaaaaaaaa")
+        );
+        assert_eq!(order_task_lines(&one, "media_web", &slots), "one\ntwo\n");
+        assert_eq!(split_task_details("plain text"), ("", "plain text"));
+    }
+
+    #[test]
+    fn gives_up_on_a_slot_whose_new_tasks_are_rejected_again() {
+        let rejected = |id: &str, slot, created: &str| SwarmTask {
+            slot: Some(slot),
+            created_at: created.into(),
+            ..task(id, "shutdown", "rejected", Some("No such image: nope:1"))
+        };
+        let known = HashSet::from(["old".to_owned()]);
+        let old = rejected("old", 1, "1");
+        // One rejection, or old ones: the Swarm may still place it.
+        let once = vec![rejected("n1", 2, "2"), old.clone()];
+        assert!(hopeless_rejection(&once, &known).is_none());
+        let twice = vec![rejected("n2", 2, "3"), rejected("n1", 2, "2"), old.clone()];
+        let (newest, times) = hopeless_rejection(&twice, &known).unwrap();
+        assert_eq!((newest.id.as_str(), times), ("n2", 2));
+        // A new task of that slot runs: not hopeless.
+        let mut runs = twice.clone();
+        runs.insert(
+            0,
+            SwarmTask {
+                slot: Some(2),
+                ..task("n3", "running", "running", None)
+            },
+        );
+        assert!(hopeless_rejection(&runs, &known).is_none());
+    }
+
+    #[test]
+    fn a_new_task_that_stopped_is_said_like_compose_restart() {
+        let mut failed = task(
+            "rmvqlq0123456789abcdefghi",
+            "shutdown",
+            "failed",
+            Some("task: non-zero exit (1)"),
+        );
+        failed.exit_code = Some(1);
+        let words = stopped_words("media_recyclarr", &failed, Duration::from_millis(4600));
+        assert!(
+            words.starts_with(
+                "the new task media_recyclarr.1 (rmvqlq012345) failed after 5 s: task: non-zero exit (1) (exit code 1: "
+            ),
+            "{words}"
         );
     }
 

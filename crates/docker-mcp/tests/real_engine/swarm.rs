@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use docker_mcp::engine::{Engine, EngineAddress, EngineTimeouts};
 use docker_mcp::tools::ComposeCli;
@@ -212,6 +212,47 @@ async fn swarm_lists_logs_restarts_scales_and_keeps_to_its_stack() {
         },
     )
     .await;
+    // Several tasks: each line says its task (slot and short id, a running
+    // task's), without the Engine's timestamp, and the lines are in time order:
+    // the two tasks' lines interleave, each task's numbers rising.
+    let logs = call_ok(
+        &tools,
+        "swarm_logs",
+        json!({"stack": STACK, "service": "web", "tail": 500}),
+    )
+    .await;
+    let text = logs["logs"].as_str().unwrap();
+    let mut last_task = "";
+    let mut switches = 0;
+    let mut last_number: std::collections::HashMap<&str, u64> = Default::default();
+    for line in text.lines() {
+        let (task, rest) = line
+            .strip_prefix("[media_web.")
+            .and_then(|l| l.split_once("] "))
+            .unwrap_or_else(|| panic!("no task prefix: {line:?} in {text:.500}"));
+        let (slot, short) = task.split_once(' ').unwrap();
+        assert!(["1", "2"].contains(&slot), "{line}");
+        assert_eq!(short.len(), 12, "{line}");
+        assert!(running.iter().any(|id| id.starts_with(short)), "{line}");
+        assert!(
+            rest.starts_with("line ") || rest.starts_with("red "),
+            "no timestamp or details left: {line}"
+        );
+        if let Some(n) = rest.strip_prefix("line ").and_then(|n| n.parse().ok())
+            && let Some(previous) = last_number.insert(task, n)
+        {
+            assert!(n > previous, "{task}: {n} after {previous}");
+        }
+        if task != last_task {
+            switches += 1;
+            last_task = task;
+        }
+    }
+    assert_eq!(last_number.len(), 2, "both tasks' lines: {text:.500}");
+    assert!(
+        switches > 20,
+        "in time order, not task by task: {switches} switches"
+    );
     let small = swarm_tools(
         &engine,
         Limits {
@@ -370,6 +411,18 @@ async fn swarm_diagnose_says_why_tasks_fail_and_a_plain_engine_is_no_swarm() {
         &["--replicas", "1"],
         &["sleep", "600"],
     );
+    // Runs 2 s, then exits 1: a restart or a scale sees its new tasks run, and fail.
+    create_service(
+        &engine,
+        "media_flaky",
+        true,
+        &["--replicas", "1", "--restart-delay", "1s"],
+        &[
+            "sh",
+            "-c",
+            "echo starting; sleep 2; echo 'fatal: lost the database' >&2; exit 1",
+        ],
+    );
     wait_running(&tools, "media_fine", 1).await;
 
     let ghost = wait_for(
@@ -402,6 +455,48 @@ async fn swarm_diagnose_says_why_tasks_fail_and_a_plain_engine_is_no_swarm() {
         "{ghost:#}"
     );
     assert_eq!(ghost["running_replicas"], 0);
+    // A rejected task never ran: it has no exit code (not a clean 0).
+    let tasks = call_ok(
+        &tools,
+        "swarm_tasks",
+        json!({"stack": STACK, "service": "ghost"}),
+    )
+    .await;
+    let rejected: Vec<&Value> = tasks["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(ghost["tasks"].as_array().unwrap())
+        .filter(|t| t["state"] == "rejected")
+        .collect();
+    assert!(!rejected.is_empty(), "{tasks:#}");
+    for task in rejected {
+        assert!(task.get("exit_code").is_none(), "{task}");
+    }
+    // Scaling a service whose every new task is rejected: a failure with the
+    // rejection as soon as a new slot is rejected twice, not after the window.
+    let patient = swarm_tools(
+        &engine,
+        Limits {
+            swarm_verify_window: Duration::from_secs(60),
+            ..Limits::default()
+        },
+    );
+    let began = Instant::now();
+    let err = call_err(
+        &patient,
+        "swarm_scale",
+        json!({"stack": STACK, "service": "ghost", "replicas": 2}),
+    )
+    .await;
+    let took = began.elapsed();
+    assert!(took < Duration::from_secs(30), "{took:?}: {err}");
+    assert!(
+        matches!(&err, ToolError::Failed(m) if m.contains("rejects its tasks before they run")
+            && (m.contains("No such image") || m.contains(missing))
+            && m.contains(" times in slot ")),
+        "{err}"
+    );
 
     let crash = wait_for(
         "media_crash to fail a few times",
@@ -455,20 +550,59 @@ async fn swarm_diagnose_says_why_tasks_fail_and_a_plain_engine_is_no_swarm() {
     assert_eq!(fine["verdict"], "healthy", "{fine:#}");
     assert_eq!(fine["errors"], json!([]));
 
-    // A restart that cannot replace the tasks is a failure, with the reason.
-    let limits = Limits {
-        swarm_verify_window: Duration::from_secs(5),
-        ..Limits::default()
-    };
+    // A restart whose new task runs, then fails within the stability window: a
+    // failure that says so, as compose_restart says it; the same for the new
+    // tasks of a scale.
+    let began = Instant::now();
     let err = call_err(
-        &swarm_tools(&engine, limits),
+        &patient,
+        "swarm_restart",
+        json!({"stack": STACK, "service": "flaky"}),
+    )
+    .await;
+    assert!(
+        matches!(&err, ToolError::Failed(m) if m.starts_with("media_flaky restarted, but the new task media_flaky.1 (")
+            && m.contains(" failed after ")
+            && m.contains("non-zero exit (1)")
+            && m.contains("exit code 1")),
+        "{err}"
+    );
+    assert!(
+        began.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        began.elapsed()
+    );
+    let err = call_err(
+        &patient,
+        "swarm_scale",
+        json!({"stack": STACK, "service": "flaky", "replicas": 2}),
+    )
+    .await;
+    assert!(
+        matches!(&err, ToolError::Failed(m) if m.starts_with("media_flaky was scaled to 2, but the new task media_flaky.")
+            && m.contains(" failed after ")
+            && m.contains("non-zero exit (1)")),
+        "{err}"
+    );
+
+    // A restart that cannot replace the tasks is a failure, with the reason,
+    // and does not wait out its window when every new task is rejected.
+    let began = Instant::now();
+    let err = call_err(
+        &patient,
         "swarm_restart",
         json!({"stack": STACK, "service": "ghost"}),
     )
     .await;
     assert!(
-        matches!(&err, ToolError::Failed(m) if m.contains("did not replace its tasks") || m.contains("forced update of media_ghost stopped")),
+        matches!(&err, ToolError::Failed(m) if (m.contains("cannot replace its tasks") || m.contains("forced update of media_ghost stopped"))
+            && (m.contains("No such image") || m.contains(missing))),
         "{err}"
+    );
+    assert!(
+        began.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        began.elapsed()
     );
 }
 
