@@ -6,8 +6,8 @@
 use std::path::Path;
 use std::sync::LazyLock;
 
-use docker_mcp::ToolName;
 use docker_mcp::catalog::Catalog;
+use docker_mcp::{DEFAULT_SWARM_STACK, SWARM_MAX_REPLICAS, ToolName};
 use libfuzzer_sys::fuzz_target;
 use ops_core::contract::rules;
 use rmcp::model::{ClientJsonRpcMessage, ClientRequest, JsonRpcMessage};
@@ -15,7 +15,10 @@ use serde_json::Value;
 
 const LOCKED_FILE: &str = "/opt/stack/docker-compose.yml";
 
-static CATALOG: LazyLock<Catalog> = LazyLock::new(|| Catalog::new(Some(Path::new(LOCKED_FILE))));
+// Pinned as `all` runs it: the compose file and the default Swarm stack, so that the
+// swarm_* tools' arguments are fuzzed too.
+static CATALOG: LazyLock<Catalog> =
+    LazyLock::new(|| Catalog::new(Some(Path::new(LOCKED_FILE)), Some(DEFAULT_SWARM_STACK)));
 
 fuzz_target!(|data: &[u8]| {
     let Ok(message) = serde_json::from_slice::<ClientJsonRpcMessage>(data) else {
@@ -45,12 +48,27 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     // Whatever the schema let through is what the Rust side expects: an object with
-    // the locked file, a well-formed service and a tail within the guide's bounds.
+    // the locked file (a compose tool) or the pinned stack (a Swarm tool), a
+    // well-formed service, a tail within the guide's bounds, replicas within
+    // docker-mcp's own.
     let object = args.as_object().expect("the schemas require an object");
-    if tool != ToolName::DockerPs {
+    let swarm = tool.as_str().starts_with("swarm_");
+    if swarm && tool != ToolName::SwarmNodes {
+        assert_eq!(
+            object.get("stack").and_then(Value::as_str),
+            Some(DEFAULT_SWARM_STACK)
+        );
+    } else if !swarm && tool != ToolName::DockerPs {
         assert_eq!(
             object.get("file").and_then(Value::as_str),
             Some(LOCKED_FILE)
+        );
+    }
+    if let Some(replicas) = object.get("replicas") {
+        let replicas = replicas.as_u64().expect("replicas is a whole number");
+        assert!(
+            replicas <= u64::from(SWARM_MAX_REPLICAS),
+            "schema let {replicas} replicas through"
         );
     }
     if let Some(service) = object.get("service") {
