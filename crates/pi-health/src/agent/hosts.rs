@@ -224,8 +224,8 @@ impl Agent {
                 let on: Vec<String> = readable.iter().map(|h| h.host.name.clone()).collect();
                 return self.say(&format!(
                     "{} not on {}; {}",
-                    and_list(&named) + if named.len() > 1 { " are" } else { " is" },
-                    or_list(&on),
+                    word_list(&named, "and") + if named.len() > 1 { " are" } else { " is" },
+                    word_list(&on, "or"),
                     lines.join(" ")
                 ));
             }
@@ -235,7 +235,7 @@ impl Agent {
                 let mut said = format!(
                     "{} runs on {}: which one? Say, for example, \u{201c}{} on {}\u{201d}.",
                     named.join(" and "),
-                    and_list(&on),
+                    word_list(&on, "and"),
                     message.trim().trim_end_matches(['?', '.', '!']),
                     on[0]
                 );
@@ -309,7 +309,7 @@ fn not_there(host: &HostInfo, services: &[String], by_host: &[HostServices]) -> 
                 format!(
                     "{service} is not running on {} (it runs on {}).",
                     host.name,
-                    and_list(&on)
+                    word_list(&on, "and")
                 )
             }
         })
@@ -393,7 +393,7 @@ fn where_in<'a>(
                         .filter(|h| runs(h, s))
                         .map(|h| h.host.name.clone())
                         .collect();
-                    (!on.is_empty()).then(|| format!("{s} runs on {}", and_list(&on)))
+                    (!on.is_empty()).then(|| format!("{s} runs on {}", word_list(&on, "and")))
                 })
                 .collect();
             if apart.len() < 2 {
@@ -406,21 +406,12 @@ fn where_in<'a>(
     }
 }
 
-/// "nas", "nas or pi", "nas, pi or pi2".
-fn or_list(names: &[String]) -> String {
+/// "nas", "nas and pi", "nas, pi and pi2" (or `or` for `conjunction`).
+fn word_list(names: &[String], conjunction: &str) -> String {
     match names {
         [] => String::new(),
         [one] => one.clone(),
-        [init @ .., last] => format!("{} or {last}", init.join(", ")),
-    }
-}
-
-/// "nas", "nas and pi", "nas, pi and pi2".
-fn and_list(names: &[String]) -> String {
-    match names {
-        [] => String::new(),
-        [one] => one.clone(),
-        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+        [init @ .., last] => format!("{} {conjunction} {last}", init.join(", ")),
     }
 }
 
